@@ -1,0 +1,82 @@
+# swax — build, test, bench.
+#   make            library, CLI (build/swax)
+#   make test       the whole suite: normal build, then ASan+UBSan build
+#   make test-fast  the suite once, normal build only
+#   make bench      benchmarks, each figure next to its baseline
+#   make fuzz       bounded libFuzzer runs of every reader (clang)
+# BUILD=asan selects the sanitizer build (folder build-asan/).
+
+CC      ?= cc
+BUILD   ?= release
+ARCH    ?= -march=native
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+CSTD    := -std=c11 -D_GNU_SOURCE
+INCS    := -Iinclude -Isrc
+LIBS    := -lopenblas -lpcre2-8 -lcjson -lm -lpthread
+
+ifeq ($(BUILD),asan)
+  OUT     := build-asan
+  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDEXTRA := -fsanitize=address,undefined
+else
+  OUT     := build
+  OPT     := -O3 -g $(ARCH)
+  LDEXTRA :=
+endif
+
+CFLAGS  := $(CSTD) $(WARN) $(OPT) -fopenmp $(INCS) -MMD -MP
+LDFLAGS := -fopenmp $(LDEXTRA)
+
+LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
+
+.PHONY: all test test-fast test-asan bench fuzz clean deps demo
+all: $(OUT)/swax
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/libswax.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/swax: $(CLI_OBJ) $(OUT)/libswax.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(OUT)/libswax.a $(LIBS)
+
+$(OUT)/tests/%: tests/%.c tests/test.h $(OUT)/libswax.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/libswax.a $(LDFLAGS) $(LIBS)
+
+tests-built: $(TEST_BIN) $(OUT)/swax
+
+# The whole suite, normal then sanitizer build. Prints "N passed, N failed".
+test:
+	@scripts/install_deps.sh
+	$(MAKE) test-fast
+	$(MAKE) test-asan
+	@scripts/summarize_tests.sh build/test-results.txt build-asan/test-results.txt
+
+test-fast: $(TEST_BIN) $(OUT)/swax
+	@SWAX_BUILD=$(OUT) scripts/run_tests.sh $(OUT)
+
+test-asan:
+	$(MAKE) BUILD=asan test-fast
+
+bench: $(OUT)/swax
+	@scripts/bench.sh $(OUT)
+
+deps:
+	@scripts/install_deps.sh
+
+demo: $(OUT)/swax
+	@scripts/demo.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,118 @@
+/* swax.h — the public API of libswax.
+ *
+ * SWAX: sliding-window attention (SWA) layers interleaved with xLSTM mLSTM
+ * layers (see docs/model.md). This header is small on purpose: a C or Python
+ * (ctypes) user can build a model, run forward/backward, read and write
+ * parameters, and load/save checkpoints. The CLI (`swax`) is a thin client.
+ *
+ * Conventions
+ *  - Every call that can fail returns an int status (SWAX_OK = 0) and leaves a
+ *    human-readable message in swax_last_error() (thread-local).
+ *  - Weights are float32, row-major, PyTorch Linear layout (out, in).
+ *  - Shapes in comments use one-letter dimensions: B batch, T time, D d_model,
+ *    V vocab, H heads.
+ */
+#ifndef SWAX_H
+#define SWAX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes double as the CLI's exit codes. */
+typedef enum {
+    SWAX_OK = 0,
+    SWAX_E_INTERNAL = 1,   /* a bug or an unexpected system failure */
+    SWAX_E_USAGE = 2,      /* bad flags / arguments / config values */
+    SWAX_E_INPUT = 3,      /* a file or input that is missing, truncated, corrupt or mismatched */
+    SWAX_E_NUMERIC = 4,    /* NaN/Inf loss or gradients */
+    SWAX_E_NOMEM = 5,      /* allocation refused (config too large for this machine) */
+    SWAX_E_IO = 6,         /* cannot write an output (disk full, permission) */
+    SWAX_E_INTERRUPTED = 130
+} SwaxStatus;
+
+const char *swax_last_error(void);
+const char *swax_version(void);
+
+#define SWAX_MAX_PATTERN 64
+
+typedef struct {
+    int vocab_size;        /* rows of the embedding and LM head (may be padded) */
+    int vocab_used;        /* ids >= vocab_used are padding: never win a softmax */
+    int d_model;           /* D */
+    int n_blocks;
+    char pattern[SWAX_MAX_PATTERN + 1]; /* over 'A' (SWA) and 'M' (mLSTM); block i = pattern[i % len] */
+    int attn_heads;        /* SWA heads */
+    int head_dim;          /* SWA head width */
+    double rope_theta;
+    int window;            /* SWA window at evaluation/inference */
+    int mlstm_heads;       /* NH; DQK = D/(2 NH), DV = D/NH */
+    float gate_softcap;
+    int ffn_dim;
+    float logit_softcap;   /* 0 = off */
+    float norm_eps;
+    int tie_embeddings;
+    float igate_bias_init; /* b_i initial value (xLSTM-7B: -10) */
+    int eot_token;         /* end-of-text id (document separator), -1 if none */
+} SwaxConfig;
+
+/* Fills defaults (SPEC §2) for the given sizes; the rest can be edited after. */
+void swax_config_default(SwaxConfig *c, int vocab_size, int d_model, int n_blocks);
+/* Presets: tiny, small, bench-cpu, bench-gpu, 1.4b, 7b. */
+int swax_config_preset(const char *name, SwaxConfig *c);
+const char *const *swax_preset_names(void); /* NULL-terminated */
+/* Checks every field; on failure the message names the field. */
+int swax_config_validate(const SwaxConfig *c);
+
+typedef struct SwaxModel SwaxModel;
+
+int swax_model_create(const SwaxConfig *c, SwaxModel **out);  /* parameters zeroed */
+void swax_model_init(SwaxModel *m, uint64_t seed);             /* SPEC §2 initialisation */
+void swax_model_free(SwaxModel *m);
+const SwaxConfig *swax_model_config(const SwaxModel *m);
+
+/* Checkpoint: DIR/model.safetensors + DIR/config.json (written atomically). */
+int swax_model_save(const SwaxModel *m, const char *dir);
+int swax_model_load(const char *dir, SwaxModel **out);
+
+/* Parameters and gradients: one contiguous float array each, carved into
+ * named tensors (see docs/checkpoint.md for the names). */
+size_t swax_model_num_params(const SwaxModel *m);
+float *swax_model_params(SwaxModel *m);
+float *swax_model_grads(SwaxModel *m);  /* allocated on first backward */
+int swax_model_num_tensors(const SwaxModel *m);
+/* Name, offset into params (in floats), shape (ndim <= 2). */
+int swax_model_tensor(const SwaxModel *m, int i, const char **name, size_t *offset,
+                      int *ndim, int64_t shape[2]);
+
+/* One batch of B sequences of T tokens. */
+typedef struct {
+    int B, T;
+    const int32_t *tokens;    /* (B, T) */
+    const int32_t *targets;   /* (B, T) or NULL (no loss); target < 0 = ignored */
+    const uint8_t *doc_start; /* (B, T) 1 where a document starts, or NULL (one document) */
+    int window;               /* SWA window (>= 1) */
+    int chunk;                /* mLSTM chunk size (>= 1); 0 = default (64) */
+} SwaxBatch;
+
+/* Forward. If targets are given, *loss gets the mean cross-entropy over
+ * non-ignored targets. Logits (B, T, V) after the soft cap stay readable
+ * through swax_model_logits until the next call. */
+int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss);
+const float *swax_model_logits(const SwaxModel *m);
+/* Backward of the last forward (which must have had targets). Gradients are
+ * ACCUMULATED into swax_model_grads(m) with weight `scale` on the mean loss
+ * (for gradient accumulation, scale = 1/steps). */
+int swax_backward(SwaxModel *m, float scale);
+void swax_zero_grad(SwaxModel *m);
+
+/* Threads for OpenMP and BLAS (0 = leave as is). */
+void swax_set_threads(int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
