@@ -1,5 +1,4 @@
 /* common.c — see common.h. */
-#define _GNU_SOURCE
 #include "common.h"
 
 #include <errno.h>
@@ -29,12 +28,14 @@ int swax_error(int code, const char *fmt, ...) {
 
 int swax_error_wrap(int code, const char *fmt, ...) {
     char prefix[1024], old[sizeof g_err];
+    int n;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_err, sizeof old);
-    snprintf(g_err, sizeof g_err, "%s: %s", prefix, old);
+    n = snprintf(g_err, sizeof g_err, "%s: ", prefix);
+    if (n > 0 && (size_t)n < sizeof g_err) snprintf(g_err + n, sizeof g_err - (size_t)n, "%.*s", (int)(sizeof g_err - (size_t)n - 1), old);
     return code;
 }
 
