@@ -19,13 +19,13 @@ extern test_case g_tests[256];
 extern int g_ntests;
 extern int g_test_failed;
 
-#define TEST(name)                                                   \
-    static void name(void);                                          \
-    __attribute__((constructor)) static void reg_##name(void) {      \
-        g_tests[g_ntests].name = #name;                              \
-        g_tests[g_ntests++].fn = name;                               \
+#define TEST(tname)                                                  \
+    static void tname(void);                                         \
+    __attribute__((constructor)) static void reg_##tname(void) {     \
+        g_tests[g_ntests].name = #tname;                             \
+        g_tests[g_ntests++].fn = tname;                              \
     }                                                                \
-    static void name(void)
+    static void tname(void)
 
 #define CHECK(cond)                                                                 \
     do {                                                                            \

@@ -1,0 +1,43 @@
+/* mlstm_cell.c — instantiates mlstm_cell_impl.inc for float and double. */
+#include "ops/cpu/mlstm_cell.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+
+int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start) {
+    if (L < 1) L = 64;
+    int n = 0;
+    for (int c0 = 0; c0 < T; n++) {
+        int e = c0 + L < T ? c0 + L : T;
+        if (doc_start)
+            for (int t = c0 + 1; t < e; t++)
+                if (doc_start[t]) {
+                    e = t;
+                    break;
+                }
+        c0 = e;
+    }
+    return n;
+}
+
+#define REAL float
+#define SFX f
+#define EXP expf
+#define FABS fabsf
+#define SQRT sqrtf
+#include "mlstm_cell_impl.inc"
+#undef REAL
+#undef SFX
+#undef EXP
+#undef FABS
+#undef SQRT
+
+#define REAL double
+#define SFX d
+#define EXP exp
+#define FABS fabs
+#define SQRT sqrt
+#include "mlstm_cell_impl.inc"
