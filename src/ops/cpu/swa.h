@@ -1,0 +1,33 @@
+/* swa.h — sliding-window softmax attention for one (sequence, head), O(T·w·d).
+ * Query i sees key j iff lo_i <= j <= i with lo_i = max(i - w + 1, doc_lo[i]),
+ * doc_lo[i] = the start of i's document (0 without document masking).
+ * Float (_f) and double (_d) versions; q and k arrive already rotated (RoPE). */
+#ifndef SWAX_SWA_H
+#define SWAX_SWA_H
+
+#define SWAX_SWA_DECL(REAL, SFX)                                                         \
+    typedef struct {                                                                     \
+        int T, dh, window;                                                               \
+        const REAL *q; long ldq;                                                         \
+        const REAL *k; long ldk;                                                         \
+        const REAL *v; long ldv;                                                         \
+        const int *doc_lo;        /* (T) or NULL */                                      \
+        REAL *out; long ldo;      /* (T, ldo) */                                         \
+        REAL *lse; long ldl;      /* (T) stride ldl: log-sum-exp of the scaled scores */  \
+        const REAL *dout;         /* backward in (ldo) */                                \
+        REAL *dq, *dk, *dv;       /* backward out (ldq/ldk/ldv), overwritten */           \
+    } SwaArgs_##SFX;                                                                     \
+    void swax_swa_fwd_##SFX(SwaArgs_##SFX *a);                                           \
+    void swax_swa_bwd_##SFX(SwaArgs_##SFX *a);                                           \
+    /* dense masked attention over the full T×T score matrix: the test oracle */         \
+    void swax_swa_dense_fwd_##SFX(SwaArgs_##SFX *a);
+
+SWAX_SWA_DECL(float, f)
+SWAX_SWA_DECL(double, d)
+
+/* RoPE, rotate-half, angles in float64: rows x[t*ld + h*dh ...] for t < T,
+ * heads h < H, position pos0 + t. inverse = 1 rotates back (the backward). */
+void swax_rope_f(float *x, long ld, int T, int H, int dh, long pos0, double theta, int inverse);
+void swax_rope_d(double *x, long ld, int T, int H, int dh, long pos0, double theta, int inverse);
+
+#endif
