@@ -1,0 +1,310 @@
+/* model.c — parameter layout, creation, initialisation (SPEC §2), and the
+ * activation buffers. The forward/backward live in forward.c. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_tensor(SwaxModel *m, size_t *off, int cap, const char *name, int ndim, int64_t r, int64_t c,
+                      int decay) {
+    SWAX_ASSERT(m->n_tensors < cap);
+    SwaxTensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->offset = *off;
+    t->ndim = ndim;
+    t->shape[0] = r;
+    t->shape[1] = ndim == 2 ? c : 1;
+    t->decay = decay;
+    *off += (size_t)r * (size_t)(ndim == 2 ? c : 1);
+    return 0;
+}
+
+int swax_model_layout(SwaxModel *m) {
+    const SwaxConfig *c = &m->cfg;
+    const int D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    const size_t plen = strlen(c->pattern);
+    m->HD = c->attn_heads * c->head_dim;
+    m->NH = c->mlstm_heads;
+    m->dk = D / (2 * m->NH);
+    m->dv = D / m->NH;
+    m->P_m = 3 * D + 2 * m->NH;
+    for (int i = 0; i < c->n_blocks; i++) m->kinds[i] = c->pattern[i % plen];
+    m->kinds[c->n_blocks] = 0;
+    const int cap = 3 + 16 * c->n_blocks;
+    m->tensors = swax_calloc(cap, sizeof(SwaxTensor), "tensor table");
+    if (!m->tensors) return SWAX_E_NOMEM;
+    size_t off = 0;
+    char nm[96];
+    add_tensor(m, &off, cap, "embed.weight", 2, V, D, 1);
+    for (int i = 0; i < c->n_blocks; i++) {
+#define T2(suffix, r, cc) (snprintf(nm, sizeof nm, "blocks.%d.%s", i, suffix), add_tensor(m, &off, cap, nm, 2, r, cc, 1))
+#define T1(suffix, r) (snprintf(nm, sizeof nm, "blocks.%d.%s", i, suffix), add_tensor(m, &off, cap, nm, 1, r, 1, 0))
+        T1("norm1.weight", D);
+        if (m->kinds[i] == 'A') {
+            T2("attn.wq.weight", m->HD, D);
+            T2("attn.wk.weight", m->HD, D);
+            T2("attn.wv.weight", m->HD, D);
+            T2("attn.wo.weight", D, m->HD);
+        } else {
+            T2("mlstm.wq.weight", D / 2, D);
+            T2("mlstm.wk.weight", D / 2, D);
+            T2("mlstm.wv.weight", D, D);
+            T2("mlstm.wog.weight", D, D);
+            T2("mlstm.wi.weight", m->NH, D);
+            T2("mlstm.wf.weight", m->NH, D);
+            T1("mlstm.wi.bias", m->NH);
+            T1("mlstm.wf.bias", m->NH);
+            T1("mlstm.norm.weight", D);
+            T2("mlstm.wo.weight", D, D);
+        }
+        T1("norm2.weight", D);
+        T2("ffn.w_gate.weight", F, D);
+        T2("ffn.w_up.weight", F, D);
+        T2("ffn.w_down.weight", D, F);
+#undef T1
+#undef T2
+    }
+    add_tensor(m, &off, cap, "norm.weight", 1, D, 1, 0);
+    if (!c->tie_embeddings) add_tensor(m, &off, cap, "lm_head.weight", 2, V, D, 1);
+    m->n_params = off;
+    return 0;
+}
+
+static float *tensor_ptr(const SwaxModel *m, float *base, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return base + m->tensors[i].offset;
+    return NULL;
+}
+
+void swax_model_views(SwaxModel *m, float *base, ModelW *w) {
+    char nm[96];
+    w->embed = tensor_ptr(m, base, "embed.weight");
+    w->norm_f = tensor_ptr(m, base, "norm.weight");
+    w->lm_head = m->cfg.tie_embeddings ? w->embed : tensor_ptr(m, base, "lm_head.weight");
+    for (int i = 0; i < m->cfg.n_blocks; i++) {
+        BlockW *b = &w->blocks[i];
+        memset(b, 0, sizeof *b);
+#define P(field, suffix) (snprintf(nm, sizeof nm, "blocks.%d.%s", i, suffix), b->field = tensor_ptr(m, base, nm))
+        P(norm1, "norm1.weight");
+        P(norm2, "norm2.weight");
+        P(w_gu, "ffn.w_gate.weight");
+        P(w_down, "ffn.w_down.weight");
+        if (m->kinds[i] == 'A') {
+            P(w_mix, "attn.wq.weight");
+            P(w_out, "attn.wo.weight");
+        } else {
+            P(w_mix, "mlstm.wq.weight");
+            P(b_gates, "mlstm.wi.bias");
+            P(mix_norm, "mlstm.norm.weight");
+            P(w_out, "mlstm.wo.weight");
+        }
+#undef P
+    }
+}
+
+int swax_model_create(const SwaxConfig *c, SwaxModel **out) {
+    *out = NULL;
+    SWAX_TRY(swax_config_validate(c));
+    SwaxModel *m = swax_calloc(1, sizeof *m, "model");
+    if (!m) return SWAX_E_NOMEM;
+    m->cfg = *c;
+    m->ops = swax_ops_cpu();
+    int rc = swax_model_layout(m);
+    if (!rc) {
+        m->w.blocks = swax_calloc(c->n_blocks, sizeof(BlockW), "block table");
+        m->g.blocks = swax_calloc(c->n_blocks, sizeof(BlockW), "block table");
+        m->params = swax_calloc(m->n_params, sizeof(float), "parameters");
+        if (!m->w.blocks || !m->g.blocks || !m->params) rc = SWAX_E_NOMEM;
+    }
+    if (rc) {
+        swax_model_free(m);
+        return rc;
+    }
+    swax_model_views(m, m->params, &m->w);
+    /* norm weights 1, the rest 0 until init */
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strstr(m->tensors[i].name, "norm")) {
+            float *p = m->params + m->tensors[i].offset;
+            for (int64_t j = 0; j < m->tensors[i].shape[0]; j++) p[j] = 1.0f;
+        }
+    *out = m;
+    return 0;
+}
+
+void swax_model_init(SwaxModel *m, uint64_t seed) {
+    const SwaxConfig *c = &m->cfg;
+    const double D = c->d_model;
+    const double s_small = sqrt(2.0 / (5.0 * D));
+    const double s_out = 2.0 / (c->n_blocks * sqrt(D));
+    for (int i = 0; i < m->n_tensors; i++) {
+        const SwaxTensor *t = &m->tensors[i];
+        float *p = m->params + t->offset;
+        const size_t n = (size_t)t->shape[0] * (size_t)t->shape[1];
+        const char *nm = t->name;
+        SwaxRng r;
+        swax_rng_seed(&r, seed, (uint64_t)i + 1); /* one stream per tensor */
+        double sd = 0;
+        if (strstr(nm, "norm")) {
+            for (size_t j = 0; j < n; j++) p[j] = 1.0f;
+            continue;
+        } else if (strstr(nm, "wi.bias")) {
+            for (size_t j = 0; j < n; j++) p[j] = c->igate_bias_init;
+            continue;
+        } else if (strstr(nm, "wf.bias")) {
+            for (size_t j = 0; j < n; j++) p[j] = n > 1 ? (float)(3.0 + 3.0 * (double)j / (double)(n - 1)) : 3.0f;
+            continue;
+        } else if (strstr(nm, "wi.weight") || strstr(nm, "wf.weight") || strstr(nm, "wog.weight")) {
+            sd = 0;
+        } else if (strstr(nm, ".wo.weight") || strstr(nm, "w_down")) {
+            sd = s_out;
+        } else {
+            sd = s_small; /* embed, wq/wk/wv, w_gate, w_up, lm_head */
+        }
+        for (size_t j = 0; j < n; j++) p[j] = sd > 0 ? (float)(sd * swax_rng_normal(&r)) : 0.0f;
+    }
+}
+
+void swax_model_free_acts(SwaxModel *m) {
+    if (m->res)
+        for (int i = 0; i <= m->cfg.n_blocks; i++) free(m->res[i]);
+    free(m->res);
+    m->res = NULL;
+    if (m->acts)
+        for (int i = 0; i < m->cfg.n_blocks; i++) {
+            BlockActs *a = &m->acts[i];
+            void *ptrs[] = {a->ln1, a->rstd1, a->mix, a->att, a->lse, a->ig, a->lf, a->h, a->hn, a->hmean,
+                            a->hrstd, a->y, a->m_t, a->den_t, a->arg_t, a->Cs, a->ns, a->ms, a->arg_end,
+                            a->res_mid, a->ln2, a->rstd2, a->gu, a->hf};
+            for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) free(ptrs[j]);
+        }
+    free(m->acts);
+    m->acts = NULL;
+    void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->tokens, m->targets, m->doc_start, m->doc_lo,
+                    m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf};
+    for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) free(ptrs[j]);
+    m->lnf = m->rstdf = m->logits = m->losses = NULL;
+    m->tokens = m->targets = NULL;
+    m->doc_start = NULL;
+    m->doc_lo = NULL;
+    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = NULL;
+    m->cap_B = m->cap_T = m->cap_chunks = 0;
+}
+
+/* Allocates activations for B×T rows (and `chunks` mLSTM chunks per sequence),
+ * reusing the current ones when they are large enough. */
+int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
+    if (m->acts && B <= m->cap_B && T <= m->cap_T && chunks <= m->cap_chunks && (size_t)B * T <= (size_t)m->cap_B * m->cap_T)
+        return 0;
+    int nB = B > m->cap_B ? B : m->cap_B, nT = T > m->cap_T ? T : m->cap_T;
+    int nC = chunks > m->cap_chunks ? chunks : m->cap_chunks;
+    swax_model_free_acts(m);
+    const SwaxConfig *c = &m->cfg;
+    const size_t N = (size_t)nB * nT, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    const size_t HD = m->HD, NH = m->NH, P = m->P_m, dk = m->dk, dv = m->dv;
+    int fail = 0;
+#define ALLOC(ptr, count, type) \
+    do { if (!fail && !((ptr) = swax_calloc((count), sizeof(type), #ptr))) fail = 1; } while (0)
+    ALLOC(m->res, (size_t)c->n_blocks + 1, float *);
+    ALLOC(m->acts, (size_t)c->n_blocks, BlockActs);
+    for (int i = 0; !fail && i <= c->n_blocks; i++) ALLOC(m->res[i], N * D, float);
+    size_t bigw = 2 * F;
+    for (int i = 0; !fail && i < c->n_blocks; i++) {
+        BlockActs *a = &m->acts[i];
+        ALLOC(a->ln1, N * D, float);
+        ALLOC(a->rstd1, N, float);
+        ALLOC(a->res_mid, N * D, float);
+        ALLOC(a->ln2, N * D, float);
+        ALLOC(a->rstd2, N, float);
+        ALLOC(a->gu, N * 2 * F, float);
+        ALLOC(a->hf, N * F, float);
+        if (m->kinds[i] == 'A') {
+            ALLOC(a->mix, N * 3 * HD, float);
+            ALLOC(a->att, N * HD, float);
+            ALLOC(a->lse, N * c->attn_heads, float);
+            if (3 * HD > bigw) bigw = 3 * HD;
+        } else {
+            const size_t S = (size_t)nB * NH * nC;
+            ALLOC(a->mix, N * P, float);
+            ALLOC(a->ig, N * NH, float);
+            ALLOC(a->lf, N * NH, float);
+            ALLOC(a->h, N * D, float);
+            ALLOC(a->hn, N * D, float);
+            ALLOC(a->hmean, N * NH, float);
+            ALLOC(a->hrstd, N * NH, float);
+            ALLOC(a->y, N * D, float);
+            ALLOC(a->m_t, N * NH, float);
+            ALLOC(a->den_t, N * NH, float);
+            ALLOC(a->arg_t, N * NH, int);
+            ALLOC(a->Cs, S * dk * dv, float);
+            ALLOC(a->ns, S * dk, float);
+            ALLOC(a->ms, S, float);
+            ALLOC(a->arg_end, S, int);
+            if (P > bigw) bigw = P;
+        }
+    }
+    ALLOC(m->lnf, N * D, float);
+    ALLOC(m->rstdf, N, float);
+    ALLOC(m->logits, N * V, float);
+    ALLOC(m->losses, N, float);
+    ALLOC(m->tokens, N, int32_t);
+    ALLOC(m->targets, N, int32_t);
+    ALLOC(m->doc_start, N, uint8_t);
+    ALLOC(m->doc_lo, N, int);
+    ALLOC(m->dres, N * D, float);
+    ALLOC(m->dln, N * D, float);
+    ALLOC(m->dbig, N * bigw, float);
+    ALLOC(m->dmid, N * (F > D ? F : D) + N * HD, float);
+    ALLOC(m->dh2, N * D, float);
+    ALLOC(m->dig, N * NH, float);
+    ALLOC(m->dlf, N * NH, float);
+#undef ALLOC
+    if (fail) {
+        swax_model_free_acts(m);
+        return swax_error_wrap(SWAX_E_NOMEM, "activations for batch %d x %d", nB, nT);
+    }
+    m->cap_B = nB, m->cap_T = nT, m->cap_chunks = nC;
+    return 0;
+}
+
+void swax_model_free(SwaxModel *m) {
+    if (!m) return;
+    swax_model_free_acts(m);
+    free(m->params);
+    free(m->grads);
+    free(m->tensors);
+    free(m->w.blocks);
+    free(m->g.blocks);
+    free(m);
+}
+
+const SwaxConfig *swax_model_config(const SwaxModel *m) { return &m->cfg; }
+size_t swax_model_num_params(const SwaxModel *m) { return m->n_params; }
+float *swax_model_params(SwaxModel *m) { return m->params; }
+
+float *swax_model_grads(SwaxModel *m) {
+    if (!m->grads) {
+        m->grads = swax_calloc(m->n_params, sizeof(float), "gradients");
+        if (!m->grads) return NULL;
+        swax_model_views(m, m->grads, &m->g);
+    }
+    return m->grads;
+}
+
+void swax_zero_grad(SwaxModel *m) {
+    if (m->grads) memset(m->grads, 0, sizeof(float) * m->n_params);
+}
+
+int swax_model_num_tensors(const SwaxModel *m) { return m->n_tensors; }
+
+int swax_model_tensor(const SwaxModel *m, int i, const char **name, size_t *offset, int *ndim, int64_t shape[2]) {
+    if (i < 0 || i >= m->n_tensors) return swax_error(SWAX_E_USAGE, "tensor index %d out of range", i);
+    const SwaxTensor *t = &m->tensors[i];
+    if (name) *name = t->name;
+    if (offset) *offset = t->offset;
+    if (ndim) *ndim = t->ndim;
+    if (shape) shape[0] = t->shape[0], shape[1] = t->shape[1];
+    return 0;
+}
+
+const float *swax_model_logits(const SwaxModel *m) { return m->logits_valid ? m->logits : NULL; }

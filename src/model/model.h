@@ -1,0 +1,86 @@
+/* model.h — the SWAX model's internals: weights carved from one allocation,
+ * per-block activations kept for the backward, and the ops table it calls. */
+#ifndef SWAX_MODEL_H
+#define SWAX_MODEL_H
+
+#include "core/common.h"
+#include "ops/ops.h"
+#include "swax.h"
+
+typedef struct {
+    char name[96];
+    size_t offset;  /* floats into params */
+    int ndim;
+    int64_t shape[2];
+    int decay;      /* AdamW weight decay applies (2-D weights) */
+} SwaxTensor;
+
+/* One block's weights: pointers into params (or grads, same layout). */
+typedef struct {
+    float *norm1;    /* (D) */
+    float *w_mix;    /* A: (3·HD, D) = [wq; wk; wv];  M: (3D + 2NH, D) = [wq; wk; wv; wog; wi; wf] */
+    float *b_gates;  /* M: (2NH) = [bi; bf] */
+    float *mix_norm; /* M: (D) per-head LayerNorm weight */
+    float *w_out;    /* A: (D, HD) W_ao;  M: (D, D) W_mo */
+    float *norm2;    /* (D) */
+    float *w_gu;     /* (2F, D) = [w_gate; w_up] */
+    float *w_down;   /* (D, F) */
+} BlockW;
+
+typedef struct {
+    float *embed, *norm_f, *lm_head;
+    BlockW *blocks;
+} ModelW;
+
+/* Activations of one block for a batch of N = B·T rows. */
+typedef struct {
+    float *ln1, *rstd1;          /* (N, D), (N) */
+    float *mix;                  /* A: qkv (N, 3HD) rotated;  M: proj (N, 3D + 2NH) */
+    float *att, *lse;            /* A: (N, HD), (B, H, T) */
+    float *ig, *lf;              /* M: (N, NH) gates after cap / logsigmoid */
+    float *h, *hn, *hmean, *hrstd, *y;  /* M: cell out, normed, stats (N, NH), gated (N, D) */
+    float *m_t, *den_t;          /* M: (B, NH, T) */
+    int *arg_t;                  /* M: (B, NH, T) */
+    float *Cs, *ns, *ms;         /* M: chunk-start states */
+    int *arg_end;
+    float *res_mid;              /* (N, D) after the mixer's residual add */
+    float *ln2, *rstd2;          /* (N, D), (N) */
+    float *gu, *hf;              /* (N, 2F), (N, F) */
+} BlockActs;
+
+struct SwaxModel {
+    SwaxConfig cfg;
+    const SwaxOps *ops;
+    char kinds[4097];            /* per block: 'A' or 'M' */
+    int HD, NH, dk, dv, P_m;     /* SWA width; mLSTM heads, DQK, DV, projection width */
+
+    size_t n_params;
+    float *params, *grads;
+    int n_tensors;
+    SwaxTensor *tensors;
+    ModelW w, g;                 /* views into params and grads */
+
+    /* activations, sized for cap_N rows and cap_chunks chunks */
+    int cap_B, cap_T, cap_chunks;
+    float **res;                 /* n_blocks + 1 residual streams (N, D) */
+    BlockActs *acts;
+    float *lnf, *rstdf, *logits, *losses;
+    int32_t *tokens, *targets;
+    uint8_t *doc_start;
+    int *doc_lo;
+    /* backward scratch */
+    float *dres, *dln, *dbig, *dmid, *dh2, *dig, *dlf;
+
+    /* last forward */
+    int B, T, window, chunk, has_docs, has_targets;
+    long n_targets;
+    int logits_valid;
+};
+
+/* Builds the tensor table and the weight views for cfg (no allocation of activations). */
+int swax_model_layout(SwaxModel *m);
+void swax_model_views(SwaxModel *m, float *base, ModelW *w);
+int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks);
+void swax_model_free_acts(SwaxModel *m);
+
+#endif

@@ -1,0 +1,107 @@
+/* ops.h — the one narrow interface through which the model computes.
+ *
+ * The model (src/model/) never touches numbers itself: it holds buffers made
+ * by `alloc` and calls these functions. The CPU table (src/ops/cpu/) is the
+ * reference; a CUDA table (src/ops/cuda/, a later issue) fills the same slots
+ * with device pointers and bf16 kernels, so the model does not change.
+ *
+ * Shapes: N = B·T rows; matrices row-major; weights (out, in) as in PyTorch.
+ * Backward functions ACCUMULATE into parameter gradients (dw += ...) and,
+ * where said, into input gradients; everything else is overwritten. */
+#ifndef SWAX_OPS_H
+#define SWAX_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Everything one SWA layer call needs. */
+typedef struct {
+    int B, T, H, dh, window;
+    double rope_theta;
+    const int *doc_lo;   /* (B, T) start of each token's document, or NULL */
+    float *qkv;          /* (N, 3·H·dh): q, k, v; q and k are rotated in place by fwd */
+    float *out;          /* (N, H·dh) */
+    float *lse;          /* (B, H, T) */
+    /* backward */
+    const float *dout;   /* (N, H·dh) */
+    float *dqkv;         /* (N, 3·H·dh) */
+} SwaxAttnCall;
+
+/* Everything one mLSTM cell call needs (all heads, all sequences). */
+typedef struct {
+    int B, T, NH, dk, dv, L;
+    float eps;
+    const uint8_t *doc_start; /* (B, T) or NULL */
+    const float *proj; long ldp; /* (N, ldp): q at 0, k at NH·dk, v at 2·NH·dk */
+    const float *ig, *lf;     /* (N, NH) */
+    float *h;                 /* (N, NH·dv) */
+    /* saved for backward (NULL: inference) */
+    float *m_t, *den_t; int *arg_t;          /* (B, NH, T) */
+    float *Cs, *ns, *ms; int *arg_end; int max_chunks; /* (B, NH, max_chunks, ...) */
+    /* backward */
+    const float *dh;          /* (N, NH·dv) */
+    float *dproj;             /* (N, ldp): writes the q, k, v columns */
+    float *dig, *dlf;         /* (N, NH) */
+} SwaxMlstmCall;
+
+typedef struct SwaxOps {
+    const char *name;
+    void *(*alloc)(size_t bytes); /* zeroed; NULL + swax_error on failure */
+    void (*free)(void *p);
+    void (*to_device)(void *dst, const void *src, size_t bytes);
+    void (*to_host)(void *dst, const void *src, size_t bytes);
+    void (*zero)(void *p, size_t bytes);
+
+    /* out (N, OC) = inp (N, C) · w (OC, C)ᵀ ; ld* are row strides */
+    void (*matmul_fwd)(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC);
+    /* dinp (N, C) (+)= dout · w ; dw (OC, C) += doutᵀ · inp. dinp may be NULL. */
+    void (*matmul_bwd)(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
+                       long ldi, const float *w, int N, int C, int OC, int accumulate_dinp);
+    void (*embed_fwd)(float *out, const int32_t *tok, const float *wte, int N, int D);
+    void (*embed_bwd)(float *dwte, const float *dout, const int32_t *tok, int N, int D);
+    void (*rmsnorm_fwd)(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);
+    /* dinp += ..., dw += ... */
+    void (*rmsnorm_bwd)(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                        const float *rstd, int N, int D);
+    void (*add)(float *y, const float *x, size_t n); /* y += x */
+    /* h (N, F) = silu(gu[:, :F]) ⊙ gu[:, F:] */
+    void (*swiglu_fwd)(float *h, const float *gu, int N, int F);
+    void (*swiglu_bwd)(float *dgu, const float *dh, const float *gu, int N, int F);
+
+    void (*attn_fwd)(SwaxAttnCall *c);
+    void (*attn_bwd)(SwaxAttnCall *c);
+
+    /* mLSTM pieces. gates: ig = cap·tanh((pre_i + b_i)/cap), lf = logsigmoid(cap·tanh((pre_f + b_f)/cap)) */
+    void (*mlstm_gates_fwd)(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N, int NH,
+                            float cap);
+    /* dpre (gate columns of dproj) written; dbias += */
+    void (*mlstm_gates_bwd)(float *dpre, long ldp, float *dbias, const float *dig, const float *dlf,
+                            const float *pre, long ldpre, const float *bias, int N, int NH, float cap);
+    void (*mlstm_cell_fwd)(SwaxMlstmCall *c);
+    void (*mlstm_cell_bwd)(SwaxMlstmCall *c);
+    /* per-head LayerNorm (no bias) then the output gate: y = sigmoid(og) ⊙ LN(h)·w.
+     * Saves hn = LN(h)·w, mean and rstd (N, NH). */
+    void (*mlstm_out_fwd)(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og, long ldog,
+                          const float *w, int N, int NH, int dv, float eps);
+    /* dh written, dog written (stride ldog), dw += */
+    void (*mlstm_out_bwd)(float *dh, float *dog, long lddog, float *dw, const float *dy, const float *hn,
+                          const float *h, const float *mean, const float *rstd, const float *og, long ldog,
+                          const float *w, int N, int NH, int dv);
+
+    /* Soft-capped logits and cross-entropy. logits (N, V) in place: raw -> capped,
+     * ids >= Vused at -inf. losses (N): per-row loss (0 where target < 0).
+     * Returns the number of counted targets. */
+    long (*xent_fwd)(float *logits, float *losses, const int32_t *targets, int N, int V, int Vused, float cap);
+    /* logits (capped, from xent_fwd) -> d raw logits in place, scaled by `scale` per counted target. */
+    void (*xent_bwd)(float *logits, const int32_t *targets, int N, int V, int Vused, float cap, float scale);
+
+    /* AdamW (PyTorch semantics) over n values. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
+                  float wd, int step);
+    double (*sumsq)(const float *x, size_t n); /* fixed-order reduction */
+    void (*scale)(float *x, size_t n, float s);
+} SwaxOps;
+
+const SwaxOps *swax_ops_cpu(void);
+
+#endif

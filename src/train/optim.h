@@ -1,0 +1,31 @@
+/* optim.h — AdamW with PyTorch's semantics (decoupled weight decay applied as
+ * p *= 1 - lr·wd before the Adam update), weight decay on 2-D weights only
+ * (SPEC §4), and global-norm gradient clipping. */
+#ifndef SWAX_OPTIM_H
+#define SWAX_OPTIM_H
+
+#include "swax.h"
+
+typedef struct {
+    float beta1, beta2, eps, weight_decay;
+} SwaxAdamWConfig;
+
+typedef struct {
+    SwaxAdamWConfig cfg;
+    size_t n;
+    float *m, *v;   /* first and second moments, one per parameter */
+    long step;      /* completed steps */
+} SwaxAdamW;
+
+SwaxAdamWConfig swax_adamw_defaults(void); /* β 0.9/0.95, eps 1e-8, wd 0.1 */
+int swax_adamw_init(SwaxAdamW *o, const SwaxModel *m, SwaxAdamWConfig cfg);
+void swax_adamw_free(SwaxAdamW *o);
+/* One update with learning rate lr from the model's gradients. */
+void swax_adamw_step(SwaxAdamW *o, SwaxModel *m, float lr);
+
+/* ‖g‖₂ over all gradients (fixed-order reduction). */
+double swax_grad_norm(SwaxModel *m);
+/* Scales gradients so that the norm is at most max_norm (no-op if 0); returns the norm before. */
+double swax_grad_clip(SwaxModel *m, float max_norm);
+
+#endif

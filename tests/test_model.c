@@ -1,0 +1,308 @@
+/* test_model.c — the whole C model against its PyTorch twin (reference/):
+ * logits, loss and every parameter gradient on random small configs; AdamW
+ * steps give the same losses; save/load is bit-exact; bad inputs give clear
+ * errors. The twin runs in float64; the C model in float32. */
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "io/safetensors.h"
+#include "test.h"
+#include "train/optim.h"
+
+static SwaxRng rng;
+static char tmpdir[256];
+
+static const char *python(void) {
+    const char *p = getenv("SWAX_PYTHON");
+    return p ? p : "/usr/bin/python3";
+}
+
+static void make_tmp(void) {
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/swax_test_model_XXXXXX");
+        SWAX_ASSERT(mkdtemp(tmpdir));
+    }
+}
+
+typedef struct {
+    const char *pattern;
+    int B, T, window, chunk, docs, tie, D, heads, hdim, nh, V, Vused;
+} Case;
+
+/* random weights everywhere (init leaves gates at 0, which would hide bugs) */
+static SwaxModel *random_model(const Case *k) {
+    SwaxConfig c;
+    swax_config_default(&c, k->V, k->D, (int)strlen(k->pattern) + (k->pattern[1] ? 1 : 1));
+    snprintf(c.pattern, sizeof c.pattern, "%s", k->pattern);
+    c.vocab_used = k->Vused;
+    c.attn_heads = k->heads, c.head_dim = k->hdim, c.mlstm_heads = k->nh, c.ffn_dim = 24;
+    c.window = k->window, c.tie_embeddings = k->tie, c.eot_token = -1;
+    c.gate_softcap = 5.0f, c.logit_softcap = 3.0f; /* small caps: exercised, not saturated */
+    SwaxModel *m;
+    SWAX_ASSERT(swax_model_create(&c, &m) == 0);
+    swax_model_init(m, 7);
+    float *p = swax_model_params(m);
+    for (int i = 0; i < swax_model_num_tensors(m); i++) {
+        const char *name;
+        size_t off;
+        int nd;
+        int64_t sh[2];
+        swax_model_tensor(m, i, &name, &off, &nd, sh);
+        size_t n = (size_t)sh[0] * sh[1];
+        for (size_t j = 0; j < n; j++) {
+            double z = swax_rng_normal(&rng);
+            if (strstr(name, "norm")) p[off + j] = (float)(1.0 + 0.2 * z);
+            else if (strstr(name, "bias")) p[off + j] = (float)(1.5 * z);
+            else p[off + j] = (float)(0.4 * z);
+        }
+    }
+    return m;
+}
+
+static void make_batch(const Case *k, int32_t *tok, int32_t *tgt, uint8_t *ds) {
+    for (int i = 0; i < k->B * k->T; i++) {
+        tok[i] = (int32_t)(swax_rng_u64(&rng) % k->Vused);
+        tgt[i] = (swax_rng_uniform(&rng) < 0.15) ? -1 : (int32_t)(swax_rng_u64(&rng) % k->Vused);
+        ds[i] = (i % k->T) > 0 && swax_rng_uniform(&rng) < 0.12;
+    }
+}
+
+static int write_exchange(const char *path, SwaxModel *m, const Case *k, const int32_t *tok, const int32_t *tgt,
+                          const uint8_t *ds, const float *logits, float loss, const float *losses, int nlosses,
+                          const char *const *extra_meta) {
+    int nt = swax_model_num_tensors(m);
+    SwaxSTTensor *ts = calloc(nt + 8, sizeof *ts);
+    char (*names)[128] = calloc(nt, 128);
+    int n = 0;
+    ts[n++] = (SwaxSTTensor){"tokens", SWAX_DT_I32, 2, {k->B, k->T}, tok};
+    ts[n++] = (SwaxSTTensor){"targets", SWAX_DT_I32, 2, {k->B, k->T}, tgt};
+    if (k->docs) ts[n++] = (SwaxSTTensor){"doc_start", SWAX_DT_U8, 2, {k->B, k->T}, ds};
+    if (logits) {
+        ts[n++] = (SwaxSTTensor){"logits", SWAX_DT_F32, 3, {k->B, k->T, swax_model_config(m)->vocab_size}, logits};
+        static float lossv;
+        lossv = loss;
+        ts[n++] = (SwaxSTTensor){"loss", SWAX_DT_F32, 1, {1}, &lossv};
+        const float *g = swax_model_grads(m);
+        for (int i = 0; i < nt; i++) {
+            const char *name;
+            size_t off;
+            int nd;
+            int64_t sh[2];
+            swax_model_tensor(m, i, &name, &off, &nd, sh);
+            snprintf(names[i], 128, "grad.%s", name);
+            ts[n] = (SwaxSTTensor){names[i], SWAX_DT_F32, nd, {sh[0], sh[1]}, g + off};
+            n++;
+        }
+    }
+    if (losses) ts[n++] = (SwaxSTTensor){"losses", SWAX_DT_F32, 1, {nlosses}, losses};
+    char wbuf[32], cbuf[32];
+    snprintf(wbuf, sizeof wbuf, "%d", k->window);
+    snprintf(cbuf, sizeof cbuf, "%d", k->chunk);
+    const char *meta[32] = {"window", wbuf, "chunk", cbuf};
+    int mi = 4;
+    for (int i = 0; extra_meta && extra_meta[i]; i++) meta[mi++] = extra_meta[i];
+    meta[mi] = NULL;
+    int rc = swax_st_write(path, ts, n, meta);
+    free(ts);
+    free(names);
+    return rc;
+}
+
+static void twin_case(const Case *k, int idx) {
+    make_tmp();
+    SwaxModel *m = random_model(k);
+    size_t N = (size_t)k->B * k->T;
+    int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
+    uint8_t *ds = calloc(N, 1);
+    make_batch(k, tok, tgt, ds);
+    SwaxBatch b = {k->B, k->T, tok, tgt, k->docs ? ds : NULL, k->window, k->chunk};
+    float loss;
+    CHECK(swax_forward(m, &b, &loss) == 0);
+    size_t V = swax_model_config(m)->vocab_size;
+    float *logits = malloc(4 * N * V);
+    memcpy(logits, swax_model_logits(m), 4 * N * V);
+    swax_zero_grad(m);
+    CHECK(swax_backward(m, 1.0f) == 0);
+    char dir[512], ex[600], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/case%d", tmpdir, idx);
+    CHECK(swax_model_save(m, dir) == 0);
+    snprintf(ex, sizeof ex, "%s/exchange.safetensors", dir);
+    CHECK(write_exchange(ex, m, k, tok, tgt, ds, logits, loss, NULL, 0, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py check --model %s --exchange %s --tol 2e-4", python(), dir,
+             ex);
+    printf("  case %d: pattern %s B%d T%d w%d L%d docs %d tie %d\n", idx, k->pattern, k->B, k->T, k->window,
+           k->chunk, k->docs, k->tie);
+    fflush(stdout);
+    int rc = system(cmd);
+    CHECKF(rc == 0, "twin check failed for case %d (%s)", idx, cmd);
+    free(tok), free(tgt), free(ds), free(logits);
+    swax_model_free(m);
+}
+
+TEST(matches_twin_logits_loss_and_every_gradient) {
+    swax_rng_seed(&rng, 101, 0);
+    /* pattern B T window chunk docs tie D heads hdim nh V Vused */
+    Case cases[] = {
+        {"AM", 2, 13, 4, 4, 0, 0, 16, 2, 8, 2, 29, 29},
+        {"AM", 2, 17, 1, 5, 1, 0, 16, 2, 8, 2, 29, 25},   /* window 1, documents, padded vocab */
+        {"A", 1, 11, 64, 4, 0, 1, 16, 2, 4, 1, 23, 23},   /* window >= T, tied embeddings */
+        {"M", 2, 19, 3, 1, 1, 0, 24, 1, 8, 3, 31, 31},    /* pure mLSTM, chunk 1, 3 heads */
+        {"AMM", 1, 23, 5, 8, 1, 0, 16, 1, 16, 2, 17, 17}, /* T not a multiple of the chunk */
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        twin_case(&cases[i], i);
+        if (g_test_failed) return;
+    }
+}
+
+TEST(adamw_steps_match_twin) {
+    swax_rng_seed(&rng, 202, 0);
+    make_tmp();
+    Case k = {"AM", 2, 12, 3, 4, 1, 0, 16, 2, 8, 2, 19, 19};
+    SwaxModel *m = random_model(&k);
+    size_t N = (size_t)k.B * k.T;
+    int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
+    uint8_t *ds = calloc(N, 1);
+    make_batch(&k, tok, tgt, ds);
+    char dir[512], ex[600], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/adamw", tmpdir);
+    CHECK(swax_model_save(m, dir) == 0); /* the starting point */
+    SwaxAdamWConfig oc = {0.9f, 0.95f, 1e-8f, 0.1f};
+    SwaxAdamW opt;
+    CHECK(swax_adamw_init(&opt, m, oc) == 0);
+    const int steps = 5;
+    float losses[5];
+    SwaxBatch b = {k.B, k.T, tok, tgt, ds, k.window, k.chunk};
+    for (int s = 0; s < steps; s++) {
+        CHECK(swax_forward(m, &b, &losses[s]) == 0);
+        swax_zero_grad(m);
+        CHECK(swax_backward(m, 1.0f) == 0);
+        swax_grad_clip(m, 1.0f);
+        swax_adamw_step(&opt, m, 1e-2f);
+    }
+    snprintf(ex, sizeof ex, "%s/exchange.safetensors", dir);
+    const char *meta[] = {"lr", "0.01", "beta1", "0.9", "beta2", "0.95", "eps", "1e-8", "weight_decay", "0.1",
+                          "steps", "5", "clip", "1.0", NULL};
+    CHECK(write_exchange(ex, m, &k, tok, tgt, ds, NULL, 0, losses, steps, meta) == 0);
+    snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py adamw --model %s --exchange %s --out %s/twin_losses.npy",
+             python(), dir, ex, dir);
+    printf("  C losses: %.6f %.6f %.6f %.6f %.6f\n", losses[0], losses[1], losses[2], losses[3], losses[4]);
+    fflush(stdout);
+    CHECK(losses[4] < losses[0]);
+    CHECKF(system(cmd) == 0, "%s", cmd);
+    swax_adamw_free(&opt);
+    free(tok), free(tgt), free(ds);
+    swax_model_free(m);
+}
+
+TEST(save_load_round_trip_is_bit_exact) {
+    swax_rng_seed(&rng, 303, 0);
+    make_tmp();
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21};
+    SwaxModel *m = random_model(&k), *m2 = NULL;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/roundtrip", tmpdir);
+    CHECK(swax_model_save(m, dir) == 0);
+    CHECK(swax_model_load(dir, &m2) == 0);
+    CHECK(swax_model_num_params(m) == swax_model_num_params(m2));
+    CHECK(memcmp(swax_model_params(m), swax_model_params(m2), 4 * swax_model_num_params(m)) == 0);
+    CHECK(memcmp(swax_model_config(m), swax_model_config(m2), sizeof(SwaxConfig)) == 0);
+    int32_t tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    SwaxBatch b = {1, 9, tok, NULL, NULL, 4, 4};
+    CHECK(swax_forward(m, &b, NULL) == 0 && swax_forward(m2, &b, NULL) == 0);
+    CHECK(memcmp(swax_model_logits(m), swax_model_logits(m2), 4 * 9 * 21) == 0);
+    swax_model_free(m);
+    swax_model_free(m2);
+}
+
+static void corrupt_copy(const char *src_dir, const char *dst_dir, long truncate_to, long flip_at) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s", dst_dir, src_dir, dst_dir);
+    SWAX_ASSERT(system(cmd) == 0);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/model.safetensors", dst_dir);
+    if (truncate_to >= 0) SWAX_ASSERT(truncate(p, truncate_to) == 0);
+    if (flip_at >= 0) {
+        FILE *f = fopen(p, "r+b");
+        fseek(f, flip_at, SEEK_SET);
+        int ch = fgetc(f);
+        fseek(f, flip_at, SEEK_SET);
+        fputc(ch ^ 0x5a, f);
+        fclose(f);
+    }
+}
+
+TEST(bad_checkpoints_give_clear_errors) {
+    swax_rng_seed(&rng, 404, 0);
+    make_tmp();
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21};
+    SwaxModel *m = random_model(&k), *m2 = NULL;
+    char dir[512], bad[600];
+    snprintf(dir, sizeof dir, "%s/good", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad", tmpdir);
+    CHECK(swax_model_save(m, dir) == 0);
+    long truncs[] = {0, 4, 8, 100, 2000};
+    for (int i = 0; i < 5; i++) {
+        corrupt_copy(dir, bad, truncs[i], -1);
+        int rc = swax_model_load(bad, &m2);
+        CHECKF(rc == SWAX_E_INPUT && m2 == NULL, "truncate %ld: rc %d", truncs[i], rc);
+        CHECKF(strstr(swax_last_error(), "model.safetensors") != NULL, "message: %s", swax_last_error());
+    }
+    corrupt_copy(dir, bad, -1, 0); /* header length */
+    CHECK(swax_model_load(bad, &m2) == SWAX_E_INPUT);
+    corrupt_copy(dir, bad, -1, 12); /* inside the JSON header */
+    CHECK(swax_model_load(bad, &m2) == SWAX_E_INPUT);
+    /* config that does not match the weights */
+    corrupt_copy(dir, bad, -1, -1);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"ffn_dim\":[[:space:]]*24/\"ffn_dim\": 32/' %s/config.json", bad);
+    CHECK(system(cmd) == 0);
+    CHECK(swax_model_load(bad, &m2) == SWAX_E_INPUT);
+    CHECKF(strstr(swax_last_error(), "ffn.w_gate") && strstr(swax_last_error(), "match"), "message: %s",
+           swax_last_error());
+    printf("  e.g. %s\n", swax_last_error());
+    /* missing folder */
+    CHECK(swax_model_load("/nonexistent/swax", &m2) == SWAX_E_INPUT);
+    swax_model_free(m);
+}
+
+TEST(bad_batches_give_clear_errors) {
+    swax_rng_seed(&rng, 505, 0);
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 20};
+    SwaxModel *m = random_model(&k);
+    int32_t tok[4] = {1, 2, 20, 3};
+    SwaxBatch b = {1, 4, tok, NULL, NULL, 4, 4};
+    CHECK(swax_forward(m, &b, NULL) == SWAX_E_INPUT); /* id 20 >= vocab_used 20 */
+    CHECK(strstr(swax_last_error(), "token id 20"));
+    tok[2] = -1;
+    CHECK(swax_forward(m, &b, NULL) == SWAX_E_INPUT);
+    tok[2] = 5;
+    b.window = 0;
+    CHECK(swax_forward(m, &b, NULL) == SWAX_E_USAGE);
+    CHECK(strstr(swax_last_error(), "window"));
+    b.window = 4;
+    CHECK(swax_forward(m, &b, NULL) == 0);
+    CHECK(swax_backward(m, 1.0f) == SWAX_E_USAGE); /* no targets */
+    swax_model_free(m);
+}
+
+TEST(loss_at_init_is_near_log_vocab) {
+    SwaxConfig c;
+    CHECK(swax_config_preset("tiny", &c) == 0);
+    SwaxModel *m;
+    CHECK(swax_model_create(&c, &m) == 0);
+    swax_model_init(m, 1);
+    int T = 64;
+    int32_t *tok = malloc(4 * T), *tgt = malloc(4 * T);
+    for (int i = 0; i < T; i++) tok[i] = (i * 37) % 4096, tgt[i] = (i * 101) % 4096;
+    SwaxBatch b = {1, T, tok, tgt, NULL, 32, 16};
+    float loss;
+    CHECK(swax_forward(m, &b, &loss) == 0);
+    CHECKF(fabsf(loss - logf(4096)) < 0.5f, "loss %f vs ln V %f", loss, logf(4096));
+    free(tok), free(tgt);
+    swax_model_free(m);
+}
+
+RUN_TESTS()
