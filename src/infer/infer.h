@@ -1,0 +1,54 @@
+/* infer.h — constant-memory inference (SPEC §3).
+ *
+ * A SwaxState holds S independent sequences. Per sequence: for each SWA layer a
+ * ring buffer of the last `window` keys and values (rotated keys), for each
+ * mLSTM layer (C, n, m) in fp32. Memory does not grow with context: a 1M-token
+ * context costs what a 10k one does.
+ *
+ * Prefill runs the chunkwise mLSTM form and windowed attention over the ring
+ * plus the new chunk; decode runs the recurrent step. Both give the same logits
+ * as the training forward (swax_forward) to float rounding. */
+#ifndef SWAX_INFER_H
+#define SWAX_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+#include "swax.h"
+
+typedef struct SwaxState SwaxState;
+
+/* window: the SWA window to run at (<= 0: the model config's window). */
+int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **out);
+void swax_state_free(SwaxState *s);
+void swax_state_reset(SwaxState *s, int seq);         /* empty context */
+long swax_state_position(const SwaxState *s, int seq);  /* tokens consumed so far */
+int swax_state_window(const SwaxState *s);
+size_t swax_state_bytes(const SwaxState *s);          /* memory held per sequence */
+
+/* Feeds n tokens to sequence `seq` (any n >= 1, processed in chunks of `chunk`
+ * tokens, 0 = default 64). If last_logits is non-NULL it receives the logits
+ * (V) after the last token; if all_logits is non-NULL it receives (n, V). */
+int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, size_t n, int chunk,
+                 float *last_logits, float *all_logits);
+
+/* One token for each of n sequences at once (batched decode): seqs[i] gets
+ * tokens[i]; logits (n, V). */
+int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits);
+
+/* Prompt caching: the state of one sequence to / from a file (atomic write).
+ * Loading checks that the file was made by a model of the same config and window. */
+int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char *path);
+int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path);
+
+/* Sampling (seeded): temperature <= 0 = greedy; top_k <= 0 = off; top_p >= 1 = off.
+ * Padded ids (>= vocab_used) are never drawn. */
+typedef struct {
+    float temperature;
+    int top_k;
+    float top_p;
+} SwaxSampler;
+int32_t swax_sample(const float *logits, int vocab_used, const SwaxSampler *sp, SwaxRng *rng);
+
+#endif
