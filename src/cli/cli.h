@@ -21,5 +21,7 @@ int cli_fail(const char *cmd, int rc);
 /* Parsers for flag values; on failure print a usage error and return SWAX_E_USAGE. */
 int cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *cmd, const char *flag, const char *s, double *out);
+/* Token ids separated by commas or white space, inline or from a file; prints its own error. */
+int cli_parse_ids(const char *cmd, const char *arg, int32_t **ids, size_t *n);
 
 #endif
