@@ -1,0 +1,56 @@
+/* train.h — the training loop (SPEC §4): AdamW, warm-up + cosine, clipping,
+ * gradient accumulation, the stochastic window schedule, document masking,
+ * periodic validation, atomic checkpoints and bit-exact resume. */
+#ifndef SWAX_TRAIN_H
+#define SWAX_TRAIN_H
+
+#include <stdint.h>
+
+#include "train/optim.h"
+#include "train/schedule.h"
+
+typedef enum { SWAX_NAN_STOP = 0, SWAX_NAN_SKIP = 1 } SwaxNanPolicy;
+
+typedef struct {
+    /* data */
+    char train_data[1024];   /* glob of llm.c shards, e.g. data/tiny/train_*.bin */
+    char val_data[1024];     /* glob, or empty for none */
+    char tokenizer[1024];    /* optional: tokenizer folder/JSON copied into each checkpoint */
+    /* model: a preset, a config file, or an existing checkpoint to start from */
+    char preset[32];
+    char config_path[1024];
+    char init_from[1024];
+    char sets[32][128];      /* config overrides key=value */
+    int nsets;
+    /* run */
+    char out[1024];
+    int B, T, accum;
+    long steps, warmup;
+    double lr, min_lr;
+    SwaxAdamWConfig adam;
+    float clip;
+    SwaxWindowSchedule sched;
+    int chunk;
+    int doc_mask;
+    long eval_every, eval_batches, ckpt_every;
+    int keep_ckpts;
+    uint64_t seed;
+    int threads;
+    SwaxNanPolicy nan_policy;
+    int resume;
+    long stop_after;         /* stop (with a checkpoint) after this step, 0 = run to `steps` (tests) */
+    int quiet;
+} SwaxTrainOptions;
+
+/* Fills options with the recipe of a preset (model and training share names). */
+int swax_train_preset(const char *name, SwaxTrainOptions *o);
+/* Runs (or resumes) training. Returns a SwaxStatus; SWAX_E_INTERRUPTED after
+ * Ctrl-C (a checkpoint was saved), SWAX_E_NUMERIC on a non-finite loss. */
+int swax_train_run(const SwaxTrainOptions *o);
+/* Asks a running swax_train_run to checkpoint and stop (signal-safe). */
+void swax_train_request_stop(void);
+
+/* The newest complete checkpoint folder of a run: OUT/<name in OUT/latest>. */
+int swax_train_latest(const char *out, char *dir, size_t cap);
+
+#endif

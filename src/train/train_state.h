@@ -1,0 +1,31 @@
+/* train_state.h — everything besides the weights that resume needs, in
+ * train_state.bin, and checkpoint folders that are complete or absent.
+ *
+ * train_state.bin (little-endian):
+ *   char magic[8] = "SWAXTST1"; u32 version = 1; u32 reserved;
+ *   u64 step, n_params, data_pos, seed, tokens_seen, opt_step; f64 elapsed_s;
+ *   f32 m[n_params]; f32 v[n_params];
+ *   u64 checksum (FNV-1a 64 of every byte before it). */
+#ifndef SWAX_TRAIN_STATE_H
+#define SWAX_TRAIN_STATE_H
+
+#include <stdint.h>
+
+#include "train/optim.h"
+
+typedef struct {
+    uint64_t step, data_pos, seed, tokens_seen;
+    double elapsed_s;
+} SwaxTrainProgress;
+
+int swax_train_state_save(const char *path, const SwaxTrainProgress *p, const SwaxAdamW *opt);
+/* opt must be initialised for the model (n matches); fills it and p. */
+int swax_train_state_load(const char *path, SwaxTrainProgress *p, SwaxAdamW *opt);
+
+/* Writes OUT/ckpt_<step>/ (model, config, train state, extras) through a
+ * temporary folder and a rename, then points OUT/latest at it and keeps the
+ * newest `keep` checkpoints. A kill at any point leaves the previous one intact. */
+int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const SwaxTrainProgress *p,
+                          const SwaxAdamW *opt, const char *train_json, const char *tokenizer, int keep);
+
+#endif
