@@ -130,10 +130,18 @@ static int roundtrip(const SwaxTokenizer *t, const char *s, size_t n, int allow)
 }
 
 static char g_tmp[256];
+static void remove_tmpdir(void) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+    if (g_tmp[0] && system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", g_tmp);
+}
+
+/* A scratch folder for this run, removed at exit. */
 static const char *tmpdir(void) {
     if (!g_tmp[0]) {
         snprintf(g_tmp, sizeof g_tmp, "/tmp/swax_tok_XXXXXX");
         if (!mkdtemp(g_tmp)) g_tmp[0] = 0;
+        else atexit(remove_tmpdir);
     }
     return g_tmp;
 }
@@ -926,14 +934,6 @@ TEST(fetch_script_checks) {
     if (getenv("SWAX_CACHE")) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " # cache from env");
     CHECK(run_capture(cmd, out, sizeof out) == 0);
     CHECKF(!strncmp(out, dir, strlen(dir)), "got '%s', want '%s'", out, dir);
-}
-
-TEST(zz_cleanup) {
-    if (g_tmp[0]) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-        CHECK(system(cmd) == 0);
-    }
 }
 
 RUN_TESTS()
