@@ -12,7 +12,16 @@ ARCH    ?= -march=native
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 CSTD    := -std=c11 -D_GNU_SOURCE
 INCS    := -Iinclude -Isrc
-LIBS    := -lopenblas -lpcre2-8 -lcjson -lm -lpthread
+# OpenBLAS built on OpenMP shares our thread pool (the pthread build's threads
+# would compete with OpenMP's spinning workers); fall back to the default one.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BLASDIR   := /usr/lib/$(MULTIARCH)/openblas-openmp
+ifneq ($(wildcard $(BLASDIR)/libopenblas.so),)
+  BLASLIB := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas
+else
+  BLASLIB := -lopenblas
+endif
+LIBS    := $(BLASLIB) -lpcre2-8 -lcjson -lm -lpthread
 
 ifeq ($(BUILD),asan)
   OUT     := build-asan

@@ -1,0 +1,98 @@
+/* cmd_bench.c — `swax bench`: throughput figures. Benchmarks are not tests;
+ * scripts/bench.sh (`make bench`) prints each next to its baseline. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "train/optim.h"
+
+/* Training-step throughput (forward, backward, clip, AdamW) on random tokens. */
+static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads) {
+    SwaxConfig c;
+    int rc = swax_config_preset(preset, &c);
+    if (rc) return cli_fail("bench", rc);
+    SwaxModel *m;
+    if ((rc = swax_model_create(&c, &m))) return cli_fail("bench", rc);
+    swax_model_init(m, 1);
+    swax_set_threads(threads);
+    const size_t N = (size_t)B * T;
+    int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
+    SwaxRng r;
+    swax_rng_seed(&r, 7, 0);
+    for (size_t i = 0; i < N; i++) tok[i] = (int32_t)(swax_rng_u64(&r) % c.vocab_used);
+    for (size_t i = 0; i < N; i++) tgt[i] = i + 1 < N ? tok[i + 1] : 0;
+    SwaxAdamW opt;
+    if ((rc = swax_adamw_init(&opt, m, swax_adamw_defaults()))) return cli_fail("bench", rc);
+    SwaxBatch b = {B, T, tok, tgt, NULL, window, chunk};
+    double best = INFINITY, total = 0;
+    for (int s = 0; s <= steps; s++) { /* step 0 is warm-up */
+        double t0 = swax_time_sec();
+        float loss;
+        swax_zero_grad(m);
+        if ((rc = swax_forward(m, &b, &loss)) || (rc = swax_backward(m, 1.0f))) return cli_fail("bench", rc);
+        swax_grad_clip(m, 1.0f);
+        swax_adamw_step(&opt, m, 1e-4f);
+        double dt = swax_time_sec() - t0;
+        if (s > 0) {
+            total += dt;
+            if (dt < best) best = dt;
+        }
+    }
+    printf("{\"bench\": \"train\", \"preset\": \"%s\", \"params\": %zu, \"batch\": %d, \"seq\": %d, \"window\": %d, "
+           "\"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f}\n",
+           preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, N / (total / steps));
+    swax_adamw_free(&opt);
+    swax_model_free(m);
+    free(tok), free(tgt);
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
+            "                        [--steps 3] [--threads N]\n"
+            "       swax bench infer [--preset tiny] [--threads N]\n\n"
+            "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
+            "prints ratios (scripts/bench.sh); results are recorded in docs/performance.md.\n");
+}
+
+int swax_infer_bench(const char *preset, int threads, FILE *out) __attribute__((weak));
+
+int cmd_bench(int argc, char **argv) {
+    static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
+                                         {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
+                                         {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? SWAX_E_USAGE : 0;
+    }
+    const char *what = argv[1], *preset = NULL;
+    long B = 4, T = 1024, w = 128, L = 64, steps = 3, threads = 0;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': preset = optarg; break;
+        case 'b': if (cli_parse_int("bench", "--batch", optarg, 1, 4096, &B)) return SWAX_E_USAGE; break;
+        case 's': if (cli_parse_int("bench", "--seq", optarg, 1, 1 << 24, &T)) return SWAX_E_USAGE; break;
+        case 'w': if (cli_parse_int("bench", "--window", optarg, 1, 1 << 24, &w)) return SWAX_E_USAGE; break;
+        case 'c': if (cli_parse_int("bench", "--chunk", optarg, 1, 4096, &L)) return SWAX_E_USAGE; break;
+        case 'n': if (cli_parse_int("bench", "--steps", optarg, 1, 1000, &steps)) return SWAX_E_USAGE; break;
+        case 'j': if (cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return SWAX_E_USAGE;
+        }
+    }
+    if (!strcmp(what, "train"))
+        return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads);
+    if (!strcmp(what, "infer")) {
+        if (!swax_infer_bench) return cli_fail("bench", swax_error(SWAX_E_USAGE, "inference bench not built"));
+        int rc = swax_infer_bench(preset ? preset : "tiny", (int)threads, stdout);
+        return rc ? cli_fail("bench", rc) : 0;
+    }
+    fprintf(stderr, "swax bench: unknown benchmark '%s'\n", what);
+    usage(stderr);
+    return SWAX_E_USAGE;
+}

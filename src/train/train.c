@@ -1,0 +1,391 @@
+/* train.c — the training loop. See train.h and docs/training.md.
+ *
+ * One optimizer step:
+ *   window w = schedule(seed, step)        (same on every rank, and on resume)
+ *   for each of `accum` micro-batches: rows of T+1 tokens from the loader,
+ *       document starts at end-of-text tokens, forward, backward(1/accum)
+ *   clip the global gradient norm, AdamW with lr = warm-up/cosine(step)
+ * Everything that a step depends on is either in the checkpoint (weights,
+ * moments, step, data position) or a function of (seed, step): resume is exact. */
+#include "train/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/svg.h"
+#include "data/loader.h"
+#include "io/config_json.h"
+#include "model/model.h"
+#include "train/train_state.h"
+
+static volatile sig_atomic_t g_stop;
+void swax_train_request_stop(void) { g_stop = 1; }
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct {
+    const char *name;
+    int T, B, accum;
+    long steps, warmup;
+    double lr;
+    const char *windows;
+    long eval_every, ckpt_every;
+} TrainPreset;
+
+/* Recipes (docs/training.md). `tiny` is the demo: a few minutes on 2 CPU cores. */
+static const TrainPreset presets[] = {
+    {"tiny", 256, 8, 1, 300, 30, 3e-3, "32:0.5,128:0.5", 50, 100},
+    {"small", 1024, 8, 1, 3000, 100, 1.5e-3, "64:0.5,512:0.5", 250, 500},
+    {"bench-cpu", 1024, 4, 1, 1000, 50, 1e-3, "128", 100, 500},
+    {"bench-gpu", 4096, 8, 1, 20000, 500, 1e-3, "128:0.5,2048:0.5", 500, 2000},
+    {"1.4b", 16384, 8, 4, 50000, 2000, 8e-4, "128:0.5,2048:0.5", 1000, 2000},
+    {"7b", 16384, 8, 16, 50000, 2000, 5e-4, "128:0.75,2048:0.25", 1000, 2000},
+};
+
+int swax_train_preset(const char *name, SwaxTrainOptions *o) {
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const TrainPreset *p = &presets[i];
+        if (strcmp(p->name, name) != 0) continue;
+        snprintf(o->preset, sizeof o->preset, "%s", name);
+        o->T = p->T, o->B = p->B, o->accum = p->accum, o->steps = p->steps, o->warmup = p->warmup;
+        o->lr = p->lr, o->min_lr = p->lr * 0.1;
+        o->eval_every = p->eval_every, o->ckpt_every = p->ckpt_every;
+        return swax_window_schedule_parse(&o->sched, p->windows);
+    }
+    return swax_error(SWAX_E_USAGE, "unknown preset '%s' (known: tiny, small, bench-cpu, bench-gpu, 1.4b, 7b)", name);
+}
+
+int swax_train_latest(const char *out, char *dir, size_t cap) {
+    char path[4200], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/latest", out);
+    if (access(path, F_OK) != 0) return swax_error(SWAX_E_INPUT, "%s: no checkpoint to resume from", out);
+    SWAX_TRY(swax_read_file(path, &text, &len));
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
+    int rc = 0;
+    if (!len || strchr(text, '/') || (size_t)snprintf(dir, cap, "%s/%s", out, text) >= cap)
+        rc = swax_error(SWAX_E_INPUT, "%s: does not name a checkpoint folder", path);
+    free(text);
+    return rc;
+}
+
+/* ---- the run's log: JSONL of every step, and the loss curve ---- */
+
+typedef struct {
+    double *step, *loss, *vstep, *vloss;
+    size_t n, nv, cap, capv;
+} History;
+
+static void hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x, double y) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *xs = realloc(*xs, *cap * sizeof(double));
+        *ys = realloc(*ys, *cap * sizeof(double));
+        SWAX_ASSERT(*xs && *ys);
+    }
+    (*xs)[*n] = x, (*ys)[*n] = y, (*n)++;
+}
+
+/* Keeps log lines of steps <= upto (resume drops what the killed run logged after its checkpoint). */
+static int log_reload(const char *path, long upto, History *h) {
+    char *text;
+    size_t len;
+    if (access(path, F_OK) != 0) return 0;
+    SWAX_TRY(swax_read_file(path, &text, &len));
+    char *out = malloc(len + 1);
+    size_t olen = 0;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
+        long step = -1;
+        double loss = NAN, vloss = NAN;
+        char *p;
+        if ((p = strstr(line, "\"step\":")) && p < line + ll) step = strtol(p + 7, NULL, 10);
+        if (step >= 0 && step <= upto && nl) {
+            memcpy(out + olen, line, ll);
+            olen += ll;
+            if ((p = strstr(line, "\"loss\":")) && p < line + ll) loss = strtod(p + 7, NULL);
+            if ((p = strstr(line, "\"val_loss\":")) && p < line + ll) vloss = strtod(p + 11, NULL);
+            if (isfinite(loss)) hist_add(&h->step, &h->loss, &h->n, &h->cap, (double)step, loss);
+            if (isfinite(vloss)) hist_add(&h->vstep, &h->vloss, &h->nv, &h->capv, (double)step, vloss);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    int rc = swax_write_file_atomic(path, out, olen);
+    free(out);
+    free(text);
+    return rc;
+}
+
+static void write_curve(const char *out, const History *h) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/loss.svg", out);
+    SwaxSvgSeries s[2] = {{"train loss", h->step, h->loss, h->n, "#1f77b4", 0},
+                          {"val loss", h->vstep, h->vloss, h->nv, "#d62728", 1}};
+    swax_svg_line_chart(path, "SWAX training loss", "step", "cross-entropy (nats)", s, h->nv ? 2 : 1);
+}
+
+/* ---- progress ---- */
+
+static void fmt_time(char *buf, size_t cap, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60) snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, cap, "%lds", t);
+}
+
+static void progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
+                     int tty) {
+    if (o->quiet) return;
+    char e[32];
+    fmt_time(e, sizeof e, eta);
+    const int width = 24;
+    int fill = (int)((double)step / o->steps * width);
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    if (tty) {
+        fprintf(stderr, "\rstep %ld/%ld [%s] loss %.4f  w %-5d lr %.2e  %.0f tok/s  ETA %s   ", step, o->steps,
+                bar, loss, w, lr, tps, e);
+    } else {
+        long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
+        if (step % every == 0 || step == o->steps || step == 1)
+            fprintf(stderr, "step %ld/%ld loss %.4f w %d lr %.2e %.0f tok/s ETA %s\n", step, o->steps, loss, w, lr,
+                    tps, e);
+    }
+    fflush(stderr);
+}
+
+/* ---- batches ---- */
+
+typedef struct {
+    int32_t *rows, *tokens, *targets;
+    uint8_t *docs;
+} Batch;
+
+static int next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch *b) {
+    const int B = o->B, T = o->T;
+    SWAX_TRY(swax_loader_next(ld, B, T, b->rows));
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < T; t++) {
+            const int32_t *row = b->rows + (size_t)r * (T + 1);
+            b->tokens[(size_t)r * T + t] = row[t];
+            b->targets[(size_t)r * T + t] = row[t + 1];
+            b->docs[(size_t)r * T + t] = o->doc_mask && eot >= 0 && row[t] == eot;
+        }
+    return 0;
+}
+
+static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
+                    double *out) {
+    swax_loader_seek(val, 0);
+    double sum = 0;
+    for (long i = 0; i < o->eval_batches; i++) {
+        SWAX_TRY(next_batch(val, o, eot, b));
+        SwaxBatch sb = {o->B, o->T, b->tokens, b->targets, o->doc_mask ? b->docs : NULL, window, o->chunk};
+        float loss;
+        SWAX_TRY(swax_forward(m, &sb, &loss));
+        sum += loss;
+    }
+    *out = sum / (double)o->eval_batches;
+    return 0;
+}
+
+static char *train_json(const SwaxTrainOptions *o) {
+    char sched[256], *buf = malloc(4096);
+    swax_window_schedule_format(&o->sched, sched, sizeof sched);
+    snprintf(buf, 4096,
+             "{\n  \"train_data\": \"%s\",\n  \"val_data\": \"%s\",\n  \"batch\": %d,\n  \"seq_len\": %d,\n"
+             "  \"grad_accum\": %d,\n  \"steps\": %ld,\n  \"warmup\": %ld,\n  \"lr\": %.9g,\n  \"min_lr\": %.9g,\n"
+             "  \"beta1\": %.9g,\n  \"beta2\": %.9g,\n  \"eps\": %.9g,\n  \"weight_decay\": %.9g,\n  \"clip\": %.9g,\n"
+             "  \"windows\": \"%s\",\n  \"chunk\": %d,\n  \"doc_mask\": %d,\n  \"seed\": %llu\n}\n",
+             o->train_data, o->val_data, o->B, o->T, o->accum, o->steps, o->warmup, o->lr, o->min_lr, o->adam.beta1,
+             o->adam.beta2, o->adam.eps, o->adam.weight_decay, o->clip, sched, o->chunk, o->doc_mask,
+             (unsigned long long)o->seed);
+    return buf;
+}
+
+static int build_model(const SwaxTrainOptions *o, int vocab_hint, SwaxModel **m) {
+    if (o->init_from[0]) return swax_model_load(o->init_from, m);
+    SwaxConfig c;
+    int rc = o->config_path[0] ? swax_config_load(o->config_path, &c) : swax_config_preset(o->preset, &c);
+    for (int i = 0; !rc && i < o->nsets; i++) rc = swax_config_set(&c, o->sets[i]);
+    if (rc) return rc;
+    /* the default window at inference is the largest training window */
+    c.window = swax_window_schedule_largest(&o->sched);
+    (void)vocab_hint;
+    SWAX_TRY(swax_model_create(&c, m));
+    swax_model_init(*m, o->seed);
+    return 0;
+}
+
+int swax_train_run(const SwaxTrainOptions *o) {
+    if (o->B < 1 || o->T < 1 || o->accum < 1 || o->steps < 1)
+        return swax_error(SWAX_E_USAGE, "batch, seq-len, grad-accum and steps must be >= 1");
+    if (!(o->lr > 0) || !(o->min_lr >= 0)) return swax_error(SWAX_E_USAGE, "learning rates must be positive");
+    SWAX_TRY(swax_window_schedule_validate(&o->sched));
+    SWAX_TRY(swax_mkdir_p(o->out));
+    swax_set_threads(o->threads);
+    g_stop = 0;
+
+    SwaxModel *m = NULL;
+    SwaxLoader *train = NULL, *val = NULL;
+    SwaxAdamW opt = {0};
+    SwaxTrainProgress prog = {0, 0, o->seed, 0, 0};
+    History hist = {0};
+    Batch b = {0};
+    char *tj = train_json(o);
+    char path[8400], ckdir[4200];
+    int rc = 0;
+    FILE *log = NULL;
+
+    if (o->resume) {
+        rc = swax_train_latest(o->out, ckdir, sizeof ckdir);
+        if (!rc) rc = swax_model_load(ckdir, &m);
+    } else {
+        rc = build_model(o, 0, &m);
+    }
+    if (rc) goto done;
+    const SwaxConfig *cfg = swax_model_config(m);
+    if ((rc = swax_loader_open(o->train_data, cfg->vocab_used, &train))) goto done;
+    if (o->val_data[0] && (rc = swax_loader_open(o->val_data, cfg->vocab_used, &val))) goto done;
+    if ((rc = swax_adamw_init(&opt, m, o->adam))) goto done;
+    if (o->resume) {
+        snprintf(path, sizeof path, "%s/train_state.bin", ckdir);
+        if ((rc = swax_train_state_load(path, &prog, &opt))) goto done;
+        swax_loader_seek(train, prog.data_pos);
+        if (!o->quiet) fprintf(stderr, "resuming %s at step %llu\n", ckdir, (unsigned long long)prog.step);
+    }
+    if (!swax_model_grads(m)) {
+        rc = SWAX_E_NOMEM;
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/log.jsonl", o->out);
+    if (o->resume) {
+        if ((rc = log_reload(path, (long)prog.step, &hist))) goto done;
+    } else {
+        unlink(path);
+    }
+    log = fopen(path, "a");
+    if (!log) {
+        rc = swax_error(SWAX_E_IO, "%s: cannot write the log", path);
+        goto done;
+    }
+    const size_t NT = (size_t)o->B * o->T;
+    b.rows = malloc(sizeof(int32_t) * (size_t)o->B * (o->T + 1));
+    b.tokens = malloc(sizeof(int32_t) * NT);
+    b.targets = malloc(sizeof(int32_t) * NT);
+    b.docs = malloc(NT);
+    if (!b.rows || !b.tokens || !b.targets || !b.docs) {
+        rc = swax_error(SWAX_E_NOMEM, "batch buffers");
+        goto done;
+    }
+    const int eot = cfg->eot_token;
+    const int tty = isatty(2);
+    void (*old_handler)(int) = signal(SIGINT, on_sigint);
+    void (*old_term)(int) = signal(SIGTERM, on_sigint);
+    if (!o->quiet) {
+        char sched[256];
+        swax_window_schedule_format(&o->sched, sched, sizeof sched);
+        fprintf(stderr, "training %.2fM parameters: %ld steps of %d x %d tokens (x%d accum), windows %s\n",
+                swax_model_num_params(m) / 1e6, o->steps, o->B, o->T, o->accum, sched);
+    }
+    const double t_start = swax_time_sec();
+    const double elapsed0 = prog.elapsed_s;
+    const long step0 = (long)prog.step;
+    long skipped = 0;
+    while ((long)prog.step < o->steps) {
+        const long step = (long)prog.step;
+        const int w = swax_window_at(&o->sched, o->seed, step, o->steps);
+        const double lr = swax_lr_at(step, o->steps, o->warmup, o->lr, o->min_lr);
+        const double t0 = swax_time_sec();
+        swax_zero_grad(m);
+        double loss = 0;
+        for (int a = 0; a < o->accum && !rc; a++) {
+            rc = next_batch(train, o, eot, &b);
+            SwaxBatch sb = {o->B, o->T, b.tokens, b.targets, o->doc_mask ? b.docs : NULL, w, o->chunk};
+            float l = 0;
+            if (!rc) rc = swax_forward(m, &sb, &l);
+            if (!rc) rc = swax_backward(m, 1.0f / (float)o->accum);
+            loss += l / o->accum;
+        }
+        if (rc) break;
+        const double gnorm = swax_grad_clip(m, o->clip);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            if (o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10) {
+                fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step,
+                        loss, gnorm, skipped);
+                prog.step++;
+                prog.data_pos = swax_loader_position(train);
+                continue;
+            }
+            rc = swax_error(SWAX_E_NUMERIC,
+                            "step %ld: loss %g, gradient norm %g: training diverged; the last good checkpoint is "
+                            "kept (%s/latest); lower --lr or use --nan skip",
+                            step, loss, gnorm, o->out);
+            break;
+        }
+        swax_adamw_step(&opt, m, (float)lr);
+        prog.step++;
+        prog.data_pos = swax_loader_position(train);
+        prog.tokens_seen += NT * o->accum;
+        const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
+        prog.elapsed_s = elapsed0 + now;
+        const double tps = (double)NT * o->accum / dt;
+        const double avg = now / (double)(prog.step - step0);
+        fprintf(log,
+                "{\"step\": %llu, \"loss\": %.6f, \"window\": %d, \"lr\": %.6e, \"grad_norm\": %.6f, "
+                "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f}\n",
+                (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
+                prog.elapsed_s);
+        hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
+        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty);
+        const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
+        if (val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
+            double vl;
+            const int wv = swax_window_schedule_largest(&o->sched);
+            if ((rc = evaluate(m, o, val, eot, wv, &b, &vl))) break;
+            fprintf(log, "{\"step\": %llu, \"val_loss\": %.6f, \"window\": %d}\n", (unsigned long long)prog.step, vl,
+                    wv);
+            hist_add(&hist.vstep, &hist.vloss, &hist.nv, &hist.capv, (double)prog.step, vl);
+            if (!o->quiet) fprintf(stderr, "%sstep %llu: val loss %.4f (window %d)\n", tty ? "\n" : "",
+                                   (unsigned long long)prog.step, vl, wv);
+        }
+        fflush(log);
+        if (last || g_stop || (o->ckpt_every > 0 && (long)prog.step % o->ckpt_every == 0)) {
+            if ((rc = swax_checkpoint_write(o->out, (long)prog.step, m, &prog, &opt, tj, o->tokenizer,
+                                            o->keep_ckpts)))
+                break;
+            write_curve(o->out, &hist);
+        }
+        if (g_stop) {
+            rc = swax_error(SWAX_E_INTERRUPTED, "interrupted at step %llu: checkpoint saved in %s (resume with --resume)",
+                            (unsigned long long)prog.step, o->out);
+            break;
+        }
+        if (last) break;
+    }
+    signal(SIGINT, old_handler);
+    signal(SIGTERM, old_term);
+    if (!o->quiet && tty) fprintf(stderr, "\n");
+    if (!rc && !o->quiet)
+        fprintf(stderr, "done: %llu steps, %.1f M tokens, %.1f s; checkpoint in %s, curve in %s/loss.svg\n",
+                (unsigned long long)prog.step, prog.tokens_seen / 1e6, prog.elapsed_s, o->out, o->out);
+done:
+    if (log) fclose(log);
+    free(b.rows), free(b.tokens), free(b.targets), free(b.docs);
+    free(hist.step), free(hist.loss), free(hist.vstep), free(hist.vloss);
+    free(tj);
+    swax_adamw_free(&opt);
+    if (train) swax_loader_close(train);
+    if (val) swax_loader_close(val);
+    swax_model_free(m);
+    return rc;
+}

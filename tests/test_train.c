@@ -1,0 +1,277 @@
+/* test_train.c — the window sampler and its anneal, the LR schedule, a tiny
+ * run whose loss falls, bit-exact resume, checkpoints that survive a kill
+ * during writing, and clean failures (NaN loss, bad data, unwritable output). */
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "io/shard.h"
+#include "test.h"
+#include "train/train.h"
+#include "train/train_state.h"
+
+static char tmp[256];
+
+static void make_tmp(void) {
+    if (!tmp[0]) {
+        snprintf(tmp, sizeof tmp, "/tmp/swax_test_train_XXXXXX");
+        SWAX_ASSERT(mkdtemp(tmp));
+    }
+}
+
+TEST(window_sampler_frequencies_and_anneal) {
+    SwaxWindowSchedule s;
+    CHECK(swax_window_schedule_parse(&s, "32:0.25,128:0.75") == 0);
+    const long total = 40000;
+    long n32 = 0, n = 0;
+    for (long t = 0; t < 36000; t++, n++) n32 += swax_window_at(&s, 5, t, total) == 32;
+    CHECKF(fabs((double)n32 / n - 0.25) < 0.01, "p(32) = %g", (double)n32 / n);
+    /* linear anneal over the last 10%: p(short) falls linearly, last quarter of the phase ~ 0.25*0.125 */
+    long a = 0, b = 0;
+    for (long t = 36000; t < 37000; t++) a += swax_window_at(&s, 5, t, total) == 32;
+    for (long t = 39000; t < 40000; t++) b += swax_window_at(&s, 5, t, total) == 32;
+    CHECKF(fabs(a / 1000.0 - 0.25 * 0.875) < 0.04, "early anneal p(32) = %g", a / 1000.0);
+    CHECKF(fabs(b / 1000.0 - 0.25 * 0.125) < 0.02, "late anneal p(32) = %g", b / 1000.0);
+    CHECK(swax_window_at(&s, 5, total - 1, total) == 128); /* the last step: largest only */
+    double probs[SWAX_MAX_WINDOWS];
+    swax_window_probs_at(&s, 38000, total, probs);
+    CHECKF(fabs(probs[0] - 0.25 * (1 - 2001.0 / 4000)) < 1e-9, "p = %g", probs[0]);
+    /* switch: largest only in the phase */
+    s.mode = SWAX_ANNEAL_SWITCH;
+    for (long t = 36000; t < 40000; t++) CHECK(swax_window_at(&s, 5, t, total) == 128);
+    /* seeded by (seed, step): reproducible, and another seed differs */
+    int same = 1, diff = 0;
+    for (long t = 0; t < 200; t++) {
+        same &= swax_window_at(&s, 5, t, total) == swax_window_at(&s, 5, t, total);
+        diff += swax_window_at(&s, 5, t, total) != swax_window_at(&s, 6, t, total);
+    }
+    CHECK(same && diff > 20);
+    /* fixed window = one entry; equal split without probabilities */
+    CHECK(swax_window_schedule_parse(&s, "64") == 0 && s.n == 1 && swax_window_at(&s, 1, 3, 10) == 64);
+    CHECK(swax_window_schedule_parse(&s, "16,64") == 0 && fabs(s.probs[0] - 0.5) < 1e-12);
+    CHECK(swax_window_schedule_parse(&s, "16:0.3,64:0.3") == SWAX_E_USAGE);
+    CHECK(swax_window_schedule_parse(&s, "0") == SWAX_E_USAGE);
+    CHECK(swax_window_schedule_parse(&s, "16:0.5,64") == SWAX_E_USAGE);
+}
+
+TEST(lr_schedule) {
+    CHECK(fabs(swax_lr_at(0, 100, 10, 1.0, 0.1) - 0.1) < 1e-12);
+    CHECK(fabs(swax_lr_at(9, 100, 10, 1.0, 0.1) - 1.0) < 1e-12);
+    CHECK(fabs(swax_lr_at(10, 100, 10, 1.0, 0.1) - 1.0) < 1e-12);
+    CHECK(fabs(swax_lr_at(55, 100, 10, 1.0, 0.1) - 0.55) < 1e-12);
+    CHECK(fabs(swax_lr_at(100, 100, 10, 1.0, 0.1) - 0.1) < 1e-12);
+}
+
+/* shards of a learnable stream: documents of counting sequences separated by eot = 0 */
+static void make_shards(const char *dir, int vocab) {
+    swax_mkdir_p(dir);
+    SwaxRng r;
+    swax_rng_seed(&r, 3, 0);
+    const size_t n = 60000;
+    uint32_t *t = malloc(4 * n);
+    size_t i = 0;
+    while (i < n) {
+        t[i++] = 0;
+        int start = 1 + (int)(swax_rng_u64(&r) % (vocab - 1)), len = 20 + (int)(swax_rng_u64(&r) % 60);
+        for (int k = 0; k < len && i < n; k++) t[i++] = 1 + (uint32_t)((start + k * 3) % (vocab - 1));
+    }
+    char p[512];
+    snprintf(p, sizeof p, "%s/train_000000.bin", dir);
+    SWAX_ASSERT(swax_shard_write(p, t, n - 10000, vocab) == 0);
+    snprintf(p, sizeof p, "%s/val_000000.bin", dir);
+    SWAX_ASSERT(swax_shard_write(p, t + n - 10000, 10000, vocab) == 0);
+    free(t);
+}
+
+static void small_opts(SwaxTrainOptions *o, const char *out) {
+    memset(o, 0, sizeof *o);
+    SWAX_ASSERT(swax_train_preset("tiny", o) == 0);
+    snprintf(o->train_data, sizeof o->train_data, "%s/data/train_*.bin", tmp);
+    snprintf(o->val_data, sizeof o->val_data, "%s/data/val_*.bin", tmp);
+    snprintf(o->out, sizeof o->out, "%s", out);
+    const char *sets[] = {"vocab_size=64", "vocab_used=64", "d_model=32", "n_blocks=2", "attn_heads=2",
+                          "head_dim=16", "mlstm_heads=2", "ffn_dim=64", "eot_token=0", "igate_bias_init=-3"};
+    for (int i = 0; i < 10; i++) snprintf(o->sets[i], sizeof o->sets[0], "%s", sets[i]);
+    o->nsets = 10;
+    o->adam = swax_adamw_defaults();
+    o->B = 4, o->T = 64, o->accum = 2, o->steps = 40, o->warmup = 5, o->lr = 1e-2, o->min_lr = 1e-3;
+    o->clip = 1.0f, o->chunk = 16, o->doc_mask = 1, o->eval_every = 10, o->eval_batches = 2;
+    o->ckpt_every = 10, o->keep_ckpts = 2, o->seed = 9, o->threads = 2, o->quiet = 1;
+    SWAX_ASSERT(swax_window_schedule_parse(&o->sched, "8:0.5,32:0.5") == 0);
+}
+
+/* losses of the "loss" lines of a run's log */
+static int read_losses(const char *out, double *loss, int cap) {
+    char p[512], *text;
+    size_t len;
+    snprintf(p, sizeof p, "%s/log.jsonl", out);
+    if (swax_read_file(p, &text, &len)) return -1;
+    int n = 0;
+    for (char *s = strstr(text, "\"loss\": "); s && n < cap; s = strstr(s + 1, "\"loss\": "))
+        loss[n++] = strtod(s + 8, NULL);
+    free(text);
+    return n;
+}
+
+TEST(tiny_run_loss_decreases) {
+    make_tmp();
+    char d[512], out[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    SwaxTrainOptions o;
+    snprintf(out, sizeof out, "%s/run_a", tmp);
+    small_opts(&o, out);
+    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    double loss[64];
+    int n = read_losses(out, loss, 64);
+    CHECK(n == 40);
+    double first = (loss[0] + loss[1] + loss[2]) / 3, last = (loss[37] + loss[38] + loss[39]) / 3;
+    printf("  loss %.3f -> %.3f\n", first, last);
+    CHECKF(last < first - 1.0, "loss %g -> %g", first, last);
+    char p[600];
+    snprintf(p, sizeof p, "%s/loss.svg", out);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size > 500);
+    char ck[4200];
+    CHECK(swax_train_latest(out, ck, sizeof ck) == 0 && strstr(ck, "ckpt_00000040"));
+    SwaxModel *m;
+    CHECK(swax_model_load(ck, &m) == 0);
+    CHECK(swax_model_config(m)->window == 32); /* inference default = largest training window */
+    swax_model_free(m);
+}
+
+TEST(resume_is_bit_identical) {
+    make_tmp();
+    char d[512], a[512], b[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    SwaxTrainOptions o;
+    snprintf(a, sizeof a, "%s/full", tmp);
+    small_opts(&o, a);
+    o.steps = 24, o.ckpt_every = 0;
+    CHECK(swax_train_run(&o) == 0);
+    snprintf(b, sizeof b, "%s/resumed", tmp);
+    small_opts(&o, b);
+    o.steps = 24, o.ckpt_every = 0, o.stop_after = 11;
+    CHECK(swax_train_run(&o) == 0);
+    o.stop_after = 0, o.resume = 1;
+    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    double la[64], lb[64];
+    CHECK(read_losses(a, la, 64) == 24 && read_losses(b, lb, 64) == 24);
+    for (int i = 0; i < 24; i++) CHECKF(la[i] == lb[i], "step %d: %.9g vs %.9g", i + 1, la[i], lb[i]);
+    char ca[4200], cb[4200];
+    SwaxModel *ma, *mb;
+    CHECK(swax_train_latest(a, ca, sizeof ca) == 0 && swax_train_latest(b, cb, sizeof cb) == 0);
+    CHECK(swax_model_load(ca, &ma) == 0 && swax_model_load(cb, &mb) == 0);
+    CHECK(memcmp(swax_model_params(ma), swax_model_params(mb), 4 * swax_model_num_params(ma)) == 0);
+    swax_model_free(ma);
+    swax_model_free(mb);
+}
+
+TEST(checkpoint_survives_kill_while_writing) {
+    make_tmp();
+    char d[512], out[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(out, sizeof out, "%s/killed", tmp);
+    SwaxTrainOptions o;
+    small_opts(&o, out);
+    o.steps = 400, o.ckpt_every = 1, o.eval_every = 0;
+    o.stop_after = 3;
+    CHECK(swax_train_run(&o) == 0); /* a first good checkpoint */
+    o.stop_after = 0;
+    SwaxRng r;
+    swax_rng_seed(&r, 77, 0);
+    int loads = 0;
+    for (int k = 0; k < 6; k++) {
+        o.resume = 1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            swax_train_run(&o);
+            _exit(0);
+        }
+        usleep(100000 + (useconds_t)(swax_rng_u64(&r) % 400000));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        char ck[4200], p[8400];
+        CHECKF(swax_train_latest(out, ck, sizeof ck) == 0, "%s", swax_last_error());
+        SwaxModel *m;
+        CHECKF(swax_model_load(ck, &m) == 0, "kill %d: %s", k, swax_last_error());
+        SwaxAdamW opt;
+        SwaxTrainProgress pr;
+        CHECK(swax_adamw_init(&opt, m, swax_adamw_defaults()) == 0);
+        snprintf(p, sizeof p, "%s/train_state.bin", ck);
+        CHECKF(swax_train_state_load(p, &pr, &opt) == 0, "kill %d: %s", k, swax_last_error());
+        swax_adamw_free(&opt);
+        swax_model_free(m);
+        loads++;
+    }
+    CHECK(loads == 6);
+}
+
+TEST(nan_loss_stops_and_keeps_last_checkpoint) {
+    make_tmp();
+    char d[512], out[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(out, sizeof out, "%s/nan", tmp);
+    SwaxTrainOptions o;
+    small_opts(&o, out);
+    o.steps = 6, o.ckpt_every = 3, o.stop_after = 3;
+    CHECK(swax_train_run(&o) == 0);
+    o.stop_after = 0, o.resume = 1;
+    o.lr = 1e35, o.min_lr = 1e35, o.warmup = 0; /* weights overflow -> inf/NaN */
+    o.clip = 0;
+    int rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_NUMERIC, "rc %d: %s", rc, swax_last_error());
+    CHECK(strstr(swax_last_error(), "diverged"));
+    char ck[4200];
+    CHECK(swax_train_latest(out, ck, sizeof ck) == 0 && strstr(ck, "ckpt_00000003"));
+    SwaxModel *m;
+    CHECK(swax_model_load(ck, &m) == 0);
+    const float *p = swax_model_params(m);
+    for (size_t i = 0; i < swax_model_num_params(m); i++) CHECK(isfinite(p[i]));
+    swax_model_free(m);
+}
+
+TEST(bad_data_and_outputs_fail_cleanly) {
+    make_tmp();
+    char d[512], out[512], p[600];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    SwaxTrainOptions o;
+    snprintf(out, sizeof out, "%s/bad", tmp);
+    small_opts(&o, out);
+    /* tokens >= vocab: the shards hold ids < 64, the model has 32 */
+    snprintf(o.sets[0], sizeof o.sets[0], "vocab_size=32");
+    snprintf(o.sets[1], sizeof o.sets[1], "vocab_used=32");
+    int rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_INPUT, "rc %d: %s", rc, swax_last_error());
+    /* truncated shard */
+    small_opts(&o, out);
+    snprintf(p, sizeof p, "%s/trunc", tmp);
+    swax_mkdir_p(p);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "head -c 3000 %s/train_000000.bin > %s/train_000000.bin", d, p);
+    CHECK(system(cmd) == 0);
+    snprintf(o.train_data, sizeof o.train_data, "%s/train_*.bin", p);
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), "train_000000.bin"), "rc %d: %s", rc, swax_last_error());
+    /* no shards at all */
+    snprintf(o.train_data, sizeof o.train_data, "%s/nothing_*.bin", tmp);
+    CHECK(swax_train_run(&o) == SWAX_E_INPUT);
+    /* an output path under a regular file */
+    small_opts(&o, out);
+    snprintf(o.out, sizeof o.out, "%s/data/train_000000.bin/run", tmp);
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_IO, "rc %d: %s", rc, swax_last_error());
+    /* resume with nothing to resume */
+    small_opts(&o, out);
+    snprintf(o.out, sizeof o.out, "%s/never_ran", tmp);
+    o.resume = 1;
+    CHECK(swax_train_run(&o) == SWAX_E_INPUT);
+}
+
+RUN_TESTS()
