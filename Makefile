@@ -82,7 +82,9 @@ bench: $(OUT)/swax
 deps:
 	@scripts/install_deps.sh
 
-demo: $(OUT)/swax
+demo:
+	@scripts/install_deps.sh
+	$(MAKE) all
 	@scripts/demo.sh
 
 clean:
