@@ -36,8 +36,9 @@ endif
 CFLAGS  := $(CSTD) $(WARN) $(OPT) -fopenmp $(INCS) -MMD -MP
 LDFLAGS := -fopenmp $(LDEXTRA)
 
-LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
-CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+EXCLUDE  ?=
+LIB_SRC  := $(filter-out $(EXCLUDE),$(shell find src -name '*.c' -not -path 'src/cli/*' | sort))
+CLI_SRC  := $(filter-out $(EXCLUDE),$(shell find src/cli -name '*.c' | sort))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/%.o)
