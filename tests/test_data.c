@@ -282,7 +282,7 @@ static void make_small_corpus(const char *root) {
     write_text(root, "a.txt", "alpha document\n");
     write_text(root, "sub/b.py", "def b():\n    return 'b'\n");
     write_text(root, "sub/deeper/c.md", "# c heading\n");
-    write_text(root, "d.jsonl", "{\"text\": \"json one\"}\n\n{\"text\": \"json \\u00e9 two\", \"id\": 3}\r\n{\"text\": \"\"}\n");
+    write_text(root, "d.jsonl", "\xef\xbb\xbf{\"text\": \"json one\"}\n\n{\"text\": \"json \\u00e9 two\", \"id\": 3}\r\n{\"text\": \"\"}\n");
     write_text(root, ".hidden.txt", "hidden, never read");
     write_text(root, ".git/x.txt", "hidden folder, never read");
     write_text(root, "e.bin", "wrong extension in a folder");

@@ -276,9 +276,10 @@ static int is_blank(const char *s, size_t n) {
 
 /* One document per line {"text": "..."}. Takes ownership of data. */
 static int read_jsonl(const char *path, char *data, size_t len, Batch *b, Store *st, Src *src) {
-    size_t line = 0;
+    size_t line = 0, start = 0;
     int rc = 0;
-    for (size_t a = 0; !rc && a < len;) {
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) start = 3; /* a UTF-8 byte order mark */
+    for (size_t a = start; !rc && a < len;) {
         line++;
         const char *nl = memchr(data + a, '\n', len - a);
         size_t e = nl ? (size_t)(nl - data) : len;
