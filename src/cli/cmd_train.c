@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
 #include "train/train.h"
 
@@ -152,11 +154,25 @@ int cmd_train(int argc, char **argv) {
     if (data) {
         if (!o.train_data[0]) snprintf(o.train_data, sizeof o.train_data, "%s/train_*.bin", data);
         if (!o.val_data[0]) snprintf(o.val_data, sizeof o.val_data, "%s/val_*.bin", data);
-        char tok[2048];
+        /* the folder `swax data build` made: its tokenizer and end-of-text id */
+        char path[2048];
         struct stat st;
-        snprintf(tok, sizeof tok, "%s/tokenizer", data);
-        if (!o.tokenizer[0] && stat(tok, &st) == 0 && strlen(tok) < sizeof o.tokenizer)
-            memcpy(o.tokenizer, tok, strlen(tok) + 1);
+        snprintf(path, sizeof path, "%s/tokenizer.json", data);
+        if (!o.tokenizer[0] && stat(path, &st) == 0 && strlen(path) < sizeof o.tokenizer)
+            memcpy(o.tokenizer, path, strlen(path) + 1);
+        snprintf(path, sizeof path, "%s/data.json", data);
+        char *text;
+        size_t len;
+        if (stat(path, &st) == 0 && swax_read_file(path, &text, &len) == 0) {
+            cJSON *root = cJSON_ParseWithLength(text, len);
+            const cJSON *eot = root ? cJSON_GetObjectItemCaseSensitive(root, "eot") : NULL;
+            int user_set = 0;
+            for (int i = 0; i < o.nsets; i++) user_set |= !strncmp(o.sets[i], "eot_token=", 10);
+            if (cJSON_IsNumber(eot) && !user_set && o.nsets < 32)
+                snprintf(o.sets[o.nsets++], sizeof o.sets[0], "eot_token=%d", eot->valueint);
+            cJSON_Delete(root);
+            free(text);
+        }
     }
     if (!o.train_data[0]) {
         fprintf(stderr, "swax train: error: give --data DIR (or --train GLOB)\n");

@@ -376,7 +376,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     signal(SIGTERM, old_term);
     if (!o->quiet && tty) fprintf(stderr, "\n");
     if (!rc && !o->quiet)
-        fprintf(stderr, "done: %llu steps, %.1f M tokens, %.1f s; checkpoint in %s, curve in %s/loss.svg\n",
+        fprintf(stderr, "done: %llu steps, %.2f M tokens, %.1f s; checkpoint in %s, curve in %s/loss.svg\n",
                 (unsigned long long)prog.step, prog.tokens_seen / 1e6, prog.elapsed_s, o->out, o->out);
 done:
     if (log) fclose(log);

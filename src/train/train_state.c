@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/common.h"
 
 static const char MAGIC[8] = {'S', 'W', 'A', 'X', 'T', 'S', 'T', '1'};
@@ -118,28 +120,35 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
-/* Copies a tokenizer (a folder of files, or one JSON file with its rank file beside it). */
+/* Copies a tokenizer into a checkpoint: its tokenizer.json (given, or inside a
+ * given folder) and the rank file that JSON names, keeping their names. */
 static int copy_tokenizer(const char *tok, const char *dst_dir) {
     struct stat st;
+    char json[4200], src[8400], dst[8400];
     if (stat(tok, &st) != 0) return swax_error(SWAX_E_INPUT, "%s: tokenizer not found", tok);
-    char src[8192], dst[8192];
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(tok);
-        if (!d) return swax_error(SWAX_E_INPUT, "%s: cannot read folder", tok);
-        struct dirent *e;
-        int rc = 0;
-        while (!rc && (e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            snprintf(src, sizeof src, "%s/%s", tok, e->d_name);
-            snprintf(dst, sizeof dst, "%s/%s", dst_dir, e->d_name);
-            if (stat(src, &st) == 0 && S_ISREG(st.st_mode)) rc = copy_file(src, dst);
-        }
-        closedir(d);
-        return rc;
+    if (S_ISDIR(st.st_mode)) snprintf(json, sizeof json, "%s/tokenizer.json", tok);
+    else snprintf(json, sizeof json, "%s", tok);
+    char *text;
+    size_t len;
+    SWAX_TRY(swax_read_file(json, &text, &len));
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *ranks = root ? cJSON_GetObjectItemCaseSensitive(root, "ranks") : NULL;
+    if (!cJSON_IsString(ranks) || strchr(ranks->valuestring, '/')) {
+        cJSON_Delete(root);
+        return swax_error(SWAX_E_INPUT, "%s: no \"ranks\" file name", json);
     }
-    const char *base = strrchr(tok, '/');
-    snprintf(dst, sizeof dst, "%s/%s", dst_dir, base ? base + 1 : tok);
-    return copy_file(tok, dst);
+    const char *slash = strrchr(json, '/');
+    const int dirlen = slash ? (int)(slash - json) : 1;
+    snprintf(src, sizeof src, "%.*s/%s", dirlen, slash ? json : ".", ranks->valuestring);
+    snprintf(dst, sizeof dst, "%s/%s", dst_dir, ranks->valuestring);
+    int rc = copy_file(src, dst);
+    cJSON_Delete(root);
+    if (!rc) {
+        snprintf(dst, sizeof dst, "%s/tokenizer.json", dst_dir);
+        rc = copy_file(json, dst);
+    }
+    return rc;
 }
 
 static int fsync_path(const char *path) {
