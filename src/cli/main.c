@@ -1,5 +1,6 @@
 /* main.c — `swax`: one program, many subcommands. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,10 @@ int cli_parse_double(const char *cmd, const char *flag, const char *s, double *o
 }
 
 int main(int argc, char **argv) {
+    /* Keep freed memory in the process: per-step scratch buffers would otherwise
+     * be mmapped and unmapped every step, paying page faults each time. */
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? SWAX_E_USAGE : 0;

@@ -121,7 +121,7 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     }
     ops->rmsnorm_fwd(m->lnf, m->rstdf, m->res[c->n_blocks], m->w.norm_f, N, D, c->norm_eps);
     ops->matmul_fwd(m->logits, V, m->lnf, D, m->w.lm_head, N, D, V);
-    m->n_targets = ops->xent_fwd(m->logits, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
+    m->n_targets = ops->xent_fwd(m->logits, m->lse, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
                                  c->logit_softcap);
     m->logits_valid = 1;
     if (loss) {
@@ -142,7 +142,7 @@ int swax_backward(SwaxModel *m, float scale) {
     const int N = m->B * m->T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     m->logits_valid = 0; /* the logits buffer becomes d logits */
     const float s = m->n_targets > 0 ? scale / (float)m->n_targets : 0.0f;
-    ops->xent_bwd(m->logits, m->targets, N, V, c->vocab_used, c->logit_softcap, s);
+    ops->xent_bwd(m->logits, m->lse, m->targets, N, V, c->vocab_used, c->logit_softcap, s);
     ops->matmul_bwd(m->dln, D, m->g.lm_head, m->logits, V, m->lnf, D, m->w.lm_head, N, D, V, 0);
     ops->zero(m->dres, sizeof(float) * N * D);
     ops->rmsnorm_bwd(m->dres, m->g.norm_f, m->dln, m->res[c->n_blocks], m->w.norm_f, m->rstdf, N, D);

@@ -180,10 +180,10 @@ void swax_model_free_acts(SwaxModel *m) {
         }
     free(m->acts);
     m->acts = NULL;
-    void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->tokens, m->targets, m->doc_start, m->doc_lo,
+    void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
                     m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf};
     for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) free(ptrs[j]);
-    m->lnf = m->rstdf = m->logits = m->losses = NULL;
+    m->lnf = m->rstdf = m->logits = m->losses = m->lse = NULL;
     m->tokens = m->targets = NULL;
     m->doc_start = NULL;
     m->doc_lo = NULL;
@@ -247,6 +247,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->rstdf, N, float);
     ALLOC(m->logits, N * V, float);
     ALLOC(m->losses, N, float);
+    ALLOC(m->lse, N, float);
     ALLOC(m->tokens, N, int32_t);
     ALLOC(m->targets, N, int32_t);
     ALLOC(m->doc_start, N, uint8_t);

@@ -64,7 +64,7 @@ struct SwaxModel {
     int cap_B, cap_T, cap_chunks;
     float **res;                 /* n_blocks + 1 residual streams (N, D) */
     BlockActs *acts;
-    float *lnf, *rstdf, *logits, *losses;
+    float *lnf, *rstdf, *logits, *losses, *lse;
     int32_t *tokens, *targets;
     uint8_t *doc_start;
     int *doc_lo;

@@ -89,11 +89,13 @@ typedef struct SwaxOps {
                           const float *w, int N, int NH, int dv);
 
     /* Soft-capped logits and cross-entropy. logits (N, V) in place: raw -> capped,
-     * ids >= Vused at -inf. losses (N): per-row loss (0 where target < 0).
-     * Returns the number of counted targets. */
-    long (*xent_fwd)(float *logits, float *losses, const int32_t *targets, int N, int V, int Vused, float cap);
+     * ids >= Vused at -inf. lse (N, or NULL): log-sum-exp per row (kept for the backward).
+     * losses (N): per-row loss (0 where target < 0). Returns the number of counted targets. */
+    long (*xent_fwd)(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                     float cap);
     /* logits (capped, from xent_fwd) -> d raw logits in place, scaled by `scale` per counted target. */
-    void (*xent_bwd)(float *logits, const int32_t *targets, int N, int V, int Vused, float cap, float scale);
+    void (*xent_bwd)(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
+                     float scale);
 
     /* AdamW (PyTorch semantics) over n values. */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,

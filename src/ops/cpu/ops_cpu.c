@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "ops/cpu/fastmath.h"
 #include "ops/cpu/mlstm_cell.h"
 #include "ops/cpu/swa.h"
 #include "ops/ops.h"
@@ -102,7 +103,8 @@ static void swiglu_fwd(float *h, const float *gu, int N, int F) {
     for (int r = 0; r < N; r++) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F;
         float *o = h + (size_t)r * F;
-        for (int i = 0; i < F; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+#pragma omp simd
+        for (int i = 0; i < F; i++) o[i] = g[i] * swax_sigmoidf(g[i]) * u[i];
     }
 }
 
@@ -111,8 +113,9 @@ static void swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int 
     for (int r = 0; r < N; r++) {
         const float *g = gu + (size_t)r * 2 * F, *u = g + F, *d = dh + (size_t)r * F;
         float *dg = dgu + (size_t)r * 2 * F, *du = dg + F;
+#pragma omp simd
         for (int i = 0; i < F; i++) {
-            const float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
+            const float s = swax_sigmoidf(g[i]), silu = g[i] * s;
             dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
             du[i] = d[i] * silu;
         }
@@ -266,7 +269,7 @@ static void mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const f
                 const float n = (x[e] - mu) * rs * w[col];
                 const float o = og[(size_t)r * ldog + col];
                 hn[(size_t)r * D + col] = n;
-                y[(size_t)r * D + col] = n / (1.0f + expf(-o));
+                y[(size_t)r * D + col] = n * swax_sigmoidf(o);
             }
         }
 }
@@ -287,7 +290,7 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
                 float sum_dx = 0, sum_dxx = 0;
                 for (int e = 0; e < dv; e++) {
                     const int col = hd * dv + e;
-                    const float o = og[(size_t)r * ldog + col], s = 1.0f / (1.0f + expf(-o));
+                    const float o = og[(size_t)r * ldog + col], s = swax_sigmoidf(o);
                     const float g = dy[(size_t)r * D + col];
                     dog[(size_t)r * lddog + col] = g * hn[(size_t)r * D + col] * s * (1.0f - s);
                     const float dn = g * s; /* d hn */
@@ -301,7 +304,7 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
                 sum_dxx /= dv;
                 for (int e = 0; e < dv; e++) {
                     const int col = hd * dv + e;
-                    const float o = og[(size_t)r * ldog + col], s = 1.0f / (1.0f + expf(-o));
+                    const float o = og[(size_t)r * ldog + col], s = swax_sigmoidf(o);
                     const float dxh = dy[(size_t)r * D + col] * s * w[col];
                     const float xh = (x[e] - mu) * rs;
                     dh[(size_t)r * D + col] = rs * (dxh - sum_dx - xh * sum_dxx);
@@ -311,22 +314,29 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
     free(part);
 }
 
-static long xent_fwd(float *logits, float *losses, const int32_t *targets, int N, int V, int Vused, float cap) {
+static long xent_fwd(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                     float cap) {
     long count = 0;
+    const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
 #pragma omp parallel for reduction(+ : count)
     for (int r = 0; r < N; r++) {
         float *z = logits + (size_t)r * V;
-        float mx = -INFINITY;
-        for (int i = 0; i < Vused; i++) {
-            if (cap > 0) z[i] = cap * tanhf(z[i] / cap);
-            if (z[i] > mx) mx = z[i];
+        if (cap > 0) {
+#pragma omp simd
+            for (int i = 0; i < Vused; i++) z[i] = cap * swax_tanhf(z[i] * inv_cap);
         }
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int i = 0; i < Vused; i++) mx = z[i] > mx ? z[i] : mx;
         for (int i = Vused; i < V; i++) z[i] = -INFINITY;
-        double sum = 0;
-        for (int i = 0; i < Vused; i++) sum += exp((double)(z[i] - mx));
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int i = 0; i < Vused; i++) sum += swax_expf(z[i] - mx);
+        const float l = mx + logf(sum);
+        if (lse) lse[r] = l;
         const int t = targets ? targets[r] : -1;
         if (t >= 0) {
-            losses[r] = (float)(mx + log(sum) - z[t]);
+            losses[r] = l - z[t];
             count++;
         } else if (losses) {
             losses[r] = 0;
@@ -335,7 +345,9 @@ static long xent_fwd(float *logits, float *losses, const int32_t *targets, int N
     return count;
 }
 
-static void xent_bwd(float *logits, const int32_t *targets, int N, int V, int Vused, float cap, float scale) {
+static void xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
+                     float scale) {
+    const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
 #pragma omp parallel for
     for (int r = 0; r < N; r++) {
         float *z = logits + (size_t)r * V;
@@ -344,20 +356,18 @@ static void xent_bwd(float *logits, const int32_t *targets, int N, int V, int Vu
             memset(z, 0, sizeof(float) * V);
             continue;
         }
-        float mx = -INFINITY;
-        for (int i = 0; i < Vused; i++)
-            if (z[i] > mx) mx = z[i];
-        double sum = 0;
-        for (int i = 0; i < Vused; i++) sum += exp((double)(z[i] - mx));
-        const float inv = (float)(1.0 / sum);
-        for (int i = 0; i < Vused; i++) {
-            const float p = expf(z[i] - mx) * inv;
-            float d = (p - (i == t ? 1.0f : 0.0f)) * scale;
-            if (cap > 0) {
-                const float th = z[i] / cap;
-                d *= 1.0f - th * th;
+        const float l = lse[r], zt = z[t];
+        if (cap > 0) {
+#pragma omp simd
+            for (int i = 0; i < Vused; i++) {
+                const float th = z[i] * inv_cap;
+                z[i] = swax_expf(z[i] - l) * scale * (1.0f - th * th);
             }
-            z[i] = d;
+            z[t] -= scale * (1.0f - zt * inv_cap * zt * inv_cap); /* the one-hot term */
+        } else {
+#pragma omp simd
+            for (int i = 0; i < Vused; i++) z[i] = swax_expf(z[i] - l) * scale;
+            z[t] -= scale;
         }
         for (int i = Vused; i < V; i++) z[i] = 0;
     }
