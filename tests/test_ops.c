@@ -1,0 +1,166 @@
+/* test_ops.c — each CPU op's backward against central finite differences
+ * (float32 ops, loss accumulated in double, tolerances stated per check), and
+ * the vectorised exp/tanh against libm in double. The SWA and mLSTM kernels
+ * have their own float64 tests (test_swa.c, test_mlstm.c). */
+#include "core/common.h"
+#include "ops/cpu/fastmath.h"
+#include "ops/ops.h"
+#include "test.h"
+
+static SwaxRng rng;
+static float *randf(size_t n, float s) {
+    float *x = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(s * swax_rng_normal(&rng));
+    return x;
+}
+static double dotd(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Perturbs x[i] by ±h, evaluates f, returns the central difference. */
+#define FD(x, i, h, expr)                          \
+    ({                                             \
+        float x0_ = (x)[i];                        \
+        (x)[i] = x0_ + (h);                        \
+        double lp_ = (expr);                       \
+        (x)[i] = x0_ - (h);                        \
+        double lm_ = (expr);                       \
+        (x)[i] = x0_;                              \
+        (lp_ - lm_) / (2.0 * (h));                 \
+    })
+
+#define CHECK_GRAD(an, fd, what, idx) \
+    CHECKF(fabs((an) - (fd)) <= 2e-3 + 2e-2 * fabs(fd), "%s[%d]: analytic %.6g, finite difference %.6g", what, idx, (double)(an), (fd))
+
+static const SwaxOps *ops;
+
+static double rms_loss(float *out, float *rstd, const float *x, const float *w, const float *R, int N, int D) {
+    ops->rmsnorm_fwd(out, rstd, x, w, N, D, 1e-6f);
+    return dotd(out, R, (size_t)N * D);
+}
+
+TEST(rmsnorm_backward) {
+    ops = swax_ops_cpu();
+    swax_rng_seed(&rng, 1, 0);
+    int N = 3, D = 7;
+    float *x = randf(N * D, 1), *w = randf(D, 1), *R = randf(N * D, 1), *out = randf(N * D, 1), *rstd = randf(N, 1);
+    float *dx = calloc(N * D, 4), *dw = calloc(D, 4);
+    rms_loss(out, rstd, x, w, R, N, D);
+    ops->rmsnorm_bwd(dx, dw, R, x, w, rstd, N, D);
+    for (int i = 0; i < N * D; i++) CHECK_GRAD(dx[i], FD(x, i, 1e-2f, rms_loss(out, rstd, x, w, R, N, D)), "dx", i);
+    for (int i = 0; i < D; i++) CHECK_GRAD(dw[i], FD(w, i, 1e-2f, rms_loss(out, rstd, x, w, R, N, D)), "dw", i);
+    free(x), free(w), free(R), free(out), free(rstd), free(dx), free(dw);
+}
+
+static double swiglu_loss(float *h, const float *gu, const float *R, int N, int F) {
+    ops->swiglu_fwd(h, gu, N, F);
+    return dotd(h, R, (size_t)N * F);
+}
+
+TEST(swiglu_backward) {
+    ops = swax_ops_cpu();
+    swax_rng_seed(&rng, 2, 0);
+    int N = 4, F = 9;
+    float *gu = randf(N * 2 * F, 1.5), *R = randf(N * F, 1), *h = calloc(N * F, 4), *dgu = calloc(N * 2 * F, 4);
+    swiglu_loss(h, gu, R, N, F);
+    ops->swiglu_bwd(dgu, R, gu, N, F);
+    for (int i = 0; i < N * 2 * F; i++) CHECK_GRAD(dgu[i], FD(gu, i, 1e-2f, swiglu_loss(h, gu, R, N, F)), "dgu", i);
+    free(gu), free(R), free(h), free(dgu);
+}
+
+static double gates_loss(float *ig, float *lf, const float *pre, const float *b, const float *Ri, const float *Rf,
+                         int N, int NH) {
+    ops->mlstm_gates_fwd(ig, lf, pre, 2 * NH, b, N, NH, 5.0f);
+    return dotd(ig, Ri, (size_t)N * NH) + dotd(lf, Rf, (size_t)N * NH);
+}
+
+TEST(mlstm_gates_backward) {
+    ops = swax_ops_cpu();
+    swax_rng_seed(&rng, 3, 0);
+    int N = 5, NH = 3;
+    float *pre = randf(N * 2 * NH, 3), *b = randf(2 * NH, 2), *Ri = randf(N * NH, 1), *Rf = randf(N * NH, 1);
+    float *ig = calloc(N * NH, 4), *lf = calloc(N * NH, 4), *dpre = calloc(N * 2 * NH, 4), *db = calloc(2 * NH, 4);
+    gates_loss(ig, lf, pre, b, Ri, Rf, N, NH);
+    ops->mlstm_gates_bwd(dpre, 2 * NH, db, Ri, Rf, pre, 2 * NH, b, N, NH, 5.0f);
+    for (int i = 0; i < N * 2 * NH; i++)
+        CHECK_GRAD(dpre[i], FD(pre, i, 1e-2f, gates_loss(ig, lf, pre, b, Ri, Rf, N, NH)), "dpre", i);
+    for (int i = 0; i < 2 * NH; i++)
+        CHECK_GRAD(db[i], FD(b, i, 1e-2f, gates_loss(ig, lf, pre, b, Ri, Rf, N, NH)), "dbias", i);
+    free(pre), free(b), free(Ri), free(Rf), free(ig), free(lf), free(dpre), free(db);
+}
+
+typedef struct {
+    float *y, *hn, *mean, *rstd;
+} OutBufs;
+
+static double out_loss(OutBufs *o, const float *h, const float *og, const float *w, const float *R, int N, int NH,
+                       int dv) {
+    ops->mlstm_out_fwd(o->y, o->hn, o->mean, o->rstd, h, og, NH * dv, w, N, NH, dv, 1e-6f);
+    return dotd(o->y, R, (size_t)N * NH * dv);
+}
+
+TEST(mlstm_headnorm_and_output_gate_backward) {
+    ops = swax_ops_cpu();
+    swax_rng_seed(&rng, 4, 0);
+    int N = 3, NH = 2, dv = 5, D = NH * dv;
+    float *h = randf(N * D, 1), *og = randf(N * D, 1.5), *w = randf(D, 1), *R = randf(N * D, 1);
+    OutBufs o = {calloc(N * D, 4), calloc(N * D, 4), calloc(N * NH, 4), calloc(N * NH, 4)};
+    float *dh = calloc(N * D, 4), *dog = calloc(N * D, 4), *dw = calloc(D, 4);
+    out_loss(&o, h, og, w, R, N, NH, dv);
+    ops->mlstm_out_bwd(dh, dog, D, dw, R, o.hn, h, o.mean, o.rstd, og, D, w, N, NH, dv);
+    for (int i = 0; i < N * D; i++) CHECK_GRAD(dh[i], FD(h, i, 1e-2f, out_loss(&o, h, og, w, R, N, NH, dv)), "dh", i);
+    for (int i = 0; i < N * D; i++) CHECK_GRAD(dog[i], FD(og, i, 1e-2f, out_loss(&o, h, og, w, R, N, NH, dv)), "dog", i);
+    for (int i = 0; i < D; i++) CHECK_GRAD(dw[i], FD(w, i, 1e-2f, out_loss(&o, h, og, w, R, N, NH, dv)), "dw", i);
+    free(h), free(og), free(w), free(R), free(o.y), free(o.hn), free(o.mean), free(o.rstd), free(dh), free(dog), free(dw);
+}
+
+static double xent_loss(float *work, const float *raw, float *lse, float *losses, const int32_t *t, int N, int V,
+                        int Vu, float cap) {
+    memcpy(work, raw, sizeof(float) * N * V);
+    long cnt = ops->xent_fwd(work, lse, losses, t, N, V, Vu, cap);
+    double s = 0;
+    for (int i = 0; i < N; i++) s += losses[i];
+    return s / (double)cnt;
+}
+
+TEST(softcap_cross_entropy_backward) {
+    ops = swax_ops_cpu();
+    swax_rng_seed(&rng, 5, 0);
+    int N = 4, V = 11, Vu = 9;
+    int32_t t[4] = {3, -1, 8, 0};
+    float caps[2] = {0.0f, 4.0f};
+    for (int c = 0; c < 2; c++) {
+        float *raw = randf(N * V, 3), *work = calloc(N * V, 4), *lse = calloc(N, 4), *losses = calloc(N, 4);
+        xent_loss(work, raw, lse, losses, t, N, V, Vu, caps[c]);
+        for (int i = Vu; i < V; i++) CHECK(isinf(work[i]) && work[i] < 0); /* padded ids at -inf */
+        /* analytic gradient of the mean loss over the 3 counted targets, then finite differences */
+        float *grad = malloc(4 * N * V);
+        xent_loss(work, raw, lse, losses, t, N, V, Vu, caps[c]);
+        ops->xent_bwd(work, lse, t, N, V, Vu, caps[c], 1.0f / 3.0f);
+        memcpy(grad, work, 4 * N * V);
+        for (int i = 0; i < N * V; i++)
+            CHECK_GRAD(grad[i], FD(raw, i, 1e-2f, xent_loss(work, raw, lse, losses, t, N, V, Vu, caps[c])), "dlogits", i);
+        for (int r = 0; r < N; r++)
+            for (int i = Vu; i < V; i++) CHECK(grad[r * V + i] == 0);
+        free(raw), free(work), free(lse), free(losses), free(grad);
+    }
+}
+
+TEST(fast_exp_and_tanh_match_libm) {
+    double we = 0, wt = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.0173f) {
+        double e = exp((double)x);
+        we = fmax(we, fabs(swax_expf(x) - e) / e);
+    }
+    for (float x = -20.0f; x < 20.0f; x += 0.00091f) {
+        double t = tanh((double)x);
+        if (t != 0) wt = fmax(wt, fabs(swax_tanhf(x) - t) / fabs(t));
+    }
+    printf("  max relative error: exp %.3g, tanh %.3g\n", we, wt);
+    CHECK(we < 3e-7 && wt < 3e-7);
+    CHECK(swax_expf(-1000.0f) < 1e-37f && swax_tanhf(0.0f) == 0.0f && swax_tanhf(50.0f) == 1.0f);
+}
+
+RUN_TESTS()
