@@ -26,6 +26,9 @@ void swax_state_reset(SwaxState *s, int seq);         /* empty context */
 long swax_state_position(const SwaxState *s, int seq);  /* tokens consumed so far */
 int swax_state_window(const SwaxState *s);
 size_t swax_state_bytes(const SwaxState *s);          /* memory held per sequence */
+int swax_state_n_seqs(const SwaxState *s);
+/* Copies sequence src's state (and position) over sequence dst (in-memory prompt caching). */
+int swax_state_copy(SwaxState *s, int dst, int src);
 
 /* Feeds n tokens to sequence `seq` (any n >= 1, processed in chunks of `chunk`
  * tokens, 0 = default 64). If last_logits is non-NULL it receives the logits
@@ -41,6 +44,11 @@ int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *toke
  * Loading checks that the file was made by a model of the same config and window. */
 int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char *path);
 int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path);
+/* What a state file is checked against: a hash of the config fields that change
+ * the function (all but window, eot_token, igate_bias_init), and a hash of
+ * 65,536 evenly spaced parameters. */
+uint64_t swax_config_fingerprint(const SwaxConfig *c);
+uint64_t swax_weights_fingerprint(const SwaxModel *m);
 
 /* Sampling (seeded): temperature <= 0 = greedy; top_k <= 0 = off; top_p >= 1 = off.
  * Padded ids (>= vocab_used) are never drawn. */
@@ -50,5 +58,21 @@ typedef struct {
     float top_p;
 } SwaxSampler;
 int32_t swax_sample(const float *logits, int vocab_used, const SwaxSampler *sp, SwaxRng *rng);
+
+/* Inference benchmark (bench_infer.c) of a preset name (random init) or a
+ * checkpoint folder: prefill tokens/s at contexts 1k, 32k and 1M (the 1M run
+ * also reports the rate over its last 32k tokens: flat = constant cost), decode
+ * tokens/s at batch 1, and the memory-bandwidth bound on decode (measured copy
+ * bandwidth / bytes read and written per token), with the fraction reached.
+ * One JSON line per figure on `out`. threads <= 0: leave as is. */
+int swax_infer_bench(const char *preset_or_dir, int threads, FILE *out);
+typedef struct {
+    int threads;       /* <= 0: leave as is */
+    int window;        /* <= 0: the config's */
+    int chunk;         /* <= 0: 64 */
+    long max_context;  /* contexts above it are skipped (reported as such); <= 0: 1M */
+    int decode_tokens; /* <= 0: 256 */
+} SwaxInferBenchOpts;
+int swax_infer_bench_ex(const char *preset_or_dir, const SwaxInferBenchOpts *o, FILE *out);
 
 #endif

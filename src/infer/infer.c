@@ -1,0 +1,694 @@
+/* infer.c — constant-memory inference (SPEC §3): the per-sequence state,
+ * chunked prefill, batched one-token decode. See infer.h and docs/inference.md.
+ *
+ * State of one sequence (one contiguous float block, `per_seq` floats), layer
+ * by layer in block order:
+ *   SWA layer:   K ring (w, HD), then V ring (w, HD); position p lives in slot
+ *                p mod w; keys are stored rotated (RoPE at their absolute position)
+ *   mLSTM layer: C (NH, dk, dv), then n (NH, dk), then m (NH)
+ * plus the position (tokens consumed) kept beside it.
+ *
+ * Prefill cuts the tokens into pieces of up to `piece` rows (a multiple of the
+ * mLSTM chunk L, >= 256 rows so that the matrix products are efficient). Every
+ * layer runs on the whole piece; the mLSTM runs the chunkwise form with the
+ * state carried in and out, its chunks aligned to absolute multiples of L (so
+ * that where a prefill is split does not move the chunk boundaries, and a
+ * prefill from position 0 chunks exactly as the training forward does); the SWA
+ * queries of the piece attend over the ring (positions before the piece) and the
+ * piece's own keys, then the ring takes the piece's last min(w, n) keys/values.
+ * Decode runs the same layers on one row per sequence, with the recurrent mLSTM
+ * step. All matrix products, norms, gates, SwiGLU and the mLSTM output go
+ * through m->ops; the attention over ring + chunk is written here. */
+#include "infer/infer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "ops/cpu/mlstm_cell.h"
+#include "ops/cpu/swa.h"
+
+#define SWAX_STATE_MAGIC "SWAXSTAT"
+#define SWAX_STATE_VERSION 1u
+#define SWAX_STATE_HEADER 64u
+#define PIECE_MIN_ROWS 256
+#define CHUNK_MAX 65536
+
+struct SwaxState {
+    int S, window, n_blocks;
+    uint64_t cfg_fp;        /* swax_config_fingerprint of the model it was made for */
+    int D, HD, H, dh, NH, dk, dv, F, V, P;
+    size_t per_seq;         /* floats per sequence */
+    double macs_row;        /* multiply-adds of the blocks' matrix products per token */
+    size_t *layer_off;      /* (n_blocks) offset of each layer's state in a sequence block */
+    char *kinds;            /* (n_blocks + 1) */
+    float *data;            /* (S, per_seq) */
+    long *pos;              /* (S) */
+    /* scratch, sized by rows (prefill piece or decode batch), never by context */
+    int cap_rows;
+    float *x, *mid, *ln, *rstd, *mix, *att, *ig, *lf, *hn, *hmean, *hrstd, *y, *gu, *hf;
+    long *rowpos;
+    int *rowseq;
+};
+
+/* ---- hashing ------------------------------------------------------------ */
+
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A fast 64-bit hash of bytes, continued from h (streaming: call repeatedly on
+ * consecutive pieces whose lengths are multiples of 8, the last any length). */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = mix64(h ^ w) + 0x9E3779B97F4A7C15ull;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, b + i, n - i);
+        h = mix64(h ^ w ^ ((uint64_t)(n - i) << 56)) + 0x9E3779B97F4A7C15ull;
+    }
+    return h;
+}
+
+uint64_t swax_config_fingerprint(const SwaxConfig *c) {
+    /* the fields that change the function (not window, eot_token, igate_bias_init);
+     * floats in hex so the text is exact */
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "swax-config-v1 V=%d Vu=%d D=%d blocks=%d pattern=%s heads=%d hdim=%d theta=%a nh=%d gcap=%a "
+                     "ffn=%d lcap=%a eps=%a tie=%d",
+                     c->vocab_size, c->vocab_used, c->d_model, c->n_blocks, c->pattern, c->attn_heads, c->head_dim,
+                     c->rope_theta, c->mlstm_heads, (double)c->gate_softcap, c->ffn_dim, (double)c->logit_softcap,
+                     (double)c->norm_eps, c->tie_embeddings);
+    return hash_bytes(0x5357415853544154ull, buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+uint64_t swax_weights_fingerprint(const SwaxModel *m) {
+    /* 65,536 evenly spaced parameters plus the last one and the count */
+    const size_t n = m->n_params;
+    const size_t stride = n / 65536 > 0 ? n / 65536 : 1;
+    uint64_t h = mix64(0x77656967687473ull ^ (uint64_t)n);
+    for (size_t i = 0; i < n; i += stride) {
+        uint32_t w;
+        memcpy(&w, m->params + i, 4);
+        h = mix64(h ^ w) + i;
+    }
+    if (n) {
+        uint32_t w;
+        memcpy(&w, m->params + n - 1, 4);
+        h = mix64(h ^ w);
+    }
+    return h;
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+/* Every call plans its threads: below ~4M multiply-adds of work (a decode
+ * step of a small model) it runs on one thread, since waking threads for the
+ * ~50 short parallel regions of a step costs more than it saves (and on a
+ * loaded machine a spinning barrier can cost a scheduler slice each). The
+ * matrix products are split over OpenMP threads by output columns (mm below),
+ * each slice one single-threaded BLAS call: with a pthreads OpenBLAS, whose
+ * own threads would fight OpenMP's for the cores (measured: up to 15x slower
+ * on 2 cores), BLAS is held at one thread for the duration of the call. Both
+ * settings are restored on return (omp_set_num_threads is per calling thread). */
+typedef struct {
+    int omp_prev, blas_prev;
+} Threads;
+
+static void threads_enter(Threads *t, double work_macs) {
+    t->omp_prev = omp_get_max_threads();
+    if (work_macs < 4e6 && t->omp_prev > 1) omp_set_num_threads(1);
+    t->blas_prev = 0;
+    if (openblas_get_parallel() == 1) {
+        const int b = openblas_get_num_threads();
+        if (b != 1) {
+            t->blas_prev = b;
+            openblas_set_num_threads(1);
+        }
+    }
+}
+
+static void threads_exit(const Threads *t) {
+    if (omp_get_max_threads() != t->omp_prev) omp_set_num_threads(t->omp_prev);
+    if (t->blas_prev) openblas_set_num_threads(t->blas_prev);
+}
+
+/* out (R, OC) = inp (R, C) · w (OC, C)ᵀ through ops->matmul_fwd, in column
+ * slices (multiples of 16) over the OpenMP threads when the matrix is large.
+ * One row with the CPU ops table goes to BLAS's gemv instead (sgemm would pack
+ * the whole weight matrix for a single row: measured 2x slower decode). */
+static void mm(const SwaxOps *ops, float *out, long ldo, const float *inp, long ldi, const float *w, int R, int C,
+               int OC) {
+    const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int gemv = R == 1 && ops == swax_ops_cpu();
+    if (nt <= 1 || (double)C * OC < 65536.0 || OC < 32 * nt) {
+        if (gemv) cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C, inp, 1, 0.0f, out, 1);
+        else ops->matmul_fwd(out, ldo, inp, ldi, w, R, C, OC);
+        return;
+    }
+    const int blk = (OC + 16 * nt - 1) / (16 * nt) * 16;
+#pragma omp parallel for schedule(static)
+    for (int o0 = 0; o0 < OC; o0 += blk) {
+        const int n = OC - o0 < blk ? OC - o0 : blk;
+        if (gemv) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, C, 1.0f, w + (size_t)o0 * C, C, inp, 1, 0.0f, out + o0, 1);
+        else ops->matmul_fwd(out + o0, ldo, inp, ldi, w + (size_t)o0 * C, R, C, n);
+    }
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+static void free_scratch(SwaxState *s) {
+    float *bufs[] = {s->x, s->mid, s->ln, s->rstd, s->mix, s->att, s->ig, s->lf, s->hn, s->hmean, s->hrstd, s->y,
+                     s->gu, s->hf};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(s->rowpos);
+    free(s->rowseq);
+    s->x = s->mid = s->ln = s->rstd = s->mix = s->att = s->ig = s->lf = s->hn = s->hmean = s->hrstd = s->y = NULL;
+    s->gu = s->hf = NULL;
+    s->rowpos = NULL;
+    s->rowseq = NULL;
+    s->cap_rows = 0;
+}
+
+static int ensure_scratch(SwaxState *s, int rows) {
+    if (rows <= s->cap_rows) return 0;
+    free_scratch(s);
+    const size_t R = (size_t)rows, D = s->D, NH = s->NH, F = s->F;
+    const size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D;
+    int fail = 0;
+#define AL(p, n) \
+    do { if (!fail && !((p) = swax_calloc((n), sizeof *(p), "inference scratch " #p))) fail = 1; } while (0)
+    AL(s->x, R * D);
+    AL(s->mid, R * D);
+    AL(s->ln, R * D);
+    AL(s->rstd, R);
+    AL(s->mix, R * mixw);
+    AL(s->att, R * attw);
+    AL(s->ig, R * NH);
+    AL(s->lf, R * NH);
+    AL(s->hn, R * D);
+    AL(s->hmean, R * NH);
+    AL(s->hrstd, R * NH);
+    AL(s->y, R * D);
+    AL(s->gu, R * 2 * F);
+    AL(s->hf, R * F);
+    AL(s->rowpos, R);
+    AL(s->rowseq, R);
+#undef AL
+    if (fail) {
+        free_scratch(s);
+        return SWAX_E_NOMEM;
+    }
+    s->cap_rows = rows;
+    return 0;
+}
+
+int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **out) {
+    *out = NULL;
+    const SwaxConfig *c = &m->cfg;
+    if (n_seqs < 1) return swax_error(SWAX_E_USAGE, "state: n_seqs %d must be >= 1", n_seqs);
+    if (window <= 0) window = c->window;
+    if (window < 1) return swax_error(SWAX_E_USAGE, "state: window %d must be >= 1", window);
+    SwaxState *s = swax_calloc(1, sizeof *s, "inference state");
+    if (!s) return SWAX_E_NOMEM;
+    s->S = n_seqs, s->window = window, s->n_blocks = c->n_blocks;
+    s->cfg_fp = swax_config_fingerprint(c);
+    s->D = c->d_model, s->HD = m->HD, s->H = c->attn_heads, s->dh = c->head_dim;
+    s->NH = m->NH, s->dk = m->dk, s->dv = m->dv, s->F = c->ffn_dim, s->V = c->vocab_size, s->P = m->P_m;
+    s->layer_off = swax_calloc(c->n_blocks, sizeof(size_t), "state layout");
+    s->kinds = swax_calloc((size_t)c->n_blocks + 1, 1, "state layout");
+    s->pos = swax_calloc(n_seqs, sizeof(long), "state positions");
+    int rc = (!s->layer_off || !s->kinds || !s->pos) ? SWAX_E_NOMEM : 0;
+    size_t off = 0;
+    for (int l = 0; l < c->n_blocks && !rc; l++) {
+        s->kinds[l] = m->kinds[l];
+        s->layer_off[l] = off;
+        size_t sz;
+        if (m->kinds[l] == 'A') {
+            if (swax_mul_size(&sz, (size_t)window, 2 * (size_t)s->HD))
+                rc = swax_error(SWAX_E_NOMEM, "state: window %d x %d overflows", window, s->HD);
+        } else {
+            sz = (size_t)s->NH * ((size_t)s->dk * s->dv + s->dk + 1);
+        }
+        if (!rc && off + sz < off) rc = swax_error(SWAX_E_NOMEM, "state: size overflows");
+        off += sz;
+    }
+    s->per_seq = off;
+    {
+        const double D = s->D, F = s->F;
+        for (int l = 0; l < c->n_blocks; l++)
+            s->macs_row += (m->kinds[l] == 'A' ? 4.0 * s->HD * D : (double)s->P * D + D * D) + 3.0 * F * D;
+    }
+    if (!rc) {
+        s->data = swax_calloc(n_seqs, (off ? off : 1) * sizeof(float), "state arrays");
+        if (!s->data) rc = swax_error_wrap(SWAX_E_NOMEM, "%d sequences at window %d", n_seqs, window);
+    }
+    if (rc) {
+        swax_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void swax_state_free(SwaxState *s) {
+    if (!s) return;
+    free_scratch(s);
+    free(s->layer_off);
+    free(s->kinds);
+    free(s->pos);
+    free(s->data);
+    free(s);
+}
+
+static float *seq_data(const SwaxState *s, int seq) { return s->data + (size_t)seq * s->per_seq; }
+
+void swax_state_reset(SwaxState *s, int seq) {
+    if (!s || seq < 0 || seq >= s->S) return;
+    memset(seq_data(s, seq), 0, sizeof(float) * s->per_seq);
+    s->pos[seq] = 0;
+}
+
+long swax_state_position(const SwaxState *s, int seq) {
+    if (!s || seq < 0 || seq >= s->S) return -1;
+    return s->pos[seq];
+}
+
+int swax_state_window(const SwaxState *s) { return s->window; }
+int swax_state_n_seqs(const SwaxState *s) { return s->S; }
+size_t swax_state_bytes(const SwaxState *s) { return s->per_seq * sizeof(float) + sizeof(long); }
+
+int swax_state_copy(SwaxState *s, int dst, int src) {
+    if (dst < 0 || dst >= s->S || src < 0 || src >= s->S)
+        return swax_error(SWAX_E_USAGE, "state copy: sequences %d -> %d out of range [0, %d)", src, dst, s->S);
+    if (dst != src) memcpy(seq_data(s, dst), seq_data(s, src), sizeof(float) * s->per_seq);
+    s->pos[dst] = s->pos[src];
+    return 0;
+}
+
+static int check_model(const SwaxState *s, const SwaxModel *m) {
+    if (!s || !m) return swax_error(SWAX_E_USAGE, "inference: NULL state or model");
+    if (swax_config_fingerprint(&m->cfg) != s->cfg_fp || m->cfg.n_blocks != s->n_blocks)
+        return swax_error(SWAX_E_USAGE, "inference: this state was created for a model with another config");
+    return 0;
+}
+
+/* ---- attention over ring + chunk ---------------------------------------- */
+
+/* One query (head h, absolute position p) against keys at positions
+ * max(0, p - w + 1) .. p: positions >= pos0 are rows (j - pos0) of the chunk
+ * (stride ldc), earlier ones come from the ring (slot j mod w, stride HD).
+ * Online softmax in float, scores scaled by 1/sqrt(dh). */
+static void attend(float *out, const float *q, long p, long pos0, const float *ck, const float *cv, long ldc,
+                   const float *rk, const float *rv, int HD, int w, int dh, float scale) {
+    float acc[1024];
+    long lo = p - w + 1;
+    if (lo < 0) lo = 0;
+    float mx = -INFINITY, sum = 0;
+    for (int d = 0; d < dh; d++) acc[d] = 0;
+    for (long j = lo; j <= p; j++) {
+        const float *k, *v;
+        if (j >= pos0) {
+            k = ck + (j - pos0) * ldc;
+            v = cv + (j - pos0) * ldc;
+        } else {
+            const size_t slot = (size_t)(j % w);
+            k = rk + slot * HD;
+            v = rv + slot * HD;
+        }
+        float sc = 0;
+        for (int d = 0; d < dh; d++) sc += q[d] * k[d];
+        sc *= scale;
+        if (sc > mx) {
+            const float r = expf(mx - sc); /* 0 on the first key */
+            sum *= r;
+            for (int d = 0; d < dh; d++) acc[d] *= r;
+            mx = sc;
+        }
+        const float e = expf(sc - mx);
+        sum += e;
+        for (int d = 0; d < dh; d++) acc[d] += e * v[d];
+    }
+    const float inv = 1.0f / sum;
+    for (int d = 0; d < dh; d++) out[d] = acc[d] * inv;
+}
+
+/* ring slots of layer l in sequence seq */
+static float *ring_k(SwaxState *s, int seq, int l) { return seq_data(s, seq) + s->layer_off[l]; }
+static float *ring_v(SwaxState *s, int seq, int l) {
+    return seq_data(s, seq) + s->layer_off[l] + (size_t)s->window * s->HD;
+}
+static float *mlstm_C(SwaxState *s, int seq, int l) { return seq_data(s, seq) + s->layer_off[l]; }
+static float *mlstm_n(SwaxState *s, int seq, int l) {
+    return seq_data(s, seq) + s->layer_off[l] + (size_t)s->NH * s->dk * s->dv;
+}
+static float *mlstm_m(SwaxState *s, int seq, int l) {
+    return seq_data(s, seq) + s->layer_off[l] + (size_t)s->NH * ((size_t)s->dk * s->dv + s->dk);
+}
+
+/* ---- the mixers --------------------------------------------------------- */
+
+/* SWA layer on R rows that are consecutive positions pos0.. of one sequence
+ * (prefill) or one row per sequence (decode: rowseq/rowpos). s->ln holds the
+ * normed input; the result (R, D) goes to s->mid. */
+static void swa_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0) {
+    const SwaxOps *ops = m->ops;
+    const BlockW *w = &m->w.blocks[l];
+    const int D = s->D, HD = s->HD, H = s->H, dh = s->dh, W = s->window;
+    const long ld = 3L * HD;
+    const double theta = m->cfg.rope_theta;
+    const float scale = 1.0f / sqrtf((float)dh);
+    mm(ops, s->mix, ld, s->ln, D, w->w_mix, R, D, 3 * HD);
+    if (prefill_seq >= 0) {
+        const int seq = prefill_seq;
+        swax_rope_f(s->mix, ld, R, H, dh, pos0, theta, 0);
+        swax_rope_f(s->mix + HD, ld, R, H, dh, pos0, theta, 0);
+        const float *rk = ring_k(s, seq, l), *rv = ring_v(s, seq, l);
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int t = 0; t < R; t++)
+            for (int h = 0; h < H; h++)
+                attend(s->att + (size_t)t * HD + (size_t)h * dh, s->mix + (size_t)t * ld + (size_t)h * dh, pos0 + t,
+                       pos0, s->mix + HD + (size_t)h * dh, s->mix + 2 * HD + (size_t)h * dh, ld,
+                       rk + (size_t)h * dh, rv + (size_t)h * dh, HD, W, dh, scale);
+        /* the ring takes the last min(w, R) keys and values */
+        float *wk = ring_k(s, seq, l), *wv = ring_v(s, seq, l);
+        for (int t = R > W ? R - W : 0; t < R; t++) {
+            const size_t slot = (size_t)((pos0 + t) % W);
+            memcpy(wk + slot * HD, s->mix + (size_t)t * ld + HD, sizeof(float) * HD);
+            memcpy(wv + slot * HD, s->mix + (size_t)t * ld + 2 * HD, sizeof(float) * HD);
+        }
+    } else {
+#pragma omp parallel for schedule(static) if (R > 1)
+        for (int r = 0; r < R; r++) {
+            swax_rope_f(s->mix + (size_t)r * ld, ld, 1, H, dh, s->rowpos[r], theta, 0);
+            swax_rope_f(s->mix + (size_t)r * ld + HD, ld, 1, H, dh, s->rowpos[r], theta, 0);
+        }
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < H; h++) {
+                const int seq = s->rowseq[r];
+                const long p = s->rowpos[r];
+                const float *row = s->mix + (size_t)r * ld;
+                attend(s->att + (size_t)r * HD + (size_t)h * dh, row + (size_t)h * dh, p, p, row + HD + (size_t)h * dh,
+                       row + 2 * HD + (size_t)h * dh, ld, ring_k(s, seq, l) + (size_t)h * dh,
+                       ring_v(s, seq, l) + (size_t)h * dh, HD, W, dh, scale);
+            }
+        for (int r = 0; r < R; r++) {
+            const size_t slot = (size_t)(s->rowpos[r] % W);
+            const float *row = s->mix + (size_t)r * ld;
+            memcpy(ring_k(s, s->rowseq[r], l) + slot * HD, row + HD, sizeof(float) * HD);
+            memcpy(ring_v(s, s->rowseq[r], l) + slot * HD, row + 2 * HD, sizeof(float) * HD);
+        }
+    }
+    mm(ops, s->mid, D, s->att, HD, w->w_out, R, HD, D);
+}
+
+/* chunkwise mLSTM for one head over rows [r0, r0 + n) of the piece, state in/out */
+static int mlstm_segment(SwaxState *s, float *C, float *nv, float *mp, int h, int r0, int n, int L, float eps) {
+    const int NH = s->NH, dk = s->dk, dv = s->dv, D = s->D;
+    const long P = s->P;
+    MlstmArgs_f a;
+    memset(&a, 0, sizeof a);
+    a.T = n, a.dk = dk, a.dv = dv, a.L = L;
+    a.q = s->mix + (size_t)r0 * P + (size_t)h * dk, a.ldq = P;
+    a.k = s->mix + (size_t)r0 * P + (size_t)NH * dk + (size_t)h * dk, a.ldk = P;
+    a.v = s->mix + (size_t)r0 * P + (size_t)D + (size_t)h * dv, a.ldv = P;
+    a.ig = s->ig + (size_t)r0 * NH + h, a.lf = s->lf + (size_t)r0 * NH + h, a.ldg = NH;
+    a.eps = eps;
+    a.C0 = C, a.n0 = nv, a.m0 = *mp;
+    a.h = s->att + (size_t)r0 * D + (size_t)h * dv, a.ldh = D;
+    a.C1 = C, a.n1 = nv, a.m1 = mp;
+    return swax_mlstm_chunkwise_fwd_f(&a);
+}
+
+static int mlstm_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0, int L) {
+    const SwaxOps *ops = m->ops;
+    const BlockW *w = &m->w.blocks[l];
+    const SwaxConfig *c = &m->cfg;
+    const int D = s->D, NH = s->NH, dk = s->dk, dv = s->dv, P = s->P;
+    mm(ops, s->mix, P, s->ln, D, w->w_mix, R, D, P);
+    ops->mlstm_gates_fwd(s->ig, s->lf, s->mix + 3 * D, P, w->b_gates, R, NH, c->gate_softcap);
+    int fail = 0;
+    if (prefill_seq >= 0) {
+        const int seq = prefill_seq;
+        /* chunks aligned to absolute multiples of L: a head segment up to the next
+         * boundary, then the rest */
+        const int head = (int)((L - pos0 % L) % L) < R ? (int)((L - pos0 % L) % L) : R;
+        float *C = mlstm_C(s, seq, l), *nv = mlstm_n(s, seq, l), *mm = mlstm_m(s, seq, l);
+#pragma omp parallel for schedule(static) reduction(| : fail)
+        for (int h = 0; h < NH; h++) {
+            float *Ch = C + (size_t)h * dk * dv, *nh = nv + (size_t)h * dk;
+            if (head > 0) fail |= mlstm_segment(s, Ch, nh, mm + h, h, 0, head, L, c->norm_eps) != 0;
+            if (R > head) fail |= mlstm_segment(s, Ch, nh, mm + h, h, head, R - head, L, c->norm_eps) != 0;
+        }
+    } else {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < NH; h++) {
+                const int seq = s->rowseq[r];
+                const float *row = s->mix + (size_t)r * P;
+                swax_mlstm_step_f(dk, dv, row + (size_t)h * dk, row + (size_t)NH * dk + (size_t)h * dk,
+                                  row + D + (size_t)h * dv, s->ig[(size_t)r * NH + h], s->lf[(size_t)r * NH + h], 0,
+                                  c->norm_eps, mlstm_C(s, seq, l) + (size_t)h * dk * dv,
+                                  mlstm_n(s, seq, l) + (size_t)h * dk, mlstm_m(s, seq, l) + h,
+                                  s->att + (size_t)r * D + (size_t)h * dv);
+            }
+    }
+    if (fail) return swax_error(SWAX_E_NOMEM, "mLSTM prefill: out of memory for the chunk scratch");
+    ops->mlstm_out_fwd(s->y, s->hn, s->hmean, s->hrstd, s->att, s->mix + 2 * D, P, w->mix_norm, R, NH, dv,
+                       c->norm_eps);
+    mm(ops, s->mid, D, s->y, D, w->w_out, R, D, D);
+    return 0;
+}
+
+/* All blocks on the R rows already embedded in s->x; the final residual stream
+ * stays in s->x. */
+static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long pos0, int L) {
+    const SwaxOps *ops = m->ops;
+    const SwaxConfig *c = &m->cfg;
+    const int D = s->D, F = s->F;
+    for (int l = 0; l < c->n_blocks; l++) {
+        const BlockW *w = &m->w.blocks[l];
+        ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
+        if (s->kinds[l] == 'A') swa_layer(m, s, l, R, prefill_seq, pos0);
+        else SWAX_TRY(mlstm_layer(m, s, l, R, prefill_seq, pos0, L));
+        ops->add(s->mid, s->x, (size_t)R * D);
+        ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);
+        mm(ops, s->gu, 2L * F, s->ln, D, w->w_gu, R, D, 2 * F);
+        ops->swiglu_fwd(s->hf, s->gu, R, F);
+        mm(ops, s->x, D, s->hf, F, w->w_down, R, F, D);
+        ops->add(s->x, s->mid, (size_t)R * D);
+    }
+    return 0;
+}
+
+/* logits (R, V) of the rows of s->x starting at row r0 */
+static void lm_head(SwaxModel *m, SwaxState *s, int r0, int R, float *out) {
+    const SwaxOps *ops = m->ops;
+    const SwaxConfig *c = &m->cfg;
+    const int D = s->D, V = s->V;
+    ops->rmsnorm_fwd(s->ln, s->rstd, s->x + (size_t)r0 * D, m->w.norm_f, R, D, c->norm_eps);
+    mm(ops, out, V, s->ln, D, m->w.lm_head, R, D, V);
+    ops->xent_fwd(out, NULL, NULL, NULL, R, V, c->vocab_used, c->logit_softcap);
+}
+
+static int check_tokens(const SwaxModel *m, const int32_t *tokens, size_t n, const char *what) {
+    const int Vu = m->cfg.vocab_used;
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= Vu)
+            return swax_error(SWAX_E_INPUT, "%s: token id %d at index %zu is out of range [0, %d)", what, tokens[i], i,
+                              Vu);
+    return 0;
+}
+
+int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, size_t n, int chunk, float *last_logits,
+                 float *all_logits) {
+    SWAX_TRY(check_model(s, m));
+    if (seq < 0 || seq >= s->S) return swax_error(SWAX_E_USAGE, "prefill: sequence %d out of range [0, %d)", seq, s->S);
+    if (n == 0 || !tokens) return swax_error(SWAX_E_INPUT, "prefill: empty prompt (no tokens)");
+    if (chunk < 0 || chunk > CHUNK_MAX)
+        return swax_error(SWAX_E_USAGE, "prefill: chunk %d must be in [1, %d] (0 = default 64)", chunk, CHUNK_MAX);
+    SWAX_TRY(check_tokens(m, tokens, n, "prefill"));
+    const int L = chunk > 0 ? chunk : 64;
+    const int piece = L >= PIECE_MIN_ROWS ? L : (PIECE_MIN_ROWS + L - 1) / L * L;
+    SWAX_TRY(ensure_scratch(s, piece));
+    const SwaxOps *ops = m->ops;
+    const int D = s->D;
+    const size_t V = (size_t)s->V;
+    Threads th;
+    threads_enter(&th, (double)(n < (size_t)piece ? n : (size_t)piece) * (s->macs_row + (double)V * D));
+    int rc = 0;
+    size_t done = 0;
+    while (done < n) {
+        const long pos0 = s->pos[seq];
+        /* pieces end at absolute multiples of `piece` (so a split prefill cuts
+         * its pieces where an unsplit one would) */
+        long room = piece - pos0 % piece;
+        const int R = (int)((size_t)room < n - done ? (size_t)room : n - done);
+        ops->embed_fwd(s->x, tokens + done, m->w.embed, R, D);
+        rc = run_blocks(m, s, R, seq, pos0, L);
+        if (rc) {
+            swax_state_reset(s, seq); /* a half-updated state is useless: leave it empty */
+            rc = swax_error_wrap(rc, "prefill at position %ld", pos0);
+            break;
+        }
+        s->pos[seq] = pos0 + R;
+        if (all_logits) lm_head(m, s, 0, R, all_logits + done * V);
+        done += (size_t)R;
+        if (done == n && last_logits) {
+            if (all_logits) memcpy(last_logits, all_logits + (n - 1) * V, sizeof(float) * V);
+            else lm_head(m, s, R - 1, 1, last_logits);
+        }
+    }
+    threads_exit(&th);
+    return rc;
+}
+
+int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits) {
+    SWAX_TRY(check_model(s, m));
+    if (n < 1 || !seqs || !tokens) return swax_error(SWAX_E_USAGE, "decode: needs n >= 1 sequences and tokens");
+    if (n > s->S) return swax_error(SWAX_E_USAGE, "decode: %d rows for a state of %d sequences", n, s->S);
+    for (int i = 0; i < n; i++) {
+        if (seqs[i] < 0 || seqs[i] >= s->S)
+            return swax_error(SWAX_E_USAGE, "decode: sequence %d out of range [0, %d)", seqs[i], s->S);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i])
+                return swax_error(SWAX_E_USAGE, "decode: sequence %d appears twice in one call", seqs[i]);
+    }
+    SWAX_TRY(check_tokens(m, tokens, (size_t)n, "decode"));
+    SWAX_TRY(ensure_scratch(s, n));
+    for (int i = 0; i < n; i++) {
+        s->rowseq[i] = seqs[i];
+        s->rowpos[i] = s->pos[seqs[i]];
+    }
+    Threads th;
+    threads_enter(&th, n * (s->macs_row + (logits ? (double)s->V * s->D : 0.0)));
+    m->ops->embed_fwd(s->x, tokens, m->w.embed, n, s->D);
+    const int rc = run_blocks(m, s, n, -1, 0, 1); /* decode cannot fail past the checks above */
+    if (!rc) {
+        for (int i = 0; i < n; i++) s->pos[seqs[i]]++;
+        if (logits) lm_head(m, s, 0, n, logits);
+    }
+    threads_exit(&th);
+    return rc;
+}
+
+/* ---- state files -------------------------------------------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "state files store float32 little-endian: add byte swapping for this host"
+#endif
+
+int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char *path) {
+    SWAX_TRY(check_model(s, m));
+    if (seq < 0 || seq >= s->S) return swax_error(SWAX_E_USAGE, "state save: sequence %d out of range", seq);
+    const float *d = seq_data(s, seq);
+    const size_t bytes = s->per_seq * sizeof(float);
+    unsigned char h[SWAX_STATE_HEADER];
+    memset(h, 0, sizeof h);
+    memcpy(h, SWAX_STATE_MAGIC, 8);
+    put_u32(h + 8, SWAX_STATE_VERSION);
+    put_u32(h + 12, SWAX_STATE_HEADER);
+    put_u64(h + 16, s->cfg_fp);
+    put_u64(h + 24, swax_weights_fingerprint(m));
+    put_u64(h + 32, (uint64_t)s->pos[seq]);
+    put_u32(h + 40, (uint32_t)s->window);
+    put_u32(h + 44, (uint32_t)s->n_blocks);
+    put_u64(h + 48, (uint64_t)bytes);
+    put_u64(h + 56, hash_bytes(0, d, bytes));
+    SwaxAtomicFile af;
+    SWAX_TRY(swax_atomic_open(&af, path));
+    if (swax_atomic_write(&af, h, sizeof h) || swax_atomic_write(&af, d, bytes)) {
+        swax_atomic_abort(&af);
+        return SWAX_E_IO;
+    }
+    return swax_atomic_commit(&af);
+}
+
+int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path) {
+    SWAX_TRY(check_model(s, m));
+    if (seq < 0 || seq >= s->S) return swax_error(SWAX_E_USAGE, "state load: sequence %d out of range", seq);
+    FILE *f = fopen(path, "rb");
+    if (!f) return swax_error(SWAX_E_INPUT, "%s: cannot open state file", path);
+    unsigned char h[SWAX_STATE_HEADER];
+    size_t got = fread(h, 1, sizeof h, f);
+    int rc = 0;
+    const size_t expect = s->per_seq * sizeof(float);
+    if (got < 8 || memcmp(h, SWAX_STATE_MAGIC, 8) != 0) {
+        rc = swax_error(SWAX_E_INPUT, "%s: not a swax state file (bad magic)", path);
+    } else if (got < sizeof h) {
+        rc = swax_error(SWAX_E_INPUT, "%s: truncated state file (%zu of %u header bytes)", path, got,
+                        SWAX_STATE_HEADER);
+    } else if (get_u32(h + 8) != SWAX_STATE_VERSION || get_u32(h + 12) != SWAX_STATE_HEADER) {
+        rc = swax_error(SWAX_E_INPUT, "%s: state file version %u is not supported (expected %u)", path,
+                        get_u32(h + 8), SWAX_STATE_VERSION);
+    } else if (get_u32(h + 40) != (uint32_t)s->window) {
+        rc = swax_error(SWAX_E_INPUT, "%s: state was saved at window %u, this state runs at window %d", path,
+                        get_u32(h + 40), s->window);
+    } else if (get_u64(h + 16) != s->cfg_fp || get_u32(h + 44) != (uint32_t)s->n_blocks) {
+        rc = swax_error(SWAX_E_INPUT,
+                        "%s: state was saved by a model with another config (fingerprint %016llx, this model "
+                        "%016llx)",
+                        path, (unsigned long long)get_u64(h + 16), (unsigned long long)s->cfg_fp);
+    } else if (get_u64(h + 24) != swax_weights_fingerprint(m)) {
+        rc = swax_error(SWAX_E_INPUT,
+                        "%s: state was saved by a model with the same config but other weights "
+                        "(weights fingerprint %016llx, this model %016llx)",
+                        path, (unsigned long long)get_u64(h + 24), (unsigned long long)swax_weights_fingerprint(m));
+    } else if (get_u64(h + 48) != (uint64_t)expect) {
+        rc = swax_error(SWAX_E_INPUT, "%s: state payload of %llu bytes, expected %zu", path,
+                        (unsigned long long)get_u64(h + 48), expect);
+    } else if (get_u64(h + 32) > (uint64_t)1 << 62) {
+        rc = swax_error(SWAX_E_INPUT, "%s: bad position %llu", path, (unsigned long long)get_u64(h + 32));
+    }
+    if (!rc) {
+        /* the payload goes straight into the sequence; if it proves short or
+         * corrupt the sequence is reset (never left half-loaded) */
+        float *d = seq_data(s, seq);
+        got = fread(d, 1, expect, f);
+        int extra = fgetc(f) != EOF;
+        if (got != expect) {
+            swax_state_reset(s, seq);
+            rc = swax_error(SWAX_E_INPUT, "%s: truncated state file (%zu of %zu payload bytes)", path, got, expect);
+        } else if (extra) {
+            swax_state_reset(s, seq);
+            rc = swax_error(SWAX_E_INPUT, "%s: trailing bytes after the state payload", path);
+        } else if (hash_bytes(0, d, expect) != get_u64(h + 56)) {
+            swax_state_reset(s, seq);
+            rc = swax_error(SWAX_E_INPUT, "%s: state payload checksum mismatch (corrupt file)", path);
+        } else {
+            s->pos[seq] = (long)get_u64(h + 32);
+        }
+    }
+    fclose(f);
+    return rc;
+}
