@@ -103,4 +103,34 @@ TEST(rope_inverse_and_relative) {
     free(x), free(x0);
 }
 
+static float *to_f(const double *x, int n) {
+    float *y = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) y[i] = (float)x[i];
+    return y;
+}
+
+/* the blocked BLAS kernels equal the reference kernels (float32, 2e-6) */
+TEST(blocked_equals_reference) {
+    swax_rng_seed(&rng, 14, 0);
+    int cfg[][3] = {{1, 1, 0}, {37, 1, 0}, {100, 7, 1}, {130, 64, 0}, {70, 300, 1}, {200, 16, 1}, {65, 65, 0}};
+    for (int c = 0; c < 7; c++) {
+        int T = cfg[c][0], w = cfg[c][1], dh = 8, ld = 3 * dh, n = T * ld;
+        double *xd = randn(n), *gd = randn(T * dh);
+        float *x = to_f(xd, n), *g = to_f(gd, T * dh);
+        float *o1 = calloc(T * dh, 4), *o2 = calloc(T * dh, 4), *l1 = calloc(T, 4), *l2 = calloc(T, 4);
+        float *d1 = calloc(n, 4), *d2 = calloc(n, 4);
+        int *lo = make_doc_lo(T, cfg[c][2]);
+        SwaArgs_f a = {T, dh, w, x, ld, x + dh, ld, x + 2 * dh, ld, lo, o1, dh, l1, 1, g, d1, d1 + dh, d1 + 2 * dh};
+        swax_swa_fwd_f(&a);
+        swax_swa_bwd_f(&a);
+        SwaArgs_f b = {T, dh, w, x, ld, x + dh, ld, x + 2 * dh, ld, lo, o2, dh, l2, 1, g, d2, d2 + dh, d2 + 2 * dh};
+        swax_swa_fwd_blocked_f(&b);
+        swax_swa_bwd_blocked_f(&b);
+        CHECK_CLOSE(o2, o1, T * dh, 2e-6, 2e-5);
+        CHECK_CLOSE(l2, l1, T, 2e-6, 2e-6);
+        CHECK_CLOSE(d2, d1, n, 2e-6, 2e-5);
+        free(xd), free(gd), free(x), free(g), free(o1), free(o2), free(l1), free(l2), free(d1), free(d2), free(lo);
+    }
+}
+
 RUN_TESTS()

@@ -139,7 +139,7 @@ static void attn_fwd(SwaxAttnCall *c) {
             a.doc_lo = c->doc_lo ? c->doc_lo + (size_t)b * T : NULL;
             a.out = c->out + (size_t)b * T * HD + (size_t)h * dh, a.ldo = HD;
             a.lse = c->lse + ((size_t)b * H + h) * T, a.ldl = 1;
-            swax_swa_fwd_f(&a);
+            swax_swa_fwd_blocked_f(&a);
         }
 }
 
@@ -159,7 +159,7 @@ static void attn_bwd(SwaxAttnCall *c) {
             a.lse = c->lse + ((size_t)b * H + h) * T, a.ldl = 1;
             a.dout = c->dout + (size_t)b * T * HD + (size_t)h * dh;
             a.dq = dbase, a.dk = dbase + HD, a.dv = dbase + 2 * HD;
-            swax_swa_bwd_f(&a);
+            swax_swa_bwd_blocked_f(&a);
         }
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)

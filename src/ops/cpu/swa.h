@@ -25,6 +25,10 @@
 SWAX_SWA_DECL(float, f)
 SWAX_SWA_DECL(double, d)
 
+/* The fast versions (swa_blocked.c): query blocks as BLAS products; same function. */
+void swax_swa_fwd_blocked_f(SwaArgs_f *a);
+void swax_swa_bwd_blocked_f(SwaArgs_f *a);
+
 /* RoPE, rotate-half, angles in float64: rows x[t*ld + h*dh ...] for t < T,
  * heads h < H, position pos0 + t. inverse = 1 rotates back (the backward). */
 void swax_rope_f(float *x, long ld, int T, int H, int dh, long pos0, double theta, int inverse);
