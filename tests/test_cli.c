@@ -1,0 +1,111 @@
+/* test_cli.c — the `swax` program as a user meets it: --help everywhere, and
+ * bad input (truncated checkpoint, config/weights mismatch, token id out of
+ * range, window 0, unknown flags) gives a clear message and the documented
+ * exit code, never a crash. */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "test.h"
+
+static char tmp[256];
+static char out_buf[65536];
+
+static const char *bin(void) {
+    const char *b = getenv("SWAX_BIN");
+    return b ? b : "build/swax";
+}
+
+/* Runs `swax ARGS`, captures stdout+stderr into out_buf, returns the exit code (-1 on a signal). */
+static int run(const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -2;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void setup(void) {
+    if (tmp[0]) return;
+    snprintf(tmp, sizeof tmp, "/tmp/swax_test_cli_XXXXXX");
+    SWAX_ASSERT(mkdtemp(tmp));
+    char a[1024];
+    snprintf(a, sizeof a, "init --preset tiny --set d_model=32 --set n_blocks=2 --set attn_heads=1 --set head_dim=16 "
+                          "--set vocab_size=50 --set vocab_used=50 --set eot_token=0 --out %s/m", tmp);
+    SWAX_ASSERT(run(a) == 0);
+}
+
+TEST(help_for_every_command) {
+    const char *cmds[] = {"init", "info", "logits", "train", "generate", "eval", "data", "tokenizer", "bench"};
+    CHECK(run("--help") == 0 && strstr(out_buf, "usage"));
+    for (int i = 0; i < 9; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        int rc = run(a);
+        CHECKF(rc == 0 && strstr(out_buf, "usage"), "swax %s --help: rc %d: %.200s", cmds[i], rc, out_buf);
+    }
+    CHECK(run("frobnicate") == SWAX_E_USAGE && strstr(out_buf, "unknown command"));
+    CHECK(run("init --bogus-flag") == SWAX_E_USAGE);
+}
+
+TEST(logits_runs_and_rejects_bad_tokens_and_windows) {
+    setup();
+    char a[1024];
+    snprintf(a, sizeof a, "logits --model %s/m --tokens '1, 2 3,4' --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == 0 && strstr(out_buf, "(4, 50)"), "%s", out_buf);
+    snprintf(a, sizeof a, "logits --model %s/m --tokens '1,2,50' --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "token id 50"), "%s", out_buf);
+    snprintf(a, sizeof a, "logits --model %s/m --tokens '1,2,x' --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == SWAX_E_INPUT, "%s", out_buf);
+    snprintf(a, sizeof a, "logits --model %s/m --tokens '1,2' --window 0 --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == SWAX_E_USAGE && strstr(out_buf, "--window"), "%s", out_buf);
+    snprintf(a, sizeof a, "logits --model %s/m --tokens '' --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == SWAX_E_INPUT, "%s", out_buf);
+}
+
+TEST(bad_checkpoints_exit_3_with_the_file_named) {
+    setup();
+    char a[2048];
+    snprintf(a, sizeof a, "rm -rf %s/t && cp -r %s/m %s/t && truncate -s 1000 %s/t/model.safetensors", tmp, tmp, tmp,
+             tmp);
+    CHECK(system(a) == 0);
+    snprintf(a, sizeof a, "info %s/t", tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "model.safetensors"), "%s", out_buf);
+    snprintf(a, sizeof a, "rm -rf %s/t && cp -r %s/m %s/t && printf 'XXXXXXXX' | dd of=%s/t/model.safetensors conv=notrunc 2>/dev/null",
+             tmp, tmp, tmp, tmp);
+    CHECK(system(a) == 0);
+    snprintf(a, sizeof a, "info %s/t", tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "model.safetensors"), "%s", out_buf);
+    snprintf(a, sizeof a, "rm -rf %s/t && cp -r %s/m %s/t && sed -i 's/\"d_model\":[[:space:]]*32/\"d_model\": 48/' %s/t/config.json",
+             tmp, tmp, tmp, tmp);
+    CHECK(system(a) == 0);
+    snprintf(a, sizeof a, "logits --model %s/t --tokens 1 --out %s/l.npy", tmp, tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "does not match"), "%s", out_buf);
+    snprintf(a, sizeof a, "rm -rf %s/t && cp -r %s/m %s/t && sed -i 's/\"mlstm_heads\":[[:space:]]*2/\"mlstm_heads\": 5/' %s/t/config.json",
+             tmp, tmp, tmp, tmp);
+    CHECK(system(a) == 0);
+    snprintf(a, sizeof a, "info %s/t", tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "mlstm_heads"), "%s", out_buf);
+    snprintf(a, sizeof a, "info %s/does-not-exist", tmp);
+    CHECKF(run(a) == SWAX_E_INPUT && strstr(out_buf, "config.json"), "%s", out_buf);
+}
+
+TEST(init_refuses_absurd_configs) {
+    setup();
+    const char *bad[] = {"--set d_model=0", "--set mlstm_heads=3", "--set window=0", "--set vocab_size=2147483647",
+                         "--set pattern=AXM", "--set head_dim=7", "--set n_blocks=-1"};
+    for (int i = 0; i < 7; i++) {
+        char a[1024];
+        snprintf(a, sizeof a, "init --preset tiny %s --out %s/bad", bad[i], tmp);
+        int rc = run(a);
+        CHECKF(rc == SWAX_E_USAGE && strstr(out_buf, "config"), "%s: rc %d: %s", bad[i], rc, out_buf);
+    }
+    char a[1024];
+    snprintf(a, sizeof a, "init --preset nope --out %s/bad", tmp);
+    CHECK(run(a) == SWAX_E_USAGE && strstr(out_buf, "unknown preset"));
+}
+
+RUN_TESTS()
