@@ -59,8 +59,21 @@ void *swax_calloc(size_t n, size_t size, const char *what) {
 }
 
 int swax_read_file(const char *path, char **data, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    /* Regular files only: a folder "seeks" to a huge end offset (a bogus
+     * allocation), and a FIFO or terminal would block. O_NONBLOCK keeps the
+     * open itself from waiting on a FIFO; it has no effect on regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    }
     if (fseeko(f, 0, SEEK_END) != 0) {
         fclose(f);
         return swax_error(SWAX_E_INPUT, "%s: cannot seek (not a regular file?)", path);
