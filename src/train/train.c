@@ -69,7 +69,8 @@ int swax_train_latest(const char *out, char *dir, size_t cap) {
     SWAX_TRY(swax_read_file(path, &text, &len));
     while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
     int rc = 0;
-    if (!len || strchr(text, '/') || (size_t)snprintf(dir, cap, "%s/%s", out, text) >= cap)
+    if (!len || strlen(text) != len || strchr(text, '/') || !strcmp(text, ".") || !strcmp(text, "..") ||
+        (size_t)snprintf(dir, cap, "%s/%s", out, text) >= cap)
         rc = swax_error(SWAX_E_INPUT, "%s: does not name a checkpoint folder", path);
     free(text);
     return rc;
