@@ -77,7 +77,9 @@ int swax_essay_from_text(const char *text, size_t len, const char *origin, const
         memcpy(e->text + n, w, (size_t)(p - w));
         n += (size_t)(p - w);
         words++;
-        if (ends_sentence(w, (size_t)(p - w)) || words >= ESSAY_MAX_SENTENCE_WORDS || p >= hi) {
+        const char *rest = p; /* only white space left: the last sentence ends here too */
+        while (rest < hi && is_space(*rest)) rest++;
+        if (ends_sentence(w, (size_t)(p - w)) || words >= ESSAY_MAX_SENTENCE_WORDS || rest >= hi) {
             if (e->n == cap_s) {
                 cap_s *= 2;
                 size_t *o = realloc(e->off, cap_s * sizeof *o);
