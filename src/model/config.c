@@ -89,7 +89,7 @@ int swax_config_validate(const SwaxConfig *c) {
     }
     if (c->window < 1) BAD("config: window %d must be >= 1", c->window);
     if (has_m) {
-        if (c->mlstm_heads < 1 || c->d_model % (2 * c->mlstm_heads))
+        if (c->mlstm_heads < 1 || c->mlstm_heads > c->d_model / 2 || c->d_model % (2 * c->mlstm_heads))
             BAD("config: mlstm_heads %d must divide d_model/2 = %d", c->mlstm_heads, c->d_model / 2);
         if (!(c->gate_softcap > 0) || !isfinite(c->gate_softcap)) BAD("config: gate_softcap must be > 0");
         if (!isfinite(c->igate_bias_init)) BAD("config: igate_bias_init must be finite");
