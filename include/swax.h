@@ -78,7 +78,10 @@ const SwaxConfig *swax_model_config(const SwaxModel *m);
 
 /* Checkpoint: DIR/model.safetensors + DIR/config.json (written atomically). */
 int swax_model_save(const SwaxModel *m, const char *dir);
+/* DIR may also be a training run folder: its newest checkpoint (RUN/latest) is used. */
 int swax_model_load(const char *dir, SwaxModel **out);
+/* The checkpoint folder that DIR stands for (DIR itself, or RUN/latest's folder). */
+int swax_checkpoint_dir(const char *dir, char *out, size_t cap);
 
 /* Parameters and gradients: one contiguous float array each, carved into
  * named tensors (see docs/checkpoint.md for the names). */

@@ -181,9 +181,10 @@ int cmd_generate(int argc, char **argv) {
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
     {
-        char tpath[4096];
+        char tpath[8400], cdir[4200];
         struct stat st;
-        if (swax_path_join(tpath, sizeof tpath, model_dir, "tokenizer.json") == 0 && stat(tpath, &st) == 0) {
+        if (swax_checkpoint_dir(model_dir, cdir, sizeof cdir) == 0 &&
+            swax_path_join(tpath, sizeof tpath, cdir, "tokenizer.json") == 0 && stat(tpath, &st) == 0) {
             rc = swax_tokenizer_load_json(tpath, &tok);
             if (rc) goto done;
         }

@@ -303,8 +303,9 @@ int swax_eval_load_tokenizer(const char *spec, const char *model_dir, SwaxTokeni
         return swax_tokenizer_load_json(spec, out);
     }
     if (!model_dir) return swax_error(SWAX_E_USAGE, "no --tokenizer given");
-    char path[4096];
-    SWAX_TRY(swax_path_join(path, sizeof path, model_dir, "tokenizer.json"));
+    char path[8400], dir[4200];
+    SWAX_TRY(swax_checkpoint_dir(model_dir, dir, sizeof dir)); /* a run folder: its newest checkpoint */
+    SWAX_TRY(swax_path_join(path, sizeof path, dir, "tokenizer.json"));
     if (stat(path, &st) != 0)
         return swax_error(SWAX_E_USAGE, "%s has no tokenizer.json: give --tokenizer DIR|JSON", model_dir);
     return swax_tokenizer_load_json(path, out);

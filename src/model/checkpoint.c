@@ -3,6 +3,7 @@
  * file and the tensor; nothing already on disk is touched until a complete new
  * file is written (atomic writes in io/). */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "io/config_json.h"
@@ -32,10 +33,37 @@ int swax_model_save(const SwaxModel *m, const char *dir) {
     return swax_config_save(path, &m->cfg);
 }
 
-int swax_model_load(const char *dir, SwaxModel **out) {
-    char path[4096];
+/* A training run folder names its newest complete checkpoint in OUT/latest. */
+int swax_run_latest(const char *out, char *dir, size_t cap) {
+    char path[4200], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/latest", out);
+    if (access(path, F_OK) != 0) return swax_error(SWAX_E_INPUT, "%s: no checkpoint to resume from", out);
+    SWAX_TRY(swax_read_file(path, &text, &len));
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
+    int rc = 0;
+    if (!len || strlen(text) != len || strchr(text, '/') || !strcmp(text, ".") || !strcmp(text, "..") ||
+        (size_t)snprintf(dir, cap, "%s/%s", out, text) >= cap)
+        rc = swax_error(SWAX_E_INPUT, "%s: does not name a checkpoint folder", path);
+    free(text);
+    return rc;
+}
+
+int swax_checkpoint_dir(const char *dir_or_run, char *dir, size_t cap) {
+    char path[8400], latest[8400];
+    snprintf(path, sizeof path, "%s/config.json", dir_or_run);
+    snprintf(latest, sizeof latest, "%s/latest", dir_or_run);
+    if (access(path, F_OK) != 0 && access(latest, F_OK) == 0) return swax_run_latest(dir_or_run, dir, cap);
+    if (strlen(dir_or_run) >= cap) return swax_error(SWAX_E_USAGE, "%s: path too long", dir_or_run);
+    memcpy(dir, dir_or_run, strlen(dir_or_run) + 1);
+    return 0;
+}
+
+int swax_model_load(const char *dir_or_run, SwaxModel **out) {
+    char path[8400], dir[4200];
     SwaxConfig cfg;
     *out = NULL;
+    SWAX_TRY(swax_checkpoint_dir(dir_or_run, dir, sizeof dir)); /* a checkpoint, or a run's newest */
     SWAX_TRY(swax_path_join(path, sizeof path, dir, "config.json"));
     SWAX_TRY(swax_config_load(path, &cfg));
     if (swax_config_validate(&cfg)) return swax_error_wrap(SWAX_E_INPUT, "%s", path);

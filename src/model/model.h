@@ -80,6 +80,8 @@ struct SwaxModel {
 /* Builds the tensor table and the weight views for cfg (no allocation of activations). */
 int swax_model_layout(SwaxModel *m);
 void swax_model_views(SwaxModel *m, float *base, ModelW *w);
+/* DIR of the newest checkpoint named by RUN/latest (a training run folder). */
+int swax_run_latest(const char *run, char *dir, size_t cap);
 int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks);
 void swax_model_free_acts(SwaxModel *m);
 

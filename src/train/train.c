@@ -61,20 +61,7 @@ int swax_train_preset(const char *name, SwaxTrainOptions *o) {
     return swax_error(SWAX_E_USAGE, "unknown preset '%s' (known: tiny, small, bench-cpu, bench-gpu, 1.4b, 7b)", name);
 }
 
-int swax_train_latest(const char *out, char *dir, size_t cap) {
-    char path[4200], *text;
-    size_t len;
-    snprintf(path, sizeof path, "%s/latest", out);
-    if (access(path, F_OK) != 0) return swax_error(SWAX_E_INPUT, "%s: no checkpoint to resume from", out);
-    SWAX_TRY(swax_read_file(path, &text, &len));
-    while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
-    int rc = 0;
-    if (!len || strlen(text) != len || strchr(text, '/') || !strcmp(text, ".") || !strcmp(text, "..") ||
-        (size_t)snprintf(dir, cap, "%s/%s", out, text) >= cap)
-        rc = swax_error(SWAX_E_INPUT, "%s: does not name a checkpoint folder", path);
-    free(text);
-    return rc;
-}
+int swax_train_latest(const char *out, char *dir, size_t cap) { return swax_run_latest(out, dir, cap); }
 
 /* ---- the run's log: JSONL of every step, and the loss curve ---- */
 
