@@ -89,6 +89,7 @@ static void fmt_len(char *buf, size_t cap, long n) {
 typedef struct {
     const SwaxNiahRunOpts *o;
     int window;   /* the one the state runs at */
+    long tokens;  /* prompt tokens run so far */
     double *sum;  /* (tasks, lengths, depths) summed scores */
     long *cnt;    /* same shape: samples */
     SwaxStr jsonl;
@@ -173,6 +174,7 @@ static int run_batch(Run *r, SwaxState *st, int t, int l, int d, long k0, int nb
         r->cnt[cell(r, t, l, d)]++;
         rc = add_sample_json(r, &s[i], d, k0 + i, &outs[i], n_new[i], score);
         work += (double)s[i].tokens.n + o->max_new;
+        r->tokens += (long)s[i].tokens.n;
     }
     if (!rc) swax_progress_add(pr, nb, work);
     for (int i = 0; s && i < nb; i++) swax_niah_sample_free(&s[i]);
@@ -184,7 +186,7 @@ static int run_batch(Run *r, SwaxState *st, int t, int l, int d, long k0, int nb
     return rc;
 }
 
-static int write_reports(const Run *r, double secs, long tokens) {
+static int write_reports(const Run *r, double secs) {
     const SwaxNiahRunOpts *o = r->o;
     char path[4096], lb[32];
     SwaxStr md = {0};
@@ -211,8 +213,8 @@ static int write_reports(const Run *r, double secs, long tokens) {
         for (int l = 0; l < o->n_lengths; l++) swax_str_printf(&md, " %.1f |", mean_acc(r, -1, l, d));
         swax_str_puts(&md, "\n");
     }
-    swax_str_printf(&md, "\n%ld prompt tokens in %.1f s (%.0f tokens/s including generation).\n", tokens, secs,
-                    secs > 0 ? tokens / secs : 0);
+    swax_str_printf(&md, "\n%ld prompt tokens in %.1f s (%.0f tokens/s including generation).\n", r->tokens, secs,
+                    secs > 0 ? r->tokens / secs : 0);
     int rc = swax_path_join(path, sizeof path, o->out_dir, "results.md");
     if (!rc) rc = swax_str_write(&md, path);
     swax_str_free(&md);
@@ -308,21 +310,19 @@ int swax_eval_niah(const SwaxNiahRunOpts *o, double *mean) {
     SwaxProgress pr;
     swax_progress_start(&pr, "niah", (long)ncell * o->samples, work, o->quiet);
     double t0 = swax_time_sec();
-    long tokens = 0;
     for (int t = 0; !rc && t < o->n_tasks; t++)
         for (int l = 0; !rc && l < o->n_lengths; l++)
             for (int d = 0; !rc && d < o->n_depths; d++)
                 for (long k = 0; !rc && k < o->samples; k += batch) {
                     int nb = (int)(o->samples - k < batch ? o->samples - k : batch);
                     rc = run_batch(&r, st, t, l, d, k, nb, &pr);
-                    tokens += o->lengths[l] * nb;
                 }
     if (!rc) {
         swax_progress_finish(&pr);
         char path[4096];
         rc = swax_path_join(path, sizeof path, o->out_dir, "samples.jsonl");
         if (!rc) rc = swax_str_write(&r.jsonl, path);
-        if (!rc) rc = write_reports(&r, swax_time_sec() - t0, tokens);
+        if (!rc) rc = write_reports(&r, swax_time_sec() - t0);
         if (!rc && mean) *mean = mean_acc(&r, -1, -1, -1);
     }
     swax_state_free(st);

@@ -321,7 +321,7 @@ int swax_eval_ppl(const SwaxPplOpts *o_in, SwaxPplStats *stats_out) {
         snprintf(desc, sizeof desc, "data `%s` (%d shard%s, %zu tokens); %ld %s of up to %ld tokens%s%s", o.data, s.n,
                  s.n == 1 ? "" : "s", stream_total(&s), n_seq, o.docs ? "documents" : "sequences", o.seq_len + 1,
                  o.docs && skipped ? ", shorter documents skipped" : "",
-                 o.max_tokens > 0 ? " (capped by --max-tokens)" : "");
+                 o.max_tokens > 0 && st.total_count >= o.max_tokens ? " (capped by --max-tokens)" : "");
         rc = write_reports(&o, &st, desc, window);
     }
     if (!rc && stats_out) *stats_out = st;
