@@ -393,12 +393,13 @@ static size_t nearest_boundary(const long *cum, size_t nb, double x) {
         if ((double)cum[mid] < x) lo = mid + 1;
         else hi = mid;
     }
-    if (lo > 0 && (lo > nb || x - (double)cum[lo - 1] <= (double)cum[lo] - x)) lo--;
+    if (lo > 0 && x - (double)cum[lo - 1] <= (double)cum[lo] - x) lo--;
     return lo;
 }
 
 /* Builds the prompt for a haystack budget of `budget` tokens: the whole
- * units that fit, then words of the next one. */
+ * units that fit, then words of the next one, then characters of its next
+ * word; needles at their boundaries. */
 static int build_prompt(Hay *h, Needle *nd, int n_nd, long budget, const char *intro, const char *query,
                         Fit *o) {
     SWAX_TRY(hay_extend(h, budget));
@@ -512,7 +513,8 @@ int swax_niah_make(const SwaxNiahGen *g, const SwaxNiahTask *t, long length, dou
     for (int i = 0; i < n_keys; i++) {
         for (int v = 0; v < (i == 0 ? t->n_values : 1); v++) {
             char val[SWAX_NIAH_KEY_MAX];
-            make_value(t->value_uuid, &rng, val);
+            do make_value(t->value_uuid, &rng, val); /* never a gold value twice, nor a key */
+            while (in_list(avoid, n_avoid, val));
             if (i < t->n_queries) {
                 memcpy(o->golds[o->n_golds++], val, SWAX_NIAH_KEY_MAX);
                 memcpy(avoid[n_avoid++], val, SWAX_NIAH_KEY_MAX);
