@@ -8,8 +8,10 @@
  *   mLSTM layer: C (NH, dk, dv), then n (NH, dk), then m (NH)
  * plus the position (tokens consumed) kept beside it.
  *
- * Prefill cuts the tokens into pieces of up to `piece` rows (a multiple of the
- * mLSTM chunk L, >= 256 rows so that the matrix products are efficient). Every
+ * Prefill cuts the tokens into pieces of up to `piece` rows: a multiple of the
+ * mLSTM chunk L, as many rows as fit a 32 MiB scratch (at least 256, at most
+ * 4096) so that the matrix products are efficient and the per-call overheads
+ * (thread wake-ups) are spread over many tokens. Every
  * layer runs on the whole piece; the mLSTM runs the chunkwise form with the
  * state carried in and out, its chunks aligned to absolute multiples of L (so
  * that where a prefill is split does not move the chunk boundaries, and a
@@ -35,6 +37,8 @@
 #define SWAX_STATE_VERSION 1u
 #define SWAX_STATE_HEADER 64u
 #define PIECE_MIN_ROWS 256
+#define PIECE_MAX_ROWS 4096
+#define PIECE_SCRATCH_BYTES ((size_t)32 << 20)
 #define CHUNK_MAX 65536
 
 struct SwaxState {
@@ -179,6 +183,22 @@ static void free_scratch(SwaxState *s) {
     s->rowpos = NULL;
     s->rowseq = NULL;
     s->cap_rows = 0;
+}
+
+static size_t scratch_row_bytes(const SwaxState *s) {
+    const size_t D = s->D, NH = s->NH, F = s->F;
+    const size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D;
+    return sizeof(float) * (6 * D + 1 + mixw + attw + 4 * NH + 3 * F) + sizeof(long) + sizeof(int);
+}
+
+/* prefill piece: a multiple of L, about PIECE_SCRATCH_BYTES of scratch */
+static int piece_rows(const SwaxState *s, int L) {
+    size_t rows = PIECE_SCRATCH_BYTES / scratch_row_bytes(s);
+    if (rows < PIECE_MIN_ROWS) rows = PIECE_MIN_ROWS;
+    if (rows > PIECE_MAX_ROWS) rows = PIECE_MAX_ROWS;
+    rows = rows / (size_t)L * (size_t)L;
+    return rows < (size_t)L ? L : (int)rows;
 }
 
 static int ensure_scratch(SwaxState *s, int rows) {
@@ -522,7 +542,7 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
         return swax_error(SWAX_E_USAGE, "prefill: chunk %d must be in [1, %d] (0 = default 64)", chunk, CHUNK_MAX);
     SWAX_TRY(check_tokens(m, tokens, n, "prefill"));
     const int L = chunk > 0 ? chunk : 64;
-    const int piece = L >= PIECE_MIN_ROWS ? L : (PIECE_MIN_ROWS + L - 1) / L * L;
+    const int piece = piece_rows(s, L);
     SWAX_TRY(ensure_scratch(s, piece));
     const SwaxOps *ops = m->ops;
     const int D = s->D;
