@@ -280,6 +280,11 @@ void swax_free_name_list(char **names, int n) {
     free(names);
 }
 
+void swax_fmt_tokens(char *buf, size_t cap, long n) {
+    if (n >= 1024 && n % 1024 == 0) snprintf(buf, cap, "%ldk", n / 1024);
+    else snprintf(buf, cap, "%ld", n);
+}
+
 /* ---- numerics ------------------------------------------------------------ */
 
 double swax_logprob(const float *logits, int vocab_used, int target) {

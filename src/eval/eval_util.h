@@ -66,6 +66,9 @@ int swax_parse_long_list(const char *flag, const char *s, long lo, long hi, long
 int swax_parse_name_list(const char *flag, const char *s, char ***out, int *n);
 void swax_free_name_list(char **names, int n);
 
+/* A token count or position for tables: "4k" when a multiple of 1024, else digits. */
+void swax_fmt_tokens(char *buf, size_t cap, long n);
+
 /* ---- numerics ------------------------------------------------------------ */
 
 /* log p(target) under softmax over logits[0, vocab_used) (padded ids never

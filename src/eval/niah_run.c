@@ -80,12 +80,6 @@ int swax_generate_greedy(SwaxModel *m, SwaxState *st, const SwaxTokenizer *tok, 
 
 /* ---- the run ----------------------------------------------------------------- */
 
-/* "4096" -> "4k", "131072" -> "128k". */
-static void fmt_len(char *buf, size_t cap, long n) {
-    if (n >= 1024 && n % 1024 == 0) snprintf(buf, cap, "%ldk", n / 1024);
-    else snprintf(buf, cap, "%ld", n);
-}
-
 typedef struct {
     const SwaxNiahRunOpts *o;
     int window;   /* the one the state runs at */
@@ -193,7 +187,7 @@ static int write_reports(const Run *r, double secs) {
     swax_str_printf(&md, "# RULER NIAH\n\nmodel `%s`, window %d, %d sample(s) per cell, seed %llu, up to %d new "
                     "tokens (greedy)\n\n", o->model_name, r->window, o->samples, (unsigned long long)o->seed, o->max_new);
     swax_str_puts(&md, "Accuracy (%) by task and prompt length (mean over depths and samples).\n\n| task |");
-    for (int l = 0; l < o->n_lengths; l++) fmt_len(lb, sizeof lb, o->lengths[l]), swax_str_printf(&md, " %s |", lb);
+    for (int l = 0; l < o->n_lengths; l++) swax_fmt_tokens(lb, sizeof lb, o->lengths[l]), swax_str_printf(&md, " %s |", lb);
     swax_str_puts(&md, " mean |\n|---|");
     for (int l = 0; l <= o->n_lengths; l++) swax_str_puts(&md, "---:|");
     swax_str_puts(&md, "\n");
@@ -204,7 +198,7 @@ static int write_reports(const Run *r, double secs) {
         swax_str_puts(&md, "\n");
     }
     swax_str_puts(&md, "\nAccuracy (%) by needle depth and prompt length (mean over tasks).\n\n| depth |");
-    for (int l = 0; l < o->n_lengths; l++) fmt_len(lb, sizeof lb, o->lengths[l]), swax_str_printf(&md, " %s |", lb);
+    for (int l = 0; l < o->n_lengths; l++) swax_fmt_tokens(lb, sizeof lb, o->lengths[l]), swax_str_printf(&md, " %s |", lb);
     swax_str_puts(&md, "\n|---|");
     for (int l = 0; l < o->n_lengths; l++) swax_str_puts(&md, "---:|");
     swax_str_puts(&md, "\n");
@@ -257,7 +251,7 @@ static int write_reports(const Run *r, double secs) {
     if (!rc && (!xt || !yt || !v)) rc = swax_error(SWAX_E_NOMEM, "heatmap");
     for (int l = 0; !rc && l < o->n_lengths; l++) {
         xt[l] = malloc(32);
-        if (xt[l]) fmt_len(xt[l], 32, o->lengths[l]);
+        if (xt[l]) swax_fmt_tokens(xt[l], 32, o->lengths[l]);
         else rc = SWAX_E_NOMEM;
     }
     for (int d = 0; !rc && d < o->n_depths; d++) {

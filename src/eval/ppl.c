@@ -208,11 +208,6 @@ static int plan_sequences(const Stream *s, const SwaxPplOpts *o, int32_t eot, Se
 
 /* ---- reports ------------------------------------------------------------------- */
 
-static void fmt_pos(char *buf, size_t cap, long p) {
-    if (p >= 1024 && p % 1024 == 0) snprintf(buf, cap, "%ldk", p / 1024);
-    else snprintf(buf, cap, "%ld", p);
-}
-
 static int write_reports(const SwaxPplOpts *o, const SwaxPplStats *s, const char *desc, int window) {
     char path[4096], a[32], b[32];
     SwaxStr md = {0};
@@ -221,8 +216,8 @@ static int write_reports(const SwaxPplOpts *o, const SwaxPplStats *s, const char
                     "the buckets)\n\n| positions | predictions | loss | perplexity |\n|---|---:|---:|---:|\n",
                     swax_ppl_loss(s), exp(swax_ppl_loss(s)), s->total_count);
     for (int i = 0; i < s->n_buckets; i++) {
-        fmt_pos(a, sizeof a, i * s->bucket);
-        fmt_pos(b, sizeof b, (i + 1) * s->bucket);
+        swax_fmt_tokens(a, sizeof a, i * s->bucket);
+        swax_fmt_tokens(b, sizeof b, (i + 1) * s->bucket);
         double l = swax_ppl_bucket_loss(s, i);
         if (s->count[i]) swax_str_printf(&md, "| %s–%s | %ld | %.4f | %.3f |\n", a, b, s->count[i], l, exp(l));
         else swax_str_printf(&md, "| %s–%s | 0 | – | – |\n", a, b);
