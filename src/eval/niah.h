@@ -62,8 +62,10 @@ typedef struct {
 void swax_words_builtin(SwaxWords *w); /* the built-in lists (nothing to free) */
 /* A word list (one word a line, e.g. /usr/share/dict/words): lowercase ASCII
  * words of 3..12 letters; adjectives are told by their endings (-ous, -ful,
- * -ive, -able, ...), the rest are nouns. A WordNet dict folder (index.adj,
- * index.noun) gives real parts of speech. Fewer than 20 of either is an error. */
+ * -ive, -able, ...; not -ment), nouns are the rest less verb forms, adverbs,
+ * plurals and superlatives (-ed, -ing, -ly, -s, -est, ...). A WordNet dict
+ * folder (index.adj, index.noun) gives real parts of speech. Fewer than 20 of
+ * either is an error. */
 int swax_words_load(const char *path, SwaxWords *w);
 void swax_words_free(SwaxWords *w);
 

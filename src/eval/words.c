@@ -84,7 +84,16 @@ static int ends_with(const char *s, size_t n, const char *suf) {
 
 /* English adjective endings; a heuristic for word lists without parts of speech. */
 static int looks_adjective(const char *s, size_t n) {
-    static const char *const suf[] = {"ous", "ful", "ive", "able", "ible", "less", "ish", "ic", "ant", "ent", "ary", 0};
+    static const char *const suf[] = {"ous", "ful", "ive", "able", "ible", "less", "ish", "ic", "ent", "ary", 0};
+    if (ends_with(s, n, "ment")) return 0; /* nouns */
+    for (int i = 0; suf[i]; i++)
+        if (ends_with(s, n, suf[i])) return 1;
+    return 0;
+}
+
+/* Endings of verb forms, adverbs, plurals and comparatives: no use as a noun. */
+static int looks_not_noun(const char *s, size_t n) {
+    static const char *const suf[] = {"ed", "ing", "ly", "est", "s", "ize", "ise", "ate", "ify", 0};
     for (int i = 0; suf[i]; i++)
         if (ends_with(s, n, suf[i])) return 1;
     return 0;
@@ -114,10 +123,9 @@ static int collect_file(const char *path, int pos, int slot, SwaxWords *w) {
         while (q < e && data[q] != ' ' && data[q] != '\t' && data[q] != '\r') q++;
         if (q > p && good_word(data + p, q - p)) {
             data[q] = 0;
-            int is_adj = pos ? pos == 'a' : looks_adjective(data + p, q - p);
-            if (is_adj)
+            if (pos ? pos == 'a' : looks_adjective(data + p, q - p))
                 w->adj[w->n_adj++] = data + p;
-            else
+            else if (pos == 'n' || !looks_not_noun(data + p, q - p))
                 w->noun[w->n_noun++] = data + p;
         }
         p = e + 1;
