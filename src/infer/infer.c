@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "ops/cpu/fastmath.h"
 #include "ops/cpu/mlstm_cell.h"
 #include "ops/cpu/swa.h"
 
@@ -330,36 +331,51 @@ static int check_model(const SwaxState *s, const SwaxModel *m) {
 /* One query (head h, absolute position p) against keys at positions
  * max(0, p - w + 1) .. p: positions >= pos0 are rows (j - pos0) of the chunk
  * (stride ldc), earlier ones come from the ring (slot j mod w, stride HD).
- * Online softmax in float, scores scaled by 1/sqrt(dh). */
+ * Softmax of the scores scaled by 1/sqrt(dh), online over blocks of 64 keys
+ * (block max, rescale, vectorised exp), accumulators in float. */
+enum { ATT_KB = 64 };
 static void attend(float *out, const float *q, long p, long pos0, const float *ck, const float *cv, long ldc,
                    const float *rk, const float *rv, int HD, int w, int dh, float scale) {
-    float acc[1024];
+    float acc[1024], sc[ATT_KB];
+    const float *vp[ATT_KB];
     long lo = p - w + 1;
     if (lo < 0) lo = 0;
     float mx = -INFINITY, sum = 0;
     for (int d = 0; d < dh; d++) acc[d] = 0;
-    for (long j = lo; j <= p; j++) {
-        const float *k, *v;
-        if (j >= pos0) {
-            k = ck + (j - pos0) * ldc;
-            v = cv + (j - pos0) * ldc;
-        } else {
-            const size_t slot = (size_t)(j % w);
-            k = rk + slot * HD;
-            v = rv + slot * HD;
+    for (long j0 = lo; j0 <= p; j0 += ATT_KB) {
+        const int nb = p - j0 + 1 < ATT_KB ? (int)(p - j0 + 1) : ATT_KB;
+        float bmx = -INFINITY;
+        for (int b = 0; b < nb; b++) {
+            const long j = j0 + b;
+            const float *k;
+            if (j >= pos0) {
+                k = ck + (j - pos0) * ldc;
+                vp[b] = cv + (j - pos0) * ldc;
+            } else {
+                const size_t slot = (size_t)(j % w);
+                k = rk + slot * HD;
+                vp[b] = rv + slot * HD;
+            }
+            float dot = 0;
+#pragma omp simd reduction(+ : dot)
+            for (int d = 0; d < dh; d++) dot += q[d] * k[d];
+            sc[b] = dot * scale;
+            bmx = sc[b] > bmx ? sc[b] : bmx;
         }
-        float sc = 0;
-        for (int d = 0; d < dh; d++) sc += q[d] * k[d];
-        sc *= scale;
-        if (sc > mx) {
-            const float r = expf(mx - sc); /* 0 on the first key */
+        if (bmx > mx) {
+            const float r = mx == -INFINITY ? 0.0f : swax_expf(mx - bmx);
             sum *= r;
             for (int d = 0; d < dh; d++) acc[d] *= r;
-            mx = sc;
+            mx = bmx;
         }
-        const float e = expf(sc - mx);
-        sum += e;
-        for (int d = 0; d < dh; d++) acc[d] += e * v[d];
+#pragma omp simd
+        for (int b = 0; b < nb; b++) sc[b] = swax_expf(sc[b] - mx);
+        for (int b = 0; b < nb; b++) {
+            const float e = sc[b], *v = vp[b];
+            sum += e;
+#pragma omp simd
+            for (int d = 0; d < dh; d++) acc[d] += e * v[d];
+        }
     }
     const float inv = 1.0f / sum;
     for (int d = 0; d < dh; d++) out[d] = acc[d] * inv;
