@@ -80,6 +80,23 @@ test-asan:
 bench: $(OUT)/swax
 	@scripts/bench.sh $(OUT)
 
+# Reliability (docs/reliability.md): libFuzzer runs of every reader (FUZZ_SECONDS
+# per harness, default 60; fuzz-smoke: 5), the CLI's I/O under valgrind, and the
+# kill test with 50 kills (STRESS_KILLS; `make test` runs 8).
+fuzz:
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh run
+
+fuzz-smoke:
+	@FUZZ_SECONDS=$(or $(FUZZ_SMOKE_SECONDS),5) scripts/fuzz.sh run
+
+valgrind:
+	@scripts/valgrind_io.sh
+
+stress: $(OUT)/swax $(OUT)/tests/test_kill
+	SWAX_BIN=$(OUT)/swax SWAX_KILL_N=$(or $(STRESS_KILLS),50) $(OUT)/tests/test_kill
+
+.PHONY: fuzz-smoke valgrind stress
+
 deps:
 	@scripts/install_deps.sh
 
