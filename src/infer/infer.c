@@ -559,7 +559,7 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
     SWAX_TRY(check_tokens(m, tokens, n, "prefill"));
     const int L = chunk > 0 ? chunk : 64;
     const int piece = piece_rows(s, L);
-    SWAX_TRY(ensure_scratch(s, piece));
+    SWAX_TRY(ensure_scratch(s, n < (size_t)piece ? (int)n : piece)); /* grows on demand, up to a piece */
     const SwaxOps *ops = m->ops;
     const int D = s->D;
     const size_t V = (size_t)s->V;

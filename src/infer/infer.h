@@ -7,7 +7,13 @@
  *
  * Prefill runs the chunkwise mLSTM form and windowed attention over the ring
  * plus the new chunk; decode runs the recurrent step. Both give the same logits
- * as the training forward (swax_forward) to float rounding. */
+ * as the training forward (swax_forward) to float rounding (docs/inference.md:
+ * the tolerances, the state layout, the state file format).
+ *
+ * One call at a time per SwaxState (its scratch is shared by its sequences);
+ * different states may run concurrently. CPU only: the state lives in host
+ * memory. Status codes as everywhere: SWAX_E_USAGE for bad arguments,
+ * SWAX_E_INPUT for bad token ids, empty prompts and bad state files. */
 #ifndef SWAX_INFER_H
 #define SWAX_INFER_H
 
@@ -25,23 +31,29 @@ void swax_state_free(SwaxState *s);
 void swax_state_reset(SwaxState *s, int seq);         /* empty context */
 long swax_state_position(const SwaxState *s, int seq);  /* tokens consumed so far */
 int swax_state_window(const SwaxState *s);
-size_t swax_state_bytes(const SwaxState *s);          /* memory held per sequence */
+size_t swax_state_bytes(const SwaxState *s);          /* memory held per sequence (+ shared scratch) */
 int swax_state_n_seqs(const SwaxState *s);
 /* Copies sequence src's state (and position) over sequence dst (in-memory prompt caching). */
 int swax_state_copy(SwaxState *s, int dst, int src);
 
-/* Feeds n tokens to sequence `seq` (any n >= 1, processed in chunks of `chunk`
- * tokens, 0 = default 64). If last_logits is non-NULL it receives the logits
- * (V) after the last token; if all_logits is non-NULL it receives (n, V). */
+/* Feeds n tokens to sequence `seq` (any n >= 1). `chunk` is the mLSTM chunk
+ * size L (0 = default 64; speed only, not the function); the work goes in
+ * pieces of a multiple of L rows (a 32 MiB scratch). If last_logits is non-NULL
+ * it receives the logits (V) after the last token; if all_logits is non-NULL
+ * it receives (n, V). Logits are soft-capped, padded ids at -inf. Token ids are
+ * checked first: on a bad id nothing is consumed. */
 int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, size_t n, int chunk,
                  float *last_logits, float *all_logits);
 
 /* One token for each of n sequences at once (batched decode): seqs[i] gets
- * tokens[i]; logits (n, V). */
+ * tokens[i] (distinct sequences, any order, any subset); logits (n, V) or NULL. */
 int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits);
 
 /* Prompt caching: the state of one sequence to / from a file (atomic write).
- * Loading checks that the file was made by a model of the same config and window. */
+ * Loading checks that the file was made by a model of the same config, weights
+ * and window (SWAX_E_INPUT naming the file otherwise), and that it is complete
+ * (size, checksum); a failed load leaves the sequence as it was, except that a
+ * payload found short or corrupt after the header checks resets it. */
 int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char *path);
 int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path);
 /* What a state file is checked against: a hash of the config fields that change
@@ -51,7 +63,9 @@ uint64_t swax_config_fingerprint(const SwaxConfig *c);
 uint64_t swax_weights_fingerprint(const SwaxModel *m);
 
 /* Sampling (seeded): temperature <= 0 = greedy; top_k <= 0 = off; top_p >= 1 = off.
- * Padded ids (>= vocab_used) are never drawn. */
+ * Order: temperature, top-k, then top-p on the renormalised top-k set. sp NULL
+ * or rng NULL = greedy. Padded ids (>= vocab_used) are never drawn; NaN logits
+ * count as -inf. Returns the id, or -1 (with swax_error) for no logits. */
 typedef struct {
     float temperature;
     int top_k;
