@@ -266,6 +266,7 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
         if (!rc && off + sz < off) rc = swax_error(SWAX_E_NOMEM, "state: size overflows");
         off += sz;
     }
+    if (!rc && off > SIZE_MAX / sizeof(float) / 2) rc = swax_error(SWAX_E_NOMEM, "state: size overflows");
     s->per_seq = off;
     {
         const double D = s->D, F = s->F;

@@ -31,7 +31,7 @@ void swax_state_free(SwaxState *s);
 void swax_state_reset(SwaxState *s, int seq);         /* empty context */
 long swax_state_position(const SwaxState *s, int seq);  /* tokens consumed so far */
 int swax_state_window(const SwaxState *s);
-size_t swax_state_bytes(const SwaxState *s);          /* memory held per sequence (+ shared scratch) */
+size_t swax_state_bytes(const SwaxState *s);          /* state bytes per sequence (scratch not counted) */
 int swax_state_n_seqs(const SwaxState *s);
 /* Copies sequence src's state (and position) over sequence dst (in-memory prompt caching). */
 int swax_state_copy(SwaxState *s, int dst, int src);
