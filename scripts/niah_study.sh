@@ -15,6 +15,7 @@
 #   SEQ_LEN   training length (tokens)                        [512]
 #   MIX       fraction of training tokens that are synthetic  [0.5]
 #   GEN_DOCS  synthetic documents                             [20000]
+#   NIAH_MIN_LEN shortest synthetic NIAH document (tokens)   [160]
 #   TASKS     NIAH tasks trained and evaluated                [single1,single2,multikey2,multivalue]
 #   LENGTHS   NIAH prompt lengths                             [256,512,1k,2k,4k,8k]
 #   DEPTHS    NIAH depths (%)                                 [0,25,50,75,100]
@@ -55,7 +56,7 @@ say "tokenizer (BPE 4096 on the training prose)"
 
 say "synthetic documents: NIAH format (training prose as essay) and key-value recall"
 [ -f "$OUT/gen_niah.jsonl" ] ||
-  "$SWAX" eval gen-data --kind niah --tasks "$TASKS" --docs "$GEN_DOCS" --min-len 128 --max-len "$SEQ_LEN" \
+  "$SWAX" eval gen-data --kind niah --tasks "$TASKS" --docs "$GEN_DOCS" --min-len "${NIAH_MIN_LEN:-160}" --max-len "$SEQ_LEN" \
     --seed 1 --tokenizer "$OUT/tokenizer" --essay "$CORPUS/sotu" --out "$OUT/gen_niah.jsonl" --quiet
 [ -f "$OUT/gen_kv.jsonl" ] ||
   "$SWAX" eval gen-data --kind kv --docs "$((GEN_DOCS / 4))" --min-len 64 --max-len "$SEQ_LEN" --seed 2 \
