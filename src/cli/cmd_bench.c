@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "infer/infer.h"
 #include "train/optim.h"
 
 /* Training-step throughput (forward, backward, clip, AdamW) on random tokens. */
@@ -58,8 +59,6 @@ static void usage(FILE *f) {
             "prints ratios (scripts/bench.sh); results are recorded in docs/performance.md.\n");
 }
 
-int swax_infer_bench(const char *preset, int threads, FILE *out) __attribute__((weak));
-
 int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
                                          {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
@@ -88,7 +87,6 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(what, "train"))
         return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads);
     if (!strcmp(what, "infer")) {
-        if (!swax_infer_bench) return cli_fail("bench", swax_error(SWAX_E_USAGE, "inference bench not built"));
         int rc = swax_infer_bench(preset ? preset : "tiny", (int)threads, stdout);
         return rc ? cli_fail("bench", rc) : 0;
     }
