@@ -10,10 +10,11 @@ SWAX=$OUT/swax
 N=${SWAX_THREADS:-$(nproc)}
 STEPS=${SWAX_BENCH_STEPS:-3}
 PY=${SWAX_PYTHON:-/usr/bin/python3}
-export OMP_NUM_THREADS=$N OPENBLAS_NUM_THREADS=$N
+# Both sides get the same thread count and OpenMP wait policy (the twin sets passive itself).
+export OMP_NUM_THREADS=$N OPENBLAS_NUM_THREADS=$N OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
 
-echo "swax bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $N threads"
+echo "swax bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $N threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 echo
 echo "training step (forward + backward + AdamW), bench-cpu preset: V4096 D256 8 blocks, B4 x T1024, w=128, chunk 64"
 c_json=$($SWAX bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps "$STEPS" --threads "$N")
