@@ -38,8 +38,9 @@ for prompt in "The Congress of the United States" "def main(" "Fellow citizens,"
   echo
 done
 
-step "6/6 evaluation: validation loss by position (window 128 and 32)"
-$SWAX eval ppl --model "$RUN/model" --data "$RUN/data/val_*.bin" --seq-len 1024 --max-tokens 65536 \
-  --out "$RUN/eval" --threads "$THREADS"
+step "6/6 evaluation: validation loss by position, to 8x the training length (256)"
+$SWAX eval ppl --model "$RUN/model" --data "$RUN/data/val_*.bin" --seq-len 2048 --buckets 256 --train-len 256 \
+  --max-tokens 65536 --out "$RUN/eval" --threads "$THREADS"
+cat "$RUN/eval/ppl.md"
 echo
 echo "demo done: model in $RUN/model, loss curve $RUN/model/loss.svg, evaluation in $RUN/eval/"
