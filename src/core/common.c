@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,4 +222,25 @@ double swax_time_sec(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int swax_map_file(const char *path, size_t min_bytes, const char *what, const char *need, void **map, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
+    }
+    const size_t size = (size_t)st.st_size;
+    if (size < min_bytes || size == 0) {
+        close(fd);
+        return swax_error(SWAX_E_INPUT, "%s: truncated %s (%zu bytes, %s)", path, what, size, need);
+    }
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return swax_error(SWAX_E_INPUT, "%s: cannot mmap: %s", path, strerror(errno));
+    *map = m;
+    *len = size;
+    return 0;
 }

@@ -53,6 +53,9 @@ int swax_atomic_open(SwaxAtomicFile *af, const char *path);
 int swax_atomic_write(SwaxAtomicFile *af, const void *data, size_t len);
 int swax_atomic_commit(SwaxAtomicFile *af);  /* fsync + rename + fsync(dir) */
 void swax_atomic_abort(SwaxAtomicFile *af);  /* removes the temporary file */
+/* Maps a regular file read-only (mmap). A file shorter than min_bytes is
+ * refused: "<path>: truncated <what> (N bytes, <need>)". */
+int swax_map_file(const char *path, size_t min_bytes, const char *what, const char *need, void **map, size_t *len);
 /* mkdir -p; error if the path exists and is not a folder. */
 int swax_mkdir_p(const char *path);
 /* Joins a folder and a file name into buf (error if it does not fit). */

@@ -250,21 +250,9 @@ static int realign(const char *path, SwaxSTFile *f, Span *spans) {
 
 static int st_open(const char *path, SwaxSTFile *f, cJSON **root_out, char **hbuf_out) {
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    if (st.st_size < 8) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: truncated safetensors file (%zu bytes, the header length alone is 8)", path, size);
-    }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return swax_error(SWAX_E_INPUT, "%s: cannot mmap: %s", path, strerror(errno));
+    void *map;
+    size_t size;
+    SWAX_TRY(swax_map_file(path, 8, "safetensors file", "the header length alone is 8", &map, &size));
     f->map = map;
     f->map_len = size;
     const uint8_t *p = map;

@@ -24,22 +24,11 @@ static int32_t rd_i32(const uint8_t *p) {
 
 static int shard_open(const char *path, SwaxShard *s) {
     snprintf(s->path, sizeof s->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    if (size < SWAX_SHARD_HEADER_BYTES) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: truncated token shard (%zu bytes, the header alone is %d)", path, size,
-                          SWAX_SHARD_HEADER_BYTES);
-    }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return swax_error(SWAX_E_INPUT, "%s: cannot mmap: %s", path, strerror(errno));
+    void *map;
+    size_t size;
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "the header alone is %d", SWAX_SHARD_HEADER_BYTES);
+    SWAX_TRY(swax_map_file(path, SWAX_SHARD_HEADER_BYTES, "token shard", hdr, &map, &size));
     s->map = map;
     s->map_len = size;
     const uint8_t *h = map;
