@@ -28,7 +28,7 @@ TARGETS  := $(shell sed -n 's/^ *FUZZ_TARGET$(LP)\([a-z_0-9]*\),.*/\1/p' fuzz/ta
 HARNESS  := $(TARGETS:%=$(FOUT)/fuzz_%)
 
 .PHONY: all list
-all: $(HARNESS) $(FOUT)/gen_corpus
+all: $(HARNESS) $(FOUT)/gen_corpus $(FOUT)/fuzz_all
 
 list:
 	@echo $(TARGETS)
@@ -43,6 +43,11 @@ $(FOUT)/libswax_fuzz.a: $(FLIB_OBJ)
 
 $(FOUT)/fuzz_%: fuzz/harness.c fuzz/targets.h $(FOUT)/libswax_fuzz.a
 	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -DSWAX_FUZZ_TARGET=$* -o $@ $< $(FOUT)/libswax_fuzz.a $(FLIBS)
+
+# All targets in one binary (SWAX_FUZZ_TARGET=<name> picks one at run time):
+# for running elsewhere with fewer files to carry.
+$(FOUT)/fuzz_all: fuzz/harness.c fuzz/targets.h $(FOUT)/libswax_fuzz.a
+	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $< $(FOUT)/libswax_fuzz.a $(FLIBS)
 
 # The seed writer: plain sanitizer build (no libFuzzer main).
 $(FOUT)/gen_corpus: fuzz/gen_corpus.c fuzz/targets.h $(FOUT)/libswax_fuzz.a

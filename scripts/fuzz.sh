@@ -9,7 +9,8 @@
 # Environment: FUZZ_SECONDS (per harness, default 60), FUZZ_JOBS (harnesses run
 # at once, default: half the cores, at least 1), FUZZ_TARGETS (space-separated
 # subset), FUZZ_ARGS (extra libFuzzer flags).
-# Each harness starts from fuzz/corpus/<h>/ and fuzz/regress/<h>/, keeps what it
+# Each harness starts from fuzz/corpus/<h>/ and fuzz/regress/<h>/ (with a
+# dictionary of its format's tokens from fuzz/dicts/), keeps what it
 # finds in build-fuzz/corpus/<h>/ (so later runs continue from there) and writes
 # crashes to build-fuzz/crashes/<h>/. Prints executions per harness and the
 # findings; exits 1 if anything was found. A finding goes, once fixed, into
@@ -49,14 +50,32 @@ run_one() { # harness seconds -> writes build-fuzz/logs/<h>.log
   mkdir -p "$corpus" "$crashes" "$out/logs" "fuzz/corpus/$h"
   local seeds=("fuzz/corpus/$h")
   [ -d "fuzz/regress/$h" ] && seeds+=("fuzz/regress/$h")
+  local dict=""
+  case $h in
+    config|tokenizer_json|choice_jsonl|data_jsonl|safetensors|model_load) dict=fuzz/dicts/json.dict ;;
+    npy) dict=fuzz/dicts/npy.dict ;;
+    tokenizer_ranks|words|essay|latest) dict=fuzz/dicts/text.dict ;;
+  esac
+  [ -n "$dict" ] && [ -f "$dict" ] && dict="-dict=$dict" || dict=""
   # ASan's default allocator: a reader that asks for an absurd allocation on
   # the word of its input is a finding (the ASan build of `make test` aborts
   # there), as is any single allocation over 2 GB (-malloc_limit_mb).
+  # the harness's scratch files (in memory where /dev/shm is writable), removed
+  # afterwards even when the harness died on a finding
+  local base=/tmp
+  [ -w /dev/shm ] && base=/dev/shm
+  local scratch
+  scratch=$(mktemp -d "$base/swax_fuzz_run_XXXXXX")
+  SWAX_FUZZ_TMP=$scratch \
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$out/fuzz_$h" -max_total_time="$s" -timeout=20 -rss_limit_mb=2560 -malloc_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$crashes/" ${FUZZ_ARGS:-} "$corpus" "${seeds[@]}" >"$log" 2>&1
+      -print_final_stats=1 -artifact_prefix="$crashes/" $dict ${FUZZ_ARGS:-} "$corpus" "${seeds[@]}" >"$log" 2>&1 &
+  local pid=$!
+  wait "$pid"
   echo $? >"$out/logs/$h.rc"
+  rm -rf "$scratch"
+  rm -f "/dev/shm/__KMP_REGISTERED_LIB_${pid}_"* # the OpenMP runtime's marker, left when a process dies
 }
 
 report() {
