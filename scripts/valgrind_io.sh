@@ -18,7 +18,8 @@ make --no-print-directory -s -j"$(nproc)" OUT=$out ARCH=-mtune=generic $out/swax
 bin=$out/swax
 tmp=$(mktemp -d /tmp/swax_valgrind_XXXXXX)
 [ -n "${VALGRIND_KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# OMP_WAIT_POLICY set: otherwise swax re-executes itself (src/cli/main.c), leaving valgrind
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 
 fail=0 n=0
 printf '%-34s %8s %10s %10s  %s\n' command errors "def.lost" "ind.lost" result
