@@ -200,7 +200,7 @@ static char *train_json(const SwaxTrainOptions *o) {
     return buf;
 }
 
-static int build_model(const SwaxTrainOptions *o, int vocab_hint, SwaxModel **m) {
+static int build_model(const SwaxTrainOptions *o, SwaxModel **m) {
     if (o->init_from[0]) return swax_model_load(o->init_from, m);
     SwaxConfig c;
     int rc = o->config_path[0] ? swax_config_load(o->config_path, &c) : swax_config_preset(o->preset, &c);
@@ -208,7 +208,6 @@ static int build_model(const SwaxTrainOptions *o, int vocab_hint, SwaxModel **m)
     if (rc) return rc;
     /* the default window at inference is the largest training window */
     c.window = swax_window_schedule_largest(&o->sched);
-    (void)vocab_hint;
     SWAX_TRY(swax_model_create(&c, m));
     swax_model_init(*m, o->seed);
     return 0;
@@ -238,7 +237,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         rc = swax_train_latest(o->out, ckdir, sizeof ckdir);
         if (!rc) rc = swax_model_load(ckdir, &m);
     } else {
-        rc = build_model(o, 0, &m);
+        rc = build_model(o, &m);
     }
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
