@@ -19,6 +19,7 @@
 #include "core/svg.h"
 #include "data/loader.h"
 #include "io/config_json.h"
+#include "io/tokenizer.h"
 #include "model/model.h"
 #include "train/train_state.h"
 
@@ -226,6 +227,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     SwaxLoader *train = NULL, *val = NULL;
     SwaxAdamW opt = {0};
     SwaxTrainProgress prog = {0, 0, o->seed, 0, 0};
+    SwaxTokenizer *tok = NULL; /* saved into every checkpoint */
     History hist = {0};
     Batch b = {0};
     char *tj = train_json(o);
@@ -239,6 +241,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     } else {
         rc = build_model(o, &m);
     }
+    if (!rc && o->tokenizer[0]) rc = swax_tokenizer_load_json(o->tokenizer, &tok);
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
     if ((rc = swax_loader_open(o->train_data, cfg->vocab_used, &train))) goto done;
@@ -347,7 +350,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         }
         fflush(log);
         if (last || g_stop || (o->ckpt_every > 0 && (long)prog.step % o->ckpt_every == 0)) {
-            if ((rc = swax_checkpoint_write(o->out, (long)prog.step, m, &prog, &opt, tj, o->tokenizer,
+            if ((rc = swax_checkpoint_write(o->out, (long)prog.step, m, &prog, &opt, tj, tok,
                                             o->keep_ckpts)))
                 break;
             write_curve(o->out, &hist);
@@ -371,6 +374,7 @@ done:
     free(hist.step), free(hist.loss), free(hist.vstep), free(hist.vloss);
     free(tj);
     swax_adamw_free(&opt);
+    swax_tokenizer_free(tok);
     if (train) swax_loader_close(train);
     if (val) swax_loader_close(val);
     swax_model_free(m);

@@ -9,9 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "core/common.h"
+#include "io/tokenizer.h"
 
 static const char MAGIC[8] = {'S', 'W', 'A', 'X', 'T', 'S', 'T', '1'};
 enum { HEADER_BYTES = 8 + 4 + 4 + 6 * 8 + 8 };
@@ -111,46 +110,6 @@ static int rm_rf(const char *path) {
     return rmdir(path);
 }
 
-static int copy_file(const char *src, const char *dst) {
-    char *data;
-    size_t len;
-    SWAX_TRY(swax_read_file(src, &data, &len));
-    int rc = swax_write_file_atomic(dst, data, len);
-    free(data);
-    return rc;
-}
-
-/* Copies a tokenizer into a checkpoint: its tokenizer.json (given, or inside a
- * given folder) and the rank file that JSON names, keeping their names. */
-static int copy_tokenizer(const char *tok, const char *dst_dir) {
-    struct stat st;
-    char json[4200], src[8400], dst[8400];
-    if (stat(tok, &st) != 0) return swax_error(SWAX_E_INPUT, "%s: tokenizer not found", tok);
-    if (S_ISDIR(st.st_mode)) snprintf(json, sizeof json, "%s/tokenizer.json", tok);
-    else snprintf(json, sizeof json, "%s", tok);
-    char *text;
-    size_t len;
-    SWAX_TRY(swax_read_file(json, &text, &len));
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    const cJSON *ranks = root ? cJSON_GetObjectItemCaseSensitive(root, "ranks") : NULL;
-    if (!cJSON_IsString(ranks) || strchr(ranks->valuestring, '/')) {
-        cJSON_Delete(root);
-        return swax_error(SWAX_E_INPUT, "%s: no \"ranks\" file name", json);
-    }
-    const char *slash = strrchr(json, '/');
-    const int dirlen = slash ? (int)(slash - json) : 1;
-    snprintf(src, sizeof src, "%.*s/%s", dirlen, slash ? json : ".", ranks->valuestring);
-    snprintf(dst, sizeof dst, "%s/%s", dst_dir, ranks->valuestring);
-    int rc = copy_file(src, dst);
-    cJSON_Delete(root);
-    if (!rc) {
-        snprintf(dst, sizeof dst, "%s/tokenizer.json", dst_dir);
-        rc = copy_file(json, dst);
-    }
-    return rc;
-}
-
 static int fsync_path(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return 0;
@@ -160,7 +119,7 @@ static int fsync_path(const char *path) {
 }
 
 int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const SwaxTrainProgress *p,
-                          const SwaxAdamW *opt, const char *train_json, const char *tokenizer, int keep) {
+                          const SwaxAdamW *opt, const char *train_json, const SwaxTokenizer *tok, int keep) {
     char name[64], tmp[4200], fin[4200], path[8400];
     snprintf(name, sizeof name, "ckpt_%08ld", step);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", out, name);
@@ -176,7 +135,7 @@ int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const 
         snprintf(path, sizeof path, "%s/train.json", tmp);
         rc = swax_write_file_atomic(path, train_json, strlen(train_json));
     }
-    if (!rc && tokenizer && tokenizer[0]) rc = copy_tokenizer(tokenizer, tmp);
+    if (!rc && tok) rc = swax_tokenizer_save(tok, tmp);
     if (rc) {
         rm_rf(tmp);
         return rc;

@@ -24,8 +24,9 @@ int swax_train_state_load(const char *path, SwaxTrainProgress *p, SwaxAdamW *opt
 
 /* Writes OUT/ckpt_<step>/ (model, config, train state, extras) through a
  * temporary folder and a rename, then points OUT/latest at it and keeps the
- * newest `keep` checkpoints. A kill at any point leaves the previous one intact. */
+ * newest `keep` checkpoints. tok (or NULL) is saved beside the model. A kill at any point leaves the previous one intact. */
+struct SwaxTokenizer;
 int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const SwaxTrainProgress *p,
-                          const SwaxAdamW *opt, const char *train_json, const char *tokenizer, int keep);
+                          const SwaxAdamW *opt, const char *train_json, const struct SwaxTokenizer *tok, int keep);
 
 #endif
