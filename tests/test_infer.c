@@ -18,6 +18,7 @@
 #include "infer/infer.h"
 #include "model/model.h"
 #include "test.h"
+#include "test_util.h"
 
 static SwaxRng rng;
 static char tmpdir[256];
@@ -50,21 +51,7 @@ static SwaxModel *random_model(const ModelCase *k, uint64_t seed) {
     swax_model_init(m, 7);
     SwaxRng r;
     swax_rng_seed(&r, seed, 99);
-    float *p = swax_model_params(m);
-    for (int i = 0; i < swax_model_num_tensors(m); i++) {
-        const char *name;
-        size_t off;
-        int nd;
-        int64_t sh[2];
-        swax_model_tensor(m, i, &name, &off, &nd, sh);
-        size_t n = (size_t)sh[0] * sh[1];
-        for (size_t j = 0; j < n; j++) {
-            double z = swax_rng_normal(&r);
-            if (strstr(name, "norm")) p[off + j] = (float)(1.0 + 0.2 * z);
-            else if (strstr(name, "bias")) p[off + j] = (float)(1.5 * z);
-            else p[off + j] = (float)(1.6 / sqrt((double)k->D) * z); /* 0.4 at D = 16, as in test_model */
-        }
-    }
+    test_randomize_params(m, &r, 1.6 / sqrt((double)k->D)); /* 0.4 at D = 16, as in test_model */
     return m;
 }
 

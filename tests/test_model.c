@@ -9,6 +9,7 @@
 #include "core/common.h"
 #include "io/safetensors.h"
 #include "test.h"
+#include "test_util.h"
 #include "train/optim.h"
 
 static SwaxRng rng;
@@ -43,21 +44,7 @@ static SwaxModel *random_model(const Case *k) {
     SwaxModel *m;
     SWAX_ASSERT(swax_model_create(&c, &m) == 0);
     swax_model_init(m, 7);
-    float *p = swax_model_params(m);
-    for (int i = 0; i < swax_model_num_tensors(m); i++) {
-        const char *name;
-        size_t off;
-        int nd;
-        int64_t sh[2];
-        swax_model_tensor(m, i, &name, &off, &nd, sh);
-        size_t n = (size_t)sh[0] * sh[1];
-        for (size_t j = 0; j < n; j++) {
-            double z = swax_rng_normal(&rng);
-            if (strstr(name, "norm")) p[off + j] = (float)(1.0 + 0.2 * z);
-            else if (strstr(name, "bias")) p[off + j] = (float)(1.5 * z);
-            else p[off + j] = (float)(0.4 * z);
-        }
-    }
+    test_randomize_params(m, &rng, 0.4);
     return m;
 }
 
