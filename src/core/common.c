@@ -59,10 +59,10 @@ void *swax_calloc(size_t n, size_t size, const char *what) {
     return p;
 }
 
-int swax_read_file(const char *path, char **data, size_t *len) {
-    /* Regular files only: a folder "seeks" to a huge end offset (a bogus
-     * allocation), and a FIFO or terminal would block. O_NONBLOCK keeps the
-     * open itself from waiting on a FIFO; it has no effect on regular files. */
+/* Opens a regular file for reading: a folder would "size" to a bogus huge
+ * length, and a FIFO or terminal would block (O_NONBLOCK keeps the open itself
+ * from waiting on a FIFO; it has no effect on regular files). */
+static int open_regular(const char *path, int *fd_out, size_t *size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -70,34 +70,34 @@ int swax_read_file(const char *path, char **data, size_t *len) {
         close(fd);
         return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
     }
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    }
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return swax_error(SWAX_E_INPUT, "%s: cannot seek (not a regular file?)", path);
-    }
-    off_t sz = ftello(f);
-    if (sz < 0) {
-        fclose(f);
-        return swax_error(SWAX_E_INPUT, "%s: cannot size the file", path);
-    }
-    rewind(f);
-    char *buf = swax_calloc((size_t)sz + 1, 1, path);
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+int swax_read_file(const char *path, char **data, size_t *len) {
+    int fd;
+    size_t sz;
+    SWAX_TRY(open_regular(path, &fd, &sz));
+    char *buf = swax_calloc(sz + 1, 1, path);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return SWAX_E_NOMEM;
     }
-    if (sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        free(buf);
-        fclose(f);
-        return swax_error(SWAX_E_INPUT, "%s: read failed", path);
+    size_t got = 0;
+    while (got < sz) {
+        ssize_t r = read(fd, buf + got, sz - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            free(buf);
+            close(fd);
+            return swax_error(SWAX_E_INPUT, "%s: read failed%s", path, r < 0 ? "" : " (file shrank)");
+        }
+        got += (size_t)r;
     }
-    fclose(f);
+    close(fd);
     *data = buf;
-    *len = (size_t)sz;
+    *len = sz;
     return 0;
 }
 
@@ -225,14 +225,9 @@ double swax_time_sec(void) {
 }
 
 int swax_map_file(const char *path, size_t min_bytes, const char *what, const char *need, void **map, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
-    if (fd < 0) return swax_error(SWAX_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return swax_error(SWAX_E_INPUT, "%s: not a regular file", path);
-    }
-    const size_t size = (size_t)st.st_size;
+    int fd;
+    size_t size;
+    SWAX_TRY(open_regular(path, &fd, &size));
     if (size < min_bytes || size == 0) {
         close(fd);
         return swax_error(SWAX_E_INPUT, "%s: truncated %s (%zu bytes, %s)", path, what, size, need);
