@@ -166,11 +166,33 @@ static void equivalence_case(const EqCase *e, int idx) {
     CHECK(swax_state_window(s) == e->window);
     const int p = 1 + (int)(swax_rng_u64(&rng) % (uint64_t)(T - 1));
 
-    /* the forward's own noise floor: B = 1 vs B = 2 */
+    /* The forward's own noise floor at this length, measured on this machine:
+     * the same function computed with other rounding — (1) B = 2 beside B = 1
+     * (other matrix shapes: OpenBLAS may pick other kernels), (2) another mLSTM
+     * chunk size (other summation order in the cell over T tokens), (3) the
+     * row-independent matmul in place of OpenBLAS (other GEMM rounding, carried
+     * through every layer). Which of these is largest depends on the CPU and on
+     * the OpenBLAS kernel it selects (Haswell, SkylakeX, Zen): a fixed absolute
+     * tolerance held on one and failed on another at T = 9000. */
     CHECK(forward_logits(m, tok, T, e->window, e->train_chunk, 2, got) == 0);
     CHECK(forward_logits(m, tok, T, e->window, e->train_chunk, 1, ref) == 0);
-    const double floor = max_err(got, ref, (size_t)T * V);
-    const double tol = TOL > 4 * floor ? TOL : 4 * floor;
+    double floor = max_err(got, ref, (size_t)T * V);
+    const int alt_chunk = e->train_chunk > 1 ? (e->train_chunk + 1) / 2 : 2;
+    CHECK(forward_logits(m, tok, T, e->window, alt_chunk, 1, got) == 0);
+    const double floor_chunk = max_err(got, ref, (size_t)T * V);
+    m->ops = exact_ops();
+    CHECK(forward_logits(m, tok, T, e->window, e->train_chunk, 1, got) == 0);
+    m->ops = swax_ops_cpu();
+    const double floor_gemm = max_err(got, ref, (size_t)T * V);
+    if (floor_chunk > floor) floor = floor_chunk;
+    if (floor_gemm > floor) floor = floor_gemm;
+    /* fp32 rounding accumulates in the recurrent state over T tokens: the
+     * worst-case bound grows like T·eps. TOL holds with a 3x margin at T = 600
+     * on every OpenBLAS kernel tried (Haswell, SkylakeX, Zen, Sandybridge,
+     * Prescott); beyond, it grows linearly with T (measured at T = 9000:
+     * 1.2e-4 to 3.0e-4 depending on the kernel, against 1.5e-3). */
+    const double tol_T = TOL * (T > 600 ? T / 600.0 : 1.0);
+    const double tol = tol_T > 4 * floor ? tol_T : 4 * floor;
 
     /* (a), (c), (d) with the CPU ops (OpenBLAS) */
     double err[3];
@@ -199,7 +221,7 @@ static void equivalence_case(const EqCase *e, int idx) {
         CHECKF(errx[i] <= tol, "case %d mode %d (exact matmul): max err %.3g", idx, i, errx[i]);
     CHECKF(memcmp(got, got2, sizeof(float) * T * V) == 0, "case %d: split prefill with exact matmul: max err %.3g",
            idx, max_err(got2, got, (size_t)T * V));
-    printf("  case %d: %-3s T%-5d w%-4d chunk %d/%d: forward B1 vs B2 %.1e | prefill %.1e, prefill %d + decode "
+    printf("  case %d: %-3s T%-5d w%-4d chunk %d/%d: forward noise floor %.1e | prefill %.1e, prefill %d + decode "
            "%.1e, decode %.1e, split %.1e | exact matmul: %.1e %.1e %.1e, split at chunks bit-exact\n",
            idx, e->mc.pattern, T, e->window, e->train_chunk, e->infer_chunk, floor, err[0], p, err[1], err[2], eb,
            errx[0], errx[1], errx[2]);
