@@ -4,11 +4,20 @@
 #   make test-fast  the suite once, normal build only
 #   make bench      benchmarks, each figure next to its baseline
 #   make fuzz       bounded libFuzzer runs of every reader (clang)
+#   make test-cuda  on a CUDA machine: GPU tests and benchmarks (scripts/test_cuda.sh)
 # BUILD=asan selects the sanitizer build (folder build-asan/).
+# CUDA=auto (default) builds the CUDA backend when nvcc is found (CUDA=0: never;
+# the sanitizer build is always CPU-only); CUDA_ARCH picks the GPU target.
 
 CC      ?= cc
 BUILD   ?= release
 ARCH    ?= -march=native
+# ARCH=portable: x86-64-v3 code (AVX2, FMA) for binaries that travel to another
+# machine (build-portable/); the default tunes for this CPU.
+ifeq ($(ARCH),portable)
+  override ARCH := -march=x86-64-v3 -mtune=generic
+  PORTABLE := 1
+endif
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 CSTD    := -std=c11 -D_GNU_SOURCE
 INCS    := -Iinclude -Isrc
@@ -23,18 +32,42 @@ else
 endif
 LIBS    := $(BLASLIB) -lpcre2-8 -lcjson -lm -lpthread
 
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA      ?= auto
+CUDA_ARCH ?= -gencode=arch=compute_90a,code=sm_90a
+ifeq ($(BUILD),asan)
+  CUDA := 0
+endif
+ifeq ($(CUDA),auto)
+  CUDA := $(if $(NVCC),1,0)
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+
 ifeq ($(BUILD),asan)
   OUT     := build-asan
   OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDEXTRA := -fsanitize=address,undefined
 else
-  OUT     := build
+  OUT     := $(if $(PORTABLE),build-portable,build)
   OPT     := -O3 -g $(ARCH)
   LDEXTRA :=
 endif
 
 CFLAGS  := $(CSTD) $(WARN) $(OPT) -fopenmp $(INCS) -MMD -MP
 LDFLAGS := -fopenmp $(LDEXTRA)
+
+# CUDA: kernels in src/**/*.cu, compiled by nvcc with warnings as errors;
+# cudart linked statically (a binary travels with only cuBLASLt beside it).
+ifeq ($(CUDA),1)
+  CU_SRC  := $(shell find src -name '*.cu' | sort)
+  CU_OBJ  := $(CU_SRC:%.cu=$(OUT)/%.o)
+  NVFLAGS := -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
+             -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter $(INCS) -MMD -MP
+  EXCLUDE += src/ops/ops_nocuda.c
+  LIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lstdc++
+else
+  CU_OBJ  :=
+endif
 
 EXCLUDE  ?=
 LIB_SRC  := $(filter-out $(EXCLUDE),$(shell find src -name '*.c' -not -path 'src/cli/*' | sort))
@@ -44,14 +77,18 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test test-fast test-asan bench fuzz clean deps demo
+.PHONY: all test test-fast test-asan test-cuda bench fuzz clean deps demo
 all: $(OUT)/swax
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/libswax.a: $(LIB_OBJ)
+$(OUT)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(OUT)/libswax.a: $(LIB_OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -76,6 +113,10 @@ test-fast: $(TEST_BIN) $(OUT)/swax
 
 test-asan:
 	$(MAKE) BUILD=asan test-fast
+
+# On a CUDA machine: builds, runs the GPU tests and benchmarks, prints a table.
+test-cuda:
+	@scripts/test_cuda.sh
 
 bench: $(OUT)/swax
 	@scripts/bench.sh $(OUT)
@@ -108,4 +149,4 @@ demo:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(CU_OBJ:.o=.d)

@@ -39,6 +39,7 @@
 #include "io/safetensors.h"
 #include "io/shard.h"
 #include "io/tokenizer.h"
+#include "ops/ops.h"
 #include "swax.h"
 #include "train/optim.h"
 #include "train/train.h"
@@ -419,7 +420,7 @@ static int fuzz_train_state(const uint8_t *d, size_t n) {
     char path[1024];
     fuzz_path(path, sizeof path, "train_state.bin");
     fuzz_write(path, d, n);
-    SwaxAdamW opt = {swax_adamw_defaults(), FUZZ_TS_PARAMS, NULL, NULL, 0};
+    SwaxAdamW opt = {swax_adamw_defaults(), FUZZ_TS_PARAMS, NULL, NULL, 0, swax_ops_cpu()};
     opt.m = calloc(FUZZ_TS_PARAMS, sizeof(float));
     opt.v = calloc(FUZZ_TS_PARAMS, sizeof(float));
     SWAX_ASSERT(opt.m && opt.v);

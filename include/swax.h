@@ -83,11 +83,33 @@ int swax_model_load(const char *dir, SwaxModel **out);
 /* The checkpoint folder that DIR stands for (DIR itself, or RUN/latest's folder). */
 int swax_checkpoint_dir(const char *dir, char *out, size_t cap);
 
+/* Where the model computes: "cpu" (the default), "cuda" (the CUDA backend:
+ * bf16 operands in the matrix products, fp32 master weights, accumulation and
+ * everything else) or "cuda-fp32" (fp32 everywhere, TF32 off: for tests).
+ * SWAX_CUDA_DEVICE picks the GPU. Moves the parameters there
+ * (gradients and activations are made again on first use). Fails with a
+ * message when the backend is not available (no device, or a build without
+ * CUDA). Checkpoints do not depend on the device. */
+int swax_model_set_device(SwaxModel *m, const char *device);
+const char *swax_model_device(const SwaxModel *m);
+/* Waits for the model's queued device work (timing); no-op on the CPU. */
+void swax_model_sync(SwaxModel *m);
+/* Device memory in use now (bytes; 0 on the CPU). */
+size_t swax_model_device_memory(const SwaxModel *m);
+/* Training FLOPs per token (forward + backward) at sequence length T, window w
+ * and mLSTM chunk L: 6 × (matrix-product parameters, the input embedding not
+ * counted) plus the SWA and mLSTM cell FLOPs. The MFU denominator. */
+double swax_model_train_flops_per_token(const SwaxConfig *c, int T, int window, int chunk);
+
 /* Parameters and gradients: one contiguous float array each, carved into
- * named tensors (see docs/checkpoint.md for the names). */
+ * named tensors (see docs/checkpoint.md for the names). Host memory always:
+ * on a device model each call copies the device's current values into a host
+ * view and returns it; after writing into the parameters' view call
+ * swax_model_params_changed to copy them back. */
 size_t swax_model_num_params(const SwaxModel *m);
 float *swax_model_params(SwaxModel *m);
-float *swax_model_grads(SwaxModel *m);  /* allocated on first backward */
+void swax_model_params_changed(SwaxModel *m); /* no-op on the CPU */
+float *swax_model_grads(SwaxModel *m);  /* allocated (zeroed) on first use; NULL if out of memory */
 int swax_model_num_tensors(const SwaxModel *m);
 /* Name, offset into params (in floats), shape (ndim <= 2). */
 int swax_model_tensor(const SwaxModel *m, int i, const char **name, size_t *offset,

@@ -6,17 +6,23 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/ops.h"
 #include "infer/infer.h"
 #include "train/optim.h"
 
 /* Training-step throughput (forward, backward, clip, AdamW) on random tokens. */
-static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads) {
+static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads,
+                       const char *device) {
     SwaxConfig c;
     int rc = swax_config_preset(preset, &c);
     if (rc) return cli_fail("bench", rc);
     SwaxModel *m;
     if ((rc = swax_model_create(&c, &m))) return cli_fail("bench", rc);
     swax_model_init(m, 1);
+    if ((rc = swax_model_set_device(m, device))) {
+        swax_model_free(m);
+        return cli_fail("bench", rc);
+    }
     swax_set_threads(threads);
     const size_t N = (size_t)B * T;
     int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
@@ -35,15 +41,19 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         if ((rc = swax_forward(m, &b, &loss)) || (rc = swax_backward(m, 1.0f))) return cli_fail("bench", rc);
         swax_grad_clip(m, 1.0f);
         swax_adamw_step(&opt, m, 1e-4f);
+        swax_model_sync(m);
         double dt = swax_time_sec() - t0;
         if (s > 0) {
             total += dt;
             if (dt < best) best = dt;
         }
     }
-    printf("{\"bench\": \"train\", \"preset\": \"%s\", \"params\": %zu, \"batch\": %d, \"seq\": %d, \"window\": %d, "
-           "\"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f}\n",
-           preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, N / (total / steps));
+    const double tps = N / (total / steps), fpt = swax_model_train_flops_per_token(&c, T, window, chunk);
+    printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"params\": %zu, \"batch\": %d, "
+           "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
+           "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f}\n",
+           device, preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
+           tps * fpt / 1e12);
     swax_adamw_free(&opt);
     swax_model_free(m);
     free(tok), free(tgt);
@@ -53,8 +63,9 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
-            "                        [--steps 3] [--threads N]\n"
-            "       swax bench infer [--preset tiny] [--threads N]\n\n"
+            "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32]\n"
+            "       swax bench infer [--preset tiny] [--threads N]\n"
+            "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n\n"
             "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
             "prints ratios (scripts/bench.sh); results are recorded in docs/performance.md.\n");
 }
@@ -62,12 +73,13 @@ static void usage(FILE *f) {
 int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
                                          {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
-                                         {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"threads", 1, 0, 'j'}, {"device", 1, 0, 'd'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? SWAX_E_USAGE : 0;
     }
-    const char *what = argv[1], *preset = NULL;
+    const char *what = argv[1], *preset = NULL, *device = "cpu";
     long B = 4, T = 1024, w = 128, L = 64, steps = 3, threads = 0;
     int c;
     optind = 2;
@@ -80,12 +92,20 @@ int cmd_bench(int argc, char **argv) {
         case 'c': if (cli_parse_int("bench", "--chunk", optarg, 1, 4096, &L)) return SWAX_E_USAGE; break;
         case 'n': if (cli_parse_int("bench", "--steps", optarg, 1, 1000, &steps)) return SWAX_E_USAGE; break;
         case 'j': if (cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE; break;
+        case 'd': device = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return SWAX_E_USAGE;
         }
     }
     if (!strcmp(what, "train"))
-        return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads);
+        return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads,
+                           device);
+    if (!strcmp(what, "kernels")) {
+        const SwaxOps *ops = !strcmp(device, "cpu") ? swax_ops_cpu() : swax_ops_cuda_bf16();
+        if (!ops) return cli_fail("bench", swax_error_wrap(SWAX_E_USAGE, "--device %s", device));
+        int rc = swax_ops_bench(ops, stdout);
+        return rc ? cli_fail("bench", rc) : 0;
+    }
     if (!strcmp(what, "infer")) {
         int rc = swax_infer_bench(preset ? preset : "tiny", (int)threads, stdout);
         return rc ? cli_fail("bench", rc) : 0;

@@ -139,14 +139,15 @@ static void logits_usage(FILE *f) {
             "Runs the forward pass on one sequence of token ids (commas or white space, inline or in a\n"
             "file) and writes float32 logits of shape (T, V) after the soft cap as .npy (padded ids: -inf).\n\n"
             "  --window W   SWA window (default: the config's)\n"
-            "  --chunk L    mLSTM chunk size (default 64; changes speed, not the result)\n");
+            "  --chunk L    mLSTM chunk size (default 64; changes speed, not the result)\n"
+            "  --device D   cpu (default), cuda (GPU, bf16 matrix products) or cuda-fp32\n");
 }
 
 int cmd_logits(int argc, char **argv) {
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"tokens", 1, 0, 't'}, {"window", 1, 0, 'w'},
                                          {"chunk", 1, 0, 'c'}, {"out", 1, 0, 'o'},    {"threads", 1, 0, 'j'},
-                                         {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
-    const char *model = NULL, *tokens = NULL, *out = NULL;
+                                         {"device", 1, 0, 'd'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL, *tokens = NULL, *out = NULL, *device = "cpu";
     long window = 0, chunk = 64, threads = 0;
     int c;
     optind = 1;
@@ -164,6 +165,7 @@ int cmd_logits(int argc, char **argv) {
         case 'j':
             if (cli_parse_int("logits", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE;
             break;
+        case 'd': device = optarg; break;
         case 'h': logits_usage(stdout); return 0;
         default: logits_usage(stderr); return SWAX_E_USAGE;
         }
@@ -184,7 +186,8 @@ int cmd_logits(int argc, char **argv) {
         return cli_fail("logits", rc);
     }
     SwaxBatch b = {1, (int)n, ids, NULL, NULL, window ? (int)window : swax_model_config(m)->window, (int)chunk};
-    rc = swax_forward(m, &b, NULL);
+    rc = swax_model_set_device(m, device);
+    if (!rc) rc = swax_forward(m, &b, NULL);
     if (!rc) {
         int64_t shape[2] = {(int64_t)n, swax_model_config(m)->vocab_size};
         rc = swax_npy_write(out, SWAX_DT_F32, 2, shape, swax_model_logits(m));

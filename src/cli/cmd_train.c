@@ -36,7 +36,9 @@ static void usage(FILE *f) {
             "other:\n"
             "  --chunk L            mLSTM chunk (64)     --no-doc-mask   attend across documents\n"
             "  --eval-every N  --eval-batches N (8)  --ckpt-every N  --keep N (2)\n"
-            "  --seed S (1)  --threads N  --nan stop|skip  --resume  --stop-after N  --quiet\n");
+            "  --seed S (1)  --threads N  --nan stop|skip  --resume  --stop-after N  --quiet\n"
+            "  --device D           where to compute: cpu (default), cuda (GPU, bf16 matrix products, fp32\n"
+            "                       master weights), cuda-fp32 (GPU, fp32 everywhere, TF32 off)\n");
 }
 
 static int parse_l(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -46,7 +48,7 @@ static int parse_l(const char *flag, const char *s, long lo, long hi, long *out)
 int cmd_train(int argc, char **argv) {
     enum { O_PRESET = 256, O_DATA, O_TRAIN, O_VAL, O_TOK, O_CONFIG, O_INIT, O_SET, O_OUT, O_BATCH, O_SEQ, O_ACC,
            O_STEPS, O_WARM, O_LR, O_MINLR, O_WD, O_B1, O_B2, O_CLIP, O_WIN, O_ANN, O_ANNM, O_CHUNK, O_NODOC,
-           O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET };
+           O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET, O_DEVICE };
     static const struct option opts[] = {
         {"preset", 1, 0, O_PRESET}, {"data", 1, 0, O_DATA}, {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL},
         {"tokenizer", 1, 0, O_TOK}, {"config", 1, 0, O_CONFIG}, {"init-from", 1, 0, O_INIT}, {"set", 1, 0, O_SET},
@@ -57,7 +59,7 @@ int cmd_train(int argc, char **argv) {
         {"no-doc-mask", 0, 0, O_NODOC}, {"eval-every", 1, 0, O_EVE}, {"eval-batches", 1, 0, O_EVB},
         {"ckpt-every", 1, 0, O_CKE}, {"keep", 1, 0, O_KEEP}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THR},
         {"nan", 1, 0, O_NAN}, {"resume", 0, 0, O_RESUME}, {"stop-after", 1, 0, O_STOPA}, {"quiet", 0, 0, O_QUIET},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     SwaxTrainOptions o;
     memset(&o, 0, sizeof o);
     o.adam = swax_adamw_defaults();
@@ -89,6 +91,12 @@ int cmd_train(int argc, char **argv) {
             snprintf(o.sets[o.nsets++], sizeof o.sets[0], "%s", optarg);
             break;
         case O_OUT: snprintf(o.out, sizeof o.out, "%s", optarg); break;
+        case O_DEVICE:
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "cuda-fp32"))
+                return cli_fail("train", swax_error(SWAX_E_USAGE, "--device %s: expected cpu, cuda or cuda-fp32",
+                                                    optarg));
+            snprintf(o.device, sizeof o.device, "%s", optarg);
+            break;
 #define INTARG(field, lo, hi, flag)                                   \
     if (parse_l(flag, optarg, lo, hi, &v)) return SWAX_E_USAGE;       \
     o.field = v;                                                      \

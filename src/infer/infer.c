@@ -102,15 +102,16 @@ uint64_t swax_weights_fingerprint(const SwaxModel *m) {
     /* 65,536 evenly spaced parameters plus the last one and the count */
     const size_t n = m->n_params;
     const size_t stride = n / 65536 > 0 ? n / 65536 : 1;
+    const float *params = swax_model_params_view(m);
     uint64_t h = mix64(0x77656967687473ull ^ (uint64_t)n);
     for (size_t i = 0; i < n; i += stride) {
         uint32_t w;
-        memcpy(&w, m->params + i, 4);
+        memcpy(&w, params + i, 4);
         h = mix64(h ^ w) + i;
     }
     if (n) {
         uint32_t w;
-        memcpy(&w, m->params + n - 1, 4);
+        memcpy(&w, params + n - 1, 4);
         h = mix64(h ^ w);
     }
     return h;
@@ -240,6 +241,9 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
     *out = NULL;
     const SwaxConfig *c = &m->cfg;
     if (n_seqs < 1) return swax_error(SWAX_E_USAGE, "state: n_seqs %d must be >= 1", n_seqs);
+    if (m->ops->is_device)
+        return swax_error(SWAX_E_USAGE, "inference (prefill/decode) runs on the CPU in this version; the model is on %s "
+                                        "(use --device cpu)", m->ops->name);
     if (window <= 0) window = c->window;
     if (window < 1) return swax_error(SWAX_E_USAGE, "state: window %d must be >= 1", window);
     SwaxState *s = swax_calloc(1, sizeof *s, "inference state");

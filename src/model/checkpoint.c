@@ -15,6 +15,7 @@ int swax_model_save(const SwaxModel *m, const char *dir) {
     SWAX_TRY(swax_mkdir_p(dir));
     SwaxSTTensor *ts = swax_calloc(m->n_tensors, sizeof *ts, "tensor list");
     if (!ts) return SWAX_E_NOMEM;
+    const float *params = swax_model_params_view(m); /* host copy of a device model's weights */
     for (int i = 0; i < m->n_tensors; i++) {
         const SwaxTensor *t = &m->tensors[i];
         ts[i].name = t->name;
@@ -22,7 +23,7 @@ int swax_model_save(const SwaxModel *m, const char *dir) {
         ts[i].ndim = t->ndim;
         ts[i].shape[0] = t->shape[0];
         ts[i].shape[1] = t->shape[1];
-        ts[i].data = m->params + t->offset;
+        ts[i].data = params + t->offset;
     }
     const char *meta[] = {"format", "pt", "producer", "swax", NULL};
     int rc = swax_path_join(path, sizeof path, dir, "model.safetensors");

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "model/model.h"
-#include "ops/cpu/mlstm_cell.h"
+#include "ops/cpu/mlstm_cell.h" /* swax_mlstm_num_chunks: the chunk rule */
 
 /* Checks a batch at the library boundary: clean errors, never a crash. */
 static int check_batch(const SwaxModel *m, const SwaxBatch *b) {
@@ -60,6 +60,7 @@ static void mlstm_call(SwaxModel *m, BlockActs *a, SwaxMlstmCall *c) {
     c->proj = a->mix, c->ldp = m->P_m, c->ig = a->ig, c->lf = a->lf, c->h = a->h;
     c->m_t = a->m_t, c->den_t = a->den_t, c->arg_t = a->arg_t;
     c->Cs = a->Cs, c->ns = a->ns, c->ms = a->ms, c->arg_end = a->arg_end, c->max_chunks = m->cap_chunks;
+    c->chunks = m->chunks;
 }
 
 int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
@@ -72,18 +73,40 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     m->B = B, m->T = T, m->window = b->window, m->chunk = L;
     m->has_docs = b->doc_start != NULL, m->has_targets = b->targets != NULL;
     m->logits_valid = 0;
-    memcpy(m->tokens, b->tokens, sizeof(int32_t) * N);
-    if (b->targets) memcpy(m->targets, b->targets, sizeof(int32_t) * N);
+    ops->to_device(m->tokens, b->tokens, sizeof(int32_t) * N);
+    if (b->targets) ops->to_device(m->targets, b->targets, sizeof(int32_t) * N);
     if (b->doc_start) {
         for (int r = 0; r < B; r++) {
             int lo = 0;
             for (int t = 0; t < T; t++) {
                 const size_t i = (size_t)r * T + t;
-                m->doc_start[i] = b->doc_start[i] ? 1 : 0;
-                if (m->doc_start[i]) lo = t;
-                m->doc_lo[i] = lo;
+                m->h_doc_start[i] = b->doc_start[i] ? 1 : 0;
+                if (m->h_doc_start[i]) lo = t;
+                m->h_doc_lo[i] = lo;
             }
         }
+        ops->to_device(m->doc_start, m->h_doc_start, (size_t)N);
+        ops->to_device(m->doc_lo, m->h_doc_lo, sizeof(int) * N);
+    }
+    if (ops->is_device) { /* the chunk table (ops.h); the CPU table makes its own */
+        const int stride = m->cap_chunks + 1;
+        for (int r = 0; r < B; r++) {
+            const uint8_t *ds = b->doc_start ? m->h_doc_start + (size_t)r * T : NULL;
+            int *row = m->h_chunks + (size_t)r * stride, n = 0;
+            for (int c0 = 0; c0 < T;) {
+                row[n++] = c0;
+                int e = c0 + L < T ? c0 + L : T;
+                for (int t = c0 + 1; ds && t < e; t++)
+                    if (ds[t]) {
+                        e = t;
+                        break;
+                    }
+                c0 = e;
+            }
+            SWAX_ASSERT(n <= m->cap_chunks);
+            while (n < stride) row[n++] = T;
+        }
+        ops->to_device(m->chunks, m->h_chunks, sizeof(int) * (size_t)B * stride);
     }
 
     ops->embed_fwd(m->res[0], m->tokens, m->w.embed, N, D);
@@ -121,13 +144,18 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     }
     ops->rmsnorm_fwd(m->lnf, m->rstdf, m->res[c->n_blocks], m->w.norm_f, N, D, c->norm_eps);
     ops->matmul_fwd(m->logits, V, m->lnf, D, m->w.lm_head, N, D, V);
-    m->n_targets = ops->xent_fwd(m->logits, m->lse, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
-                                 c->logit_softcap);
+    ops->xent_fwd(m->logits, m->lse, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
+                  c->logit_softcap);
     m->logits_valid = 1;
+    m->n_targets = 0;
+    if (b->targets)
+        for (int i = 0; i < N; i++) m->n_targets += b->targets[i] >= 0;
     if (loss) {
         double s = 0;
-        if (b->targets)
-            for (int i = 0; i < N; i++) s += m->losses[i];
+        if (b->targets) {
+            ops->to_host(m->h_losses, m->losses, sizeof(float) * N);
+            for (int i = 0; i < N; i++) s += m->h_losses[i];
+        }
         *loss = m->n_targets > 0 ? (float)(s / (double)m->n_targets) : 0.0f;
     }
     return 0;
@@ -136,7 +164,7 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
 int swax_backward(SwaxModel *m, float scale) {
     if (!m->logits_valid || !m->has_targets)
         return swax_error(SWAX_E_USAGE, "backward needs a forward with targets first");
-    if (!swax_model_grads(m)) return SWAX_E_NOMEM;
+    if (!swax_model_grads_dev(m)) return SWAX_E_NOMEM;
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
     const int N = m->B * m->T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;

@@ -134,12 +134,13 @@ int swax_model_create(const SwaxConfig *c, SwaxModel **out) {
 
 void swax_model_init(SwaxModel *m, uint64_t seed) {
     const SwaxConfig *c = &m->cfg;
+    float *params = swax_model_params(m);
     const double D = c->d_model;
     const double s_small = sqrt(2.0 / (5.0 * D));
     const double s_out = 2.0 / (c->n_blocks * sqrt(D));
     for (int i = 0; i < m->n_tensors; i++) {
         const SwaxTensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
+        float *p = params + t->offset;
         const size_t n = (size_t)t->shape[0] * (size_t)t->shape[1];
         const char *nm = t->name;
         SwaxRng r;
@@ -163,11 +164,13 @@ void swax_model_init(SwaxModel *m, uint64_t seed) {
         }
         for (size_t j = 0; j < n; j++) p[j] = sd > 0 ? (float)(sd * swax_rng_normal(&r)) : 0.0f;
     }
+    swax_model_params_changed(m);
 }
 
 void swax_model_free_acts(SwaxModel *m) {
+    const SwaxOps *ops = m->ops;
     if (m->res)
-        for (int i = 0; i <= m->cfg.n_blocks; i++) free(m->res[i]);
+        for (int i = 0; i <= m->cfg.n_blocks; i++) ops->free(m->res[i]);
     free(m->res);
     m->res = NULL;
     if (m->acts)
@@ -176,17 +179,21 @@ void swax_model_free_acts(SwaxModel *m) {
             void *ptrs[] = {a->ln1, a->rstd1, a->mix, a->att, a->lse, a->ig, a->lf, a->h, a->hn, a->hmean,
                             a->hrstd, a->y, a->m_t, a->den_t, a->arg_t, a->Cs, a->ns, a->ms, a->arg_end,
                             a->res_mid, a->ln2, a->rstd2, a->gu, a->hf};
-            for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) free(ptrs[j]);
+            for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
         }
     free(m->acts);
     m->acts = NULL;
     void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
-                    m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf};
-    for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) free(ptrs[j]);
+                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf};
+    for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
     m->lnf = m->rstdf = m->logits = m->losses = m->lse = NULL;
     m->tokens = m->targets = NULL;
     m->doc_start = NULL;
-    m->doc_lo = NULL;
+    m->doc_lo = m->chunks = NULL;
+    free(m->h_doc_start), free(m->h_doc_lo), free(m->h_chunks), free(m->h_losses), free(m->h_logits);
+    m->h_doc_start = NULL;
+    m->h_doc_lo = m->h_chunks = NULL;
+    m->h_losses = m->h_logits = NULL;
     m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = NULL;
     m->cap_B = m->cap_T = m->cap_chunks = 0;
 }
@@ -203,10 +210,14 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     const size_t N = (size_t)nB * nT, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     const size_t HD = m->HD, NH = m->NH, P = m->P_m, dk = m->dk, dv = m->dv;
     int fail = 0;
+    const SwaxOps *ops = m->ops;
+    /* ALLOC: where the ops compute; HALLOC: host memory (tables and staging) */
 #define ALLOC(ptr, count, type) \
+    do { if (!fail && !((ptr) = ops->alloc((count) * sizeof(type)))) fail = 1; } while (0)
+#define HALLOC(ptr, count, type) \
     do { if (!fail && !((ptr) = swax_calloc((count), sizeof(type), #ptr))) fail = 1; } while (0)
-    ALLOC(m->res, (size_t)c->n_blocks + 1, float *);
-    ALLOC(m->acts, (size_t)c->n_blocks, BlockActs);
+    HALLOC(m->res, (size_t)c->n_blocks + 1, float *);
+    HALLOC(m->acts, (size_t)c->n_blocks, BlockActs);
     for (int i = 0; !fail && i <= c->n_blocks; i++) ALLOC(m->res[i], N * D, float);
     size_t bigw = 2 * F;
     for (int i = 0; !fail && i < c->n_blocks; i++) {
@@ -252,6 +263,11 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->targets, N, int32_t);
     ALLOC(m->doc_start, N, uint8_t);
     ALLOC(m->doc_lo, N, int);
+    ALLOC(m->chunks, (size_t)nB * (nC + 1), int);
+    HALLOC(m->h_doc_start, N, uint8_t);
+    HALLOC(m->h_doc_lo, N, int);
+    HALLOC(m->h_chunks, (size_t)nB * (nC + 1), int);
+    HALLOC(m->h_losses, N, float);
     ALLOC(m->dres, N * D, float);
     ALLOC(m->dln, N * D, float);
     ALLOC(m->dbig, N * bigw, float);
@@ -260,6 +276,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->dig, N * NH, float);
     ALLOC(m->dlf, N * NH, float);
 #undef ALLOC
+#undef HALLOC
     if (fail) {
         swax_model_free_acts(m);
         return swax_error_wrap(SWAX_E_NOMEM, "activations for batch %d x %d", nB, nT);
@@ -271,8 +288,10 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
 void swax_model_free(SwaxModel *m) {
     if (!m) return;
     swax_model_free_acts(m);
-    free(m->params);
-    free(m->grads);
+    m->ops->free(m->params);
+    m->ops->free(m->grads);
+    free(m->host_params);
+    free(m->host_grads);
     free(m->tensors);
     free(m->w.blocks);
     free(m->g.blocks);
@@ -281,19 +300,106 @@ void swax_model_free(SwaxModel *m) {
 
 const SwaxConfig *swax_model_config(const SwaxModel *m) { return &m->cfg; }
 size_t swax_model_num_params(const SwaxModel *m) { return m->n_params; }
-float *swax_model_params(SwaxModel *m) { return m->params; }
+const char *swax_model_device(const SwaxModel *m) { return m->ops->name; }
 
-float *swax_model_grads(SwaxModel *m) {
+void swax_model_sync(SwaxModel *m) { m->ops->sync(); }
+size_t swax_model_device_memory(const SwaxModel *m) { return m->ops->mem_used(); }
+
+double swax_model_train_flops_per_token(const SwaxConfig *c, int T, int window, int chunk) {
+    const double D = c->d_model, F = c->ffn_dim, V = c->vocab_size, HD = (double)c->attn_heads * c->head_dim;
+    const double NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
+    const size_t plen = strlen(c->pattern);
+    /* average keys a query sees: (1/T) Σ_t min(t + 1, w) */
+    const double w = window < T ? window : T;
+    const double w_eff = T > 0 ? (w * (w + 1) / 2 + (T - w) * w) / T : 0;
+    const double L = chunk > 0 ? (chunk < T ? chunk : T) : 64;
+    double mm = V * D; /* the LM head (tied or not: its product is done either way) */
+    double cell = 0;
+    for (int i = 0; i < c->n_blocks; i++) {
+        mm += 3 * D * F;
+        if (c->pattern[i % plen] == 'A') {
+            mm += 4 * D * HD;
+            cell += 4 * w_eff * HD; /* QKᵀ and PV per token, forward */
+        } else {
+            mm += D * (3 * D + 2 * NH) + D * D;
+            /* per head and token, forward: intra-chunk QKᵀ and PV over L/2 keys on
+             * average, the inter-chunk Cᵀq and the chunk-end state update */
+            cell += NH * (2 * (L / 2) * (dk + dv) + 4 * dk * dv);
+        }
+    }
+    return 6 * mm + 3 * cell;
+}
+
+float *swax_model_params(SwaxModel *m) {
+    if (!m->ops->is_device) return m->params;
+    m->ops->to_host(m->host_params, m->params, sizeof(float) * m->n_params);
+    return m->host_params;
+}
+
+const float *swax_model_params_view(const SwaxModel *m) { return swax_model_params((SwaxModel *)m); }
+
+void swax_model_params_changed(SwaxModel *m) {
+    if (m->ops->is_device) m->ops->to_device(m->params, m->host_params, sizeof(float) * m->n_params);
+    if (m->ops->params_updated) m->ops->params_updated(m->params, m->n_params);
+}
+
+float *swax_model_grads_dev(SwaxModel *m) {
     if (!m->grads) {
-        m->grads = swax_calloc(m->n_params, sizeof(float), "gradients");
+        m->grads = m->ops->alloc(sizeof(float) * m->n_params);
         if (!m->grads) return NULL;
         swax_model_views(m, m->grads, &m->g);
     }
     return m->grads;
 }
 
+float *swax_model_grads(SwaxModel *m) {
+    if (!swax_model_grads_dev(m)) return NULL;
+    if (!m->ops->is_device) return m->grads;
+    if (!m->host_grads && !(m->host_grads = swax_calloc(m->n_params, sizeof(float), "host gradients"))) return NULL;
+    m->ops->to_host(m->host_grads, m->grads, sizeof(float) * m->n_params);
+    return m->host_grads;
+}
+
 void swax_zero_grad(SwaxModel *m) {
-    if (m->grads) memset(m->grads, 0, sizeof(float) * m->n_params);
+    if (m->grads) m->ops->zero(m->grads, sizeof(float) * m->n_params);
+}
+
+int swax_model_set_device(SwaxModel *m, const char *device) {
+    const SwaxOps *to;
+    if (!strcmp(device, "cpu")) to = swax_ops_cpu();
+    else if (!strcmp(device, "cuda")) to = swax_ops_cuda_bf16();
+    else if (!strcmp(device, "cuda-fp32")) to = swax_ops_cuda();
+    else return swax_error(SWAX_E_USAGE, "device '%s': expected cpu, cuda (bf16 products) or cuda-fp32", device);
+    if (!to) return swax_error_wrap(SWAX_E_USAGE, "--device %s", device);
+    if (to == m->ops) return 0;
+    /* host copy of the parameters, then everything is made again on the new side */
+    float *host = swax_calloc(m->n_params, sizeof(float), "parameters");
+    if (!host) return SWAX_E_NOMEM;
+    memcpy(host, swax_model_params(m), sizeof(float) * m->n_params);
+    float *params = to->alloc(sizeof(float) * m->n_params);
+    if (!params) {
+        free(host);
+        return swax_error_wrap(SWAX_E_NOMEM, "parameters on %s", to->name);
+    }
+    to->to_device(params, host, sizeof(float) * m->n_params);
+    swax_model_free_acts(m);
+    m->ops->free(m->params);
+    m->ops->free(m->grads);
+    free(m->host_params);
+    free(m->host_grads);
+    m->grads = m->host_grads = NULL;
+    m->ops = to;
+    m->params = params;
+    if (to->is_device) {
+        m->host_params = host;
+    } else {
+        m->host_params = NULL;
+        free(host);
+    }
+    swax_model_views(m, m->params, &m->w);
+    m->logits_valid = 0;
+    if (to->params_updated) to->params_updated(m->params, m->n_params);
+    return 0;
 }
 
 int swax_model_num_tensors(const SwaxModel *m) { return m->n_tensors; }
@@ -308,4 +414,14 @@ int swax_model_tensor(const SwaxModel *m, int i, const char **name, size_t *offs
     return 0;
 }
 
-const float *swax_model_logits(const SwaxModel *m) { return m->logits_valid ? m->logits : NULL; }
+const float *swax_model_logits(const SwaxModel *m) {
+    if (!m->logits_valid) return NULL;
+    if (!m->ops->is_device) return m->logits;
+    SwaxModel *mm = (SwaxModel *)m; /* the host copy is a cache of the device's logits */
+    const size_t n = (size_t)m->B * m->T * m->cfg.vocab_size;
+    if (!mm->h_logits && !(mm->h_logits = swax_calloc((size_t)m->cap_B * m->cap_T * m->cfg.vocab_size, sizeof(float),
+                                                      "host logits")))
+        return NULL;
+    m->ops->to_host(mm->h_logits, m->logits, sizeof(float) * n);
+    return mm->h_logits;
+}

@@ -55,7 +55,8 @@ struct SwaxModel {
     int HD, NH, dk, dv, P_m;     /* SWA width; mLSTM heads, DQK, DV, projection width */
 
     size_t n_params;
-    float *params, *grads;
+    float *params, *grads;       /* where the ops compute: host (CPU) or device memory */
+    float *host_params, *host_grads; /* host views of a device model (NULL on the CPU) */
     int n_tensors;
     SwaxTensor *tensors;
     ModelW w, g;                 /* views into params and grads */
@@ -68,6 +69,12 @@ struct SwaxModel {
     int32_t *tokens, *targets;
     uint8_t *doc_start;
     int *doc_lo;
+    int *chunks;                 /* (B, cap_chunks + 1) mLSTM chunk starts (ops.h) */
+    /* host staging for what the batch computes on the host (doc_start, doc_lo,
+     * chunks), per-row losses read back, and the logits of a device model */
+    uint8_t *h_doc_start;
+    int *h_doc_lo, *h_chunks;
+    float *h_losses, *h_logits;
     /* backward scratch */
     float *dres, *dln, *dbig, *dmid, *dh2, *dig, *dlf;
 
@@ -84,5 +91,9 @@ void swax_model_views(SwaxModel *m, float *base, ModelW *w);
 int swax_run_latest(const char *run, char *dir, size_t cap);
 int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks);
 void swax_model_free_acts(SwaxModel *m);
+/* Gradients where the ops compute (allocated on first use, zeroed); NULL + error if out of memory. */
+float *swax_model_grads_dev(SwaxModel *m);
+/* The host view of the parameters without a copy from the device (checkpoint save). */
+const float *swax_model_params_view(const SwaxModel *m);
 
 #endif

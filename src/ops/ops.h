@@ -2,8 +2,10 @@
  *
  * The model (src/model/) never touches numbers itself: it holds buffers made
  * by `alloc` and calls these functions. The CPU table (src/ops/cpu/) is the
- * reference; a CUDA table (src/ops/cuda/, a later issue) fills the same slots
- * with device pointers and bf16 kernels, so the model does not change.
+ * reference; the CUDA table (src/ops/cuda/) fills the same slots with kernels
+ * over device memory, so the model does not change. Every pointer passed to a
+ * slot lives where that table's `alloc` puts it (device memory for CUDA); the
+ * model reads results on the host only through `to_host`.
  *
  * Shapes: N = B·T rows; matrices row-major; weights (out, in) as in PyTorch.
  * Backward functions ACCUMULATE into parameter gradients (dw += ...) and,
@@ -38,6 +40,11 @@ typedef struct {
     /* saved for backward (NULL: inference) */
     float *m_t, *den_t; int *arg_t;          /* (B, NH, T) */
     float *Cs, *ns, *ms; int *arg_end; int max_chunks; /* (B, NH, max_chunks, ...) */
+    /* (B, max_chunks + 1): each sequence's chunk starts (a chunk ends after L
+     * tokens or before a document start), then T, padded with T. Built by the
+     * model on the host and copied to the backend's memory; the CPU table
+     * recomputes it and ignores this. */
+    const int *chunks;
     /* backward */
     const float *dh;          /* (N, NH·dv) */
     float *dproj;             /* (N, ldp): writes the q, k, v columns */
@@ -46,6 +53,12 @@ typedef struct {
 
 typedef struct SwaxOps {
     const char *name;
+    int is_device;                /* 0: host memory (CPU); 1: device memory (CUDA) */
+    void (*sync)(void);           /* waits for queued work; reports asynchronous errors */
+    size_t (*mem_used)(void);     /* device memory in use (bytes); 0 on the CPU */
+    /* The whole parameter array [params, params + n) was written (optimizer
+     * step, upload): a table that keeps a low-precision copy refreshes it. NULL = none. */
+    void (*params_updated)(const float *params, size_t n);
     void *(*alloc)(size_t bytes); /* zeroed; NULL + swax_error on failure */
     void (*free)(void *p);
     void (*to_device)(void *dst, const void *src, size_t bytes);
@@ -90,8 +103,8 @@ typedef struct SwaxOps {
 
     /* Soft-capped logits and cross-entropy. logits (N, V) in place: raw -> capped,
      * ids >= Vused at -inf. lse (N, or NULL): log-sum-exp per row (kept for the backward).
-     * losses (N): per-row loss (0 where target < 0). Returns the number of counted targets. */
-    long (*xent_fwd)(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+     * losses (N, or NULL): per-row loss (0 where target < 0). The caller counts the targets. */
+    void (*xent_fwd)(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
                      float cap);
     /* logits (capped, from xent_fwd) -> d raw logits in place, scaled by `scale` per counted target. */
     void (*xent_bwd)(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
@@ -100,10 +113,18 @@ typedef struct SwaxOps {
     /* AdamW (PyTorch semantics) over n values. */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
                   float wd, int step);
-    double (*sumsq)(const float *x, size_t n); /* fixed-order reduction */
+    double (*sumsq)(const float *x, size_t n); /* fixed-order reduction (waits for the device) */
     void (*scale)(float *x, size_t n, float s);
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);
+/* The CUDA table, or NULL (with swax_error set) when this build has no CUDA or
+ * no usable device: the message says which. Initialises the device on first call. */
+const SwaxOps *swax_ops_cuda(void);      /* "cuda-fp32": fp32 everywhere, TF32 off */
+const SwaxOps *swax_ops_cuda_bf16(void); /* "cuda": bf16 operands in the matrix products */
+
+/* Kernel timings of a table at SPEC §8's shapes (ops_bench.c): JSON lines to out. */
+#include <stdio.h>
+int swax_ops_bench(const SwaxOps *ops, FILE *out);
 
 #endif

@@ -10,16 +10,22 @@ typedef struct {
     float beta1, beta2, eps, weight_decay;
 } SwaxAdamWConfig;
 
+struct SwaxOps;
+
 typedef struct {
     SwaxAdamWConfig cfg;
     size_t n;
-    float *m, *v;   /* first and second moments, one per parameter */
+    float *m, *v;   /* first and second moments, one per parameter, where the model computes */
     long step;      /* completed steps */
+    const struct SwaxOps *ops; /* the model's ops when the moments were made */
 } SwaxAdamW;
 
 SwaxAdamWConfig swax_adamw_defaults(void); /* β 0.9/0.95, eps 1e-8, wd 0.1 */
 int swax_adamw_init(SwaxAdamW *o, const SwaxModel *m, SwaxAdamWConfig cfg);
 void swax_adamw_free(SwaxAdamW *o);
+/* Host copies of the moments (checkpoints): read into / write from m and v (n floats each). */
+void swax_adamw_get(const SwaxAdamW *o, float *m, float *v);
+void swax_adamw_set(SwaxAdamW *o, const float *m, const float *v);
 /* One update with learning rate lr from the model's gradients. */
 void swax_adamw_step(SwaxAdamW *o, SwaxModel *m, float lr);
 

@@ -241,6 +241,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     } else {
         rc = build_model(o, &m);
     }
+    if (!rc && o->device[0]) rc = swax_model_set_device(m, o->device);
     if (!rc && o->tokenizer[0]) rc = swax_tokenizer_load_json(o->tokenizer, &tok);
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
@@ -253,7 +254,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         swax_loader_seek(train, prog.data_pos);
         if (!o->quiet) fprintf(stderr, "resuming %s at step %llu\n", ckdir, (unsigned long long)prog.step);
     }
-    if (!swax_model_grads(m)) {
+    if (!swax_model_grads_dev(m)) {
         rc = SWAX_E_NOMEM;
         goto done;
     }
@@ -284,8 +285,8 @@ int swax_train_run(const SwaxTrainOptions *o) {
     if (!o->quiet) {
         char sched[256];
         swax_window_schedule_format(&o->sched, sched, sizeof sched);
-        fprintf(stderr, "training %.2fM parameters: %ld steps of %d x %d tokens (x%d accum), windows %s\n",
-                swax_model_num_params(m) / 1e6, o->steps, o->B, o->T, o->accum, sched);
+        fprintf(stderr, "training %.2fM parameters on %s: %ld steps of %d x %d tokens (x%d accum), windows %s\n",
+                swax_model_num_params(m) / 1e6, swax_model_device(m), o->steps, o->B, o->T, o->accum, sched);
     }
     const double t_start = swax_time_sec();
     const double elapsed0 = prog.elapsed_s;
@@ -330,11 +331,16 @@ int swax_train_run(const SwaxTrainOptions *o) {
         prog.elapsed_s = elapsed0 + now;
         const double tps = (double)NT * o->accum / dt;
         const double avg = now / (double)(prog.step - step0);
+        char devinfo[128] = "";
+        if (strcmp(swax_model_device(m), "cpu")) /* MFU against 989 TFLOP/s dense bf16 (H100/H200) */
+            snprintf(devinfo, sizeof devinfo, ", \"mfu\": %.4f, \"gpu_mem_mb\": %.0f",
+                     tps * swax_model_train_flops_per_token(cfg, o->T, w, o->chunk) / 989e12,
+                     swax_model_device_memory(m) / 1048576.0);
         fprintf(log,
                 "{\"step\": %llu, \"loss\": %.6f, \"window\": %d, \"lr\": %.6e, \"grad_norm\": %.6f, "
-                "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f}\n",
+                "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f%s}\n",
                 (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
-                prog.elapsed_s);
+                prog.elapsed_s, devinfo);
         hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
         progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty);
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);

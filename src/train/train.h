@@ -36,6 +36,7 @@ typedef struct {
     int keep_ckpts;
     uint64_t seed;
     int threads;
+    char device[16];         /* "cpu" (or empty) or "cuda" */
     SwaxNanPolicy nan_policy;
     int resume;
     long stop_after;         /* stop (with a checkpoint) after this step, 0 = run to `steps` (tests) */

@@ -33,6 +33,10 @@ static uint64_t get_u64(const unsigned char *b) {
 }
 
 int swax_train_state_save(const char *path, const SwaxTrainProgress *p, const SwaxAdamW *opt) {
+    /* the moments live where the model computes: a host copy to write */
+    float *mv = swax_calloc(opt->n ? 2 * opt->n : 1, sizeof(float), "optimizer state copy");
+    if (!mv) return SWAX_E_NOMEM;
+    swax_adamw_get(opt, mv, mv + opt->n);
     unsigned char h[HEADER_BYTES];
     memset(h, 0, sizeof h);
     memcpy(h, MAGIC, 8);
@@ -46,14 +50,17 @@ int swax_train_state_save(const char *path, const SwaxTrainProgress *p, const Sw
     memcpy(h + 64, &p->elapsed_s, 8);
     uint64_t ck = 0xcbf29ce484222325ull;
     ck = fnv1a(ck, h, sizeof h);
-    ck = fnv1a(ck, opt->m, opt->n * sizeof(float));
-    ck = fnv1a(ck, opt->v, opt->n * sizeof(float));
+    ck = fnv1a(ck, mv, 2 * opt->n * sizeof(float));
     SwaxAtomicFile af;
-    SWAX_TRY(swax_atomic_open(&af, path));
-    int rc = swax_atomic_write(&af, h, sizeof h);
-    if (!rc) rc = swax_atomic_write(&af, opt->m, opt->n * sizeof(float));
-    if (!rc) rc = swax_atomic_write(&af, opt->v, opt->n * sizeof(float));
+    int rc = swax_atomic_open(&af, path);
+    if (rc) {
+        free(mv);
+        return rc;
+    }
+    rc = swax_atomic_write(&af, h, sizeof h);
+    if (!rc) rc = swax_atomic_write(&af, mv, 2 * opt->n * sizeof(float));
     if (!rc) rc = swax_atomic_write(&af, &ck, 8);
+    free(mv);
     if (rc) {
         swax_atomic_abort(&af);
         return rc;
@@ -88,8 +95,8 @@ int swax_train_state_load(const char *path, SwaxTrainProgress *p, SwaxAdamW *opt
             p->tokens_seen = get_u64(b + 48);
             opt->step = (long)get_u64(b + 56);
             memcpy(&p->elapsed_s, b + 64, 8);
-            memcpy(opt->m, b + HEADER_BYTES, opt->n * sizeof(float));
-            memcpy(opt->v, b + HEADER_BYTES + opt->n * sizeof(float), opt->n * sizeof(float));
+            swax_adamw_set(opt, (const float *)(b + HEADER_BYTES),
+                           (const float *)(b + HEADER_BYTES + opt->n * sizeof(float)));
         }
     }
     free(data);

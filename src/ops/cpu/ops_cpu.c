@@ -20,6 +20,8 @@ static void *cpu_alloc(size_t bytes) { return swax_calloc(bytes, 1, "buffer"); }
 static void cpu_free(void *p) { free(p); }
 static void cpu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_sync(void) {}
+static size_t cpu_mem_used(void) { return 0; }
 
 static void matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, (int)ldi, w, C, 0.0f, out, (int)ldo);
@@ -314,11 +316,10 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
     free(part);
 }
 
-static long xent_fwd(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+static void xent_fwd(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
                      float cap) {
-    long count = 0;
     const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
-#pragma omp parallel for reduction(+ : count)
+#pragma omp parallel for
     for (int r = 0; r < N; r++) {
         float *z = logits + (size_t)r * V;
         if (cap > 0) {
@@ -337,12 +338,10 @@ static long xent_fwd(float *logits, float *lse, float *losses, const int32_t *ta
         const int t = targets ? targets[r] : -1;
         if (t >= 0) {
             losses[r] = l - z[t];
-            count++;
         } else if (losses) {
             losses[r] = 0;
         }
     }
-    return count;
 }
 
 static void xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
@@ -411,6 +410,9 @@ static void scale(float *x, size_t n, float s) {
 
 static const SwaxOps cpu_ops = {
     .name = "cpu",
+    .is_device = 0,
+    .sync = cpu_sync,
+    .mem_used = cpu_mem_used,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_device = cpu_copy,

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# `make test-cuda`: on a machine with an NVIDIA GPU, runs the GPU tests (each
+# CUDA kernel against the CPU path; the whole model in fp32 against the CPU;
+# determinism; device-independent checkpoints), compute-sanitizer on the
+# kernel tests where it works, and the GPU benchmarks; prints a table last.
+#
+# Binaries: from .gpu/bundle.tar.xz when present (made by scripts/gpu_bundle.sh
+# on a Debian machine, for GPU machines without our -dev packages), else built
+# here with `make CUDA=1`. Logs go to $OUT (if set) or build/cuda-logs.
+#   SWAX_CUDA_SANITIZE=0 skips compute-sanitizer; SWAX_CUDA_BENCH=0 skips benchmarks.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOGS=${OUT:-build/cuda-logs}
+mkdir -p "$LOGS"
+if [ -f .gpu/bundle.tar.xz ]; then
+  R=/tmp/swax-gpu-bundle
+  rm -rf "$R" && mkdir -p "$R" && tar -C "$R" -xJf .gpu/bundle.tar.xz
+  BIN=$R/bin
+  export LD_LIBRARY_PATH="$R/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+else
+  make -s -j"$(nproc)" CUDA=1 all tests-built || exit 1
+  BIN=build
+  [ -d build/tests ] && BIN_T=build/tests
+fi
+BIN_T=${BIN_T:-$BIN}
+SWAX=$BIN/swax
+export SWAX_BIN=$SWAX NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
+
+echo "swax test-cuda — $(date -u '+%Y-%m-%d %H:%M UTC')"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
+rows=()
+total_p=0; total_f=0
+for t in "$BIN_T"/test_cuda_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  echo "== $name"
+  start=$(date +%s.%N)
+  timeout 400 "$t" > "$LOGS/$name.log" 2>&1; rc=$?
+  secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
+  cat "$LOGS/$name.log"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -n 1)
+  p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
+  p=${p:-0}; f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (exit $rc)"; fi
+  total_p=$((total_p + p)); total_f=$((total_f + f))
+  rows+=("$(printf '| %-24s | %6s | %6s | %7ss |' "$name" "$p" "$f" "$secs")")
+done
+
+san_rows=()
+if [ "${SWAX_CUDA_SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/null 2>&1; then
+  for spec in "memcheck test_cuda_ops" "memcheck test_cuda_attn" "memcheck test_cuda_mlstm" \
+              "racecheck test_cuda_attn" "racecheck test_cuda_mlstm"; do
+    set -- $spec
+    tool=$1; name=$2
+    [ -x "$BIN_T/$name" ] || continue
+    echo "== compute-sanitizer --tool $tool $name"
+    SWAX_TEST_SMALL=1 timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 99 "$BIN_T/$name" \
+      > "$LOGS/san_${tool}_$name.log" 2>&1; rc=$?
+    tail -n 3 "$LOGS/san_${tool}_$name.log"
+    verdict=clean; [ "$rc" -eq 99 ] && verdict=ERRORS; [ "$rc" -eq 124 ] && verdict=timeout
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ] && [ "$rc" -ne 124 ] && verdict="exit $rc"
+    san_rows+=("$(printf '| %-9s %-24s | %-8s |' "$tool" "$name" "$verdict")")
+  done
+fi
+
+bench_rows=()
+kern_rows=()
+if [ "${SWAX_CUDA_BENCH:-1}" != 0 ]; then
+  field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
+  # SPEC §8 baseline on one H200: torch.compile + flex_attention + TFLA, 214k tokens/s at w=128, 198k at w=2048
+  for spec in "128 214000" "2048 198000"; do
+    set -- $spec
+    j=$($SWAX bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$1" --chunk 64 --steps 3 2>&1 | tail -n 1)
+    echo "$j" | tee -a "$LOGS/bench.jsonl"
+    tps=$(echo "$j" | field tokens_per_s); tf=$(echo "$j" | field tflops)
+    if [ -n "$tps" ]; then
+      bench_rows+=("$(printf '| bench-gpu train w=%-5s | %10.0f | %10s | %5.2fx | %5.1f%% |' "$1" "$tps" "$2" \
+        "$(awk -v a="$tps" -v b="$2" 'BEGIN{print a/b}')" "$(awk -v t="$tf" 'BEGIN{print 100*t/989}')")")
+    else
+      bench_rows+=("$(printf '| bench-gpu train w=%-5s | %10s | %10s | %6s | %6s |' "$1" failed "$2" - -)")
+    fi
+  done
+  # kernels beside the PyTorch kernels on this card (flex_attention; TFLA from .baseline/mlstm_kernels)
+  $SWAX bench kernels --device cuda 2>&1 | tee "$LOGS/kernels.jsonl"
+  timeout 300 python3 scripts/gpu_baseline.py 2>"$LOGS/baseline.err" | tee "$LOGS/baseline.jsonl"
+  kern_rows=()
+  for spec in "swa 128" "swa 2048" "mlstm 0"; do
+    set -- $spec
+    if [ "$1" = swa ]; then sel="\"window\": $2,"; else sel='"bench": "mlstm"'; fi
+    ours=$(grep '"bench": "'"$1"'"' "$LOGS/kernels.jsonl" | grep -F "$sel" | field fwdbwd_ms | head -n1)
+    base=$(grep '"bench": "'"$1"'"' "$LOGS/baseline.jsonl" | grep -F "$sel" | field fwdbwd_ms | head -n1)
+    label="$1"; [ "$1" = swa ] && label="swa w=$2"
+    if [ -n "$ours" ] && [ -n "$base" ]; then
+      kern_rows+=("$(printf '| %-24s | %10.3f | %10.3f | %5.2fx |' "$label fwd+bwd ms" "$ours" "$base" \
+        "$(awk -v a="$ours" -v b="$base" 'BEGIN{print b/a}')")")
+    else
+      kern_rows+=("$(printf '| %-24s | %10s | %10s | %6s |' "$label fwd+bwd ms" "${ours:--}" "${base:--}" -)")
+    fi
+  done
+fi
+
+echo
+echo "GPU tests ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1))"
+printf '| %-24s | %6s | %6s | %8s |\n' test passed failed time
+printf '|%s|%s|%s|%s|\n' "--------------------------" "--------" "--------" "----------"
+for r in "${rows[@]}"; do echo "$r"; done
+if [ ${#san_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-34s | %-8s |\n' "compute-sanitizer" result
+  printf '|%s|%s|\n' "------------------------------------" "----------"
+  for r in "${san_rows[@]}"; do echo "$r"; done
+fi
+if [ ${#bench_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-24s | %10s | %10s | %6s | %6s |\n' "benchmark (tokens/s)" swax "SPEC §8" ratio MFU
+  printf '|%s|%s|%s|%s|%s|\n' "--------------------------" "------------" "------------" "--------" "--------"
+  for r in "${bench_rows[@]}"; do echo "$r"; done
+fi
+if [ ${#kern_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-24s | %10s | %10s | %6s |\n' "kernel (B8 T4096)" swax PyTorch speedup
+  printf '|%s|%s|%s|%s|\n' "--------------------------" "------------" "------------" "--------"
+  for r in "${kern_rows[@]}"; do echo "$r"; done
+fi
+echo
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]

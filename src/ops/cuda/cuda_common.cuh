@@ -1,0 +1,94 @@
+/* cuda_common.cuh — what every CUDA file of the backend shares: the one
+ * backend context (device, stream, cuBLASLt handle and workspace), error
+ * checks that name file and line, and small device helpers (warp and block
+ * sums in a fixed order, so results do not depend on scheduling).
+ *
+ * Conventions for the kernel files (attn.cu, mlstm.cu, elementwise.cu, ...):
+ *  - each ops.h slot is an extern "C" function `swax_cuda_<slot>` with the
+ *    slot's exact signature; ops_cuda.cu puts them in the table;
+ *  - kernels first, then launchers; a launcher asserts its preconditions
+ *    (SWAX_CUDA_REQUIRE), launches on swax_cuda_stream() and checks the launch
+ *    (SWAX_CUDA_LAUNCHED); no launcher synchronises unless its slot returns a
+ *    host value;
+ *  - no float atomics anywhere: every reduction runs in a fixed order, so the
+ *    same inputs give the same bits on the same card (exact resume). */
+#ifndef SWAX_CUDA_COMMON_CUH
+#define SWAX_CUDA_COMMON_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern "C" {
+#include "ops/ops.h"
+}
+
+/* The backend's stream (created by swax_ops_cuda()). */
+extern "C" cudaStream_t swax_cuda_stream(void);
+/* Multiprocessor count of the device in use. */
+extern "C" int swax_cuda_sm_count(void);
+/* A fatal CUDA error inside a slot (ops.h slots return nothing): prints the
+ * call, file and line and a hint, then exits with SWAX_E_INTERNAL (1). */
+extern "C" void swax_cuda_fatal(cudaError_t e, const char *what, const char *file, int line);
+/* A violated precondition of a launcher: prints it and exits with 1. */
+extern "C" void swax_cuda_require_failed(const char *cond, const char *file, int line);
+/* Scratch device memory owned by the backend, grown on demand, reused across
+ * calls (stream-ordered: valid until the next call to the same slot id). Slot
+ * ids below keep concurrent users apart. Never freed before exit. */
+enum {
+    SWAX_SCRATCH_ELEMWISE = 0,
+    SWAX_SCRATCH_ATTN = 1,
+    SWAX_SCRATCH_MLSTM = 2,
+    SWAX_SCRATCH_MATMUL = 3,
+    SWAX_SCRATCH_EMBED = 4,
+    SWAX_SCRATCH_REDUCE = 5,
+    SWAX_SCRATCH_BF16_A = 6, /* bf16 copies of matrix-product operands */
+    SWAX_SCRATCH_BF16_B = 7,
+    SWAX_SCRATCH_BF16_W = 8,
+    SWAX_SCRATCH_SLOTS = 12
+};
+extern "C" void *swax_cuda_scratch(int slot, size_t bytes);
+
+#define SWAX_CUDA_CHECK(call)                                                         \
+    do {                                                                              \
+        cudaError_t e_ = (call);                                                      \
+        if (e_ != cudaSuccess) swax_cuda_fatal(e_, #call, __FILE__, __LINE__);        \
+    } while (0)
+
+#define SWAX_CUDA_LAUNCHED() SWAX_CUDA_CHECK(cudaGetLastError())
+
+#define SWAX_CUDA_REQUIRE(cond)                                                       \
+    do {                                                                              \
+        if (!(cond)) swax_cuda_require_failed(#cond, __FILE__, __LINE__);             \
+    } while (0)
+
+static inline unsigned swax_ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
+
+/* Sum over a warp, butterfly order: every lane gets the same bits. */
+__device__ __forceinline__ float swax_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double swax_warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float swax_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over a block of blockDim.x threads (a multiple of 32, at most 1024);
+ * `shared` holds 32 floats. Every thread gets the result. Fixed order. */
+__device__ __forceinline__ float swax_block_sum(float v, float *shared) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = swax_warp_sum(v);
+    __syncthreads(); /* shared may still be read by a previous call */
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < nw ? shared[lane] : 0.0f;
+    return swax_warp_sum(v);
+}
+
+#endif

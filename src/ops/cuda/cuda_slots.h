@@ -1,0 +1,57 @@
+/* cuda_slots.h — the CUDA backend's functions, one per ops.h slot, with the
+ * slot's signature (all pointers device memory). Defined in elementwise.cu,
+ * attn.cu, mlstm.cu and ops_cuda.cu; gathered into the table by ops_cuda.cu. */
+#ifndef SWAX_CUDA_SLOTS_H
+#define SWAX_CUDA_SLOTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void swax_cuda_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC);
+void swax_cuda_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
+                          const float *w, int N, int C, int OC, int accumulate_dinp);
+void swax_cuda_embed_fwd(float *out, const int32_t *tok, const float *wte, int N, int D);
+void swax_cuda_embed_bwd(float *dwte, const float *dout, const int32_t *tok, int N, int D);
+void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);
+void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                           const float *rstd, int N, int D);
+void swax_cuda_add(float *y, const float *x, size_t n);
+void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F);
+void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F);
+void swax_cuda_attn_fwd(SwaxAttnCall *c);
+void swax_cuda_attn_bwd(SwaxAttnCall *c);
+void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N, int NH,
+                               float cap);
+void swax_cuda_mlstm_gates_bwd(float *dpre, long ldp, float *dbias, const float *dig, const float *dlf,
+                               const float *pre, long ldpre, const float *bias, int N, int NH, float cap);
+void swax_cuda_mlstm_cell_fwd(SwaxMlstmCall *c);
+void swax_cuda_mlstm_cell_bwd(SwaxMlstmCall *c);
+void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
+                             long ldog, const float *w, int N, int NH, int dv, float eps);
+void swax_cuda_mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const float *dy, const float *hn,
+                             const float *h, const float *mean, const float *rstd, const float *og, long ldog,
+                             const float *w, int N, int NH, int dv);
+void swax_cuda_xent_fwd(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                        float cap);
+void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
+                        float scale);
+void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
+                     float wd, int step);
+double swax_cuda_sumsq(const float *x, size_t n);
+void swax_cuda_scale(float *x, size_t n, float s);
+
+/* "NVIDIA H200 (device 0, 132 SMs, 140 GiB)"; -1 without a device. */
+int swax_cuda_device_name(char *buf, size_t cap);
+/* Device memory in use now (bytes), for the training log. */
+size_t swax_cuda_peak_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

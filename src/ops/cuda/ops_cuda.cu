@@ -1,0 +1,378 @@
+/* ops_cuda.cu — the CUDA table of ops.h: the backend context (device, stream,
+ * cuBLASLt handle and workspace, scratch arenas), memory slots, the matrix
+ * products through cuBLASLt, and the table itself. The kernels live beside
+ * this file (elementwise.cu, attn.cu, mlstm.cu).
+ *
+ * Precision, two tables: "cuda-fp32" — fp32 storage and fp32 arithmetic with
+ * TF32 off (CUBLAS_COMPUTE_32F), held to the CPU path at 1e-4 relative; and
+ * "cuda" — the same kernels with bf16 operands in every matrix product (fp32
+ * accumulation, fp32 results), weights from a bf16 copy of the fp32 master
+ * parameters refreshed after each optimizer step. Activations stay fp32 in
+ * memory in this version.
+ *
+ * Determinism: cuBLASLt algorithms are chosen once per shape and cached, and
+ * only algorithms without split-K reductions are allowed
+ * (CUBLASLT_REDUCTION_SCHEME_NONE), so the same product on the same card gives
+ * the same bits every time. */
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <string.h>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/cuda_slots.h"
+
+extern "C" {
+#include "core/common.h"
+}
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct {
+    int ready, failed;
+    int device, sm_count;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;
+    size_t workspace_bytes;
+    void *scratch[SWAX_SCRATCH_SLOTS];
+    size_t scratch_bytes[SWAX_SCRATCH_SLOTS];
+    char why[512];
+} CudaCtx;
+
+static CudaCtx ctx;
+
+extern "C" cudaStream_t swax_cuda_stream(void) { return ctx.stream; }
+extern "C" int swax_cuda_sm_count(void) { return ctx.sm_count; }
+
+extern "C" void swax_cuda_fatal(cudaError_t e, const char *what, const char *file, int line) {
+    fprintf(stderr, "swax: CUDA error %s (%s) in %s at %s:%d\n", cudaGetErrorName(e), cudaGetErrorString(e), what,
+            file, line);
+    if (e == cudaErrorMemoryAllocation)
+        fprintf(stderr, "swax: hint: the GPU is out of memory; try a smaller --batch or --seq, or --recompute\n");
+    exit(SWAX_E_INTERNAL);
+}
+
+extern "C" void swax_cuda_require_failed(const char *cond, const char *file, int line) {
+    fprintf(stderr, "swax: CUDA backend precondition failed: %s at %s:%d\n", cond, file, line);
+    exit(SWAX_E_INTERNAL);
+}
+
+static void lt_check(cublasStatus_t s, const char *what, const char *file, int line) {
+    if (s == CUBLAS_STATUS_SUCCESS) return;
+    fprintf(stderr, "swax: cuBLASLt error %d in %s at %s:%d\n", (int)s, what, file, line);
+    exit(SWAX_E_INTERNAL);
+}
+#define LT_CHECK(call) lt_check((call), #call, __FILE__, __LINE__)
+
+extern "C" void *swax_cuda_scratch(int slot, size_t bytes) {
+    SWAX_CUDA_REQUIRE(slot >= 0 && slot < SWAX_SCRATCH_SLOTS);
+    if (bytes > ctx.scratch_bytes[slot]) {
+        if (ctx.scratch[slot]) {
+            /* the old buffer may still be in use by queued work */
+            SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+            SWAX_CUDA_CHECK(cudaFree(ctx.scratch[slot]));
+        }
+        size_t grow = bytes + bytes / 4 + 256;
+        SWAX_CUDA_CHECK(cudaMalloc(&ctx.scratch[slot], grow));
+        ctx.scratch_bytes[slot] = grow;
+    }
+    return ctx.scratch[slot];
+}
+
+/* Initialises the device once. Returns 0, or a swax_error naming the reason. */
+static int ctx_init(void) {
+    if (ctx.ready) return 0;
+    if (ctx.failed) return swax_error(SWAX_E_USAGE, "%s", ctx.why);
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n < 1) {
+        snprintf(ctx.why, sizeof ctx.why, "no usable CUDA device (the CUDA runtime says: %s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports 0 devices");
+        cudaGetLastError(); /* clear the sticky-free error */
+        ctx.failed = 1;
+        return swax_error(SWAX_E_USAGE, "%s", ctx.why);
+    }
+    const char *env = getenv("SWAX_CUDA_DEVICE");
+    ctx.device = env ? atoi(env) : 0;
+    if (ctx.device < 0 || ctx.device >= n) {
+        snprintf(ctx.why, sizeof ctx.why, "SWAX_CUDA_DEVICE=%s: this machine has %d CUDA device(s)", env, n);
+        ctx.failed = 1;
+        return swax_error(SWAX_E_USAGE, "%s", ctx.why);
+    }
+    cudaDeviceProp p;
+    SWAX_CUDA_CHECK(cudaSetDevice(ctx.device));
+    SWAX_CUDA_CHECK(cudaGetDeviceProperties(&p, ctx.device));
+    if (p.major < 9) {
+        snprintf(ctx.why, sizeof ctx.why, "CUDA device %d (%s) has compute capability %d.%d; swax is built for 9.0 (Hopper)",
+                 ctx.device, p.name, p.major, p.minor);
+        ctx.failed = 1;
+        return swax_error(SWAX_E_USAGE, "%s", ctx.why);
+    }
+    ctx.sm_count = p.multiProcessorCount;
+    SWAX_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
+    LT_CHECK(cublasLtCreate(&ctx.lt));
+    ctx.workspace_bytes = 32u << 20;
+    SWAX_CUDA_CHECK(cudaMalloc(&ctx.workspace, ctx.workspace_bytes));
+    ctx.ready = 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cu_alloc(size_t bytes) {
+    void *p = NULL;
+    if (bytes == 0) bytes = 1;
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        cudaMemGetInfo(&fr, &tot);
+        swax_error(SWAX_E_NOMEM, "GPU memory: cannot allocate %.1f MiB (%.1f of %.1f GiB free): %s", bytes / 1048576.0,
+                   fr / 1073741824.0, tot / 1073741824.0, cudaGetErrorString(e));
+        return NULL;
+    }
+    SWAX_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));
+    return p;
+}
+
+static void cu_free(void *p) {
+    if (!p) return;
+    /* queued work may still read it */
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    SWAX_CUDA_CHECK(cudaFree(p));
+}
+
+static void cu_to_device(void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx.stream));
+    /* src is pageable host memory the caller may reuse at once */
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+}
+
+static void cu_to_host(void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx.stream));
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+}
+
+static void cu_zero(void *p, size_t bytes) {
+    if (bytes) SWAX_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));
+}
+
+static void cu_sync(void) { SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); }
+
+/* ---------------------------------------------------------------- GEMM */
+
+/* One cached cuBLASLt plan per (operand type, transa, transb, m, n, k, lda,
+ * ldb, ldc, accumulate). Operands fp32 (TF32 off) or bf16; C always fp32. */
+typedef struct {
+    int used;
+    int bf16, ta, tb, m, n, k;
+    long lda, ldb, ldc;
+    int accumulate;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    size_t ws;
+} GemmPlan;
+
+enum { PLAN_CAP = 1024 };
+static GemmPlan plans[PLAN_CAP];
+
+static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
+                           int accumulate) {
+    unsigned h = (unsigned)(bf16 * 5 + ta * 7 + tb * 13 + m * 31 + n * 131 + k * 1031 + (int)lda * 17 +
+                            (int)ldb * 19 + (int)ldc * 23 + accumulate * 3);
+    for (int probe = 0; probe < PLAN_CAP; probe++) {
+        GemmPlan *p = &plans[(h + probe) % PLAN_CAP];
+        if (p->used && p->bf16 == bf16 && p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k &&
+            p->lda == lda && p->ldb == ldb && p->ldc == ldc && p->accumulate == accumulate)
+            return p;
+        if (p->used) continue;
+        p->used = 1;
+        p->bf16 = bf16, p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->lda = lda, p->ldb = ldb;
+        p->ldc = ldc, p->accumulate = accumulate;
+        const cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        LT_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+        LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+        LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+        /* column-major layouts: A is (ta ? k×m : m×k), B is (tb ? n×k : k×n), C is m×n */
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, ab, ta ? k : m, ta ? m : k, lda));
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, ab, tb ? n : k, tb ? k : n, ldb));
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, ldc));
+        cublasLtMatmulPreference_t pref;
+        LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+        uint64_t wsb = ctx.workspace_bytes;
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
+        /* no split-K reductions: the same product gives the same bits every time */
+        uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
+        cublasLtMatmulHeuristicResult_t res;
+        int got = 0;
+        LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &got));
+        cublasLtMatmulPreferenceDestroy(pref);
+        if (got < 1) {
+            fprintf(stderr, "swax: cuBLASLt has no algorithm for a %dx%dx%d %s product (ta %d tb %d)\n", m, n, k,
+                    bf16 ? "bf16" : "fp32", ta, tb);
+            exit(SWAX_E_INTERNAL);
+        }
+        p->algo = res.algo;
+        p->ws = res.workspaceSize;
+        return p;
+    }
+    fprintf(stderr, "swax: too many distinct matrix shapes for the cuBLASLt plan cache (%d)\n", PLAN_CAP);
+    exit(SWAX_E_INTERNAL);
+}
+
+/* Column-major C (m×n, ldc, fp32) = op(A) op(B) (+ C when accumulate). */
+static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
+                 float *Cm, long ldc, int accumulate) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, sizeof(float) * ldc, 0, sizeof(float) * m, n, ctx.stream));
+        return;
+    }
+    GemmPlan *p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate);
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    LT_CHECK(cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
+                            ctx.workspace, p->ws, ctx.stream));
+}
+
+/* fp32 mode. Row-major out (N, OC) = inp (N, C) · w (OC, C)ᵀ; in column-major
+ * terms outᵀ (OC×N) = op(w_cm)·inpᵀ with w_cm the C×OC view of w, transposed. */
+extern "C" void swax_cuda_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C,
+                                     int OC) {
+    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
+    gemm(0, 1, 0, OC, N, C, w, C, inp, ldi, out, ldo, 0);
+}
+
+/* dinp (N, C) (+)= dout (N, OC) · w (OC, C):  column-major dinpᵀ (C×N) = w_cm (C×OC) · doutᵀ (OC×N)
+ * dw (OC, C) += doutᵀ · inp:                   column-major dwᵀ (C×OC) = inpᵀ (C×N) · dout (N×OC) */
+extern "C" void swax_cuda_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo,
+                                     const float *inp, long ldi, const float *w, int N, int C, int OC, int acc) {
+    if (dinp) gemm(0, 0, 0, C, N, OC, w, C, dout, lddo, dinp, lddi, acc);
+    if (dw) gemm(0, 0, 1, C, OC, N, inp, ldi, dout, lddo, dw, C, 1);
+}
+
+/* ---- bf16 mode: the same products with bf16 operands, fp32 accumulation and
+ * fp32 results. Weights come from a bf16 copy of the parameters refreshed by
+ * params_updated (after every optimizer step); activations are rounded to
+ * bf16 on their way into each product. */
+
+static __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, long ld, int rows, int cols) {
+    const size_t n = (size_t)rows * cols;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / (size_t)cols, c = i % (size_t)cols;
+        dst[i] = __float2bfloat16_rn(src[r * (size_t)ld + c]);
+    }
+}
+
+/* rows × cols of src (row stride ld) as a dense bf16 matrix in scratch slot `slot`. */
+static const __nv_bfloat16 *as_bf16(int slot, const float *src, long ld, int rows, int cols) {
+    __nv_bfloat16 *dst = (__nv_bfloat16 *)swax_cuda_scratch(slot, sizeof(__nv_bfloat16) * (size_t)rows * cols);
+    const size_t n = (size_t)rows * cols;
+    if (!n) return dst;
+    const unsigned grid = n / 256 + 1 < 4u * (unsigned)ctx.sm_count * 8 ? (unsigned)(n / 256 + 1) : 4u * ctx.sm_count * 8;
+    to_bf16_kernel<<<grid, 256, 0, ctx.stream>>>(dst, src, ld, rows, cols);
+    SWAX_CUDA_LAUNCHED();
+    return dst;
+}
+
+static struct {
+    const float *base;
+    size_t n;
+    __nv_bfloat16 *copy;
+} shadow;
+
+static void bf16_params_updated(const float *params, size_t n) {
+    if (shadow.base != params || shadow.n != n) {
+        if (shadow.copy) SWAX_CUDA_CHECK(cudaFree(shadow.copy));
+        SWAX_CUDA_CHECK(cudaMalloc(&shadow.copy, sizeof(__nv_bfloat16) * (n ? n : 1)));
+        shadow.base = params, shadow.n = n;
+    }
+    const unsigned grid = 8u * ctx.sm_count;
+    to_bf16_kernel<<<grid, 256, 0, ctx.stream>>>(shadow.copy, params, (long)n, 1, (int)n);
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* The bf16 copy of a weight matrix (OC, C): from the parameters' copy when w is
+ * a parameter, else rounded now (scratch slot). */
+static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot) {
+    if (shadow.copy && w >= shadow.base && w + (size_t)OC * C <= shadow.base + shadow.n)
+        return shadow.copy + (w - shadow.base);
+    return as_bf16(slot, w, C, OC, C);
+}
+
+static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
+    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
+    const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
+    const __nv_bfloat16 *ib = as_bf16(SWAX_SCRATCH_BF16_A, inp, ldi, N, C);
+    gemm(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0);
+}
+
+static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
+                            const float *w, int N, int C, int OC, int acc) {
+    const __nv_bfloat16 *gb = as_bf16(SWAX_SCRATCH_BF16_B, dout, lddo, N, OC);
+    if (dinp) {
+        const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
+        gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
+    }
+    if (dw) {
+        const __nv_bfloat16 *ib = as_bf16(SWAX_SCRATCH_BF16_A, inp, ldi, N, C);
+        gemm(1, 0, 1, C, OC, N, ib, C, gb, OC, dw, C, 1);
+    }
+}
+
+/* ---------------------------------------------------------------- table */
+
+static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
+
+#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, PARAMS_UPDATED)                                     \
+    {                                                                                                     \
+        .name = NAME, .is_device = 1, .sync = cu_sync, .mem_used = cu_mem_used,                           \
+        .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .to_device = cu_to_device,   \
+        .to_host = cu_to_host, .zero = cu_zero, .matmul_fwd = MATMUL_FWD, .matmul_bwd = MATMUL_BWD,       \
+        .embed_fwd = swax_cuda_embed_fwd, .embed_bwd = swax_cuda_embed_bwd,                               \
+        .rmsnorm_fwd = swax_cuda_rmsnorm_fwd, .rmsnorm_bwd = swax_cuda_rmsnorm_bwd, .add = swax_cuda_add,  \
+        .swiglu_fwd = swax_cuda_swiglu_fwd, .swiglu_bwd = swax_cuda_swiglu_bwd,                           \
+        .attn_fwd = swax_cuda_attn_fwd, .attn_bwd = swax_cuda_attn_bwd,                                   \
+        .mlstm_gates_fwd = swax_cuda_mlstm_gates_fwd, .mlstm_gates_bwd = swax_cuda_mlstm_gates_bwd,       \
+        .mlstm_cell_fwd = swax_cuda_mlstm_cell_fwd, .mlstm_cell_bwd = swax_cuda_mlstm_cell_bwd,           \
+        .mlstm_out_fwd = swax_cuda_mlstm_out_fwd, .mlstm_out_bwd = swax_cuda_mlstm_out_bwd,               \
+        .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd, .adamw = swax_cuda_adamw,         \
+        .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale,                                               \
+    }
+
+/* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
+static const SwaxOps cuda_ops_bf16 = SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_params_updated);
+static const SwaxOps cuda_ops_fp32 = SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, NULL);
+
+extern "C" const SwaxOps *swax_ops_cuda(void) {
+    if (ctx_init()) return NULL;
+    return &cuda_ops_fp32;
+}
+
+extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
+    if (ctx_init()) return NULL;
+    return &cuda_ops_bf16;
+}
+
+extern "C" int swax_cuda_device_name(char *buf, size_t cap) {
+    if (ctx_init()) return -1;
+    cudaDeviceProp p;
+    SWAX_CUDA_CHECK(cudaGetDeviceProperties(&p, ctx.device));
+    size_t fr = 0, tot = 0;
+    SWAX_CUDA_CHECK(cudaMemGetInfo(&fr, &tot));
+    snprintf(buf, cap, "%s (device %d, %d SMs, %.0f GiB)", p.name, ctx.device, p.multiProcessorCount,
+             tot / 1073741824.0);
+    return 0;
+}
+
+extern "C" size_t swax_cuda_peak_bytes(void) {
+    /* the device's used memory now; a true peak needs an allocator of our own */
+    size_t fr = 0, tot = 0;
+    if (!ctx.ready || cudaMemGetInfo(&fr, &tot) != cudaSuccess) return 0;
+    return tot - fr;
+}
