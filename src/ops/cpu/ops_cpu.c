@@ -336,7 +336,7 @@ static void xent_fwd(float *logits, float *lse, float *losses, const int32_t *ta
         const float l = mx + logf(sum);
         if (lse) lse[r] = l;
         const int t = targets ? targets[r] : -1;
-        if (t >= 0) {
+        if (losses && t >= 0) {
             losses[r] = l - z[t];
         } else if (losses) {
             losses[r] = 0;

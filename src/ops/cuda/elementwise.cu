@@ -1,0 +1,1021 @@
+/* elementwise.cu — the fused elementwise and row-wise slots of the CUDA table:
+ * embedding, RMSNorm, residual add, SwiGLU, the mLSTM gates and output norm,
+ * soft-capped cross-entropy, AdamW, the squared norm and scaling. Each slot
+ * computes what its CPU slot (src/ops/cpu/ops_cpu.c) computes, over device
+ * memory, in fp32, with the same formulas written in the same order (CUDA's
+ * accurate expf/tanhf/log1pf instead of fastmath.h; no --use_fast_math).
+ *
+ * Kernels and launch shapes (W = 4: float4 loads and stores, used only when
+ * the row length / stride is a multiple of 4 and every pointer involved is
+ * 16-byte aligned, checked at run time; W = 1 otherwise):
+ *   add, scale, adamw    flat, grid-stride over n/W groups (+ a scalar tail);
+ *                        256 threads, at most 16 blocks per SM.
+ *   embed_fwd            one block per row, threads over D/W columns.
+ *   embed_bwd            grid (token segment, column tile): each thread owns
+ *                        W columns of one token and adds the rows holding that
+ *                        token in row order (see Determinism).
+ *   rmsnorm_fwd          one block per row: block sum of x², then out.
+ *   rmsnorm_bwd          one block per 64-row block (ROWBLK): per row a block
+ *                        sum of g·w·x, dinp += ...; the block's dw partial over
+ *                        its rows lives in shared memory (D floats) and is
+ *                        written to partial[block]; colsum_add then adds the
+ *                        partials into dw in block order (thread per column).
+ *   swiglu_fwd/bwd       2-D grid: y over rows (stride loop), x over F/W groups.
+ *   mlstm_gates_fwd      flat over N·NH.
+ *   mlstm_gates_bwd      grid (64-row block, column tile of 64 threads): a
+ *                        thread per gate column walks its 64 rows in order,
+ *                        writes dpre and its partial; colsum_add into dbias.
+ *   mlstm_out_fwd        one warp per (row, head): warp sums for mean, var.
+ *   mlstm_out_bwd        one warp per (64-row block, head), up to 4 warps per
+ *                        block: per row two warp sums; dw partial per warp in
+ *                        shared memory (dv floats), written to partial[block];
+ *                        colsum_add into dw.
+ *   xent_fwd             one block per row (up to 1024 threads): caps in
+ *                        place, pads with -inf, online max/sum per thread,
+ *                        one block combine; thread 0 writes lse and loss.
+ *   xent_bwd             one block per row, no reductions, no barriers.
+ *   sumsq                sumsq_partial: one block per fixed chunk of 2^16
+ *                        values (double sums), sumsq_final: one block sums the
+ *                        partials; the host waits for the stream and copies
+ *                        the double back (the slot returns a host value).
+ *
+ * Determinism (hard requirement): no atomics. Every reduction has an order
+ * fixed by the sizes (and the alignment mode, which is a function of the
+ * buffer addresses, fixed for a given model layout):
+ *   - row sums: per-thread strided sums, then swax_warp_sum / swax_block_sum
+ *     (fixed butterfly and warp order); the (max, sum) pairs of xent_fwd are
+ *     combined with unfused products, so the combine is exactly commutative;
+ *   - column sums (dw of rmsnorm_bwd and mlstm_out_bwd, dbias of gates_bwd):
+ *     per 64-row block a sum in row order starting from 0, then the blocks
+ *     in block order added onto the old value — the CPU's order;
+ *   - embed_bwd: the token ids are copied to the host (a synchronous copy:
+ *     KNOWN SYNC, to remove later, e.g. with a device radix sort), stably
+ *     counting-sorted there, and the permutation and per-token segments are
+ *     uploaded (scratch SWAX_SCRATCH_EMBED); each dwte element is then
+ *     dwte + dout[r1] + dout[r2] + ... in row order — the CPU's order;
+ *   - sumsq: chunks of 2^16 values (the CPU's block size), each thread owns
+ *     fixed groups of 4 values (the same with or without vector loads).
+ *
+ * Kernels are templated on the activation element type T (only float is
+ * instantiated; a bf16 mode would add ldv/stv/ldf/stf overloads). Parameters,
+ * parameter gradients and per-row statistics stay fp32. */
+#include <stdint.h>
+
+#include <vector>
+
+#include "ops/cuda/cuda_common.cuh"
+
+namespace {
+
+constexpr int ROWBLK = 64;          /* rows per column-sum partial (as the CPU) */
+constexpr int FLAT_THREADS = 256;   /* flat grid-stride kernels */
+constexpr int SUMSQ_CHUNK = 1 << 16;
+constexpr int SUMSQ_THREADS = 256;
+constexpr int OUTB_WARPS = 4;       /* warps (heads) per block in mlstm_out_bwd */
+constexpr size_t SMEM_DEFAULT = 48 * 1024;
+constexpr size_t SMEM_MAX = 200 * 1024; /* below the 227 KiB opt-in limit of sm_90 */
+
+/* ---------------------------------------------------------------- helpers */
+
+__device__ __forceinline__ float ldf(const float *p) { return *p; }
+__device__ __forceinline__ void stf(float *p, float v) { *p = v; }
+
+/* W consecutive values; W = 4 needs p 16-byte aligned. */
+__device__ __forceinline__ void ldv(const float *p, float (&a)[1]) { a[0] = *p; }
+__device__ __forceinline__ void ldv(const float *p, float (&a)[4]) {
+    const float4 v = *reinterpret_cast<const float4 *>(p);
+    a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+}
+__device__ __forceinline__ void stv(float *p, const float (&a)[1]) { *p = a[0]; }
+__device__ __forceinline__ void stv(float *p, const float (&a)[4]) {
+    *reinterpret_cast<float4 *>(p) = make_float4(a[0], a[1], a[2], a[3]);
+}
+/* The same with a run-time alignment flag (for strided operands). */
+template <int W, typename T>
+__device__ __forceinline__ void ldv_al(const T *p, float (&a)[W], bool al) {
+    if (W == 1 || al) {
+        ldv(p, a);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; k++) a[k] = ldf(p + k);
+    }
+}
+template <int W, typename T>
+__device__ __forceinline__ void stv_al(T *p, const float (&a)[W], bool al) {
+    if (W == 1 || al) {
+        stv(p, a);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; k++) stf(p + k, a[k]);
+    }
+}
+
+__device__ __forceinline__ float sigmoid_acc(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ __forceinline__ float logsigmoid_acc(float x) {
+    return x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x));
+}
+
+/* Sum of doubles over the block (blockDim.x a multiple of 32); shared holds
+ * 32 doubles; every thread gets the result; fixed order. */
+__device__ __forceinline__ double block_sum_d(double v, double *shared) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = swax_warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < nw ? shared[lane] : 0.0;
+    return swax_warp_sum_d(v);
+}
+
+/* (m, s) with s = Σ exp(z - m) over what a thread saw; (-inf, 0) is empty.
+ * Unfused products (__fmul_rn) keep the combine exactly commutative, so the
+ * xor butterfly leaves the same bits in every lane. */
+__device__ __forceinline__ void ms_combine(float &m, float &s, float m2, float s2) {
+    const float M = fmaxf(m, m2);
+    if (M == -INFINITY) {
+        m = M, s = 0.0f;
+        return;
+    }
+    s = __fadd_rn(__fmul_rn(s, expf(m - M)), __fmul_rn(s2, expf(m2 - M)));
+    m = M;
+}
+__device__ __forceinline__ void ms_warp(float &m, float &s) {
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        ms_combine(m, s, m2, s2);
+    }
+}
+/* Block-wide (m, s); shm and shs hold 32 floats each; every thread gets it. */
+__device__ __forceinline__ void ms_block(float &m, float &s, float *shm, float *shs) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    ms_warp(m, s);
+    __syncthreads();
+    if (lane == 0) shm[warp] = m, shs[warp] = s;
+    __syncthreads();
+    m = lane < nw ? shm[lane] : -INFINITY;
+    s = lane < nw ? shs[lane] : 0.0f;
+    ms_warp(m, s);
+}
+
+/* ---------------------------------------------------------------- flat ops */
+
+template <int W, typename T>
+__global__ void __launch_bounds__(FLAT_THREADS) add_kernel(T *y, const T *x, size_t n) {
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+    const size_t ng = n / W;
+    for (size_t k = tid; k < ng; k += stride) {
+        float a[W], b[W];
+        ldv(y + k * W, a);
+        ldv(x + k * W, b);
+#pragma unroll
+        for (int j = 0; j < W; j++) a[j] += b[j];
+        stv(y + k * W, a);
+    }
+    if (W > 1)
+        for (size_t i = ng * W + tid; i < n; i += stride) stf(y + i, ldf(y + i) + ldf(x + i));
+}
+
+template <int W, typename T>
+__global__ void __launch_bounds__(FLAT_THREADS) scale_kernel(T *x, size_t n, float s) {
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+    const size_t ng = n / W;
+    for (size_t k = tid; k < ng; k += stride) {
+        float a[W];
+        ldv(x + k * W, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) a[j] *= s;
+        stv(x + k * W, a);
+    }
+    if (W > 1)
+        for (size_t i = ng * W + tid; i < n; i += stride) stf(x + i, ldf(x + i) * s);
+}
+
+/* decay = 1 - lr·wd, omb1 = 1 - b1, omb2 = 1 - b2, all computed on the host
+ * as the CPU computes them. */
+struct AdamArgs {
+    float decay, b1, omb1, b2, omb2, eps, step_size, bc2_sqrt;
+};
+
+__device__ __forceinline__ void adam_one(float &p, float g, float &m, float &v, const AdamArgs &a) {
+    const float pi = p * a.decay;
+    m = a.b1 * m + a.omb1 * g;
+    v = a.b2 * v + a.omb2 * g * g;
+    const float denom = sqrtf(v) / a.bc2_sqrt + a.eps;
+    p = pi - a.step_size * m / denom;
+}
+
+template <int W>
+__global__ void __launch_bounds__(FLAT_THREADS) adamw_kernel(float *p, const float *g, float *m, float *v, size_t n,
+                                                             AdamArgs a) {
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+    const size_t ng = n / W;
+    for (size_t k = tid; k < ng; k += stride) {
+        float pp[W], gg[W], mm[W], vv[W];
+        ldv(p + k * W, pp);
+        ldv(g + k * W, gg);
+        ldv(m + k * W, mm);
+        ldv(v + k * W, vv);
+#pragma unroll
+        for (int j = 0; j < W; j++) adam_one(pp[j], gg[j], mm[j], vv[j], a);
+        stv(p + k * W, pp);
+        stv(m + k * W, mm);
+        stv(v + k * W, vv);
+    }
+    if (W > 1)
+        for (size_t i = ng * W + tid; i < n; i += stride) {
+            float pp = p[i], mm = m[i], vv = v[i];
+            adam_one(pp, g[i], mm, vv, a);
+            p[i] = pp, m[i] = mm, v[i] = vv;
+        }
+}
+
+/* Each block one chunk of SUMSQ_CHUNK values; thread t owns the groups of 4
+ * values t, t + blockDim, ... of its chunk (vector or scalar loads, same
+ * order), then the chunk's tail below 4. */
+__global__ void __launch_bounds__(SUMSQ_THREADS) sumsq_partial_kernel(double *part, const float *x, size_t n, bool vec) {
+    __shared__ double sh[32];
+    const size_t lo = (size_t)blockIdx.x * SUMSQ_CHUNK;
+    const size_t hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
+    const size_t ng = (hi - lo) / 4;
+    double s = 0.0;
+    for (size_t k = threadIdx.x; k < ng; k += blockDim.x) {
+        float a[4];
+        ldv_al<4>(x + lo + 4 * k, a, vec);
+#pragma unroll
+        for (int j = 0; j < 4; j++) s += (double)a[j] * (double)a[j];
+    }
+    for (size_t i = lo + 4 * ng + threadIdx.x; i < hi; i += blockDim.x) s += (double)x[i] * (double)x[i];
+    s = block_sum_d(s, sh);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+__global__ void __launch_bounds__(1024) sumsq_final_kernel(double *out, const double *part, int nb) {
+    __shared__ double sh[32];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < nb; i += blockDim.x) s += part[i];
+    s = block_sum_d(s, sh);
+    if (threadIdx.x == 0) *out = s;
+}
+
+/* dst (ncol) += Σ_b part[b][:], b in order (thread per column). */
+__global__ void colsum_add_kernel(float *dst, const float *part, int nblk, int ncol) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= ncol) return;
+    float s = dst[c];
+#pragma unroll 8
+    for (int b = 0; b < nblk; b++) s += part[(size_t)b * ncol + c];
+    dst[c] = s;
+}
+
+/* ---------------------------------------------------------------- embedding */
+
+template <int W, typename T>
+__global__ void embed_fwd_kernel(T *out, const int32_t *tok, const float *wte, int D) {
+    const int r = blockIdx.x;
+    const float *src = wte + (size_t)tok[r] * D;
+    T *dst = out + (size_t)r * D;
+    for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+        float a[W];
+        ldv(src + c, a);
+        stv(dst + c, a);
+    }
+}
+
+/* Segment s = blockIdx.x: rows perm[seg_start[s] .. seg_start[s+1]) (in row
+ * order) all hold token seg_tok[s]. */
+template <int W, typename T>
+__global__ void embed_bwd_kernel(float *dwte, const T *dout, const int *perm, const int *seg_start,
+                                 const int *seg_tok, int D) {
+    const int s = blockIdx.x;
+    const int c = (blockIdx.y * blockDim.x + threadIdx.x) * W;
+    if (c >= D) return;
+    const int lo = seg_start[s], hi = seg_start[s + 1];
+    float *d = dwte + (size_t)seg_tok[s] * D + c;
+    float acc[W];
+    ldv(d, acc);
+    for (int k = lo; k < hi; k++) {
+        float g[W];
+        ldv(dout + (size_t)perm[k] * D + c, g);
+#pragma unroll
+        for (int j = 0; j < W; j++) acc[j] += g[j];
+    }
+    stv(d, acc);
+}
+
+/* ---------------------------------------------------------------- RMSNorm */
+
+template <int W, typename T>
+__global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, const T *inp, const float *w, int D,
+                                                          float eps) {
+    __shared__ float sh[32];
+    const int r = blockIdx.x;
+    const T *x = inp + (size_t)r * D;
+    T *o = out + (size_t)r * D;
+    float ss = 0.0f;
+    for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+        float a[W];
+        ldv(x + c, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) ss += a[j] * a[j];
+    }
+    ss = swax_block_sum(ss, sh);
+    const float rs = 1.0f / sqrtf(ss / D + eps);
+    if (threadIdx.x == 0) rstd[r] = rs;
+    for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+        float a[W], wv[W];
+        ldv(x + c, a);
+        ldv(w + c, wv);
+#pragma unroll
+        for (int j = 0; j < W; j++) a[j] = a[j] * rs * wv[j];
+        stv(o + c, a);
+    }
+}
+
+/* Block b: rows [64b, min(N, 64b + 64)). Thread t owns columns t·W + k·blockDim·W
+ * for every row, so its shared partial slots are its own (no barrier). */
+template <int W, typename T>
+__global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, const T *dout, const T *inp,
+                                                          const float *w, const float *rstd, int N, int D) {
+    extern __shared__ __align__(16) float spart[]; /* D floats */
+    __shared__ float sh[32];
+    const int b = blockIdx.x;
+    const int r0 = b * ROWBLK, r1 = r0 + ROWBLK < N ? r0 + ROWBLK : N;
+    for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+        const float z[W] = {};
+        stv(spart + c, z);
+    }
+    for (int r = r0; r < r1; r++) { /* uniform over the block */
+        const T *x = inp + (size_t)r * D, *g = dout + (size_t)r * D;
+        const float rs = rstd[r];
+        float dot = 0.0f;
+        for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+            float gv[W], xv[W], wv[W], pv[W];
+            ldv(g + c, gv);
+            ldv(x + c, xv);
+            ldv(w + c, wv);
+            ldv(spart + c, pv);
+#pragma unroll
+            for (int j = 0; j < W; j++) {
+                dot += gv[j] * wv[j] * xv[j];
+                pv[j] += gv[j] * xv[j] * rs;
+            }
+            stv(spart + c, pv);
+        }
+        dot = swax_block_sum(dot, sh);
+        const float cc = dot * rs * rs * rs / D;
+        T *dx = dinp + (size_t)r * D;
+        for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+            float gv[W], xv[W], wv[W], dv[W];
+            ldv(g + c, gv);
+            ldv(x + c, xv);
+            ldv(w + c, wv);
+            ldv(dx + c, dv);
+#pragma unroll
+            for (int j = 0; j < W; j++) dv[j] += rs * gv[j] * wv[j] - cc * xv[j];
+            stv(dx + c, dv);
+        }
+    }
+    for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
+        float pv[W];
+        ldv(spart + c, pv);
+        stv(part + (size_t)b * D + c, pv);
+    }
+}
+
+/* ---------------------------------------------------------------- SwiGLU */
+
+template <int W, typename T>
+__global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F) {
+    for (int r = blockIdx.y; r < N; r += gridDim.y) {
+        const T *g = gu + (size_t)r * 2 * F;
+        T *o = h + (size_t)r * F;
+        for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
+            float gv[W], uv[W];
+            ldv(g + c, gv);
+            ldv(g + F + c, uv);
+#pragma unroll
+            for (int j = 0; j < W; j++) gv[j] = gv[j] * sigmoid_acc(gv[j]) * uv[j];
+            stv(o + c, gv);
+        }
+    }
+}
+
+template <int W, typename T>
+__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F) {
+    for (int r = blockIdx.y; r < N; r += gridDim.y) {
+        const T *g = gu + (size_t)r * 2 * F, *d = dh + (size_t)r * F;
+        T *dg = dgu + (size_t)r * 2 * F;
+        for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
+            float gv[W], uv[W], dv[W], dgv[W], duv[W];
+            ldv(g + c, gv);
+            ldv(g + F + c, uv);
+            ldv(d + c, dv);
+#pragma unroll
+            for (int j = 0; j < W; j++) {
+                const float s = sigmoid_acc(gv[j]), silu = gv[j] * s;
+                dgv[j] = dv[j] * uv[j] * s * (1.0f + gv[j] * (1.0f - s));
+                duv[j] = dv[j] * silu;
+            }
+            stv(dg + c, dgv);
+            stv(dg + F + c, duv);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- mLSTM gates */
+
+template <typename T>
+__global__ void gates_fwd_kernel(float *ig, float *lf, const T *pre, long ldp, const float *bias, int N, int NH,
+                                 float cap) {
+    const size_t total = (size_t)N * NH, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+        const size_t r = i / NH;
+        const int h = (int)(i - r * NH);
+        const T *p = pre + r * ldp;
+        const float ui = ldf(p + h) + bias[h], uf = ldf(p + NH + h) + bias[NH + h];
+        ig[i] = cap * tanhf(ui / cap);
+        lf[i] = logsigmoid_acc(cap * tanhf(uf / cap));
+    }
+}
+
+/* Column j of the 2·NH gate columns (j < NH: input gate h = j; else forget
+ * gate h = j - NH); block (b, ·) walks rows [64b, 64b + 64) in order. */
+template <typename T>
+__global__ void __launch_bounds__(64) gates_bwd_kernel(T *dpre, long ldp, float *part, const float *dig,
+                                                       const float *dlf, const T *pre, long ldpre,
+                                                       const float *bias, int N, int NH, float cap) {
+    const int j = blockIdx.y * blockDim.x + threadIdx.x;
+    if (j >= 2 * NH) return;
+    const int b = blockIdx.x;
+    const int r0 = b * ROWBLK, r1 = r0 + ROWBLK < N ? r0 + ROWBLK : N;
+    const bool fgate = j >= NH;
+    const int h = fgate ? j - NH : j;
+    const float bj = bias[j];
+    float acc = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        const float th = tanhf((ldf(pre + (size_t)r * ldpre + j) + bj) / cap);
+        float du;
+        if (!fgate) {
+            du = dig[(size_t)r * NH + h] * (1.0f - th * th);
+        } else {
+            const float ft = cap * th;
+            const float sig_neg = 1.0f / (1.0f + expf(ft));
+            du = dlf[(size_t)r * NH + h] * sig_neg * (1.0f - th * th);
+        }
+        stf(dpre + (size_t)r * ldp + j, du);
+        acc += du;
+    }
+    part[(size_t)b * 2 * NH + j] = acc;
+}
+
+/* ---------------------------------------------------------------- mLSTM output norm */
+
+/* Warp per (row, head) segment seg = r·NH + hd. W = 4 needs dv % 4 == 0 and
+ * h, y, hn, w aligned; og has its own flag (its stride is 3D + 2NH). */
+template <int W, typename T>
+__global__ void __launch_bounds__(256) mlstm_out_fwd_kernel(T *y, T *hn, float *mean, float *rstd, const T *h,
+                                                            const T *og, long ldog, bool og_al, const float *w,
+                                                            int N, int NH, int dv, float eps) {
+    const int lane = threadIdx.x & 31;
+    const size_t seg = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (seg >= (size_t)N * NH) return; /* whole warp */
+    const size_t r = seg / NH;
+    const int hd = (int)(seg - r * NH);
+    const size_t D = (size_t)NH * dv;
+    const T *x = h + r * D + (size_t)hd * dv;
+    float s = 0.0f;
+    for (int e = lane * W; e < dv; e += 32 * W) {
+        float a[W];
+        ldv(x + e, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) s += a[j];
+    }
+    const float mu = swax_warp_sum(s) / dv;
+    float q = 0.0f;
+    for (int e = lane * W; e < dv; e += 32 * W) {
+        float a[W];
+        ldv(x + e, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) q += (a[j] - mu) * (a[j] - mu);
+    }
+    const float rs = 1.0f / sqrtf(swax_warp_sum(q) / dv + eps);
+    if (lane == 0) mean[seg] = mu, rstd[seg] = rs;
+    for (int e = lane * W; e < dv; e += 32 * W) {
+        const size_t col = (size_t)hd * dv + e;
+        float a[W], wv[W], ov[W], nv[W], yv[W];
+        ldv(x + e, a);
+        ldv(w + col, wv);
+        ldv_al<W>(og + r * ldog + col, ov, og_al);
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            nv[j] = (a[j] - mu) * rs * wv[j];
+            yv[j] = nv[j] * sigmoid_acc(ov[j]);
+        }
+        stv(hn + r * D + col, nv);
+        stv(y + r * D + col, yv);
+    }
+}
+
+/* Warp per (64-row block b = blockIdx.x, head hd); its dw partial over those
+ * rows (dv floats) in shared memory, lane-owned slots (no barrier). */
+template <int W, typename T>
+__global__ void __launch_bounds__(OUTB_WARPS * 32) mlstm_out_bwd_kernel(
+    T *dh, T *dog, long lddog, bool dog_al, float *part, const T *dy, const T *hn, const T *h, const float *mean,
+    const float *rstd, const T *og, long ldog, bool og_al, const float *w, int N, int NH, int dv) {
+    extern __shared__ __align__(16) float smem[]; /* (blockDim/32, dv) */
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int hd = blockIdx.y * (blockDim.x >> 5) + wid;
+    if (hd >= NH) return; /* whole warp; no block barriers below */
+    float *sp = smem + (size_t)wid * dv;
+    const int b = blockIdx.x;
+    const int r0 = b * ROWBLK, r1 = r0 + ROWBLK < N ? r0 + ROWBLK : N;
+    const size_t D = (size_t)NH * dv;
+    for (int e = lane * W; e < dv; e += 32 * W) {
+        const float z[W] = {};
+        stv(sp + e, z);
+    }
+    for (int r = r0; r < r1; r++) {
+        const float mu = mean[(size_t)r * NH + hd], rs = rstd[(size_t)r * NH + hd];
+        const size_t rowD = (size_t)r * D;
+        float sdx = 0.0f, sdxx = 0.0f;
+        for (int e = lane * W; e < dv; e += 32 * W) {
+            const size_t col = (size_t)hd * dv + e;
+            float ov[W], gv[W], hv[W], xv[W], wv[W], pv[W], dgv[W];
+            ldv_al<W>(og + (size_t)r * ldog + col, ov, og_al);
+            ldv(dy + rowD + col, gv);
+            ldv(hn + rowD + col, hv);
+            ldv(h + rowD + col, xv);
+            ldv(w + col, wv);
+            ldv(sp + e, pv);
+#pragma unroll
+            for (int j = 0; j < W; j++) {
+                const float s = sigmoid_acc(ov[j]);
+                dgv[j] = gv[j] * hv[j] * s * (1.0f - s);
+                const float dn = gv[j] * s;
+                const float xh = (xv[j] - mu) * rs;
+                pv[j] += dn * xh;
+                const float dxh = dn * wv[j];
+                sdx += dxh;
+                sdxx += dxh * xh;
+            }
+            stv_al<W>(dog + (size_t)r * lddog + col, dgv, dog_al);
+            stv(sp + e, pv);
+        }
+        sdx = swax_warp_sum(sdx) / dv;
+        sdxx = swax_warp_sum(sdxx) / dv;
+        for (int e = lane * W; e < dv; e += 32 * W) {
+            const size_t col = (size_t)hd * dv + e;
+            float ov[W], gv[W], xv[W], wv[W], dhv[W];
+            ldv_al<W>(og + (size_t)r * ldog + col, ov, og_al);
+            ldv(dy + rowD + col, gv);
+            ldv(h + rowD + col, xv);
+            ldv(w + col, wv);
+#pragma unroll
+            for (int j = 0; j < W; j++) {
+                const float s = sigmoid_acc(ov[j]);
+                const float dxh = gv[j] * s * wv[j];
+                const float xh = (xv[j] - mu) * rs;
+                dhv[j] = rs * (dxh - sdx - xh * sdxx);
+            }
+            stv(dh + rowD + col, dhv);
+        }
+    }
+    for (int e = lane * W; e < dv; e += 32 * W) {
+        float pv[W];
+        ldv(sp + e, pv);
+        stv(part + (size_t)b * D + (size_t)hd * dv + e, pv);
+    }
+}
+
+/* ---------------------------------------------------------------- cross-entropy */
+
+/* Block per row. W = 4 needs V % 4 == 0 and logits aligned. */
+template <int W, typename T>
+__global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, float *losses,
+                                                        const int32_t *targets, int V, int Vused, float cap,
+                                                        float inv_cap) {
+    __shared__ float shm[32], shs[32];
+    const int r = blockIdx.x;
+    T *z = logits + (size_t)r * V;
+    float m = -INFINITY, s = 0.0f;
+    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+        float a[W];
+        ldv(z + i, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            if (i + j < Vused) {
+                const float v = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
+                a[j] = v;
+                if (v > m) {
+                    s = s * expf(m - v) + 1.0f;
+                    m = v;
+                } else {
+                    s += expf(v - m);
+                }
+            } else {
+                a[j] = -INFINITY;
+            }
+        }
+        stv(z + i, a);
+    }
+    ms_block(m, s, shm, shs); /* its barriers also publish the capped row */
+    if (threadIdx.x == 0) {
+        const float l = m + logf(s);
+        if (lse) lse[r] = l;
+        if (losses) {
+            const int t = targets ? targets[r] : -1;
+            losses[r] = t >= 0 ? l - ldf(z + t) : 0.0f;
+        }
+    }
+}
+
+template <int W, typename T>
+__global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *lse, const int32_t *targets, int V,
+                                                        int Vused, float cap, float inv_cap, float scale) {
+    const int r = blockIdx.x;
+    T *z = logits + (size_t)r * V;
+    const int t = targets[r];
+    if (t < 0) { /* uniform over the block; no barriers in this kernel */
+        const float zero[W] = {};
+        for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) stv(z + i, zero);
+        return;
+    }
+    const float l = lse[r];
+    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+        float a[W];
+        ldv(z + i, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            const int idx = i + j;
+            if (idx < Vused) {
+                const float zz = a[j];
+                float v;
+                if (cap > 0) {
+                    const float th = zz * inv_cap;
+                    v = expf(zz - l) * scale * (1.0f - th * th);
+                    if (idx == t) v -= scale * (1.0f - zz * inv_cap * zz * inv_cap); /* the one-hot term */
+                } else {
+                    v = expf(zz - l) * scale;
+                    if (idx == t) v -= scale;
+                }
+                a[j] = v;
+            } else {
+                a[j] = 0.0f;
+            }
+        }
+        stv(z + i, a);
+    }
+}
+
+/* ---------------------------------------------------------------- host helpers */
+
+template <typename T>
+inline bool al16(const T *p) {
+    return ((uintptr_t)p & (4 * sizeof(T) - 1)) == 0;
+}
+
+/* Threads for `units` work items of a row: a multiple of 32 in [32, maxt]. */
+inline int row_threads(size_t units, int maxt) {
+    size_t t = (units + 31) / 32 * 32;
+    if (t < 32) t = 32;
+    if (t > (size_t)maxt) t = (size_t)maxt;
+    return (int)t;
+}
+
+inline unsigned flat_blocks(size_t groups) {
+    size_t b = (groups + FLAT_THREADS - 1) / FLAT_THREADS;
+    const size_t cap = (size_t)swax_cuda_sm_count() * 16;
+    if (b > cap) b = cap;
+    return b ? (unsigned)b : 1u;
+}
+
+template <typename K>
+void smem_optin(K kernel, size_t bytes) {
+    SWAX_CUDA_REQUIRE(bytes <= SMEM_MAX);
+    if (bytes > SMEM_DEFAULT)
+        SWAX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+/* dst (ncol) += the nblk partials (nblk, ncol) in block order. */
+void colsum_add(float *dst, const float *part, int nblk, int ncol) {
+    const int threads = 128;
+    colsum_add_kernel<<<swax_ceil_div((size_t)ncol, threads), threads, 0, swax_cuda_stream()>>>(dst, part, nblk,
+                                                                                               ncol);
+    SWAX_CUDA_LAUNCHED();
+}
+
+} /* namespace */
+
+/* ================================================================= slots */
+
+extern "C" void swax_cuda_embed_fwd(float *out, const int32_t *tok, const float *wte, int N, int D) {
+    SWAX_CUDA_REQUIRE(N >= 0 && D >= 0);
+    if (N == 0 || D == 0) return;
+    SWAX_CUDA_REQUIRE(out && tok && wte);
+    cudaStream_t st = swax_cuda_stream();
+    if (D % 4 == 0 && al16(out) && al16(wte)) {
+        embed_fwd_kernel<4, float><<<N, row_threads((size_t)D / 4, 256), 0, st>>>(out, tok, wte, D);
+    } else {
+        embed_fwd_kernel<1, float><<<N, row_threads((size_t)D, 256), 0, st>>>(out, tok, wte, D);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* KNOWN SYNC: the token ids come to the host (the stream is drained) for a
+ * stable counting sort; to be replaced by a device sort. */
+extern "C" void swax_cuda_embed_bwd(float *dwte, const float *dout, const int32_t *tok, int N, int D) {
+    SWAX_CUDA_REQUIRE(N >= 0 && D >= 0);
+    if (N == 0 || D == 0) return;
+    SWAX_CUDA_REQUIRE(dwte && dout && tok);
+    cudaStream_t st = swax_cuda_stream();
+    static std::vector<int32_t> h_tok, h_cnt, h_up;
+    h_tok.resize((size_t)N);
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(h_tok.data(), tok, sizeof(int32_t) * (size_t)N, cudaMemcpyDeviceToHost, st));
+    /* also guarantees the previous call's upload from h_up has completed */
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(st));
+    int32_t vmin = h_tok[0], vmax = h_tok[0];
+    for (int r = 1; r < N; r++) {
+        vmin = h_tok[r] < vmin ? h_tok[r] : vmin;
+        vmax = h_tok[r] > vmax ? h_tok[r] : vmax;
+    }
+    SWAX_CUDA_REQUIRE(vmin >= 0 && vmax < (1 << 26));
+    h_cnt.assign((size_t)vmax + 1, 0);
+    for (int r = 0; r < N; r++) h_cnt[h_tok[r]]++;
+    int U = 0;
+    for (int32_t v = 0; v <= vmax; v++) U += h_cnt[v] > 0;
+    /* upload layout: perm (N), seg_start (U + 1), seg_tok (U) */
+    const size_t nup = (size_t)N + 2 * (size_t)U + 1;
+    h_up.resize(nup);
+    int32_t *perm = h_up.data(), *seg_start = perm + N, *seg_tok = seg_start + U + 1;
+    int pos = 0, u = 0;
+    for (int32_t v = 0; v <= vmax; v++) {
+        const int c = h_cnt[v];
+        if (!c) continue;
+        seg_tok[u] = v;
+        seg_start[u] = pos;
+        h_cnt[v] = pos; /* now the next free slot of token v */
+        pos += c;
+        u++;
+    }
+    seg_start[U] = N;
+    for (int r = 0; r < N; r++) perm[h_cnt[h_tok[r]]++] = r; /* stable: row order within a token */
+    int32_t *d_up = (int32_t *)swax_cuda_scratch(SWAX_SCRATCH_EMBED, sizeof(int32_t) * nup);
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(d_up, h_up.data(), sizeof(int32_t) * nup, cudaMemcpyHostToDevice, st));
+    const int32_t *d_perm = d_up, *d_start = d_up + N, *d_tokseg = d_start + U + 1;
+    if (D % 4 == 0 && al16(dwte) && al16(dout)) {
+        const int threads = row_threads((size_t)D / 4, 256);
+        const dim3 grid((unsigned)U, swax_ceil_div((size_t)D / 4, (size_t)threads));
+        embed_bwd_kernel<4, float><<<grid, threads, 0, st>>>(dwte, dout, d_perm, d_start, d_tokseg, D);
+    } else {
+        const int threads = row_threads((size_t)D, 256);
+        const dim3 grid((unsigned)U, swax_ceil_div((size_t)D, (size_t)threads));
+        embed_bwd_kernel<1, float><<<grid, threads, 0, st>>>(dwte, dout, d_perm, d_start, d_tokseg, D);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                                      float eps) {
+    SWAX_CUDA_REQUIRE(N >= 0 && D > 0);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(out && rstd && inp && w);
+    cudaStream_t st = swax_cuda_stream();
+    if (D % 4 == 0 && al16(out) && al16(inp) && al16(w)) {
+        rmsnorm_fwd_kernel<4, float><<<N, row_threads((size_t)D / 4, 512), 0, st>>>(out, rstd, inp, w, D, eps);
+    } else {
+        rmsnorm_fwd_kernel<1, float><<<N, row_threads((size_t)D, 512), 0, st>>>(out, rstd, inp, w, D, eps);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                      const float *rstd, int N, int D) {
+    SWAX_CUDA_REQUIRE(N >= 0 && D > 0);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(dinp && dw && dout && inp && w && rstd);
+    cudaStream_t st = swax_cuda_stream();
+    const int nblk = (N + ROWBLK - 1) / ROWBLK;
+    float *part = (float *)swax_cuda_scratch(SWAX_SCRATCH_ELEMWISE, sizeof(float) * (size_t)nblk * D);
+    const size_t smem = sizeof(float) * (size_t)D;
+    if (D % 4 == 0 && al16(dinp) && al16(dout) && al16(inp) && al16(w) && al16(part)) {
+        smem_optin(rmsnorm_bwd_kernel<4, float>, smem);
+        rmsnorm_bwd_kernel<4, float><<<nblk, row_threads((size_t)D / 4, 512), smem, st>>>(dinp, part, dout, inp, w,
+                                                                                         rstd, N, D);
+    } else {
+        smem_optin(rmsnorm_bwd_kernel<1, float>, smem);
+        rmsnorm_bwd_kernel<1, float><<<nblk, row_threads((size_t)D, 512), smem, st>>>(dinp, part, dout, inp, w,
+                                                                                     rstd, N, D);
+    }
+    SWAX_CUDA_LAUNCHED();
+    colsum_add(dw, part, nblk, D);
+}
+
+extern "C" void swax_cuda_add(float *y, const float *x, size_t n) {
+    if (n == 0) return;
+    SWAX_CUDA_REQUIRE(y && x);
+    cudaStream_t st = swax_cuda_stream();
+    if (al16(y) && al16(x)) {
+        add_kernel<4, float><<<flat_blocks(n / 4), FLAT_THREADS, 0, st>>>(y, x, n);
+    } else {
+        add_kernel<1, float><<<flat_blocks(n), FLAT_THREADS, 0, st>>>(y, x, n);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* 2-D grid for (N rows, F/W column groups). */
+static dim3 rows_cols_grid(int N, size_t groups, int threads) {
+    const unsigned gx = swax_ceil_div(groups, (size_t)threads);
+    const unsigned gy = N < 65535 ? (unsigned)N : 65535u;
+    return dim3(gx, gy);
+}
+
+extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(h && gu);
+    cudaStream_t st = swax_cuda_stream();
+    if (F % 4 == 0 && al16(h) && al16(gu)) {
+        const int threads = row_threads((size_t)F / 4, 256);
+        swiglu_fwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F);
+    } else {
+        const int threads = row_threads((size_t)F, 256);
+        swiglu_fwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(h, gu, N, F);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(dgu && dh && gu);
+    cudaStream_t st = swax_cuda_stream();
+    if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu)) {
+        const int threads = row_threads((size_t)F / 4, 256);
+        swiglu_bwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
+                                                                                                   F);
+    } else {
+        const int threads = row_threads((size_t)F, 256);
+        swiglu_bwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,
+                                          int NH, float cap) {
+    SWAX_CUDA_REQUIRE(N >= 0 && NH > 0 && ldp >= 2L * NH);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(ig && lf && pre && bias);
+    const size_t total = (size_t)N * NH;
+    gates_fwd_kernel<float><<<flat_blocks(total), FLAT_THREADS, 0, swax_cuda_stream()>>>(ig, lf, pre, ldp, bias, N,
+                                                                                         NH, cap);
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_mlstm_gates_bwd(float *dpre, long ldp, float *dbias, const float *dig, const float *dlf,
+                                          const float *pre, long ldpre, const float *bias, int N, int NH,
+                                          float cap) {
+    SWAX_CUDA_REQUIRE(N >= 0 && NH > 0 && ldp >= 2L * NH && ldpre >= 2L * NH);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(dpre && dbias && dig && dlf && pre && bias);
+    cudaStream_t st = swax_cuda_stream();
+    const int nblk = (N + ROWBLK - 1) / ROWBLK, ncol = 2 * NH;
+    float *part = (float *)swax_cuda_scratch(SWAX_SCRATCH_ELEMWISE, sizeof(float) * (size_t)nblk * ncol);
+    const dim3 grid((unsigned)nblk, swax_ceil_div((size_t)ncol, 64));
+    gates_bwd_kernel<float><<<grid, 64, 0, st>>>(dpre, ldp, part, dig, dlf, pre, ldpre, bias, N, NH, cap);
+    SWAX_CUDA_LAUNCHED();
+    colsum_add(dbias, part, nblk, ncol);
+}
+
+extern "C" void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h,
+                                        const float *og, long ldog, const float *w, int N, int NH, int dv,
+                                        float eps) {
+    SWAX_CUDA_REQUIRE(N >= 0 && NH > 0 && dv > 0 && ldog >= (long)NH * dv);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(y && hn && mean && rstd && h && og && w);
+    cudaStream_t st = swax_cuda_stream();
+    const size_t segs = (size_t)N * NH;
+    const int threads = 256, wpb = threads / 32;
+    const unsigned blocks = swax_ceil_div(segs, (size_t)wpb);
+    const bool og_al = al16(og) && ldog % 4 == 0;
+    if (dv % 4 == 0 && al16(y) && al16(hn) && al16(h) && al16(w)) {
+        mlstm_out_fwd_kernel<4, float><<<blocks, threads, 0, st>>>(y, hn, mean, rstd, h, og, ldog, og_al, w, N, NH,
+                                                                   dv, eps);
+    } else {
+        mlstm_out_fwd_kernel<1, float><<<blocks, threads, 0, st>>>(y, hn, mean, rstd, h, og, ldog, false, w, N, NH,
+                                                                   dv, eps);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const float *dy,
+                                        const float *hn, const float *h, const float *mean, const float *rstd,
+                                        const float *og, long ldog, const float *w, int N, int NH, int dv) {
+    SWAX_CUDA_REQUIRE(N >= 0 && NH > 0 && dv > 0 && ldog >= (long)NH * dv && lddog >= (long)NH * dv);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(dh && dog && dw && dy && hn && h && mean && rstd && og && w);
+    cudaStream_t st = swax_cuda_stream();
+    const int D = NH * dv;
+    const int nblk = (N + ROWBLK - 1) / ROWBLK;
+    float *part = (float *)swax_cuda_scratch(SWAX_SCRATCH_ELEMWISE, sizeof(float) * (size_t)nblk * D);
+    const int wpb = NH < OUTB_WARPS ? NH : OUTB_WARPS;
+    const dim3 grid((unsigned)nblk, swax_ceil_div((size_t)NH, (size_t)wpb));
+    const size_t smem = sizeof(float) * (size_t)wpb * dv;
+    const bool og_al = al16(og) && ldog % 4 == 0, dog_al = al16(dog) && lddog % 4 == 0;
+    if (dv % 4 == 0 && al16(dh) && al16(dy) && al16(hn) && al16(h) && al16(w) && al16(part)) {
+        smem_optin(mlstm_out_bwd_kernel<4, float>, smem);
+        mlstm_out_bwd_kernel<4, float><<<grid, wpb * 32, smem, st>>>(dh, dog, lddog, dog_al, part, dy, hn, h, mean,
+                                                                      rstd, og, ldog, og_al, w, N, NH, dv);
+    } else {
+        smem_optin(mlstm_out_bwd_kernel<1, float>, smem);
+        mlstm_out_bwd_kernel<1, float><<<grid, wpb * 32, smem, st>>>(dh, dog, lddog, false, part, dy, hn, h, mean,
+                                                                      rstd, og, ldog, false, w, N, NH, dv);
+    }
+    SWAX_CUDA_LAUNCHED();
+    colsum_add(dw, part, nblk, D);
+}
+
+extern "C" void swax_cuda_xent_fwd(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
+                                   int Vused, float cap) {
+    SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(logits);
+    cudaStream_t st = swax_cuda_stream();
+    const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
+    if (V % 4 == 0 && al16(logits)) {
+        xent_fwd_kernel<4, float><<<N, row_threads((size_t)V / 4, 1024), 0, st>>>(logits, lse, losses, targets, V,
+                                                                                  Vused, cap, inv_cap);
+    } else {
+        xent_fwd_kernel<1, float><<<N, row_threads((size_t)V, 1024), 0, st>>>(logits, lse, losses, targets, V, Vused,
+                                                                              cap, inv_cap);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
+                                   float cap, float scale) {
+    SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(logits && lse && targets);
+    cudaStream_t st = swax_cuda_stream();
+    const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
+    if (V % 4 == 0 && al16(logits)) {
+        xent_bwd_kernel<4, float><<<N, row_threads((size_t)V / 4, 1024), 0, st>>>(logits, lse, targets, V, Vused, cap,
+                                                                                  inv_cap, scale);
+    } else {
+        xent_bwd_kernel<1, float><<<N, row_threads((size_t)V, 1024), 0, st>>>(logits, lse, targets, V, Vused, cap,
+                                                                              inv_cap, scale);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                                float eps, float wd, int step) {
+    if (n == 0) return;
+    SWAX_CUDA_REQUIRE(p && g && m && v && step >= 1);
+    /* exactly the CPU's host-side constants */
+    const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
+    AdamArgs a;
+    a.decay = 1.0f - lr * wd;
+    a.b1 = b1, a.omb1 = 1.0f - b1;
+    a.b2 = b2, a.omb2 = 1.0f - b2;
+    a.eps = eps;
+    a.step_size = lr / bc1;
+    a.bc2_sqrt = sqrtf(bc2);
+    cudaStream_t st = swax_cuda_stream();
+    if (al16(p) && al16(g) && al16(m) && al16(v)) {
+        adamw_kernel<4><<<flat_blocks(n / 4), FLAT_THREADS, 0, st>>>(p, g, m, v, n, a);
+    } else {
+        adamw_kernel<1><<<flat_blocks(n), FLAT_THREADS, 0, st>>>(p, g, m, v, n, a);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* Waits for the stream: the slot returns a host value. */
+extern "C" double swax_cuda_sumsq(const float *x, size_t n) {
+    if (n == 0) return 0.0;
+    SWAX_CUDA_REQUIRE(x);
+    const size_t nb = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+    SWAX_CUDA_REQUIRE(nb < (size_t)INT32_MAX);
+    cudaStream_t st = swax_cuda_stream();
+    double *buf = (double *)swax_cuda_scratch(SWAX_SCRATCH_REDUCE, sizeof(double) * (nb + 1));
+    sumsq_partial_kernel<<<(unsigned)nb, SUMSQ_THREADS, 0, st>>>(buf + 1, x, n, al16(x));
+    SWAX_CUDA_LAUNCHED();
+    sumsq_final_kernel<<<1, 1024, 0, st>>>(buf, buf + 1, (int)nb);
+    SWAX_CUDA_LAUNCHED();
+    double s = 0.0;
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(&s, buf, sizeof(double), cudaMemcpyDeviceToHost, st));
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(st));
+    return s;
+}
+
+extern "C" void swax_cuda_scale(float *x, size_t n, float s) {
+    if (n == 0) return;
+    SWAX_CUDA_REQUIRE(x);
+    cudaStream_t st = swax_cuda_stream();
+    if (al16(x)) {
+        scale_kernel<4, float><<<flat_blocks(n / 4), FLAT_THREADS, 0, st>>>(x, n, s);
+    } else {
+        scale_kernel<1, float><<<flat_blocks(n), FLAT_THREADS, 0, st>>>(x, n, s);
+    }
+    SWAX_CUDA_LAUNCHED();
+}

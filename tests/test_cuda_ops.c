@@ -1,0 +1,505 @@
+/* test_cuda_ops.c — the elementwise / row-wise CUDA slots (src/ops/cuda/
+ * elementwise.cu) against the CPU slots: fresh random inputs, the same inputs
+ * to C->slot (host memory) and G->slot (device memory), every output
+ * compared (rel_err: max abs difference over max abs reference). Outputs a
+ * slot overwrites start as NaN (0xFF bytes) on both sides, outputs it
+ * accumulates into start nonzero. Awkward sizes (odd N, D not a multiple of
+ * 4, strides not 16-byte aligned, pointers moved by one float) reach the
+ * scalar fallbacks. Every reducing / accumulating slot is run twice from the
+ * same state and must give the same bits. */
+#include <stdint.h>
+
+#include "test_cuda.h"
+
+static SwaxRng rng;
+
+static float *urand(size_t n, float lo, float hi) {
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    SWAX_ASSERT(x);
+    fill_uniform(&rng, x, n, lo, hi);
+    return x;
+}
+static float *nanbuf(size_t n) {
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    SWAX_ASSERT(x);
+    memset(x, 0xFF, sizeof(float) * n);
+    return x;
+}
+static int32_t *irand(size_t n, int lo, int hi) { /* in [lo, hi) */
+    int32_t *t = malloc(sizeof(int32_t) * (n ? n : 1));
+    SWAX_ASSERT(t);
+    for (size_t i = 0; i < n; i++) t[i] = lo + (int32_t)(swax_rng_u64(&rng) % (uint64_t)(hi - lo));
+    return t;
+}
+static int same_bits(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) == 0; }
+
+/* A device buffer of n floats starting `off` floats into its allocation
+ * (off = 1: not 16-byte aligned). */
+typedef struct {
+    float *base, *p;
+    size_t n;
+} DBuf;
+/* Uploads h, or NaN bytes when h is NULL. */
+static void dset(DBuf b, const float *h) {
+    if (!b.n) return;
+    if (h) {
+        G->to_device(b.p, h, sizeof(float) * b.n);
+    } else {
+        float *x = nanbuf(b.n);
+        G->to_device(b.p, x, sizeof(float) * b.n);
+        free(x);
+    }
+}
+static DBuf dbuf(const float *h, size_t n, int off) {
+    DBuf b;
+    b.base = G->alloc(sizeof(float) * (n + (size_t)off + 1));
+    SWAX_ASSERT(b.base);
+    b.p = b.base + off;
+    b.n = n;
+    dset(b, h);
+    return b;
+}
+static float *dget(DBuf b) {
+    G->sync();
+    return host_from(b.p, sizeof(float) * b.n);
+}
+static void dfree(DBuf b) { G->free(b.base); }
+
+/* ------------------------------------------------------------------ embedding */
+
+static void embed_fwd_case(int N, int D, int vocab, int off) {
+    int32_t *tok = irand((size_t)N, 0, vocab);
+    float *wte = urand((size_t)vocab * D, -1, 1), *out = nanbuf((size_t)N * D);
+    C->embed_fwd(out, tok, wte, N, D);
+    int32_t *d_tok = dev_from(tok, sizeof(int32_t) * N);
+    DBuf d_wte = dbuf(wte, (size_t)vocab * D, off), d_out = dbuf(NULL, (size_t)N * D, off);
+    G->embed_fwd(d_out.p, d_tok, d_wte.p, N, D);
+    float *got = dget(d_out);
+    CHECK_REL(got, out, (size_t)N * D, 0.0, "embed_fwd N=%d D=%d off=%d", N, D, off);
+    free(got), free(tok), free(wte), free(out);
+    G->free(d_tok), dfree(d_wte), dfree(d_out);
+}
+
+TEST(cuda_embed_fwd) {
+    swax_rng_seed(&rng, 101, 0);
+    const int cases[][4] = {{1, 8, 5, 0},      {7, 130, 29, 0}, {1000, 1024, 50, 0},
+                            {4099, 24, 7, 0},  {7, 4096, 11, 0}, {1000, 1024, 50, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        embed_fwd_case(cases[i][0], cases[i][1], cases[i][2], cases[i][3]);
+}
+
+static void embed_bwd_case(int N, int D, int vocab, int off) {
+    int32_t *tok = irand((size_t)N, 0, vocab);
+    const size_t nw = (size_t)vocab * D;
+    float *dout = urand((size_t)N * D, -1, 1), *dwte0 = urand(nw, -1, 1), *dwte = host_copy(dwte0, nw);
+    C->embed_bwd(dwte, dout, tok, N, D);
+    int32_t *d_tok = dev_from(tok, sizeof(int32_t) * N);
+    DBuf d_dout = dbuf(dout, (size_t)N * D, off), d_dwte = dbuf(dwte0, nw, off);
+    G->embed_bwd(d_dwte.p, d_dout.p, d_tok, N, D);
+    float *got = dget(d_dwte);
+    /* the same additions in the same (row) order: the same bits */
+    CHECK_REL(got, dwte, nw, 0.0, "embed_bwd N=%d D=%d vocab=%d off=%d", N, D, vocab, off);
+    dset(d_dwte, dwte0);
+    G->embed_bwd(d_dwte.p, d_dout.p, d_tok, N, D);
+    float *again = dget(d_dwte);
+    CHECKF(same_bits(got, again, sizeof(float) * nw), "embed_bwd not deterministic N=%d D=%d", N, D);
+    free(got), free(again), free(tok), free(dout), free(dwte0), free(dwte);
+    G->free(d_tok), dfree(d_dout), dfree(d_dwte);
+}
+
+TEST(cuda_embed_bwd) {
+    swax_rng_seed(&rng, 102, 0);
+    /* a vocabulary of 5 ids over 1000 rows: ~200 rows per id */
+    const int cases[][4] = {{1, 8, 5, 0},       {1000, 1024, 5, 0}, {1000, 130, 5, 0}, {4099, 24, 29, 0},
+                            {7, 4096, 3, 0},    {1000, 1024, 5, 1}, {4099, 8, 50304, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        embed_bwd_case(cases[i][0], cases[i][1], cases[i][2], cases[i][3]);
+}
+
+/* ------------------------------------------------------------------ RMSNorm */
+
+static void rmsnorm_fwd_case(int N, int D, int off) {
+    const size_t nd = (size_t)N * D;
+    const float eps = 1e-5f;
+    float *x = urand(nd, -2, 2), *w = urand((size_t)D, 0.5f, 1.5f), *out = nanbuf(nd), *rstd = nanbuf((size_t)N);
+    C->rmsnorm_fwd(out, rstd, x, w, N, D, eps);
+    DBuf d_x = dbuf(x, nd, off), d_w = dbuf(w, (size_t)D, off), d_out = dbuf(NULL, nd, off),
+         d_rstd = dbuf(NULL, (size_t)N, 0);
+    G->rmsnorm_fwd(d_out.p, d_rstd.p, d_x.p, d_w.p, N, D, eps);
+    float *g_out = dget(d_out), *g_rstd = dget(d_rstd);
+    CHECK_REL(g_out, out, nd, 1e-5, "rmsnorm_fwd out N=%d D=%d off=%d", N, D, off);
+    CHECK_REL(g_rstd, rstd, (size_t)N, 1e-5, "rmsnorm_fwd rstd N=%d D=%d off=%d", N, D, off);
+    dset(d_out, NULL), dset(d_rstd, NULL);
+    G->rmsnorm_fwd(d_out.p, d_rstd.p, d_x.p, d_w.p, N, D, eps);
+    float *a_out = dget(d_out), *a_rstd = dget(d_rstd);
+    CHECKF(same_bits(g_out, a_out, sizeof(float) * nd) && same_bits(g_rstd, a_rstd, sizeof(float) * N),
+           "rmsnorm_fwd not deterministic N=%d D=%d", N, D);
+    free(x), free(w), free(out), free(rstd), free(g_out), free(g_rstd), free(a_out), free(a_rstd);
+    dfree(d_x), dfree(d_w), dfree(d_out), dfree(d_rstd);
+}
+
+TEST(cuda_rmsnorm_fwd) {
+    swax_rng_seed(&rng, 103, 0);
+    const int cases[][3] = {{1, 8, 0},       {7, 24, 0},    {1000, 130, 0}, {4099, 1024, 0},
+                            {257, 4096, 0},  {7, 1024, 1},  {1, 4096, 0},   {1000, 8, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        rmsnorm_fwd_case(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+static void rmsnorm_bwd_case(int N, int D, int off) {
+    const size_t nd = (size_t)N * D;
+    float *x = urand(nd, -2, 2), *w = urand((size_t)D, 0.5f, 1.5f), *g = urand(nd, -1, 1);
+    float *out = nanbuf(nd), *rstd = nanbuf((size_t)N);
+    C->rmsnorm_fwd(out, rstd, x, w, N, D, 1e-5f);
+    float *dinp0 = urand(nd, -1, 1), *dw0 = urand((size_t)D, -1, 1);
+    float *dinp = host_copy(dinp0, nd), *dw = host_copy(dw0, (size_t)D);
+    C->rmsnorm_bwd(dinp, dw, g, x, w, rstd, N, D);
+    DBuf d_x = dbuf(x, nd, off), d_w = dbuf(w, (size_t)D, off), d_g = dbuf(g, nd, off),
+         d_rstd = dbuf(rstd, (size_t)N, 0), d_dinp = dbuf(dinp0, nd, off), d_dw = dbuf(dw0, (size_t)D, 0);
+    G->rmsnorm_bwd(d_dinp.p, d_dw.p, d_g.p, d_x.p, d_w.p, d_rstd.p, N, D);
+    float *g_dinp = dget(d_dinp), *g_dw = dget(d_dw);
+    CHECK_REL(g_dinp, dinp, nd, 1e-5, "rmsnorm_bwd dinp N=%d D=%d off=%d", N, D, off);
+    CHECK_REL(g_dw, dw, (size_t)D, 1e-5, "rmsnorm_bwd dw N=%d D=%d off=%d", N, D, off);
+    dset(d_dinp, dinp0), dset(d_dw, dw0);
+    G->rmsnorm_bwd(d_dinp.p, d_dw.p, d_g.p, d_x.p, d_w.p, d_rstd.p, N, D);
+    float *a_dinp = dget(d_dinp), *a_dw = dget(d_dw);
+    CHECKF(same_bits(g_dinp, a_dinp, sizeof(float) * nd) && same_bits(g_dw, a_dw, sizeof(float) * D),
+           "rmsnorm_bwd not deterministic N=%d D=%d", N, D);
+    free(x), free(w), free(g), free(out), free(rstd), free(dinp0), free(dw0), free(dinp), free(dw);
+    free(g_dinp), free(g_dw), free(a_dinp), free(a_dw);
+    dfree(d_x), dfree(d_w), dfree(d_g), dfree(d_rstd), dfree(d_dinp), dfree(d_dw);
+}
+
+TEST(cuda_rmsnorm_bwd) {
+    swax_rng_seed(&rng, 104, 0);
+    const int cases[][3] = {{1, 8, 0},      {7, 130, 0},   {1000, 24, 0}, {4099, 1024, 0},
+                            {65, 4096, 0},  {1000, 1024, 1}, {4099, 130, 0}, {128, 8, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        rmsnorm_bwd_case(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+/* ------------------------------------------------------------------ add, scale */
+
+static void add_case(size_t n, int offy, int offx) {
+    float *y0 = urand(n, -1, 1), *x = urand(n, -1, 1), *y = host_copy(y0, n);
+    C->add(y, x, n);
+    DBuf d_y = dbuf(y0, n, offy), d_x = dbuf(x, n, offx);
+    G->add(d_y.p, d_x.p, n);
+    float *got = dget(d_y);
+    CHECK_REL(got, y, n, 0.0, "add n=%zu offy=%d offx=%d", n, offy, offx);
+    free(y0), free(x), free(y), free(got);
+    dfree(d_y), dfree(d_x);
+}
+
+TEST(cuda_add) {
+    swax_rng_seed(&rng, 105, 0);
+    const size_t ns[] = {1, 3, 7, 1000, 4099, (1u << 20) + 3};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) add_case(ns[i], 0, 0);
+    add_case(4099, 1, 1);
+    add_case(4099, 0, 1);
+    add_case(7, 2, 0);
+}
+
+static void scale_case(size_t n, int off, float s) {
+    float *x0 = urand(n, -3, 3), *x = host_copy(x0, n);
+    C->scale(x, n, s);
+    DBuf d_x = dbuf(x0, n, off);
+    G->scale(d_x.p, n, s);
+    float *got = dget(d_x);
+    CHECK_REL(got, x, n, 0.0, "scale n=%zu off=%d", n, off);
+    free(x0), free(x), free(got);
+    dfree(d_x);
+}
+
+TEST(cuda_scale) {
+    swax_rng_seed(&rng, 106, 0);
+    const size_t ns[] = {1, 7, 1000, 4099, (1u << 20) + 3};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) scale_case(ns[i], 0, -0.37f);
+    scale_case(4099, 1, 1.0f / 3.0f);
+    scale_case(5, 3, 0.0f);
+}
+
+/* ------------------------------------------------------------------ SwiGLU */
+
+static void swiglu_case(int N, int F, int off) {
+    const size_t nf = (size_t)N * F;
+    float *gu = urand(2 * nf, -6, 6), *dh = urand(nf, -1, 1), *h = nanbuf(nf), *dgu = nanbuf(2 * nf);
+    C->swiglu_fwd(h, gu, N, F);
+    C->swiglu_bwd(dgu, dh, gu, N, F);
+    DBuf d_gu = dbuf(gu, 2 * nf, off), d_dh = dbuf(dh, nf, off), d_h = dbuf(NULL, nf, off),
+         d_dgu = dbuf(NULL, 2 * nf, off);
+    G->swiglu_fwd(d_h.p, d_gu.p, N, F);
+    G->swiglu_bwd(d_dgu.p, d_dh.p, d_gu.p, N, F);
+    float *g_h = dget(d_h), *g_dgu = dget(d_dgu);
+    CHECK_REL(g_h, h, nf, 1e-5, "swiglu_fwd N=%d F=%d off=%d", N, F, off);
+    CHECK_REL(g_dgu, dgu, 2 * nf, 1e-5, "swiglu_bwd N=%d F=%d off=%d", N, F, off);
+    free(gu), free(dh), free(h), free(dgu), free(g_h), free(g_dgu);
+    dfree(d_gu), dfree(d_dh), dfree(d_h), dfree(d_dgu);
+}
+
+TEST(cuda_swiglu) {
+    swax_rng_seed(&rng, 107, 0);
+    /* 66000 rows: more than one pass of the 65535-row grid */
+    const int cases[][3] = {{1, 11, 0},    {7, 704, 0},  {1000, 11, 0}, {1000, 704, 0},
+                            {257, 2752, 0}, {7, 2752, 1}, {66000, 4, 0}, {4099, 12, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) swiglu_case(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+/* ------------------------------------------------------------------ mLSTM gates */
+
+/* The model's layout: proj (N, P = 3D + 2NH), gate pre-activations at 3D. */
+static void gates_case(int N, int NH, int D, float cap) {
+    const long P = 3L * D + 2L * NH;
+    const size_t np = (size_t)N * P, nh = (size_t)N * NH;
+    float *mix = urand(np, -8, 8), *bias = urand(2 * (size_t)NH, -1, 1);
+    float *ig = nanbuf(nh), *lf = nanbuf(nh);
+    C->mlstm_gates_fwd(ig, lf, mix + 3 * D, P, bias, N, NH, cap);
+    DBuf d_mix = dbuf(mix, np, 0), d_bias = dbuf(bias, 2 * (size_t)NH, 0), d_ig = dbuf(NULL, nh, 0),
+         d_lf = dbuf(NULL, nh, 0);
+    G->mlstm_gates_fwd(d_ig.p, d_lf.p, d_mix.p + 3 * D, P, d_bias.p, N, NH, cap);
+    float *g_ig = dget(d_ig), *g_lf = dget(d_lf);
+    CHECK_REL(g_ig, ig, nh, 1e-5, "gates_fwd ig N=%d NH=%d D=%d cap=%g", N, NH, D, cap);
+    CHECK_REL(g_lf, lf, nh, 1e-5, "gates_fwd lf N=%d NH=%d D=%d cap=%g", N, NH, D, cap);
+
+    float *dig = urand(nh, -1, 1), *dlf = urand(nh, -1, 1), *dbig = nanbuf(np);
+    float *dbias0 = urand(2 * (size_t)NH, -1, 1), *dbias = host_copy(dbias0, 2 * (size_t)NH);
+    C->mlstm_gates_bwd(dbig + 3 * D, P, dbias, dig, dlf, mix + 3 * D, P, bias, N, NH, cap);
+    DBuf d_dig = dbuf(dig, nh, 0), d_dlf = dbuf(dlf, nh, 0), d_dbig = dbuf(NULL, np, 0),
+         d_dbias = dbuf(dbias0, 2 * (size_t)NH, 0);
+    G->mlstm_gates_bwd(d_dbig.p + 3 * D, P, d_dbias.p, d_dig.p, d_dlf.p, d_mix.p + 3 * D, P, d_bias.p, N, NH, cap);
+    float *g_dbig = dget(d_dbig), *g_dbias = dget(d_dbias);
+    /* the whole (N, P) buffer: the other columns must stay NaN */
+    CHECK_REL(g_dbig, dbig, np, 1e-5, "gates_bwd dpre N=%d NH=%d D=%d cap=%g", N, NH, D, cap);
+    CHECK_REL(g_dbias, dbias, 2 * (size_t)NH, 1e-5, "gates_bwd dbias N=%d NH=%d D=%d cap=%g", N, NH, D, cap);
+    dset(d_dbig, NULL), dset(d_dbias, dbias0);
+    G->mlstm_gates_bwd(d_dbig.p + 3 * D, P, d_dbias.p, d_dig.p, d_dlf.p, d_mix.p + 3 * D, P, d_bias.p, N, NH, cap);
+    float *a_dbig = dget(d_dbig), *a_dbias = dget(d_dbias);
+    CHECKF(same_bits(g_dbig, a_dbig, sizeof(float) * np) && same_bits(g_dbias, a_dbias, sizeof(float) * 2 * NH),
+           "gates_bwd not deterministic N=%d NH=%d", N, NH);
+    free(mix), free(bias), free(ig), free(lf), free(g_ig), free(g_lf), free(dig), free(dlf), free(dbig);
+    free(dbias0), free(dbias), free(g_dbig), free(g_dbias), free(a_dbig), free(a_dbias);
+    dfree(d_mix), dfree(d_bias), dfree(d_ig), dfree(d_lf), dfree(d_dig), dfree(d_dlf), dfree(d_dbig), dfree(d_dbias);
+}
+
+TEST(cuda_mlstm_gates) {
+    swax_rng_seed(&rng, 108, 0);
+    gates_case(1, 1, 8, 5.0f);
+    gates_case(7, 2, 128, 5.0f); /* ldp = 388 */
+    gates_case(1000, 3, 130, 15.0f);
+    gates_case(4099, 8, 1024, 5.0f);
+    gates_case(1000, 4, 64, 5.0f);
+    gates_case(65, 5, 40, 3.0f);
+}
+
+/* ------------------------------------------------------------------ mLSTM output norm */
+
+static void mlstm_out_case(int N, int NH, int dv) {
+    const int D = NH * dv;
+    const long P = 3L * D + 2L * NH;
+    const size_t np = (size_t)N * P, nd = (size_t)N * D, nh = (size_t)N * NH;
+    const float eps = 1e-5f;
+    float *mix = urand(np, -4, 4), *h = urand(nd, -1, 3), *w = urand((size_t)D, 0.5f, 1.5f);
+    float *y = nanbuf(nd), *hn = nanbuf(nd), *mean = nanbuf(nh), *rstd = nanbuf(nh);
+    C->mlstm_out_fwd(y, hn, mean, rstd, h, mix + 2 * D, P, w, N, NH, dv, eps);
+    DBuf d_mix = dbuf(mix, np, 0), d_h = dbuf(h, nd, 0), d_w = dbuf(w, (size_t)D, 0), d_y = dbuf(NULL, nd, 0),
+         d_hn = dbuf(NULL, nd, 0), d_mean = dbuf(NULL, nh, 0), d_rstd = dbuf(NULL, nh, 0);
+    G->mlstm_out_fwd(d_y.p, d_hn.p, d_mean.p, d_rstd.p, d_h.p, d_mix.p + 2 * D, P, d_w.p, N, NH, dv, eps);
+    float *g_y = dget(d_y), *g_hn = dget(d_hn), *g_mean = dget(d_mean), *g_rstd = dget(d_rstd);
+    CHECK_REL(g_y, y, nd, 1e-5, "out_fwd y N=%d NH=%d dv=%d", N, NH, dv);
+    CHECK_REL(g_hn, hn, nd, 1e-5, "out_fwd hn N=%d NH=%d dv=%d", N, NH, dv);
+    CHECK_REL(g_mean, mean, nh, 1e-5, "out_fwd mean N=%d NH=%d dv=%d", N, NH, dv);
+    CHECK_REL(g_rstd, rstd, nh, 1e-5, "out_fwd rstd N=%d NH=%d dv=%d", N, NH, dv);
+    dset(d_y, NULL), dset(d_hn, NULL), dset(d_mean, NULL), dset(d_rstd, NULL);
+    G->mlstm_out_fwd(d_y.p, d_hn.p, d_mean.p, d_rstd.p, d_h.p, d_mix.p + 2 * D, P, d_w.p, N, NH, dv, eps);
+    float *a_y = dget(d_y), *a_rstd = dget(d_rstd);
+    CHECKF(same_bits(g_y, a_y, sizeof(float) * nd) && same_bits(g_rstd, a_rstd, sizeof(float) * nh),
+           "out_fwd not deterministic N=%d NH=%d dv=%d", N, NH, dv);
+
+    /* backward from the CPU's saved hn, mean, rstd (the same inputs to both) */
+    float *dy = urand(nd, -1, 1), *dh = nanbuf(nd), *dbig = nanbuf(np);
+    float *dw0 = urand((size_t)D, -1, 1), *dw = host_copy(dw0, (size_t)D);
+    C->mlstm_out_bwd(dh, dbig + 2 * D, P, dw, dy, hn, h, mean, rstd, mix + 2 * D, P, w, N, NH, dv);
+    DBuf d_dy = dbuf(dy, nd, 0), d_shn = dbuf(hn, nd, 0), d_smean = dbuf(mean, nh, 0), d_srstd = dbuf(rstd, nh, 0),
+         d_dh = dbuf(NULL, nd, 0), d_dbig = dbuf(NULL, np, 0), d_dw = dbuf(dw0, (size_t)D, 0);
+    G->mlstm_out_bwd(d_dh.p, d_dbig.p + 2 * D, P, d_dw.p, d_dy.p, d_shn.p, d_h.p, d_smean.p, d_srstd.p,
+                     d_mix.p + 2 * D, P, d_w.p, N, NH, dv);
+    float *g_dh = dget(d_dh), *g_dbig = dget(d_dbig), *g_dw = dget(d_dw);
+    CHECK_REL(g_dh, dh, nd, 1e-5, "out_bwd dh N=%d NH=%d dv=%d", N, NH, dv);
+    CHECK_REL(g_dbig, dbig, np, 1e-5, "out_bwd dog N=%d NH=%d dv=%d", N, NH, dv);
+    CHECK_REL(g_dw, dw, (size_t)D, 1e-5, "out_bwd dw N=%d NH=%d dv=%d", N, NH, dv);
+    dset(d_dh, NULL), dset(d_dbig, NULL), dset(d_dw, dw0);
+    G->mlstm_out_bwd(d_dh.p, d_dbig.p + 2 * D, P, d_dw.p, d_dy.p, d_shn.p, d_h.p, d_smean.p, d_srstd.p,
+                     d_mix.p + 2 * D, P, d_w.p, N, NH, dv);
+    float *a_dh = dget(d_dh), *a_dbig = dget(d_dbig), *a_dw = dget(d_dw);
+    CHECKF(same_bits(g_dh, a_dh, sizeof(float) * nd) && same_bits(g_dbig, a_dbig, sizeof(float) * np) &&
+               same_bits(g_dw, a_dw, sizeof(float) * D),
+           "out_bwd not deterministic N=%d NH=%d dv=%d", N, NH, dv);
+
+    free(mix), free(h), free(w), free(y), free(hn), free(mean), free(rstd);
+    free(g_y), free(g_hn), free(g_mean), free(g_rstd), free(a_y), free(a_rstd);
+    free(dy), free(dh), free(dbig), free(dw0), free(dw), free(g_dh), free(g_dbig), free(g_dw);
+    free(a_dh), free(a_dbig), free(a_dw);
+    dfree(d_mix), dfree(d_h), dfree(d_w), dfree(d_y), dfree(d_hn), dfree(d_mean), dfree(d_rstd);
+    dfree(d_dy), dfree(d_shn), dfree(d_smean), dfree(d_srstd), dfree(d_dh), dfree(d_dbig), dfree(d_dw);
+}
+
+TEST(cuda_mlstm_out) {
+    swax_rng_seed(&rng, 109, 0);
+    const int cases[][3] = {
+        {1, 1, 8},      {7, 3, 24},    {1000, 4, 64},
+        {1000, 3, 128}, /* og stride 3D + 6: not 16-byte aligned */
+        {257, 8, 130},  /* dv not a multiple of 4 */
+        {100, 1, 512},  {4099, 2, 256}, {64, 8, 512}, {130, 5, 12}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        mlstm_out_case(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+/* ------------------------------------------------------------------ cross-entropy */
+
+/* Raw logits and targets (about one in five ignored, -1; row 0 counted, row 1
+ * ignored when it exists). */
+static float *xent_logits(int N, int V, float cap) {
+    const float a = cap > 0 ? 2.0f * cap : 20.0f;
+    return urand((size_t)N * V, -a, a);
+}
+static int32_t *xent_targets(int N, int Vused) {
+    int32_t *t = irand((size_t)N, 0, Vused);
+    for (int r = 0; r < N; r++)
+        if (swax_rng_u64(&rng) % 5 == 0) t[r] = -1;
+    t[0] = Vused - 1;
+    if (N > 1) t[1] = -1;
+    return t;
+}
+
+/* mode 0: targets, lse, losses; 1: no targets (losses all 0); 2: nothing but
+ * the logits (inference); 3: targets and lse, losses NULL on the GPU. */
+static void xent_fwd_case(int N, int V, int Vused, float cap, int mode) {
+    const size_t nv = (size_t)N * V;
+    float *raw = xent_logits(N, V, cap), *z = host_copy(raw, nv);
+    int32_t *t = xent_targets(N, Vused);
+    float *lse = nanbuf((size_t)N), *losses = nanbuf((size_t)N);
+    C->xent_fwd(z, mode == 2 ? NULL : lse, mode == 2 ? NULL : losses, mode == 1 || mode == 2 ? NULL : t, N, V, Vused,
+                cap);
+    int32_t *d_t = dev_from(t, sizeof(int32_t) * N);
+    DBuf d_z = dbuf(raw, nv, 0), d_lse = dbuf(NULL, (size_t)N, 0), d_losses = dbuf(NULL, (size_t)N, 0);
+    const int with_lse = mode != 2, with_losses = mode == 0 || mode == 1, with_t = mode == 0 || mode == 3;
+    G->xent_fwd(d_z.p, with_lse ? d_lse.p : NULL, with_losses ? d_losses.p : NULL, with_t ? d_t : NULL, N, V, Vused,
+                cap);
+    float *g_z = dget(d_z), *g_lse = dget(d_lse), *g_losses = dget(d_losses);
+    CHECK_REL(g_z, z, nv, 1e-5, "xent_fwd logits N=%d V=%d Vu=%d cap=%g mode=%d", N, V, Vused, cap, mode);
+    if (with_lse) CHECK_REL(g_lse, lse, (size_t)N, 1e-6, "xent_fwd lse N=%d V=%d cap=%g mode=%d", N, V, cap, mode);
+    if (with_losses)
+        CHECK_REL(g_losses, losses, (size_t)N, 1e-6, "xent_fwd losses N=%d V=%d cap=%g mode=%d", N, V, cap, mode);
+    float *untouched = nanbuf((size_t)N);
+    if (!with_losses) CHECKF(same_bits(g_losses, untouched, sizeof(float) * N), "xent_fwd wrote losses (mode %d)", mode);
+    if (!with_lse) CHECKF(same_bits(g_lse, untouched, sizeof(float) * N), "xent_fwd wrote lse (mode %d)", mode);
+    free(untouched);
+    dset(d_z, raw), dset(d_lse, NULL), dset(d_losses, NULL);
+    G->xent_fwd(d_z.p, with_lse ? d_lse.p : NULL, with_losses ? d_losses.p : NULL, with_t ? d_t : NULL, N, V, Vused,
+                cap);
+    float *a_z = dget(d_z), *a_lse = dget(d_lse), *a_losses = dget(d_losses);
+    CHECKF(same_bits(g_z, a_z, sizeof(float) * nv) && same_bits(g_lse, a_lse, sizeof(float) * N) &&
+               same_bits(g_losses, a_losses, sizeof(float) * N),
+           "xent_fwd not deterministic N=%d V=%d", N, V);
+    free(raw), free(z), free(t), free(lse), free(losses), free(g_z), free(g_lse), free(g_losses);
+    free(a_z), free(a_lse), free(a_losses);
+    G->free(d_t), dfree(d_z), dfree(d_lse), dfree(d_losses);
+}
+
+TEST(cuda_xent_fwd) {
+    swax_rng_seed(&rng, 110, 0);
+    xent_fwd_case(1, 29, 25, 30.0f, 0);
+    xent_fwd_case(7, 29, 25, 30.0f, 0);
+    xent_fwd_case(7, 29, 25, 0.0f, 0);
+    xent_fwd_case(1000, 29, 25, 30.0f, 0);
+    xent_fwd_case(4, 29, 29, 30.0f, 0);    /* no padding */
+    xent_fwd_case(7, 1000, 997, 30.0f, 0); /* float4 rows, Vused % 4 != 0 */
+    xent_fwd_case(3, 50304, 50257, 30.0f, 0);
+    xent_fwd_case(3, 50304, 50257, 0.0f, 0);
+    xent_fwd_case(5, 29, 25, 30.0f, 1);
+    xent_fwd_case(5, 50304, 50257, 30.0f, 2);
+    xent_fwd_case(6, 1000, 997, 0.0f, 3);
+}
+
+static void xent_bwd_case(int N, int V, int Vused, float cap, int off) {
+    const size_t nv = (size_t)N * V;
+    const float scale = 1.0f / 37.0f;
+    float *z0 = xent_logits(N, V, cap), *lse = nanbuf((size_t)N), *losses = nanbuf((size_t)N);
+    int32_t *t = xent_targets(N, Vused);
+    C->xent_fwd(z0, lse, losses, t, N, V, Vused, cap); /* z0: capped logits, the backward's input */
+    float *dz = host_copy(z0, nv);
+    C->xent_bwd(dz, lse, t, N, V, Vused, cap, scale);
+    int32_t *d_t = dev_from(t, sizeof(int32_t) * N);
+    DBuf d_z = dbuf(z0, nv, off), d_lse = dbuf(lse, (size_t)N, 0);
+    G->xent_bwd(d_z.p, d_lse.p, d_t, N, V, Vused, cap, scale);
+    float *got = dget(d_z);
+    CHECK_REL(got, dz, nv, 1e-5, "xent_bwd N=%d V=%d Vu=%d cap=%g off=%d", N, V, Vused, cap, off);
+    free(z0), free(lse), free(losses), free(t), free(dz), free(got);
+    G->free(d_t), dfree(d_z), dfree(d_lse);
+}
+
+TEST(cuda_xent_bwd) {
+    swax_rng_seed(&rng, 111, 0);
+    xent_bwd_case(1, 29, 25, 30.0f, 0);
+    xent_bwd_case(7, 29, 25, 30.0f, 0);
+    xent_bwd_case(7, 29, 25, 0.0f, 0);
+    xent_bwd_case(1000, 29, 25, 30.0f, 0);
+    xent_bwd_case(7, 1000, 997, 30.0f, 0);
+    xent_bwd_case(7, 1000, 997, 30.0f, 1);
+    xent_bwd_case(3, 50304, 50257, 30.0f, 0);
+    xent_bwd_case(3, 50304, 50257, 0.0f, 0);
+}
+
+/* ------------------------------------------------------------------ AdamW */
+
+static void adamw_case(size_t n, int step, int off) {
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+    float *p0 = urand(n, -1, 1), *g = urand(n, -1, 1), *m0 = urand(n, -0.1f, 0.1f), *v0 = urand(n, 0, 0.01f);
+    float *p = host_copy(p0, n), *m = host_copy(m0, n), *v = host_copy(v0, n);
+    C->adamw(p, g, m, v, n, lr, b1, b2, eps, wd, step);
+    DBuf d_p = dbuf(p0, n, off), d_g = dbuf(g, n, off), d_m = dbuf(m0, n, off), d_v = dbuf(v0, n, off);
+    G->adamw(d_p.p, d_g.p, d_m.p, d_v.p, n, lr, b1, b2, eps, wd, step);
+    float *g_p = dget(d_p), *g_m = dget(d_m), *g_v = dget(d_v);
+    CHECK_REL(g_p, p, n, 1e-6, "adamw p n=%zu step=%d off=%d", n, step, off);
+    CHECK_REL(g_m, m, n, 1e-6, "adamw m n=%zu step=%d off=%d", n, step, off);
+    CHECK_REL(g_v, v, n, 1e-6, "adamw v n=%zu step=%d off=%d", n, step, off);
+    free(p0), free(g), free(m0), free(v0), free(p), free(m), free(v), free(g_p), free(g_m), free(g_v);
+    dfree(d_p), dfree(d_g), dfree(d_m), dfree(d_v);
+}
+
+TEST(cuda_adamw) {
+    swax_rng_seed(&rng, 112, 0);
+    adamw_case(1, 1, 0);
+    adamw_case(7, 10, 0);
+    adamw_case(1000, 1, 0);
+    adamw_case(4099, 1000, 0);
+    adamw_case((1u << 20) + 3, 3, 0);
+    adamw_case(4099, 7, 1);
+}
+
+/* ------------------------------------------------------------------ sumsq */
+
+static void sumsq_case(size_t n, int off) {
+    float *x = urand(n, -2, 2);
+    long double ref = 0;
+    for (size_t i = 0; i < n; i++) ref += (long double)x[i] * x[i];
+    const double c = C->sumsq(x, n);
+    DBuf d_x = dbuf(x, n, off);
+    const double g = G->sumsq(d_x.p, n), again = G->sumsq(d_x.p, n);
+    const double tol = 1e-12 * (double)ref;
+    CHECKF(fabs(g - (double)ref) <= tol, "sumsq n=%zu off=%d: %.17g vs %.17Lg", n, off, g, ref);
+    CHECKF(fabs(g - c) <= tol, "sumsq n=%zu off=%d: %.17g vs CPU %.17g", n, off, g, c);
+    CHECKF(same_bits(&g, &again, sizeof g), "sumsq not deterministic n=%zu", n);
+    free(x);
+    dfree(d_x);
+}
+
+TEST(cuda_sumsq) {
+    swax_rng_seed(&rng, 113, 0);
+    const size_t ns[] = {0, 1, 7, 1000, 4099, 65536, 65537, 3 * (1u << 20) + 5};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) sumsq_case(ns[i], 0);
+    sumsq_case(65537, 1);
+    sumsq_case(3 * (1u << 20) + 5, 3);
+}
+
+RUN_CUDA_TESTS()
