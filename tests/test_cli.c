@@ -108,4 +108,19 @@ TEST(init_refuses_absurd_configs) {
     CHECK(run(a) == SWAX_E_USAGE && strstr(out_buf, "unknown preset"));
 }
 
+/* --set takes values as config.json writes them (true/false, quoted strings). */
+TEST(set_takes_config_json_values) {
+    setup();
+    char a[1024];
+    snprintf(a, sizeof a, "init --preset tiny --set tie_embeddings=true --set 'pattern=\"AMM\"' --set norm_eps=1e-05 "
+                          "--out %s/set", tmp);
+    CHECKF(run(a) == 0, "%s", out_buf);
+    snprintf(a, sizeof a, "info %s/set", tmp);
+    CHECKF(run(a) == 0 && strstr(out_buf, "\"tie_embeddings\":\ttrue") && strstr(out_buf, "\"AMM\"") &&
+               strstr(out_buf, "1e-05"), "%s", out_buf);
+    snprintf(a, sizeof a, "init --preset tiny --set tie_embeddings=yes --out %s/set2", tmp);
+    CHECKF(run(a) == SWAX_E_USAGE && strstr(out_buf, "tie_embeddings") && strstr(out_buf, "true or false"), "%s",
+           out_buf);
+}
+
 RUN_TESTS()

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "  --tokenizer PATH     tokenizer copied into every checkpoint (default: DIR/tokenizer of --data)\n"
             "  --config FILE        model config instead of the preset's\n"
             "  --init-from CKPT     start from existing weights\n"
-            "  --set key=value      override a model config field (repeatable)\n"
+            "  --set key=value      override a model config field (repeatable), as config.json writes it\n"
             "optimisation:\n"
             "  --batch B  --seq-len T  --grad-accum N  --steps N  --warmup N\n"
             "  --lr X  --min-lr X  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --clip X (1.0)\n"

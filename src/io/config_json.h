@@ -24,5 +24,6 @@ int swax_config_to_json(const SwaxConfig *c, char **out);
 int swax_config_from_json(const char *json, size_t len, const char *origin, SwaxConfig *out);
 int swax_config_save(const char *path, const SwaxConfig *c); /* atomic */
 int swax_config_load(const char *path, SwaxConfig *c);
+/* swax_config_set (swax.h) is here too: --set reads a value by the rules above. */
 
 #endif
