@@ -900,6 +900,42 @@ TEST(cli_encode_decode_train) {
     CHECK(run_capture(cmd, NULL, 0) == SWAX_E_INPUT);
 }
 
+/* A fast `tokenizer train` prints a handful of progress lines, not one per 5%
+ * of the merges: at most one per 0.25 s of wall time, plus the final one. */
+TEST(cli_train_progress_is_throttled) {
+    const char *bin = swax_bin();
+    char corpus[512], tdir[512], cmd[32768];
+    path_in_tmp(corpus, sizeof corpus, "throttle.txt");
+    path_in_tmp(tdir, sizeof tdir, "throttletok");
+    /* random words over 12 letters: plenty of distinct pairs for 2000 merges */
+    size_t cap = 400000, n = 0;
+    char *text = malloc(cap);
+    SwaxRng r;
+    swax_rng_seed(&r, 5, 0);
+    while (n + 10 < cap) {
+        int len = 2 + (int)(swax_rng_u64(&r) % 7);
+        text[n++] = ' ';
+        for (int k = 0; k < len; k++) text[n++] = "etaoinshrdlu"[swax_rng_u64(&r) % 12];
+    }
+    FILE *f = fopen(corpus, "wb");
+    CHECK(f);
+    fwrite(text, 1, n, f);
+    fclose(f);
+    free(text);
+    char *out = malloc(1 << 16);
+    snprintf(cmd, sizeof cmd, "'%s' tokenizer train --input '%s' --vocab-size 2300 --out '%s' 2>&1", bin, corpus, tdir);
+    double t0 = swax_time_sec();
+    int rc = run_capture(cmd, out, 1 << 16);
+    double dt = swax_time_sec() - t0;
+    int lines = 0;
+    for (const char *p = strstr(out, " merges, token "); p; p = strstr(p + 1, " merges, token ")) lines++;
+    int allowed = 2 + (int)(dt / 0.25);
+    printf("  %d progress lines in %.2f s (at most %d allowed)\n", lines, dt, allowed);
+    CHECKF(rc == 0 && strstr(out, "2043/2043 merges"), "rc %d: %s", rc, out);
+    CHECKF(lines >= 1 && lines <= allowed, "%d lines in %.2f s:\n%s", lines, dt, out);
+    free(out);
+}
+
 /* fetch_npm.sh without a network: a fake `npm` hands out a tarball whose
  * hash is wrong (must fail loudly), and no npm at all (clear message). */
 TEST(fetch_script_checks) {

@@ -274,4 +274,55 @@ TEST(bad_data_and_outputs_fail_cleanly) {
     CHECK(swax_train_run(&o) == SWAX_E_INPUT);
 }
 
+static char cli_out[65536];
+
+/* Runs a shell command; stdout+stderr into cli_out; the exit code. */
+static int shell(const char *cmd) {
+    char full[8192];
+    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -2;
+    size_t n = fread(cli_out, 1, sizeof cli_out - 1, p);
+    cli_out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *swax_bin(void) {
+    static char abs_bin[4200];
+    const char *b = getenv("SWAX_BIN");
+    if (!b || !*b) b = "build/swax";
+    if (b[0] != '/' && getcwd(abs_bin, 4000)) {
+        size_t n = strlen(abs_bin);
+        snprintf(abs_bin + n, sizeof abs_bin - n, "/%s", b);
+        return abs_bin;
+    }
+    return b;
+}
+
+/* A fast run prints a few progress lines (at most one per 0.25 s, plus the
+ * first and the last), not one per 5% of the steps. (Through the binary: a
+ * forked child of this process could not use OpenMP again.) */
+TEST(progress_lines_are_throttled) {
+    make_tmp();
+    char d[512], cmd[4096];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(cmd, sizeof cmd,
+             "%s train --train '%s/train_*.bin' --out %s/progress --set vocab_size=64 --set vocab_used=64 "
+             "--set d_model=32 --set n_blocks=2 --set attn_heads=2 --set head_dim=16 --set mlstm_heads=2 "
+             "--set ffn_dim=64 --set eot_token=0 --batch 2 --seq-len 32 --steps 60 --eval-every 0 --ckpt-every 0 "
+             "--windows 8,32",
+             swax_bin(), d, tmp);
+    double t0 = swax_time_sec();
+    int rc = shell(cmd);
+    double dt = swax_time_sec() - t0;
+    int lines = 0;
+    for (const char *p = strstr(cli_out, "/60 loss"); p; p = strstr(p + 1, "/60 loss")) lines++;
+    int allowed = 2 + (int)(dt / 0.25);
+    printf("  %d progress lines in %.2f s (at most %d allowed)\n", lines, dt, allowed);
+    CHECKF(rc == 0 && lines >= 2 && lines <= allowed && strstr(cli_out, "step 1/60") && strstr(cli_out, "step 60/60"),
+           "rc %d: %s", rc, cli_out);
+}
+
 RUN_TESTS()

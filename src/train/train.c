@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/progress.h"
 #include "core/svg.h"
 #include "data/loader.h"
 #include "io/config_json.h"
@@ -130,9 +131,14 @@ static void fmt_time(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%lds", t);
 }
 
+/* A line per 5% of the steps (redrawn in place on a terminal), at most 4 a
+ * second (core/progress.h), plus the lines of the run's first and last steps (`edge`). */
 static void progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
-                     int tty) {
+                     int tty, int edge, SwaxThrottle *thr) {
     if (o->quiet) return;
+    long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
+    if (edge) swax_throttle_mark(thr);
+    else if ((!tty && step % every != 0) || !swax_throttle_due(thr)) return;
     char e[32];
     fmt_time(e, sizeof e, eta);
     const int width = 24;
@@ -144,10 +150,7 @@ static void progress(const SwaxTrainOptions *o, long step, float loss, int w, do
         fprintf(stderr, "\rstep %ld/%ld [%s] loss %.4f  w %-5d lr %.2e  %.0f tok/s  ETA %s   ", step, o->steps,
                 bar, loss, w, lr, tps, e);
     } else {
-        long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
-        if (step % every == 0 || step == o->steps || step == 1)
-            fprintf(stderr, "step %ld/%ld loss %.4f w %d lr %.2e %.0f tok/s ETA %s\n", step, o->steps, loss, w, lr,
-                    tps, e);
+        fprintf(stderr, "step %ld/%ld loss %.4f w %d lr %.2e %.0f tok/s ETA %s\n", step, o->steps, loss, w, lr, tps, e);
     }
     fflush(stderr);
 }
@@ -288,6 +291,8 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 swax_model_num_params(m) / 1e6, o->steps, o->B, o->T, o->accum, sched);
     }
     const double t_start = swax_time_sec();
+    SwaxThrottle thr;
+    swax_throttle_start(&thr);
     const double elapsed0 = prog.elapsed_s;
     const long step0 = (long)prog.step;
     long skipped = 0;
@@ -336,8 +341,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
                 prog.elapsed_s);
         hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
-        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty);
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
+        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty,
+                 (long)prog.step == step0 + 1 || last || g_stop, &thr);
         if (val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
             double vl;
             const int wv = swax_window_schedule_largest(&o->sched);
