@@ -35,13 +35,13 @@ static const Field k_fields[] = {
 #define N_FIELDS ((int)(sizeof k_fields / sizeof k_fields[0]))
 
 /* Shortest "%.*g" text that reads back to the same value. */
-static void fmt_float(char *buf, size_t cap, float v) {
+void swax_json_fmt_float(char *buf, size_t cap, float v) {
     for (int p = 6; p <= 9; p++) {
         snprintf(buf, cap, "%.*g", p, (double)v);
         if (strtof(buf, NULL) == v) return;
     }
 }
-static void fmt_double(char *buf, size_t cap, double v) {
+void swax_json_fmt_double(char *buf, size_t cap, double v) {
     for (int p = 15; p <= 17; p++) {
         snprintf(buf, cap, "%.*g", p, v);
         if (strtod(buf, NULL) == v) return;
@@ -72,8 +72,8 @@ int swax_config_to_json(const SwaxConfig *c, char **out) {
                 cJSON_Delete(root);
                 return swax_error(SWAX_E_USAGE, "config: %s is %g, which JSON cannot hold", f->name, v);
             }
-            if (f->type == F_FLOAT) fmt_float(num, sizeof num, *(const float *)p);
-            else fmt_double(num, sizeof num, v);
+            if (f->type == F_FLOAT) swax_json_fmt_float(num, sizeof num, *(const float *)p);
+            else swax_json_fmt_double(num, sizeof num, v);
             item = cJSON_CreateRaw(num);
             break;
         }

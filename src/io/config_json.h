@@ -26,4 +26,9 @@ int swax_config_save(const char *path, const SwaxConfig *c); /* atomic */
 int swax_config_load(const char *path, SwaxConfig *c);
 /* swax_config_set (swax.h) is here too: --set reads a value by the rules above. */
 
+/* The shortest "%.*g" text of a finite value that reads back bit-exactly (for
+ * JSON numbers: cJSON's own printing may round a double by an ulp). */
+void swax_json_fmt_float(char *buf, size_t cap, float v);
+void swax_json_fmt_double(char *buf, size_t cap, double v);
+
 #endif

@@ -190,20 +190,6 @@ static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, in
     return 0;
 }
 
-static char *train_json(const SwaxTrainOptions *o) {
-    char sched[256], *buf = malloc(4096);
-    swax_window_schedule_format(&o->sched, sched, sizeof sched);
-    snprintf(buf, 4096,
-             "{\n  \"train_data\": \"%s\",\n  \"val_data\": \"%s\",\n  \"batch\": %d,\n  \"seq_len\": %d,\n"
-             "  \"grad_accum\": %d,\n  \"steps\": %ld,\n  \"warmup\": %ld,\n  \"lr\": %.9g,\n  \"min_lr\": %.9g,\n"
-             "  \"beta1\": %.9g,\n  \"beta2\": %.9g,\n  \"eps\": %.9g,\n  \"weight_decay\": %.9g,\n  \"clip\": %.9g,\n"
-             "  \"windows\": \"%s\",\n  \"chunk\": %d,\n  \"doc_mask\": %d,\n  \"seed\": %llu\n}\n",
-             o->train_data, o->val_data, o->B, o->T, o->accum, o->steps, o->warmup, o->lr, o->min_lr, o->adam.beta1,
-             o->adam.beta2, o->adam.eps, o->adam.weight_decay, o->clip, sched, o->chunk, o->doc_mask,
-             (unsigned long long)o->seed);
-    return buf;
-}
-
 static int build_model(const SwaxTrainOptions *o, SwaxModel **m) {
     if (o->init_from[0]) return swax_model_load(o->init_from, m);
     SwaxConfig c;
@@ -233,7 +219,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     SwaxTokenizer *tok = NULL; /* saved into every checkpoint */
     History hist = {0};
     Batch b = {0};
-    char *tj = train_json(o);
+    char *tj = NULL; /* the options, saved as OUT/train.json and in every checkpoint */
     char path[8400], ckdir[4200];
     int rc = 0;
     FILE *log = NULL;
@@ -245,6 +231,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         rc = build_model(o, &m);
     }
     if (!rc && o->tokenizer[0]) rc = swax_tokenizer_load_json(o->tokenizer, &tok);
+    if (!rc) rc = swax_train_options_json(o, &tj);
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
     if ((rc = swax_loader_open(o->train_data, cfg->vocab_used, &train))) goto done;
@@ -260,6 +247,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
         rc = SWAX_E_NOMEM;
         goto done;
     }
+    /* the run folder remembers its options: `--resume` alone continues */
+    snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, o->out);
+    if ((rc = swax_write_file_atomic(path, tj, strlen(tj)))) goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", o->out);
     if (o->resume) {
         if ((rc = log_reload(path, (long)prog.step, &hist))) goto done;
