@@ -77,8 +77,13 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(OUT)/tests/%)
 
-.PHONY: all test test-fast test-asan test-cuda bench fuzz clean deps demo
-all: $(OUT)/swax
+.PHONY: all test test-fast test-asan test-cuda bench fuzz clean deps demo check-deps
+all: check-deps $(OUT)/swax
+
+# A missing library is one clear line (scripts/check_deps.sh), not a compiler error; nothing compiles before it.
+$(LIB_OBJ) $(CLI_OBJ) $(CU_OBJ): | check-deps
+check-deps:
+	@CC="$(CC)" scripts/check_deps.sh
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -64,7 +64,8 @@ void swax_config_default(SwaxConfig *c, int vocab_size, int d_model, int n_block
 /* Presets: tiny, small, bench-cpu, bench-gpu, 1.4b, 7b. */
 int swax_config_preset(const char *name, SwaxConfig *c);
 const char *const *swax_preset_names(void); /* NULL-terminated */
-/* Sets one field from "key=value" text (command-line --set). */
+/* Sets one field from "key=value" text (command-line --set). The value is read
+ * as config.json holds it: true/false (or 0/1), numbers, "strings" (or bare). */
 int swax_config_set(SwaxConfig *c, const char *assignment);
 /* Checks every field; on failure the message names the field. */
 int swax_config_validate(const SwaxConfig *c);

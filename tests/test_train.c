@@ -274,4 +274,210 @@ TEST(bad_data_and_outputs_fail_cleanly) {
     CHECK(swax_train_run(&o) == SWAX_E_INPUT);
 }
 
+/* ---- the run folder remembers its options (RUN/train.json) ---- */
+
+static int opts_eq(const SwaxTrainOptions *a, const SwaxTrainOptions *b) {
+    int ok = !strcmp(a->train_data, b->train_data) && !strcmp(a->val_data, b->val_data) &&
+             !strcmp(a->tokenizer, b->tokenizer) && !strcmp(a->preset, b->preset) &&
+             !strcmp(a->config_path, b->config_path) && !strcmp(a->init_from, b->init_from) && a->nsets == b->nsets &&
+             a->B == b->B && a->T == b->T && a->accum == b->accum && a->steps == b->steps && a->warmup == b->warmup &&
+             !memcmp(&a->lr, &b->lr, sizeof a->lr) && !memcmp(&a->min_lr, &b->min_lr, sizeof a->min_lr) &&
+             !memcmp(&a->adam, &b->adam, sizeof a->adam) && !memcmp(&a->clip, &b->clip, sizeof a->clip) &&
+             a->sched.n == b->sched.n && a->sched.mode == b->sched.mode &&
+             !memcmp(&a->sched.anneal, &b->sched.anneal, sizeof(double)) && a->chunk == b->chunk &&
+             a->doc_mask == b->doc_mask && a->eval_every == b->eval_every && a->eval_batches == b->eval_batches &&
+             a->ckpt_every == b->ckpt_every && a->keep_ckpts == b->keep_ckpts && a->seed == b->seed &&
+             a->nan_policy == b->nan_policy;
+    for (int i = 0; ok && i < a->nsets; i++) ok = !strcmp(a->sets[i], b->sets[i]);
+    for (int i = 0; ok && i < a->sched.n; i++)
+        ok = a->sched.windows[i] == b->sched.windows[i] && !memcmp(&a->sched.probs[i], &b->sched.probs[i], 8);
+    return ok;
+}
+
+TEST(options_file_round_trips_and_names_bad_files) {
+    make_tmp();
+    char out[512], p[600], cmd[8800];
+    snprintf(out, sizeof out, "%s/optfile", tmp);
+    swax_mkdir_p(out);
+    snprintf(p, sizeof p, "%s/train.json", out);
+    SwaxTrainOptions a, b;
+    small_opts(&a, out);
+    a.lr = 3e-3, a.min_lr = a.lr * 0.1; /* not the double nearest 3e-4: must survive bit for bit */
+    a.adam.beta2 = 0.999f, a.clip = 0.7f, a.sched.anneal = 1.0 / 3, a.sched.mode = SWAX_ANNEAL_SWITCH;
+    CHECK(swax_window_schedule_parse(&a.sched, "8,16,32") == 0); /* probabilities 1/3 */
+    a.sched.anneal = 1.0 / 3, a.sched.mode = SWAX_ANNEAL_SWITCH;
+    a.seed = (1ull << 60) + 7, a.doc_mask = 0, a.nan_policy = SWAX_NAN_SKIP;
+    snprintf(a.tokenizer, sizeof a.tokenizer, "tok \"quoted\"/dir"); /* relative, with quotes */
+    CHECKF(swax_train_options_save(p, &a) == 0, "%s", swax_last_error());
+    memset(&b, 0, sizeof b);
+    b.threads = 3, b.quiet = 1;
+    CHECKF(swax_train_options_load(p, &b) == 0, "%s", swax_last_error());
+    CHECK(b.threads == 3 && b.quiet == 1 && b.out[0] == 0); /* not in the file: kept */
+    CHECK(b.tokenizer[0] == '/' && strstr(b.tokenizer, "/tok \"quoted\"/dir")); /* made absolute */
+    CHECK(swax_train_options_absolute(&a) == 0);
+    CHECK(opts_eq(&a, &b));
+    /* missing, corrupt, truncated, a wrong type: SWAX_E_INPUT naming the file (and the key) */
+    snprintf(cmd, sizeof cmd, "cp %s %s.good && head -c 200 %s.good > %s", p, p, p, p);
+    CHECK(system(cmd) == 0);
+    int rc = swax_train_options_load(p, &b);
+    CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), p) && strstr(swax_last_error(), "not valid JSON"), "%s",
+           swax_last_error());
+    snprintf(cmd, sizeof cmd, "sed 's/\"steps\":.*/\"steps\": \"many\",/' %s.good > %s", p, p);
+    CHECK(system(cmd) == 0);
+    rc = swax_train_options_load(p, &b);
+    CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), p) && strstr(swax_last_error(), "\"steps\""), "%s",
+           swax_last_error());
+    snprintf(cmd, sizeof cmd, "sed '/\"windows\"/d' %s.good > %s", p, p);
+    CHECK(system(cmd) == 0);
+    rc = swax_train_options_load(p, &b);
+    CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), "windows"), "%s", swax_last_error());
+    snprintf(cmd, sizeof cmd, "echo '{\"format\": \"swax\", \"version\": 1}' > %s", p);
+    CHECK(system(cmd) == 0);
+    CHECK(swax_train_options_load(p, &b) == SWAX_E_INPUT && strstr(swax_last_error(), "swax-train"));
+    unlink(p);
+    CHECK(swax_train_options_load(p, &b) == SWAX_E_INPUT && strstr(swax_last_error(), p));
+    /* the copy in each checkpoint is the same text */
+    char out2[512], ck[4200], *t1, *t2;
+    size_t l1, l2;
+    snprintf(out2, sizeof out2, "%s/optrun", tmp);
+    small_opts(&a, out2);
+    char d[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    a.steps = 2;
+    CHECK(swax_train_run(&a) == 0);
+    snprintf(p, sizeof p, "%s/train.json", out2);
+    CHECK(swax_train_latest(out2, ck, sizeof ck) == 0);
+    snprintf(cmd, sizeof cmd, "%s/train.json", ck);
+    CHECK(swax_read_file(p, &t1, &l1) == 0 && swax_read_file(cmd, &t2, &l2) == 0);
+    CHECK(l1 == l2 && !memcmp(t1, t2, l1) && strstr(t1, "\"format\":\t\"swax-train\""));
+    free(t1), free(t2);
+}
+
+static char cli_out[65536];
+
+/* Runs a shell command; stdout+stderr into cli_out; the exit code. */
+static int shell(const char *cmd) {
+    char full[8192];
+    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -2;
+    size_t n = fread(cli_out, 1, sizeof cli_out - 1, p);
+    cli_out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *swax_bin(void) {
+    static char abs_bin[4200];
+    const char *b = getenv("SWAX_BIN");
+    if (!b || !*b) b = "build/swax";
+    if (b[0] != '/' && getcwd(abs_bin, 4000)) {
+        size_t n = strlen(abs_bin);
+        snprintf(abs_bin + n, sizeof abs_bin - n, "/%s", b);
+        return abs_bin;
+    }
+    return b;
+}
+
+/* A fast run prints a few progress lines (at most one per 0.25 s, plus the
+ * first and the last), not one per 5% of the steps. (Through the binary: a
+ * forked child of this process could not use OpenMP again.) */
+TEST(progress_lines_are_throttled) {
+    make_tmp();
+    char d[512], cmd[4096];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(cmd, sizeof cmd,
+             "%s train --train '%s/train_*.bin' --out %s/progress --set vocab_size=64 --set vocab_used=64 "
+             "--set d_model=32 --set n_blocks=2 --set attn_heads=2 --set head_dim=16 --set mlstm_heads=2 "
+             "--set ffn_dim=64 --set eot_token=0 --batch 2 --seq-len 32 --steps 60 --eval-every 0 --ckpt-every 0 "
+             "--windows 8,32",
+             swax_bin(), d, tmp);
+    double t0 = swax_time_sec();
+    int rc = shell(cmd);
+    double dt = swax_time_sec() - t0;
+    int lines = 0;
+    for (const char *p = strstr(cli_out, "/60 loss"); p; p = strstr(p + 1, "/60 loss")) lines++;
+    int allowed = 2 + (int)(dt / 0.25);
+    printf("  %d progress lines in %.2f s (at most %d allowed)\n", lines, dt, allowed);
+    CHECKF(rc == 0 && lines >= 2 && lines <= allowed && strstr(cli_out, "step 1/60") && strstr(cli_out, "step 60/60"),
+           "rc %d: %s", rc, cli_out);
+}
+
+/* `swax train --out RUN --resume` alone continues the run (its usage line),
+ * from another folder, bit-identically; flags given with it override the
+ * saved ones (and are listed), model flags and the seed are refused, a
+ * missing or corrupt train.json is named. */
+TEST(cli_resume_with_out_alone) {
+    make_tmp();
+    char d[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    const char *args =
+        "train --preset tiny --train 'data/train_*.bin' --val 'data/val_*.bin' --set vocab_size=64 "
+        "--set vocab_used=64 --set d_model=32 --set n_blocks=2 --set attn_heads=2 --set head_dim=16 "
+        "--set mlstm_heads=2 --set ffn_dim=64 --set eot_token=0 --set igate_bias_init=-3 --batch 4 --seq-len 64 "
+        "--grad-accum 2 --warmup 5 --lr 1e-2 --min-lr 1e-3 --chunk 16 --eval-every 10 --eval-batches 2 "
+        "--ckpt-every 0 --seed 9 --windows 8:0.5,32:0.5 --quiet --steps 24";
+    char cmd[4096], a[600], b[600];
+    snprintf(a, sizeof a, "%s/cli_full", tmp);
+    snprintf(b, sizeof b, "%s/cli_resumed", tmp);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s --out cli_full", tmp, swax_bin(), args);
+    CHECKF(shell(cmd) == 0, "%s", cli_out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s --out cli_resumed --stop-after 11", tmp, swax_bin(), args);
+    CHECKF(shell(cmd) == 0, "%s", cli_out);
+    /* the usage line's form, from another folder */
+    snprintf(cmd, sizeof cmd, "cd / && %s train --out %s --resume", swax_bin(), b);
+    int rc = shell(cmd);
+    CHECKF(rc == 0 && strstr(cli_out, "train.json") && !strstr(cli_out, "overridden"), "rc %d: %s", rc, cli_out);
+    double la[64], lb[64];
+    CHECK(read_losses(a, la, 64) == 24 && read_losses(b, lb, 64) == 24);
+    for (int i = 0; i < 24; i++) CHECKF(la[i] == lb[i], "step %d: %.9g vs %.9g", i + 1, la[i], lb[i]);
+    /* the whole command line again (what worked before): nothing overridden */
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s --out cli_resumed --resume", tmp, swax_bin(), args);
+    rc = shell(cmd);
+    CHECKF(rc == 0 && !strstr(cli_out, "overridden"), "rc %d: %s", rc, cli_out);
+    /* flags given with --resume override, and are listed; the file follows */
+    snprintf(cmd, sizeof cmd, "%s train --out %s --resume --steps 30 --eval-every 5 --keep 1 --quiet", swax_bin(), b);
+    rc = shell(cmd);
+    CHECKF(rc == 0 && strstr(cli_out, "--steps 30 (was 24)") && strstr(cli_out, "--eval-every 5 (was 10)") &&
+               strstr(cli_out, "--keep 1 (was 2)"),
+           "rc %d: %s", rc, cli_out);
+    CHECK(read_losses(b, lb, 64) == 30);
+    char p[700], *text;
+    size_t len;
+    snprintf(p, sizeof p, "%s/train.json", b);
+    CHECK(swax_read_file(p, &text, &len) == 0);
+    CHECKF(strstr(text, "\"steps\":\t30") && strstr(text, "\"train_data\":\t\"/"), "%s", text);
+    free(text);
+    snprintf(cmd, sizeof cmd, "ls -a %s | grep -c tmp", b);
+    CHECKF(shell(cmd) == 1 && cli_out[0] == '0', "leftovers: %s", cli_out); /* atomic: no temporary files */
+    /* the model and the seed cannot change */
+    const char *fixed[] = {"--preset small", "--set d_model=64", "--seed 3", "--config /etc/hostname"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s train --out %s --resume %s", swax_bin(), b, fixed[i]);
+        rc = shell(cmd);
+        char flag[32];
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(fixed[i], " "), fixed[i]);
+        CHECKF(rc == SWAX_E_USAGE && strstr(cli_out, flag) && strstr(cli_out, p), "%s: rc %d: %s", fixed[i], rc,
+               cli_out);
+    }
+    /* a corrupt or missing train.json is named */
+    snprintf(cmd, sizeof cmd, "cp %s %s.good && head -c 100 %s.good > %s && %s train --out %s --resume", p, p, p, p,
+             swax_bin(), b);
+    rc = shell(cmd);
+    CHECKF(rc == SWAX_E_INPUT && strstr(cli_out, p) && strstr(cli_out, "not valid JSON"), "rc %d: %s", rc, cli_out);
+    snprintf(cmd, sizeof cmd, "rm %s && %s train --out %s --resume", p, swax_bin(), b);
+    rc = shell(cmd);
+    CHECKF(rc == SWAX_E_INPUT && strstr(cli_out, p) && strstr(cli_out, "missing"), "rc %d: %s", rc, cli_out);
+    snprintf(cmd, sizeof cmd, "%s train --out %s/nothing_here --resume", swax_bin(), tmp);
+    rc = shell(cmd);
+    CHECKF(rc == SWAX_E_INPUT && strstr(cli_out, "nothing_here/train.json"), "rc %d: %s", rc, cli_out);
+    /* without the file, the whole command line still resumes (a run from an older swax), and saves it */
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s --out cli_resumed --resume --steps 32", tmp, swax_bin(), args);
+    rc = shell(cmd);
+    CHECKF(rc == 0 && strstr(cli_out, "older swax") && access(p, F_OK) == 0, "rc %d: %s", rc, cli_out);
+}
+
 RUN_TESTS()

@@ -24,7 +24,8 @@ static void usage(FILE *f) {
             "  --model DIR        checkpoint folder (config.json, model.safetensors; tokenizer.json\n"
             "                     beside them for text prompts and text output)\n"
             "  --prompt STR       prompt text (special tokens such as <|endoftext|> are recognised)\n"
-            "  --prompt-file F    prompt text from a file ('-' = stdin)\n"
+            "  --prompt-file F    prompt text from a file ('-' = stdin), streamed: read, tokenized and\n"
+            "                     fed in pieces, so memory does not grow with the file\n"
             "  --ids \"1 2 3\"      prompt as token ids (spaces or commas); no tokenizer needed\n"
             "  --max-tokens N     new tokens at most (default 256; 0 = only feed the prompt)\n"
             "  --temperature T    sampling temperature (default 0.8; 0 = greedy)\n"
@@ -68,28 +69,71 @@ static int parse_ids(const char *s, SwaxTokenBuf *out) {
     return 0;
 }
 
-static int read_stream(FILE *f, const char *name, char **text, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return swax_error(SWAX_E_NOMEM, "prompt");
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return swax_error(SWAX_E_NOMEM, "prompt");
-            }
-            buf = nb, cap *= 2;
-        }
+/* Bytes read per piece of a prompt file (SWAX_PROMPT_PIECE overrides: tests
+ * cut the text everywhere with tiny pieces). */
+#define PROMPT_PIECE (64 << 10)
+
+typedef struct {
+    SwaxModel *m;
+    SwaxState *s;
+    int chunk;
+    float *logits;
+    size_t fed;       /* prompt tokens fed so far */
+    double t_prefill; /* seconds inside swax_prefill */
+} Feeder;
+
+/* Feeds the ids in b to the model: all of them if `all`, else those up to the
+ * last absolute position that is a multiple of the prefill piece (so that the
+ * pieces are cut where one prefill of the whole prompt cuts them: the same
+ * numbers, bit for bit). What is fed leaves b. */
+static int feed_ids(Feeder *f, SwaxTokenBuf *b, int all) {
+    size_t k = b->n;
+    if (!all) {
+        const size_t piece = (size_t)swax_prefill_piece(f->s, f->chunk);
+        const size_t pos = (size_t)swax_state_position(f->s, 0);
+        const size_t end = (pos + b->n) / piece * piece;
+        k = end > pos ? end - pos : 0;
     }
-    if (ferror(f)) {
-        free(buf);
-        return swax_error(SWAX_E_INPUT, "%s: read failed", name);
-    }
-    *text = buf, *len = n;
+    if (!k) return 0;
+    const double t0 = swax_time_sec();
+    int rc = swax_prefill(f->m, f->s, 0, b->ids, k, f->chunk, f->logits, NULL);
+    f->t_prefill += swax_time_sec() - t0;
+    if (rc) return swax_error_wrap(rc, "prompt tokens %zu..%zu", f->fed, f->fed + k - 1);
+    f->fed += k;
+    memmove(b->ids, b->ids + k, (b->n - k) * sizeof *b->ids);
+    b->n -= k;
     return 0;
+}
+
+/* The prompt text of a file (or stdin), streamed: read in pieces, encoded as
+ * it comes (swax_encoder_*: the ids equal those of the whole text), and fed to
+ * the model a prefill piece at a time. Memory does not grow with the file. */
+static int stream_prompt(FILE *in, const char *name, const SwaxTokenizer *tok, Feeder *f) {
+    size_t piece = PROMPT_PIECE;
+    const char *env = getenv("SWAX_PROMPT_PIECE");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > (1L << 30))
+            return swax_error(SWAX_E_USAGE, "SWAX_PROMPT_PIECE must be a byte count in [1, 2^30], got '%s'", env);
+        piece = (size_t)v;
+    }
+    char *buf = malloc(piece);
+    SwaxEncoder *enc = NULL;
+    SwaxTokenBuf ids = {0};
+    int rc = buf ? swax_encoder_create(tok, 1, &enc) : swax_error(SWAX_E_NOMEM, "prompt buffer");
+    size_t k;
+    while (!rc && (k = fread(buf, 1, piece, in)) > 0) {
+        rc = swax_encoder_feed(enc, buf, k, &ids);
+        if (!rc) rc = feed_ids(f, &ids, 0);
+    }
+    if (!rc && ferror(in)) rc = swax_error(SWAX_E_INPUT, "%s: read failed: %s", name, strerror(errno));
+    if (!rc) rc = swax_encoder_finish(enc, &ids);
+    if (!rc) rc = feed_ids(f, &ids, 1);
+    swax_token_buf_free(&ids);
+    swax_encoder_free(enc);
+    free(buf);
+    return rc;
 }
 
 static void emit(const SwaxTokenizer *tok, int32_t id, int print_ids) {
@@ -175,7 +219,7 @@ int cmd_generate(int argc, char **argv) {
     SwaxTokenizer *tok = NULL;
     SwaxState *s = NULL;
     SwaxTokenBuf pbuf = {0};
-    char *text = NULL;
+    FILE *in = NULL; /* the prompt file or stdin, streamed */
     float *logits = NULL;
     int rc = swax_model_load(model_dir, &m);
     if (rc) goto done;
@@ -189,29 +233,34 @@ int cmd_generate(int argc, char **argv) {
             if (rc) goto done;
         }
     }
-    /* the prompt */
+    /* the prompt: ids or a string in memory; a file or stdin streamed */
+    const char *in_name = prompt_file && strcmp(prompt_file, "-") != 0 ? prompt_file : "stdin";
     if (ids) {
         rc = parse_ids(ids, &pbuf);
         if (rc) goto done;
     } else {
-        size_t len = 0;
-        if (prompt) {
-            len = strlen(prompt);
-        } else if (prompt_file && strcmp(prompt_file, "-") != 0) {
-            rc = swax_read_file(prompt_file, &text, &len);
-            if (rc) goto done;
-        } else {
-            rc = read_stream(stdin, "stdin", &text, &len);
-            if (rc) goto done;
-        }
         if (!tok) {
             rc = swax_error(SWAX_E_INPUT, "%s has no tokenizer.json: give the prompt as --ids", model_dir);
             goto done;
         }
-        rc = swax_tokenizer_encode(tok, prompt ? prompt : text, len, 1, &pbuf);
-        if (rc) goto done;
+        if (prompt) {
+            rc = swax_tokenizer_encode(tok, prompt, strlen(prompt), 1, &pbuf);
+            if (rc) goto done;
+        } else if (strcmp(in_name, "stdin") != 0) {
+            struct stat st;
+            if (!(in = fopen(prompt_file, "rb"))) {
+                rc = swax_error(SWAX_E_INPUT, "%s: cannot open the prompt: %s", prompt_file, strerror(errno));
+                goto done;
+            }
+            if (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode)) {
+                rc = swax_error(SWAX_E_INPUT, "%s: is a folder, not a prompt file", prompt_file);
+                goto done;
+            }
+        } else {
+            in = stdin;
+        }
     }
-    if (pbuf.n == 0) {
+    if (!in && pbuf.n == 0) {
         rc = swax_error(SWAX_E_INPUT, "empty prompt: nothing to feed the model (give at least one token)");
         goto done;
     }
@@ -229,10 +278,14 @@ int cmd_generate(int argc, char **argv) {
         rc = swax_error(SWAX_E_NOMEM, "logits");
         goto done;
     }
-    const double t0 = swax_time_sec();
-    rc = swax_prefill(m, s, 0, pbuf.ids, pbuf.n, (int)chunk, logits, NULL);
-    const double t_prefill = swax_time_sec() - t0;
+    Feeder feeder = {m, s, (int)chunk, logits, 0, 0.0};
+    rc = in ? stream_prompt(in, in_name, tok, &feeder) : feed_ids(&feeder, &pbuf, 1);
     if (rc) goto done;
+    if (feeder.fed == 0) {
+        rc = swax_error(SWAX_E_INPUT, "%s: empty prompt: nothing to feed the model (give at least one token)", in_name);
+        goto done;
+    }
+    const double t_prefill = feeder.t_prefill;
     if (save) {
         rc = swax_state_save(s, m, 0, save);
         if (rc) goto done;
@@ -263,14 +316,14 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr,
             "\n[swax generate] prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %ld tokens in %.3f s "
             "(%.1f tokens/s); context %ld tokens, window %d, state %.1f KiB\n",
-            pbuf.n, t_prefill, t_prefill > 0 ? pbuf.n / t_prefill : 0.0, decoded, t_decode,
+            feeder.fed, t_prefill, t_prefill > 0 ? feeder.fed / t_prefill : 0.0, decoded, t_decode,
             t_decode > 0 ? decoded / t_decode : 0.0, swax_state_position(s, 0), swax_state_window(s),
             swax_state_bytes(s) / 1024.0);
 done:
+    if (in && in != stdin) fclose(in);
     swax_state_free(s);
     swax_tokenizer_free(tok);
     swax_token_buf_free(&pbuf);
-    free(text);
     free(logits);
     swax_model_free(m);
     return rc ? cli_fail(CMD, rc) : 0;

@@ -15,7 +15,8 @@ static void init_usage(FILE *f) {
             "DIR/model.safetensors.\n\n"
             "  --preset NAME     tiny, small, bench-cpu, bench-gpu, 1.4b, 7b\n"
             "  --config FILE     a config.json (see docs/checkpoint.md)\n"
-            "  --set key=value   override one config field (repeatable), e.g. --set window=512\n"
+            "  --set key=value   override one config field (repeatable), the value as config.json\n"
+            "                    writes it: --set window=512, --set tie_embeddings=true\n"
             "  --seed S          initialisation seed (default 1)\n"
             "  --out DIR         output folder (created)\n");
 }

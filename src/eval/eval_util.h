@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "core/common.h"
+#include "core/progress.h"
 #include "io/tokenizer.h"
 
 /* ---- growable string ----------------------------------------------------- */
@@ -43,8 +44,9 @@ int swax_jsonl_each(const char *path, SwaxJsonlFn fn, void *ctx);
 
 /* A one-line bar on stderr: items done / total, a percentage of `work` (any
  * unit, e.g. tokens, that makes the ETA honest when items differ in size),
- * elapsed time and ETA. On a terminal it redraws in place (at most 5 times a
- * second); otherwise it prints a line at every 10% or 60 s. */
+ * elapsed time and ETA. On a terminal it redraws in place; otherwise it prints
+ * a line at every 10% or 60 s. Either way at most one line per
+ * SWAX_PROGRESS_INTERVAL (0.25 s, core/progress.h), plus the final one. */
 typedef struct {
     const char *label;
     double t0, last_print;

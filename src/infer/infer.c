@@ -554,6 +554,10 @@ static int check_tokens(const SwaxModel *m, const int32_t *tokens, size_t n, con
     return 0;
 }
 
+int swax_prefill_piece(const SwaxState *s, int chunk) {
+    return piece_rows(s, chunk > 0 && chunk <= CHUNK_MAX ? chunk : 64);
+}
+
 int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, size_t n, int chunk, float *last_logits,
                  float *all_logits) {
     SWAX_TRY(check_model(s, m));

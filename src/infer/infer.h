@@ -45,6 +45,12 @@ int swax_state_copy(SwaxState *s, int dst, int src);
 int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, size_t n, int chunk,
                  float *last_logits, float *all_logits);
 
+/* The rows one prefill step runs (a multiple of the chunk; 0 = default 64).
+ * Prefill cuts its work at absolute positions that are multiples of it, so a
+ * prompt fed in several calls that end there gives exactly the state and
+ * logits of one call (`swax generate` streams a prompt file so). */
+int swax_prefill_piece(const SwaxState *s, int chunk);
+
 /* One token for each of n sequences at once (batched decode): seqs[i] gets
  * tokens[i] (distinct sequences, any order, any subset); logits (n, V) or NULL. */
 int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits);

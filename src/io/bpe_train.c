@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "core/common.h"
+#include "core/progress.h"
 #include "io/tokenizer.h"
 
 /* ======================================================================
@@ -544,6 +545,8 @@ int swax_bpe_train(SwaxBpeCounter *c, int vocab_size, int verbose, SwaxTokenizer
     int rc = trainer_init(&T, c);
     int target = vocab_size - 1; /* ordinary tokens; the last id is <|endoftext|> */
     int merges = 0, step = (target - 256) / 20 > 0 ? (target - 256) / 20 : 1;
+    SwaxThrottle thr; /* a line per 5% of the merges, at most 4 a second, and the last */
+    swax_throttle_start(&thr);
     if (!rc && verbose)
         fprintf(stderr, "bpe: %zu distinct pieces (%zu of 2+ bytes), %zu pairs; learning %d merges\n",
                 c->pieces.n, T.nwords, T.npairs, target - 256);
@@ -572,7 +575,8 @@ int swax_bpe_train(SwaxBpeCounter *c, int vocab_size, int verbose, SwaxTokenizer
         }
         rc = apply_merge(&T, (uint32_t)p, (int32_t)id);
         merges += is_new;
-        if (!rc && verbose && is_new && (merges % step == 0 || (int)T.toks.n == target)) {
+        if (!rc && verbose && is_new &&
+            ((int)T.toks.n == target || (merges % step == 0 && swax_throttle_due(&thr)))) {
             char sb[96];
             fprintf(stderr, "bpe: %d/%d merges, token %lld '%s' (count %lld), %.1f s\n", merges,
                     target - 256, (long long)id,

@@ -35,13 +35,13 @@ static const Field k_fields[] = {
 #define N_FIELDS ((int)(sizeof k_fields / sizeof k_fields[0]))
 
 /* Shortest "%.*g" text that reads back to the same value. */
-static void fmt_float(char *buf, size_t cap, float v) {
+void swax_json_fmt_float(char *buf, size_t cap, float v) {
     for (int p = 6; p <= 9; p++) {
         snprintf(buf, cap, "%.*g", p, (double)v);
         if (strtof(buf, NULL) == v) return;
     }
 }
-static void fmt_double(char *buf, size_t cap, double v) {
+void swax_json_fmt_double(char *buf, size_t cap, double v) {
     for (int p = 15; p <= 17; p++) {
         snprintf(buf, cap, "%.*g", p, v);
         if (strtod(buf, NULL) == v) return;
@@ -72,8 +72,8 @@ int swax_config_to_json(const SwaxConfig *c, char **out) {
                 cJSON_Delete(root);
                 return swax_error(SWAX_E_USAGE, "config: %s is %g, which JSON cannot hold", f->name, v);
             }
-            if (f->type == F_FLOAT) fmt_float(num, sizeof num, *(const float *)p);
-            else fmt_double(num, sizeof num, v);
+            if (f->type == F_FLOAT) swax_json_fmt_float(num, sizeof num, *(const float *)p);
+            else swax_json_fmt_double(num, sizeof num, v);
             item = cJSON_CreateRaw(num);
             break;
         }
@@ -110,6 +110,40 @@ static int get_int(const cJSON *v, int *out) {
     return 1;
 }
 
+/* One field from its JSON value; errors (status `code`) name `origin` and the field. */
+static int set_field(const Field *f, const cJSON *v, const char *origin, int code, SwaxConfig *c) {
+    char *p = (char *)c + f->off;
+    switch (f->type) {
+    case F_INT:
+        if (!get_int(v, (int *)p)) return swax_error(code, "%s: \"%s\" must be an integer in int range", origin, f->name);
+        break;
+    case F_BOOL:
+        if (cJSON_IsBool(v)) *(int *)p = cJSON_IsTrue(v);
+        else if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) *(int *)p = (int)v->valuedouble;
+        else return swax_error(code, "%s: \"%s\" must be true or false", origin, f->name);
+        break;
+    case F_FLOAT:
+        /* Below FLT_MAX + half an ulp, the value rounds to a finite float. */
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || !(fabs(v->valuedouble) < 0x1.ffffffp127))
+            return swax_error(code, "%s: \"%s\" must be a number in float range", origin, f->name);
+        *(float *)p = (float)v->valuedouble;
+        break;
+    case F_DOUBLE:
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            return swax_error(code, "%s: \"%s\" must be a finite number", origin, f->name);
+        *(double *)p = v->valuedouble;
+        break;
+    case F_STR:
+        if (!cJSON_IsString(v)) return swax_error(code, "%s: \"%s\" must be a string", origin, f->name);
+        if (strlen(v->valuestring) > SWAX_MAX_PATTERN)
+            return swax_error(code, "%s: \"%s\" is longer than %d characters", origin, f->name, SWAX_MAX_PATTERN);
+        memset(p, 0, SWAX_MAX_PATTERN + 1);
+        memcpy(p, v->valuestring, strlen(v->valuestring));
+        break;
+    }
+    return 0;
+}
+
 static int from_json(const cJSON *root, const char *origin, SwaxConfig *c) {
     if (!cJSON_IsObject(root)) return swax_error(SWAX_E_INPUT, "%s: config is not a JSON object", origin);
     /* Duplicate keys would make the file ambiguous. */
@@ -144,41 +178,13 @@ static int from_json(const cJSON *root, const char *origin, SwaxConfig *c) {
     int have_vocab_used = 0;
     for (int i = 0; i < N_FIELDS; i++) {
         const Field *f = &k_fields[i];
-        char *p = (char *)c + f->off;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f->name);
         if (!v) {
             if (f->optional) continue;
             return swax_error(SWAX_E_INPUT, "%s: missing field \"%s\"", origin, f->name);
         }
         if (strcmp(f->name, "vocab_used") == 0) have_vocab_used = 1;
-        switch (f->type) {
-        case F_INT:
-            if (!get_int(v, (int *)p)) return swax_error(SWAX_E_INPUT, "%s: \"%s\" must be an integer in int range", origin, f->name);
-            break;
-        case F_BOOL:
-            if (cJSON_IsBool(v)) *(int *)p = cJSON_IsTrue(v);
-            else if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) *(int *)p = (int)v->valuedouble;
-            else return swax_error(SWAX_E_INPUT, "%s: \"%s\" must be true or false", origin, f->name);
-            break;
-        case F_FLOAT:
-            /* Below FLT_MAX + half an ulp, the value rounds to a finite float. */
-            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || !(fabs(v->valuedouble) < 0x1.ffffffp127))
-                return swax_error(SWAX_E_INPUT, "%s: \"%s\" must be a number in float range", origin, f->name);
-            *(float *)p = (float)v->valuedouble;
-            break;
-        case F_DOUBLE:
-            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-                return swax_error(SWAX_E_INPUT, "%s: \"%s\" must be a finite number", origin, f->name);
-            *(double *)p = v->valuedouble;
-            break;
-        case F_STR:
-            if (!cJSON_IsString(v)) return swax_error(SWAX_E_INPUT, "%s: \"%s\" must be a string", origin, f->name);
-            if (strlen(v->valuestring) > SWAX_MAX_PATTERN)
-                return swax_error(SWAX_E_INPUT, "%s: \"%s\" is longer than %d characters", origin, f->name, SWAX_MAX_PATTERN);
-            memset(p, 0, SWAX_MAX_PATTERN + 1);
-            memcpy(p, v->valuestring, strlen(v->valuestring));
-            break;
-        }
+        SWAX_TRY(set_field(f, v, origin, SWAX_E_INPUT, c));
     }
     if (!have_vocab_used) c->vocab_used = c->vocab_size;
     return 0;
@@ -227,5 +233,41 @@ int swax_config_load(const char *path, SwaxConfig *c) {
     SWAX_TRY(swax_read_file(path, &txt, &len));
     int rc = swax_config_from_json(txt, len, path, c);
     free(txt);
+    return rc;
+}
+
+/* --set key=value: the value is read as the JSON value config.json holds for
+ * the key (true/false, a number, "a string"); a string field also takes its
+ * text unquoted. So every value config.json writes can be given to --set. */
+int swax_config_set(SwaxConfig *c, const char *assignment) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return swax_error(SWAX_E_USAGE, "--set expects key=value, got '%s'", assignment);
+    const size_t klen = (size_t)(eq - assignment);
+    const Field *f = NULL;
+    for (int i = 0; i < N_FIELDS && !f; i++)
+        if (strlen(k_fields[i].name) == klen && !memcmp(k_fields[i].name, assignment, klen)) f = &k_fields[i];
+    if (!f) {
+        char known[512];
+        size_t n = 0;
+        for (int i = 0; i < N_FIELDS && n < sizeof known; i++)
+            n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "", k_fields[i].name);
+        return swax_error(SWAX_E_USAGE, "--set: unknown config field '%.*s' (known: %s)", (int)klen, assignment,
+                          known);
+    }
+    const char *val = eq + 1;
+    char origin[160];
+    snprintf(origin, sizeof origin, "--set '%.120s'", assignment);
+    cJSON *v = cJSON_ParseWithOpts(val, NULL, 1);
+    if (!v || (f->type == F_STR && !cJSON_IsString(v))) {
+        /* not JSON (or a string field's bare text): the text itself, as a string */
+        cJSON_Delete(v);
+        v = cJSON_CreateString(val);
+        if (!v) return swax_error(SWAX_E_NOMEM, "--set: out of memory");
+    }
+    SwaxConfig tmp = *c;
+    int rc = set_field(f, v, origin, SWAX_E_USAGE, &tmp);
+    cJSON_Delete(v);
+    if (!rc) *c = tmp;
     return rc;
 }

@@ -24,5 +24,11 @@ int swax_config_to_json(const SwaxConfig *c, char **out);
 int swax_config_from_json(const char *json, size_t len, const char *origin, SwaxConfig *out);
 int swax_config_save(const char *path, const SwaxConfig *c); /* atomic */
 int swax_config_load(const char *path, SwaxConfig *c);
+/* swax_config_set (swax.h) is here too: --set reads a value by the rules above. */
+
+/* The shortest "%.*g" text of a finite value that reads back bit-exactly (for
+ * JSON numbers: cJSON's own printing may round a double by an ulp). */
+void swax_json_fmt_float(char *buf, size_t cap, float v);
+void swax_json_fmt_double(char *buf, size_t cap, double v);
 
 #endif

@@ -655,7 +655,8 @@ static int pretok_init(SwaxPretok *p, const char *pattern) {
         return swax_error(SWAX_E_INTERNAL, "pattern %s: PCRE2 compile error at %zu: %s", canon,
                           (size_t)eoff, (const char *)msg);
     }
-    p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
+    /* (partial matching: the streaming encoder's undecided tail, below) */
+    p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD) == 0;
     /* PCRE2's default match limit (10M steps) trips on one long run (20 MB
      * of spaces before a letter backtracks once through the run). These
      * patterns backtrack linearly, so lift the limit. */
@@ -936,6 +937,152 @@ int swax_tokenizer_encode(const SwaxTokenizer *t, const char *text, size_t len, 
     free(nextpos);
     if (rc) return rc;
     return pos < len ? encode_ordinary(t, text + pos, len - pos, out) : 0;
+}
+
+/* ======================================================================
+ * Streaming encode: pieces of text in, the ids of the whole text out
+ * ====================================================================== */
+
+/* The pieces of text[0..len) that no text after `len` can change: with
+ * PCRE2_PARTIAL_HARD a match that inspected the end of the subject (a run of
+ * letters or spaces reaching it, a lookahead or `$` at it) comes back as
+ * partial instead. Stops there, or at a stretch no match starts in (it may
+ * go on), and returns in *done where the undecided rest begins. */
+static int pretok_split_open(const SwaxPretok *p, const char *text, size_t len, SwaxPieceFn fn, void *ctx,
+                             size_t *done) {
+    *done = 0;
+    if (!len) return 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->re, NULL);
+    if (!md) return swax_error(SWAX_E_NOMEM, "pre-tokeniser: no memory for match data");
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < len && !rc) {
+        int m = pcre2_match(p->re, (PCRE2_SPTR)text, len, pos, PCRE2_PARTIAL_HARD, md, p->mctx);
+        if (m == PCRE2_ERROR_JIT_STACKLIMIT)
+            m = pcre2_match(p->re, (PCRE2_SPTR)text, len, pos, PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, md, p->mctx);
+        if (m == PCRE2_ERROR_NOMATCH || m == PCRE2_ERROR_PARTIAL) break;
+        if (m < 0) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(m, msg, sizeof msg);
+            rc = swax_error(SWAX_E_INPUT, "pre-tokeniser (%s): at byte %zu: %s", p->name, pos, (const char *)msg);
+            break;
+        }
+        size_t s = ov[0], e = ov[1];
+        if (s > pos) rc = fn(ctx, text + pos, s - pos); /* bytes no pattern matches */
+        if (rc) break;
+        if (e <= s) e = s + 1;
+        rc = fn(ctx, text + s, e - s);
+        pos = e;
+    }
+    pcre2_match_data_free(md);
+    *done = pos;
+    return rc;
+}
+
+/* text[0..n) without a UTF-8 character cut at its end: the pattern would see
+ * a cut character as invalid bytes, not as the letter it becomes. */
+static size_t utf8_whole(const char *text, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)text[n - k];
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > k ? n - k : n;
+    }
+    return n;
+}
+
+struct SwaxEncoder {
+    const SwaxTokenizer *t;
+    int allow_special;
+    char *buf; /* text fed and not yet encoded */
+    size_t n, cap;
+    size_t held; /* what the last pass left undecided: the next pass waits for as much new text */
+};
+
+int swax_encoder_create(const SwaxTokenizer *t, int allow_special, SwaxEncoder **out) {
+    *out = NULL;
+    SwaxEncoder *e = swax_calloc(1, sizeof *e, "encoder");
+    if (!e) return SWAX_E_NOMEM;
+    e->t = t;
+    e->allow_special = allow_special && t->n_specials > 0;
+    *out = e;
+    return 0;
+}
+
+void swax_encoder_free(SwaxEncoder *e) {
+    if (!e) return;
+    free(e->buf);
+    free(e);
+}
+
+/* One pass over the pending text: encodes what is decided, keeps the rest. */
+static int encoder_pass(SwaxEncoder *e, SwaxTokenBuf *out) {
+    const SwaxTokenizer *t = e->t;
+    const char *text = e->buf;
+    const size_t n = e->n;
+    size_t pos = 0, hold = n; /* hold: the earliest start of a special token's text cut by the end */
+    int rc = 0;
+    if (e->allow_special) {
+        for (int k = 0; k < t->n_specials; k++) {
+            const char *s = t->specials[k].text;
+            size_t sl = (size_t)t->len[t->specials[k].id];
+            for (size_t l = sl ? sl - 1 : 0; l >= 1; l--) /* text[n-l..n) a proper prefix of special k? */
+                if (l <= n && n - l < hold && !memcmp(text + n - l, s, l)) hold = n - l;
+        }
+        /* the complete specials before `hold`, leftmost then longest, as swax_tokenizer_encode cuts */
+        while (!rc) {
+            size_t best = SIZE_MAX, blen = 0;
+            int bk = -1;
+            for (int k = 0; k < t->n_specials; k++) {
+                const char *s = t->specials[k].text;
+                size_t sl = (size_t)t->len[t->specials[k].id];
+                const char *f = memmem(text + pos, n - pos, s, sl);
+                size_t at = f ? (size_t)(f - text) : SIZE_MAX;
+                if (at < best || (at == best && at != SIZE_MAX && sl > blen)) best = at, blen = sl, bk = k;
+            }
+            if (bk < 0 || best >= hold) break;
+            rc = encode_ordinary(t, text + pos, best - pos, out);
+            if (!rc) rc = buf_reserve(out, 1);
+            if (!rc) out->ids[out->n++] = t->specials[bk].id;
+            pos = best + blen;
+        }
+    }
+    if (rc) return rc;
+    /* the open stretch: up to a possible special, without a cut character */
+    size_t end = hold > pos ? hold : pos, done = 0;
+    end = pos + utf8_whole(text + pos, end - pos);
+    void *ctx[2] = {(void *)t, out};
+    rc = pretok_split_open(&t->pretok, text + pos, end - pos, encode_piece, ctx, &done);
+    if (rc) return rc;
+    pos += done;
+    memmove(e->buf, e->buf + pos, n - pos);
+    e->n = n - pos;
+    e->held = e->n;
+    return 0;
+}
+
+int swax_encoder_feed(SwaxEncoder *e, const char *text, size_t len, SwaxTokenBuf *out) {
+    if (!len) return 0;
+    if (e->n + len > e->cap) {
+        size_t cap = e->cap ? e->cap : 4096;
+        while (cap < e->n + len) cap *= 2;
+        char *b = realloc(e->buf, cap);
+        if (!b) return swax_error(SWAX_E_NOMEM, "encoder: cannot hold %zu bytes of pending text", e->n + len);
+        e->buf = b, e->cap = cap;
+    }
+    memcpy(e->buf + e->n, text, len);
+    e->n += len;
+    /* a long undecided piece (a megabyte of spaces) is scanned again only once
+     * the text has doubled: linear time overall */
+    if (e->n - e->held < e->held) return 0;
+    return encoder_pass(e, out);
+}
+
+int swax_encoder_finish(SwaxEncoder *e, SwaxTokenBuf *out) {
+    int rc = e->n ? swax_tokenizer_encode(e->t, e->buf, e->n, e->allow_special, out) : 0;
+    e->n = e->held = 0;
+    return rc;
 }
 
 int swax_tokenizer_token_bytes(const SwaxTokenizer *t, int32_t id, const char **bytes, size_t *len) {

@@ -104,6 +104,19 @@ void swax_token_buf_free(SwaxTokenBuf *b);
  * text (tiktoken's encode_ordinary). */
 int swax_tokenizer_encode(const SwaxTokenizer *t, const char *text, size_t len, int allow_special,
                           SwaxTokenBuf *out);
+/* Streaming encode: text fed in pieces of any sizes (cut anywhere: inside a
+ * word, a run of spaces, a UTF-8 character, a special token's text) gives
+ * exactly the ids of swax_tokenizer_encode on the whole text. Each feed
+ * appends the ids that no later text can change; the rest (the pre-token
+ * piece reaching the end, a possible special token, a cut character) waits,
+ * so memory is the longest pending piece, not the text. finish() encodes
+ * what is left; the encoder can then take a new text. */
+typedef struct SwaxEncoder SwaxEncoder;
+int swax_encoder_create(const SwaxTokenizer *t, int allow_special, SwaxEncoder **out);
+int swax_encoder_feed(SwaxEncoder *e, const char *text, size_t len, SwaxTokenBuf *out);
+int swax_encoder_finish(SwaxEncoder *e, SwaxTokenBuf *out);
+void swax_encoder_free(SwaxEncoder *e);
+
 /* The bytes of one id (a pointer into the tokenizer; not NUL-terminated).
  * Error for an id outside the vocabulary or on a hole in it. */
 int swax_tokenizer_token_bytes(const SwaxTokenizer *t, int32_t id, const char **bytes, size_t *len);

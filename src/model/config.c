@@ -103,53 +103,5 @@ int swax_config_validate(const SwaxConfig *c) {
     return 0;
 }
 
-/* Sets one field from text ("d_model=256"), for --set on the command line. */
-int swax_config_set(SwaxConfig *c, const char *assignment) {
-    char key[64];
-    const char *eq = strchr(assignment, '=');
-    if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof key)
-        return swax_error(SWAX_E_USAGE, "--set expects key=value, got '%s'", assignment);
-    memcpy(key, assignment, (size_t)(eq - assignment));
-    key[eq - assignment] = 0;
-    const char *val = eq + 1;
-    char *end;
-    struct {
-        const char *name;
-        int *i;
-        float *f;
-    } fields[] = {
-        {"vocab_size", &c->vocab_size, NULL},   {"vocab_used", &c->vocab_used, NULL},
-        {"d_model", &c->d_model, NULL},         {"n_blocks", &c->n_blocks, NULL},
-        {"attn_heads", &c->attn_heads, NULL},   {"head_dim", &c->head_dim, NULL},
-        {"window", &c->window, NULL},           {"mlstm_heads", &c->mlstm_heads, NULL},
-        {"ffn_dim", &c->ffn_dim, NULL},         {"tie_embeddings", &c->tie_embeddings, NULL},
-        {"eot_token", &c->eot_token, NULL},     {"gate_softcap", NULL, &c->gate_softcap},
-        {"logit_softcap", NULL, &c->logit_softcap}, {"norm_eps", NULL, &c->norm_eps},
-        {"igate_bias_init", NULL, &c->igate_bias_init},
-    };
-    if (!strcmp(key, "pattern")) {
-        if (strlen(val) > SWAX_MAX_PATTERN) return swax_error(SWAX_E_USAGE, "pattern too long");
-        snprintf(c->pattern, sizeof c->pattern, "%s", val);
-        return 0;
-    }
-    if (!strcmp(key, "rope_theta")) {
-        c->rope_theta = strtod(val, &end);
-        if (end == val || *end) return swax_error(SWAX_E_USAGE, "rope_theta: not a number: '%s'", val);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (strcmp(key, fields[i].name) != 0) continue;
-        if (fields[i].i) {
-            long v = strtol(val, &end, 10);
-            if (end == val || *end || v < -2147483647L || v > 2147483647L)
-                return swax_error(SWAX_E_USAGE, "%s: not an integer: '%s'", key, val);
-            *fields[i].i = (int)v;
-        } else {
-            double v = strtod(val, &end);
-            if (end == val || *end) return swax_error(SWAX_E_USAGE, "%s: not a number: '%s'", key, val);
-            *fields[i].f = (float)v;
-        }
-        return 0;
-    }
-    return swax_error(SWAX_E_USAGE, "unknown config field '%s'", key);
-}
+/* swax_config_set (--set key=value) lives in io/config_json.c: it reads the
+ * value as config.json holds it. */

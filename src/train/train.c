@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "core/progress.h"
 #include "core/svg.h"
 #include "data/loader.h"
 #include "io/config_json.h"
@@ -130,9 +131,14 @@ static void fmt_time(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%lds", t);
 }
 
+/* A line per 5% of the steps (redrawn in place on a terminal), at most 4 a
+ * second (core/progress.h), plus the lines of the run's first and last steps (`edge`). */
 static void progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
-                     int tty) {
+                     int tty, int edge, SwaxThrottle *thr) {
     if (o->quiet) return;
+    long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
+    if (edge) swax_throttle_mark(thr);
+    else if ((!tty && step % every != 0) || !swax_throttle_due(thr)) return;
     char e[32];
     fmt_time(e, sizeof e, eta);
     const int width = 24;
@@ -144,10 +150,7 @@ static void progress(const SwaxTrainOptions *o, long step, float loss, int w, do
         fprintf(stderr, "\rstep %ld/%ld [%s] loss %.4f  w %-5d lr %.2e  %.0f tok/s  ETA %s   ", step, o->steps,
                 bar, loss, w, lr, tps, e);
     } else {
-        long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
-        if (step % every == 0 || step == o->steps || step == 1)
-            fprintf(stderr, "step %ld/%ld loss %.4f w %d lr %.2e %.0f tok/s ETA %s\n", step, o->steps, loss, w, lr,
-                    tps, e);
+        fprintf(stderr, "step %ld/%ld loss %.4f w %d lr %.2e %.0f tok/s ETA %s\n", step, o->steps, loss, w, lr, tps, e);
     }
     fflush(stderr);
 }
@@ -187,20 +190,6 @@ static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, in
     return 0;
 }
 
-static char *train_json(const SwaxTrainOptions *o) {
-    char sched[256], *buf = malloc(4096);
-    swax_window_schedule_format(&o->sched, sched, sizeof sched);
-    snprintf(buf, 4096,
-             "{\n  \"train_data\": \"%s\",\n  \"val_data\": \"%s\",\n  \"batch\": %d,\n  \"seq_len\": %d,\n"
-             "  \"grad_accum\": %d,\n  \"steps\": %ld,\n  \"warmup\": %ld,\n  \"lr\": %.9g,\n  \"min_lr\": %.9g,\n"
-             "  \"beta1\": %.9g,\n  \"beta2\": %.9g,\n  \"eps\": %.9g,\n  \"weight_decay\": %.9g,\n  \"clip\": %.9g,\n"
-             "  \"windows\": \"%s\",\n  \"chunk\": %d,\n  \"doc_mask\": %d,\n  \"seed\": %llu\n}\n",
-             o->train_data, o->val_data, o->B, o->T, o->accum, o->steps, o->warmup, o->lr, o->min_lr, o->adam.beta1,
-             o->adam.beta2, o->adam.eps, o->adam.weight_decay, o->clip, sched, o->chunk, o->doc_mask,
-             (unsigned long long)o->seed);
-    return buf;
-}
-
 static int build_model(const SwaxTrainOptions *o, SwaxModel **m) {
     if (o->init_from[0]) return swax_model_load(o->init_from, m);
     SwaxConfig c;
@@ -230,7 +219,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     SwaxTokenizer *tok = NULL; /* saved into every checkpoint */
     History hist = {0};
     Batch b = {0};
-    char *tj = train_json(o);
+    char *tj = NULL; /* the options, saved as OUT/train.json and in every checkpoint */
     char path[8400], ckdir[4200];
     int rc = 0;
     FILE *log = NULL;
@@ -243,6 +232,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     }
     if (!rc && o->device[0]) rc = swax_model_set_device(m, o->device);
     if (!rc && o->tokenizer[0]) rc = swax_tokenizer_load_json(o->tokenizer, &tok);
+    if (!rc) rc = swax_train_options_json(o, &tj);
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
     if ((rc = swax_loader_open(o->train_data, cfg->vocab_used, &train))) goto done;
@@ -258,6 +248,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
         rc = SWAX_E_NOMEM;
         goto done;
     }
+    /* the run folder remembers its options: `--resume` alone continues */
+    snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, o->out);
+    if ((rc = swax_write_file_atomic(path, tj, strlen(tj)))) goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", o->out);
     if (o->resume) {
         if ((rc = log_reload(path, (long)prog.step, &hist))) goto done;
@@ -289,6 +282,8 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 swax_model_num_params(m) / 1e6, swax_model_device(m), o->steps, o->B, o->T, o->accum, sched);
     }
     const double t_start = swax_time_sec();
+    SwaxThrottle thr;
+    swax_throttle_start(&thr);
     const double elapsed0 = prog.elapsed_s;
     const long step0 = (long)prog.step;
     long skipped = 0;
@@ -342,8 +337,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
                 prog.elapsed_s, devinfo);
         hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
-        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty);
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
+        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty,
+                 (long)prog.step == step0 + 1 || last || g_stop, &thr);
         if (val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
             double vl;
             const int wv = swax_window_schedule_largest(&o->sched);

@@ -51,6 +51,21 @@ int swax_train_run(const SwaxTrainOptions *o);
 /* Asks a running swax_train_run to checkpoint and stop (signal-safe). */
 void swax_train_request_stop(void);
 
+/* The run's options as JSON: OUT/train.json, written when a run starts (and
+ * when it resumes, with what the resume changed), which `swax train --out OUT
+ * --resume` reads back; and train.json in every checkpoint. Every field except
+ * out, threads, resume, stop_after and quiet (where and how this invocation
+ * runs); relative paths are made absolute. See docs/training.md. */
+#define SWAX_TRAIN_OPTIONS_FILE "train.json"
+int swax_train_options_json(const SwaxTrainOptions *o, char **out); /* malloc'd text */
+int swax_train_options_save(const char *path, const SwaxTrainOptions *o); /* temp + fsync + rename */
+/* Reads the file into *o, keeping o's out, threads, resume, stop_after and
+ * quiet. A missing or corrupt file, a missing key or a wrong type:
+ * SWAX_E_INPUT with a message naming the file (and the key). */
+int swax_train_options_load(const char *path, SwaxTrainOptions *o);
+/* Makes the relative paths (data globs, tokenizer, config, init-from) absolute. */
+int swax_train_options_absolute(SwaxTrainOptions *o);
+
 /* The newest complete checkpoint folder of a run: OUT/<name in OUT/latest>. */
 int swax_train_latest(const char *out, char *dir, size_t cap);
 
