@@ -55,19 +55,25 @@ def mlstm(B=8, NH=4, T=4096, dk=128, dv=256):
     except Exception as e:  # noqa: BLE001 - report and go on
         print(json.dumps({"bench": "mlstm", "impl": "tfla", "error": repr(e)}), flush=True)
         return
+    # bf16 q, k, v; fp32 gate pre-activations (i: log input gate; f: raw forget
+    # pre-activation, TFLA applies logsigmoid itself); autocast off so nothing is cast
     q = torch.randn(B, NH, T, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     k = torch.randn(B, NH, T, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     v = torch.randn(B, NH, T, dv, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    i = torch.randn(B, NH, T, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    f = (3.0 + torch.randn(B, NH, T, device="cuda", dtype=torch.bfloat16)).requires_grad_(True)
+    i = (torch.rand(B, NH, T, device="cuda") * 6 - 4).requires_grad_(True)
+    f = (3.0 + torch.randn(B, NH, T, device="cuda")).requires_grad_(True)
     dh = torch.randn(B, NH, T, dv, device="cuda", dtype=torch.bfloat16)
 
+    def call():
+        with torch.autocast("cuda", enabled=False):
+            return mlstm_chunkwise__xl_chunk(q, k, v, i, f, eps=1e-6, chunk_size=128,
+                                             autocast_kernel_dtype=torch.bfloat16)
+
     def fwd():
-        return mlstm_chunkwise__xl_chunk(q, k, v, i, f, chunk_size=128)
+        return call()
 
     def fwdbwd():
-        h = mlstm_chunkwise__xl_chunk(q, k, v, i, f, chunk_size=128)
-        h.backward(dh)
+        call().backward(dh)
 
     tf, tfb = bench(fwd), bench(fwdbwd)
     print(json.dumps({"bench": "mlstm", "impl": "tfla", "B": B, "NH": NH, "T": T, "dk": dk, "dv": dv, "chunk": 128,

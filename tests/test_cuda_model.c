@@ -54,9 +54,15 @@ static void make_batch(const Case *k, int32_t *tok, int32_t *tgt, uint8_t *ds) {
     }
 }
 
-/* Worst per-tensor relative error of gradient a against b; names the tensor. */
+/* Worst per-tensor relative error of gradient a against b; names the tensor.
+ * Each tensor's error is relative to its largest |b|, but never to less than
+ * 1e-3 of the largest |b| over all tensors: some gradients are exactly zero
+ * (W_q, W_k of an SWA layer at window 1, where softmax over one key is 1), and
+ * both sides then hold only rounding noise. */
 static double grad_err(SwaxModel *m, const float *a, const float *b, const char **worst) {
-    double w = 0;
+    double w = 0, gmax = 0;
+    const size_t n = swax_model_num_params(m);
+    for (size_t i = 0; i < n; i++) gmax = fabs(b[i]) > gmax ? fabs(b[i]) : gmax;
     *worst = "";
     for (int i = 0; i < swax_model_num_tensors(m); i++) {
         const char *name;
@@ -64,10 +70,33 @@ static double grad_err(SwaxModel *m, const float *a, const float *b, const char 
         int nd;
         int64_t sh[2];
         swax_model_tensor(m, i, &name, &off, &nd, sh);
-        const double e = rel_err(a + off, b + off, (size_t)sh[0] * (size_t)sh[1]);
+        double md = 0, mr = 1e-3 * gmax;
+        for (size_t j = off; j < off + (size_t)sh[0] * (size_t)sh[1]; j++) {
+            const double d = fabs((double)a[j] - (double)b[j]);
+            if (!(d <= md)) md = d; /* NaN propagates */
+            if (fabs(b[j]) > mr) mr = fabs(b[j]);
+        }
+        const double e = md / (mr > 1e-30 ? mr : 1e-30);
         if (!(e <= w)) w = e, *worst = name;
     }
     return w;
+}
+
+/* The CPU path's own noise on this case: the same forward and backward with
+ * another mLSTM chunk size (same function, other rounding). The GPU is held to
+ * max(1e-4, 4 × this). */
+static void cpu_noise(SwaxModel *cm, const SwaxBatch *b, const float *logits, const float *grads, double *fl,
+                      double *fg) {
+    SwaxBatch b2 = *b;
+    b2.chunk = b->chunk > 1 ? b->chunk / 2 + 1 : 3;
+    const int N = b->B * b->T, V = swax_model_config(cm)->vocab_size;
+    float loss;
+    swax_zero_grad(cm);
+    SWAX_ASSERT(swax_forward(cm, &b2, &loss) == 0);
+    *fl = rel_err(swax_model_logits(cm), logits, (size_t)N * V);
+    SWAX_ASSERT(swax_backward(cm, 1.0f) == 0);
+    const char *w;
+    *fg = grad_err(cm, swax_model_grads(cm), grads, &w);
 }
 
 static const Case cases[] = {
@@ -102,54 +131,128 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
         CHECK(swax_backward(cm, 1.0f) == 0);
         CHECK(swax_backward(gm, 1.0f) == 0);
         const char *worst;
-        const double eg = grad_err(cm, swax_model_grads(gm), swax_model_grads(cm), &worst);
-        printf("  case %zu %-2s B%d T%-3d w%-3d L%-2d docs %d D%-3d: loss cpu %.7f gpu %.7f | logits %.1e | "
-               "grads %.1e (%s)\n",
-               ci, k->pattern, k->B, k->T, k->window, k->chunk, k->docs, k->D, lc, lg, el, eg, worst);
+        const size_t np = swax_model_num_params(cm);
+        float *gc = host_copy(swax_model_grads(cm), np);
+        const double eg = grad_err(cm, swax_model_grads(gm), gc, &worst);
+        double fl, fg;
+        cpu_noise(cm, &b, logc, gc, &fl, &fg);
+        const double tl = fl * 4 > 1e-4 ? fl * 4 : 1e-4, tg = fg * 4 > 1e-4 ? fg * 4 : 1e-4;
+        printf("  case %zu %-2s B%d T%-3d w%-3d L%-2d docs %d D%-3d: loss cpu %.7f gpu %.7f | logits %.1e (cpu noise "
+               "%.1e) | grads %.1e (%s; cpu noise %.1e)\n",
+               ci, k->pattern, k->B, k->T, k->window, k->chunk, k->docs, k->D, lc, lg, el, fl, eg, worst, fg);
+        if (el > tl) { /* where does it start? the residual stream after each block */
+            CHECK(swax_forward(cm, &b, &lc) == 0);
+            CHECK(swax_forward(gm, &b, &lg) == 0);
+            const size_t nd = (size_t)N * k->D;
+            float *rg = malloc(sizeof(float) * nd);
+            for (int l = 0; l <= swax_model_config(cm)->n_blocks; l++) {
+                G->to_host(rg, gm->res[l], sizeof(float) * nd);
+                printf("    residual after block %d: rel err %.2e\n", l - 1, rel_err(rg, cm->res[l], nd));
+            }
+            G->to_host(rg, gm->lnf, sizeof(float) * nd);
+            printf("    final norm: rel err %.2e\n", rel_err(rg, cm->lnf, nd));
+            free(rg);
+        }
         CHECKF(fabs(lc - lg) <= 1e-5 * fabs(lc), "case %zu: loss %.8f vs %.8f", ci, lg, lc);
-        CHECKF(el <= 1e-4, "case %zu: logits rel err %.3g", ci, el);
-        CHECKF(eg <= 1e-4, "case %zu: gradient of %s rel err %.3g", ci, worst, eg);
-        free(logc), free(tok), free(tgt), free(ds);
+        CHECKF(el <= tl, "case %zu: logits rel err %.3g > %.3g", ci, el, tl);
+        CHECKF(eg <= tg, "case %zu: gradient of %s rel err %.3g > %.3g", ci, worst, eg, tg);
+        free(gc), free(logc), free(tok), free(tgt), free(ds);
         swax_model_free(cm);
         swax_model_free(gm);
     }
 }
 
-/* bf16 products (the training mode): the rounding of every matrix operand to
- * 8 significant bits (2^-9 relative) compounds through the layers; stated
- * tolerances: loss 1e-2 relative, logits and every gradient 5e-2 relative to
- * each tensor's largest value. */
-TEST(bf16_loss_logits_and_gradients_within_stated_tolerances) {
+/* ---- bf16 mode: the GPU's "cuda" table rounds every matrix-product operand
+ * to bf16. Its oracle is the CPU table with the same rounding (bf16emu below):
+ * the two then differ only in summation order (and in the rare operand that
+ * sits at a rounding tie after an fp32 difference), so the tolerance can stay
+ * tight. The distance of both from the plain fp32 CPU path is printed: it is
+ * the price of bf16 on this random model, not a test of the GPU. */
+
+static float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* dense bf16-rounded copy of rows × cols (stride ld) */
+static float *rounded(const float *x, long ld, int rows, int cols) {
+    float *r = malloc(sizeof(float) * (size_t)rows * cols + 4);
+    SWAX_ASSERT(r);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) r[(size_t)i * cols + j] = bf16_round(x[(size_t)i * ld + j]);
+    return r;
+}
+
+static void emu_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int Cc, int OC) {
+    float *ri = rounded(inp, ldi, N, Cc), *rw = rounded(w, Cc, OC, Cc);
+    C->matmul_fwd(out, ldo, ri, Cc, rw, N, Cc, OC);
+    free(ri), free(rw);
+}
+
+static void emu_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
+                           long ldi, const float *w, int N, int Cc, int OC, int acc) {
+    float *rg = rounded(dout, lddo, N, OC), *ri = rounded(inp, ldi, N, Cc), *rw = rounded(w, Cc, OC, Cc);
+    C->matmul_bwd(dinp, lddi, dw, rg, OC, ri, Cc, rw, N, Cc, OC, acc);
+    free(rg), free(ri), free(rw);
+}
+
+static SwaxOps bf16emu;
+
+TEST(bf16_matches_the_cpu_with_bf16_operands) {
+    bf16emu = *C;
+    bf16emu.name = "cpu-bf16emu";
+    bf16emu.matmul_fwd = emu_matmul_fwd;
+    bf16emu.matmul_bwd = emu_matmul_bwd;
     swax_rng_seed(&rng, 111, 0);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const Case *k = &cases[ci];
         SwaxModel *cm = cpu_model(k, 1 + ci), *gm = gpu_twin_on(cm, "cuda");
         const int N = k->B * k->T;
+        const size_t nl = (size_t)N * k->V, np = swax_model_num_params(cm);
         int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
         uint8_t *ds = malloc(N);
         make_batch(k, tok, tgt, ds);
         SwaxBatch b = {k->B, k->T, tok, tgt, k->docs ? ds : NULL, k->window, k->chunk};
-        float lc, lg;
-        CHECK(swax_forward(cm, &b, &lc) == 0);
-        CHECK(swax_forward(gm, &b, &lg) == 0);
-        const size_t nl = (size_t)N * k->V;
-        float *logc = host_copy(swax_model_logits(cm), nl);
-        const double el = rel_err(swax_model_logits(gm), logc, nl);
+        float l32, le, lg;
+        /* the plain fp32 CPU path */
+        CHECK(swax_forward(cm, &b, &l32) == 0);
+        float *log32 = host_copy(swax_model_logits(cm), nl);
         CHECK(swax_backward(cm, 1.0f) == 0);
+        float *g32 = host_copy(swax_model_grads(cm), np);
+        /* the CPU with bf16 operands */
+        cm->ops = &bf16emu;
+        swax_zero_grad(cm);
+        CHECK(swax_forward(cm, &b, &le) == 0);
+        float *loge = host_copy(swax_model_logits(cm), nl);
+        CHECK(swax_backward(cm, 1.0f) == 0);
+        float *ge = host_copy(swax_model_grads(cm), np);
+        cm->ops = C;
+        /* the GPU */
+        CHECK(swax_forward(gm, &b, &lg) == 0);
+        const double el = rel_err(swax_model_logits(gm), loge, nl), el32 = rel_err(loge, log32, nl);
         CHECK(swax_backward(gm, 1.0f) == 0);
-        const char *worst;
-        const double eg = grad_err(cm, swax_model_grads(gm), swax_model_grads(cm), &worst);
-        printf("  bf16 case %zu: loss cpu %.6f gpu %.6f (%.1e) | logits %.1e | grads %.1e (%s)\n", ci, lc, lg,
-               fabs(lc - lg) / fabs(lc), el, eg, worst);
-        CHECKF(fabs(lc - lg) <= 1e-2 * fabs(lc), "case %zu: loss %.8f vs %.8f", ci, lg, lc);
-        CHECKF(el <= 5e-2, "case %zu: logits rel err %.3g", ci, el);
-        CHECKF(eg <= 5e-2, "case %zu: gradient of %s rel err %.3g", ci, worst, eg);
-        free(logc), free(tok), free(tgt), free(ds);
+        const char *worst, *w32;
+        const double eg = grad_err(cm, swax_model_grads(gm), ge, &worst), eg32 = grad_err(cm, ge, g32, &w32);
+        printf("  bf16 case %zu: loss fp32 %.6f, bf16 cpu %.6f, gpu %.6f | gpu vs bf16 cpu: logits %.1e grads %.1e "
+               "(%s) | bf16 vs fp32 on the cpu: logits %.1e grads %.1e\n",
+               ci, l32, le, lg, el, eg, worst, el32, eg32);
+        CHECKF(fabs(le - lg) <= 1e-4 * fabs(le), "case %zu: loss %.8f vs %.8f", ci, lg, le);
+        CHECKF(el <= 2e-3, "case %zu: logits rel err %.3g", ci, el);
+        CHECKF(eg <= 2e-3, "case %zu: gradient of %s rel err %.3g", ci, worst, eg);
+        free(log32), free(g32), free(loge), free(ge), free(tok), free(tgt), free(ds);
         swax_model_free(cm);
         swax_model_free(gm);
     }
 }
 
+/* Window >= 2: at window 1 the gradients of an SWA layer's W_q, W_k are exactly
+ * zero and both sides hold rounding noise there, which AdamW (m/sqrt(v))
+ * turns into full-size updates of random sign. */
 TEST(fp32_adamw_steps_follow_the_cpu_and_repeat_bit_for_bit) {
     swax_rng_seed(&rng, 202, 0);
     const Case *k = &cases[0];
@@ -163,7 +266,7 @@ TEST(fp32_adamw_steps_follow_the_cpu_and_repeat_bit_for_bit) {
     uint8_t *ds = malloc(N);
     for (int step = 0; step < 5; step++) {
         make_batch(k, tok, tgt, ds);
-        SwaxBatch b = {k->B, k->T, tok, tgt, ds, 1 + step, k->chunk};
+        SwaxBatch b = {k->B, k->T, tok, tgt, ds, 2 + step, k->chunk}; /* not 1: see below */
         float l[3];
         SwaxModel *ms[3] = {cm, gm, gm2};
         SwaxAdamW *os[3] = {&oc, &og, &og2};

@@ -9,6 +9,7 @@
 #include "core/common.h"
 #include "io/shard.h"
 #include "test.h"
+#include "test_train_util.h"
 #include "train/train.h"
 #include "train/train_state.h"
 
@@ -64,56 +65,15 @@ TEST(lr_schedule) {
     CHECK(fabs(swax_lr_at(100, 100, 10, 1.0, 0.1) - 0.1) < 1e-12);
 }
 
-/* shards of a learnable stream: documents of counting sequences separated by eot = 0 */
-static void make_shards(const char *dir, int vocab) {
-    swax_mkdir_p(dir);
-    SwaxRng r;
-    swax_rng_seed(&r, 3, 0);
-    const size_t n = 60000;
-    uint32_t *t = malloc(4 * n);
-    size_t i = 0;
-    while (i < n) {
-        t[i++] = 0;
-        int start = 1 + (int)(swax_rng_u64(&r) % (vocab - 1)), len = 20 + (int)(swax_rng_u64(&r) % 60);
-        for (int k = 0; k < len && i < n; k++) t[i++] = 1 + (uint32_t)((start + k * 3) % (vocab - 1));
-    }
-    char p[512];
-    snprintf(p, sizeof p, "%s/train_000000.bin", dir);
-    SWAX_ASSERT(swax_shard_write(p, t, n - 10000, vocab) == 0);
-    snprintf(p, sizeof p, "%s/val_000000.bin", dir);
-    SWAX_ASSERT(swax_shard_write(p, t + n - 10000, 10000, vocab) == 0);
-    free(t);
-}
+static void make_shards(const char *dir, int vocab) { test_make_shards(dir, vocab); }
 
 static void small_opts(SwaxTrainOptions *o, const char *out) {
-    memset(o, 0, sizeof *o);
-    SWAX_ASSERT(swax_train_preset("tiny", o) == 0);
-    snprintf(o->train_data, sizeof o->train_data, "%s/data/train_*.bin", tmp);
-    snprintf(o->val_data, sizeof o->val_data, "%s/data/val_*.bin", tmp);
-    snprintf(o->out, sizeof o->out, "%s", out);
-    const char *sets[] = {"vocab_size=64", "vocab_used=64", "d_model=32", "n_blocks=2", "attn_heads=2",
-                          "head_dim=16", "mlstm_heads=2", "ffn_dim=64", "eot_token=0", "igate_bias_init=-3"};
-    for (int i = 0; i < 10; i++) snprintf(o->sets[i], sizeof o->sets[0], "%s", sets[i]);
-    o->nsets = 10;
-    o->adam = swax_adamw_defaults();
-    o->B = 4, o->T = 64, o->accum = 2, o->steps = 40, o->warmup = 5, o->lr = 1e-2, o->min_lr = 1e-3;
-    o->clip = 1.0f, o->chunk = 16, o->doc_mask = 1, o->eval_every = 10, o->eval_batches = 2;
-    o->ckpt_every = 10, o->keep_ckpts = 2, o->seed = 9, o->threads = 2, o->quiet = 1;
-    SWAX_ASSERT(swax_window_schedule_parse(&o->sched, "8:0.5,32:0.5") == 0);
+    char data[512];
+    snprintf(data, sizeof data, "%s/data", tmp);
+    test_small_opts(o, data, out);
 }
 
-/* losses of the "loss" lines of a run's log */
-static int read_losses(const char *out, double *loss, int cap) {
-    char p[512], *text;
-    size_t len;
-    snprintf(p, sizeof p, "%s/log.jsonl", out);
-    if (swax_read_file(p, &text, &len)) return -1;
-    int n = 0;
-    for (char *s = strstr(text, "\"loss\": "); s && n < cap; s = strstr(s + 1, "\"loss\": "))
-        loss[n++] = strtod(s + 8, NULL);
-    free(text);
-    return n;
-}
+static int read_losses(const char *out, double *loss, int cap) { return test_read_losses(out, loss, cap); }
 
 TEST(tiny_run_loss_decreases) {
     make_tmp();

@@ -43,6 +43,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         swax_adamw_step(&opt, m, 1e-4f);
         swax_model_sync(m);
         double dt = swax_time_sec() - t0;
+        if (s == 0) swax_ops_profile_reset();
         if (s > 0) {
             total += dt;
             if (dt < best) best = dt;
@@ -54,6 +55,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f}\n",
            device, preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12);
+    if (getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
     swax_model_free(m);
     free(tok), free(tgt);

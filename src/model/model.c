@@ -371,6 +371,7 @@ int swax_model_set_device(SwaxModel *m, const char *device) {
     else if (!strcmp(device, "cuda-fp32")) to = swax_ops_cuda();
     else return swax_error(SWAX_E_USAGE, "device '%s': expected cpu, cuda (bf16 products) or cuda-fp32", device);
     if (!to) return swax_error_wrap(SWAX_E_USAGE, "--device %s", device);
+    if (to->is_device && getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) to = swax_ops_profiled(to);
     if (to == m->ops) return 0;
     /* host copy of the parameters, then everything is made again on the new side */
     float *host = swax_calloc(m->n_params, sizeof(float), "parameters");

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Everything one SWA layer call needs. */
 typedef struct {
@@ -123,8 +124,13 @@ const SwaxOps *swax_ops_cpu(void);
 const SwaxOps *swax_ops_cuda(void);      /* "cuda-fp32": fp32 everywhere, TF32 off */
 const SwaxOps *swax_ops_cuda_bf16(void); /* "cuda": bf16 operands in the matrix products */
 
+/* SWAX_PROFILE=1: a table that times every slot of another (ops_profile.c);
+ * the report gives milliseconds per step over `steps` steps since the reset. */
+const SwaxOps *swax_ops_profiled(const SwaxOps *ops);
+void swax_ops_profile_reset(void);
+void swax_ops_profile_report(FILE *f, long steps);
+
 /* Kernel timings of a table at SPEC §8's shapes (ops_bench.c): JSON lines to out. */
-#include <stdio.h>
 int swax_ops_bench(const SwaxOps *ops, FILE *out);
 
 #endif

@@ -170,6 +170,7 @@ typedef struct {
     int bf16, ta, tb, m, n, k;
     long lda, ldb, ldc;
     int accumulate;
+    int align_a, align_b, align_c; /* byte alignment of the pointers the plan was chosen for */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -179,19 +180,31 @@ typedef struct {
 enum { PLAN_CAP = 1024 };
 static GemmPlan plans[PLAN_CAP];
 
+/* Largest power of two (at most 256) dividing the address: cuBLASLt's
+ * heuristics assume 256-byte-aligned operands unless told otherwise, and an
+ * algorithm chosen for aligned operands refuses (status 15) misaligned ones,
+ * e.g. the gate columns at offset 3D of a projection row. */
+static int ptr_align(const void *p) {
+    const uintptr_t a = (uintptr_t)p;
+    int al = 256;
+    while (al > 1 && (a & (uintptr_t)(al - 1))) al >>= 1;
+    return al;
+}
+
 static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
-                           int accumulate) {
+                           int accumulate, int aa, int ab, int ac) {
     unsigned h = (unsigned)(bf16 * 5 + ta * 7 + tb * 13 + m * 31 + n * 131 + k * 1031 + (int)lda * 17 +
-                            (int)ldb * 19 + (int)ldc * 23 + accumulate * 3);
+                            (int)ldb * 19 + (int)ldc * 23 + accumulate * 3 + aa * 37 + ab * 41 + ac * 43);
     for (int probe = 0; probe < PLAN_CAP; probe++) {
         GemmPlan *p = &plans[(h + probe) % PLAN_CAP];
         if (p->used && p->bf16 == bf16 && p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k &&
-            p->lda == lda && p->ldb == ldb && p->ldc == ldc && p->accumulate == accumulate)
+            p->lda == lda && p->ldb == ldb && p->ldc == ldc && p->accumulate == accumulate && p->align_a == aa &&
+            p->align_b == ab && p->align_c == ac)
             return p;
         if (p->used) continue;
         p->used = 1;
         p->bf16 = bf16, p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->lda = lda, p->ldb = ldb;
-        p->ldc = ldc, p->accumulate = accumulate;
+        p->ldc = ldc, p->accumulate = accumulate, p->align_a = aa, p->align_b = ab, p->align_c = ac;
         const cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
         LT_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -208,6 +221,11 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         /* no split-K reductions: the same product gives the same bits every time */
         uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
         LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
+        const uint32_t ua = (uint32_t)aa, ub = (uint32_t)ab, uc = (uint32_t)ac;
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ub, sizeof ub));
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &uc, sizeof uc));
+        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc));
         cublasLtMatmulHeuristicResult_t res;
         int got = 0;
         LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &got));
@@ -234,10 +252,23 @@ static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, l
             SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, sizeof(float) * ldc, 0, sizeof(float) * m, n, ctx.stream));
         return;
     }
-    GemmPlan *p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate);
+    /* Plans assume 256-byte alignment (cuBLASLt's default, and its fastest
+     * kernels) for operands aligned to at least 16 bytes; telling it a smaller
+     * true alignment made it choose kernels 10x slower for the parameter
+     * slices (measured on the H200). An algorithm that refuses an operand
+     * (status 15) is replaced by one planned for the true alignment. */
+    const int aa = ptr_align(A), ab = ptr_align(B), ac = ptr_align(Cm);
+    GemmPlan *p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate, aa >= 16 ? 256 : aa,
+                            ab >= 16 ? 256 : ab, ac >= 16 ? 256 : ac);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    LT_CHECK(cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
-                            ctx.workspace, p->ws, ctx.stream));
+    cublasStatus_t st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
+                                       ctx.workspace, p->ws, ctx.stream);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+        p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate, aa, ab, ac);
+        st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
+                            ctx.workspace, p->ws, ctx.stream);
+    }
+    lt_check(st, "cublasLtMatmul", __FILE__, __LINE__);
 }
 
 /* fp32 mode. Row-major out (N, OC) = inp (N, C) · w (OC, C)ᵀ; in column-major
