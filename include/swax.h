@@ -131,6 +131,12 @@ typedef struct {
  * through swax_model_logits until the next call. */
 int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss);
 const float *swax_model_logits(const SwaxModel *m);
+/* Training mode for the LM head (on = 1): a forward with targets computes the
+ * loss and the head's backward in row chunks, keeping no (B·T, V) logits (6.6
+ * GB in fp32 for 32k tokens of a 50k vocabulary); swax_model_logits then
+ * returns NULL. A forward without targets computes full logits either way.
+ * Same function, other summation order. Off by default; `swax train` turns it on. */
+void swax_model_set_fused_head(SwaxModel *m, int on);
 /* Backward of the last forward (which must have had targets). Gradients are
  * ACCUMULATED into swax_model_grads(m) with weight `scale` on the mean loss
  * (for gradient accumulation, scale = 1/steps). */

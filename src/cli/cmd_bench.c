@@ -33,6 +33,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     SwaxAdamW opt;
     if ((rc = swax_adamw_init(&opt, m, swax_adamw_defaults()))) return cli_fail("bench", rc);
     SwaxBatch b = {B, T, tok, tgt, NULL, window, chunk};
+    swax_model_set_fused_head(m, 1); /* as swax train does */
     double best = INFINITY, total = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 is warm-up */
         double t0 = swax_time_sec();

@@ -72,7 +72,7 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     SWAX_TRY(swax_model_ensure_acts(m, B, T, max_chunks(b, L)));
     m->B = B, m->T = T, m->window = b->window, m->chunk = L;
     m->has_docs = b->doc_start != NULL, m->has_targets = b->targets != NULL;
-    m->logits_valid = 0;
+    m->logits_valid = 0, m->fused_last = 0;
     ops->to_device(m->tokens, b->tokens, sizeof(int32_t) * N);
     if (b->targets) ops->to_device(m->targets, b->targets, sizeof(int32_t) * N);
     if (b->doc_start) {
@@ -143,13 +143,36 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
         ops->add(m->res[l + 1], a->res_mid, (size_t)N * D);
     }
     ops->rmsnorm_fwd(m->lnf, m->rstdf, m->res[c->n_blocks], m->w.norm_f, N, D, c->norm_eps);
-    ops->matmul_fwd(m->logits, V, m->lnf, D, m->w.lm_head, N, D, V);
-    ops->xent_fwd(m->logits, m->lse, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
-                  c->logit_softcap);
-    m->logits_valid = 1;
     m->n_targets = 0;
     if (b->targets)
         for (int i = 0; i < N; i++) m->n_targets += b->targets[i] >= 0;
+    m->fused_last = m->fused_head && b->targets;
+    if (m->fused_last) {
+        /* the head's forward and backward in row chunks: logits (R, V) at a time,
+         * turned into d logits at once; d lnf and d W_head kept for swax_backward */
+        const int R = N < SWAX_HEAD_ROWS ? N : SWAX_HEAD_ROWS;
+        SWAX_TRY(swax_model_ensure_logits(m, (size_t)R));
+        if (!m->dhead && !(m->dhead = ops->alloc(sizeof(float) * (size_t)V * D)))
+            return swax_error_wrap(SWAX_E_NOMEM, "head gradient buffer");
+        ops->zero(m->dhead, sizeof(float) * (size_t)V * D);
+        const float s = m->n_targets > 0 ? 1.0f / (float)m->n_targets : 0.0f;
+        for (int r0 = 0; r0 < N; r0 += R) {
+            const int rows = N - r0 < R ? N - r0 : R;
+            const float *x = m->lnf + (size_t)r0 * D;
+            ops->matmul_fwd(m->logits, V, x, D, m->w.lm_head, rows, D, V);
+            ops->xent_fwd(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
+                          c->logit_softcap);
+            ops->xent_bwd(m->logits, m->lse + r0, m->targets + r0, rows, V, c->vocab_used, c->logit_softcap, s);
+            ops->matmul_bwd(m->dln + (size_t)r0 * D, D, m->dhead, m->logits, V, x, D, m->w.lm_head, rows, D, V, 0);
+        }
+        m->logits_valid = 0;
+    } else {
+        SWAX_TRY(swax_model_ensure_logits(m, (size_t)N));
+        ops->matmul_fwd(m->logits, V, m->lnf, D, m->w.lm_head, N, D, V);
+        ops->xent_fwd(m->logits, m->lse, m->losses, b->targets ? m->targets : NULL, N, V, c->vocab_used,
+                      c->logit_softcap);
+        m->logits_valid = 1;
+    }
     if (loss) {
         double s = 0;
         if (b->targets) {
@@ -162,16 +185,25 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
 }
 
 int swax_backward(SwaxModel *m, float scale) {
-    if (!m->logits_valid || !m->has_targets)
+    if ((!m->logits_valid && !m->fused_last) || !m->has_targets)
         return swax_error(SWAX_E_USAGE, "backward needs a forward with targets first");
     if (!swax_model_grads_dev(m)) return SWAX_E_NOMEM;
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
     const int N = m->B * m->T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     m->logits_valid = 0; /* the logits buffer becomes d logits */
-    const float s = m->n_targets > 0 ? scale / (float)m->n_targets : 0.0f;
-    ops->xent_bwd(m->logits, m->lse, m->targets, N, V, c->vocab_used, c->logit_softcap, s);
-    ops->matmul_bwd(m->dln, D, m->g.lm_head, m->logits, V, m->lnf, D, m->w.lm_head, N, D, V, 0);
+    if (m->fused_last) { /* the forward left d lnf and d W_head at scale 1: apply `scale` */
+        m->fused_last = 0;
+        if (scale != 1.0f) {
+            ops->scale(m->dln, (size_t)N * D, scale);
+            ops->scale(m->dhead, (size_t)V * D, scale);
+        }
+        ops->add(m->g.lm_head, m->dhead, (size_t)V * D);
+    } else {
+        const float s = m->n_targets > 0 ? scale / (float)m->n_targets : 0.0f;
+        ops->xent_bwd(m->logits, m->lse, m->targets, N, V, c->vocab_used, c->logit_softcap, s);
+        ops->matmul_bwd(m->dln, D, m->g.lm_head, m->logits, V, m->lnf, D, m->w.lm_head, N, D, V, 0);
+    }
     ops->zero(m->dres, sizeof(float) * N * D);
     ops->rmsnorm_bwd(m->dres, m->g.norm_f, m->dln, m->res[c->n_blocks], m->w.norm_f, m->rstdf, N, D);
     for (int l = c->n_blocks - 1; l >= 0; l--) {

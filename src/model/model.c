@@ -184,9 +184,10 @@ void swax_model_free_acts(SwaxModel *m) {
     free(m->acts);
     m->acts = NULL;
     void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
-                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf};
+                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead};
     for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
-    m->lnf = m->rstdf = m->logits = m->losses = m->lse = NULL;
+    m->lnf = m->rstdf = m->logits = m->losses = m->lse = m->dhead = NULL;
+    m->cap_logit_rows = 0;
     m->tokens = m->targets = NULL;
     m->doc_start = NULL;
     m->doc_lo = m->chunks = NULL;
@@ -197,6 +198,21 @@ void swax_model_free_acts(SwaxModel *m) {
     m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = NULL;
     m->cap_B = m->cap_T = m->cap_chunks = 0;
 }
+
+int swax_model_ensure_logits(SwaxModel *m, size_t rows) {
+    if (rows <= m->cap_logit_rows && m->logits) return 0;
+    const SwaxOps *ops = m->ops;
+    ops->free(m->logits);
+    m->logits = ops->alloc(sizeof(float) * rows * (size_t)m->cfg.vocab_size);
+    free(m->h_logits);
+    m->h_logits = NULL;
+    m->cap_logit_rows = m->logits ? rows : 0;
+    if (!m->logits)
+        return swax_error_wrap(SWAX_E_NOMEM, "logits for %zu rows x %d", rows, m->cfg.vocab_size);
+    return 0;
+}
+
+void swax_model_set_fused_head(SwaxModel *m, int on) { m->fused_head = on != 0; }
 
 /* Allocates activations for B×T rows (and `chunks` mLSTM chunks per sequence),
  * reusing the current ones when they are large enough. */
@@ -256,7 +272,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     }
     ALLOC(m->lnf, N * D, float);
     ALLOC(m->rstdf, N, float);
-    ALLOC(m->logits, N * V, float);
+    (void)V; /* the logits: swax_model_ensure_logits, sized per call */
     ALLOC(m->losses, N, float);
     ALLOC(m->lse, N, float);
     ALLOC(m->tokens, N, int32_t);
@@ -420,7 +436,7 @@ const float *swax_model_logits(const SwaxModel *m) {
     if (!m->ops->is_device) return m->logits;
     SwaxModel *mm = (SwaxModel *)m; /* the host copy is a cache of the device's logits */
     const size_t n = (size_t)m->B * m->T * m->cfg.vocab_size;
-    if (!mm->h_logits && !(mm->h_logits = swax_calloc((size_t)m->cap_B * m->cap_T * m->cfg.vocab_size, sizeof(float),
+    if (!mm->h_logits && !(mm->h_logits = swax_calloc(m->cap_logit_rows * m->cfg.vocab_size, sizeof(float),
                                                       "host logits")))
         return NULL;
     m->ops->to_host(mm->h_logits, m->logits, sizeof(float) * n);

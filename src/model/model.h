@@ -66,6 +66,12 @@ struct SwaxModel {
     float **res;                 /* n_blocks + 1 residual streams (N, D) */
     BlockActs *acts;
     float *lnf, *rstdf, *logits, *losses, *lse;
+    size_t cap_logit_rows;       /* rows of the logits buffer (all N, or a chunk with fused_head) */
+    /* fused LM head (training): the forward computes the loss and the head's
+     * backward chunk by chunk, so no (N, V) logits are kept; dhead holds the
+     * head's weight gradient until swax_backward scales and adds it */
+    int fused_head, fused_last;
+    float *dhead;                /* (V, D) */
     int32_t *tokens, *targets;
     uint8_t *doc_start;
     int *doc_lo;
@@ -90,6 +96,10 @@ void swax_model_views(SwaxModel *m, float *base, ModelW *w);
 /* DIR of the newest checkpoint named by RUN/latest (a training run folder). */
 int swax_run_latest(const char *run, char *dir, size_t cap);
 int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks);
+/* The logits buffer with at least `rows` rows. */
+int swax_model_ensure_logits(SwaxModel *m, size_t rows);
+/* Rows of logits the fused head computes at a time. */
+#define SWAX_HEAD_ROWS 4096
 void swax_model_free_acts(SwaxModel *m);
 /* Gradients where the ops compute (allocated on first use, zeroed); NULL + error if out of memory. */
 float *swax_model_grads_dev(SwaxModel *m);

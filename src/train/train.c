@@ -178,6 +178,7 @@ static int next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch 
 static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
                     double *out) {
     swax_loader_seek(val, 0);
+    swax_model_set_fused_head(m, 0); /* loss only: no head backward */
     double sum = 0;
     for (long i = 0; i < o->eval_batches; i++) {
         SWAX_TRY(next_batch(val, o, eot, b));
@@ -187,6 +188,7 @@ static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, in
         sum += loss;
     }
     *out = sum / (double)o->eval_batches;
+    swax_model_set_fused_head(m, 1);
     return 0;
 }
 
@@ -281,6 +283,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         fprintf(stderr, "training %.2fM parameters on %s: %ld steps of %d x %d tokens (x%d accum), windows %s\n",
                 swax_model_num_params(m) / 1e6, swax_model_device(m), o->steps, o->B, o->T, o->accum, sched);
     }
+    swax_model_set_fused_head(m, 1); /* no (B·T, V) logits kept in training steps */
     const double t_start = swax_time_sec();
     SwaxThrottle thr;
     swax_throttle_start(&thr);
