@@ -137,6 +137,11 @@ const float *swax_model_logits(const SwaxModel *m);
  * returns NULL. A forward without targets computes full logits either way.
  * Same function, other summation order. Off by default; `swax train` turns it on. */
 void swax_model_set_fused_head(SwaxModel *m, int on);
+/* Activation recomputation (on = 1): the forward keeps only each block's input
+ * (the residual stream) and one shared set of block activations; the backward
+ * runs each block's forward again before its backward. About a third more
+ * compute for a fraction of the activation memory; the same bits. */
+void swax_model_set_recompute(SwaxModel *m, int on);
 /* Backward of the last forward (which must have had targets). Gradients are
  * ACCUMULATED into swax_model_grads(m) with weight `scale` on the mean loss
  * (for gradient accumulation, scale = 1/steps). */

@@ -12,7 +12,7 @@
 
 /* Training-step throughput (forward, backward, clip, AdamW) on random tokens. */
 static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads,
-                       const char *device) {
+                       const char *device, int recompute) {
     SwaxConfig c;
     int rc = swax_config_preset(preset, &c);
     if (rc) return cli_fail("bench", rc);
@@ -34,6 +34,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     if ((rc = swax_adamw_init(&opt, m, swax_adamw_defaults()))) return cli_fail("bench", rc);
     SwaxBatch b = {B, T, tok, tgt, NULL, window, chunk};
     swax_model_set_fused_head(m, 1); /* as swax train does */
+    swax_model_set_recompute(m, recompute);
     double best = INFINITY, total = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 is warm-up */
         double t0 = swax_time_sec();
@@ -53,9 +54,10 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     const double tps = N / (total / steps), fpt = swax_model_train_flops_per_token(&c, T, window, chunk);
     printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
-           "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f}\n",
+           "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
+           "\"device_mem_gb\": %.2f}\n",
            device, preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
-           tps * fpt / 1e12);
+           tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9);
     if (getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
     swax_model_free(m);
@@ -66,7 +68,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
-            "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32]\n"
+            "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
             "       swax bench infer [--preset tiny] [--threads N]\n"
             "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n\n"
             "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
@@ -76,14 +78,15 @@ static void usage(FILE *f) {
 int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
                                          {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
-                                         {"threads", 1, 0, 'j'}, {"device", 1, 0, 'd'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"threads", 1, 0, 'j'}, {"device", 1, 0, 'd'}, {"recompute", 0, 0, 'r'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? SWAX_E_USAGE : 0;
     }
     const char *what = argv[1], *preset = NULL, *device = "cpu";
     long B = 4, T = 1024, w = 128, L = 64, steps = 3, threads = 0;
+    int recompute = 0;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -96,13 +99,14 @@ int cmd_bench(int argc, char **argv) {
         case 'n': if (cli_parse_int("bench", "--steps", optarg, 1, 1000, &steps)) return SWAX_E_USAGE; break;
         case 'j': if (cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE; break;
         case 'd': device = optarg; break;
+        case 'r': recompute = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return SWAX_E_USAGE;
         }
     }
     if (!strcmp(what, "train"))
         return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads,
-                           device);
+                           device, recompute);
     if (!strcmp(what, "kernels")) {
         const SwaxOps *ops = !strcmp(device, "cpu") ? swax_ops_cpu() : swax_ops_cuda_bf16();
         if (!ops) return cli_fail("bench", swax_error_wrap(SWAX_E_USAGE, "--device %s", device));

@@ -63,11 +63,49 @@ static void mlstm_call(SwaxModel *m, BlockActs *a, SwaxMlstmCall *c) {
     c->chunks = m->chunks;
 }
 
+/* Block l: res[l + 1] = block(res[l]), its activations in acts[l] (with
+ * --recompute every block shares one set, made again in the backward). */
+static void block_fwd(SwaxModel *m, int l) {
+    const SwaxOps *ops = m->ops;
+    const SwaxConfig *c = &m->cfg;
+    const int N = m->B * m->T, D = c->d_model, F = c->ffn_dim;
+    const BlockW *w = &m->w.blocks[l];
+    BlockActs *a = &m->acts[l];
+    float *x = m->res[l];
+    ops->rmsnorm_fwd(a->ln1, a->rstd1, x, w->norm1, N, D, c->norm_eps);
+    if (m->kinds[l] == 'A') {
+        /* {N, D} @ {3HD, D}ᵀ -> {N, 3HD} ; attention -> {N, HD} ; @ {D, HD}ᵀ -> {N, D} */
+        ops->matmul_fwd(a->mix, 3L * m->HD, a->ln1, D, w->w_mix, N, D, 3 * m->HD);
+        SwaxAttnCall ac;
+        attn_call(m, a, &ac);
+        ops->attn_fwd(&ac);
+        ops->matmul_fwd(a->res_mid, D, a->att, m->HD, w->w_out, N, m->HD, D);
+    } else {
+        /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | og D | i NH | f NH] */
+        const int P = m->P_m;
+        ops->matmul_fwd(a->mix, P, a->ln1, D, w->w_mix, N, D, P);
+        ops->mlstm_gates_fwd(a->ig, a->lf, a->mix + 3 * D, P, w->b_gates, N, m->NH, c->gate_softcap);
+        SwaxMlstmCall mc;
+        mlstm_call(m, a, &mc);
+        ops->mlstm_cell_fwd(&mc);
+        ops->mlstm_out_fwd(a->y, a->hn, a->hmean, a->hrstd, a->h, a->mix + 2 * D, P, w->mix_norm, N, m->NH, m->dv,
+                           c->norm_eps);
+        ops->matmul_fwd(a->res_mid, D, a->y, D, w->w_out, N, D, D);
+    }
+    ops->add(a->res_mid, x, (size_t)N * D);
+    ops->rmsnorm_fwd(a->ln2, a->rstd2, a->res_mid, w->norm2, N, D, c->norm_eps);
+    /* SwiGLU: {N, D} -> {N, 2F} -> {N, F} -> {N, D} */
+    ops->matmul_fwd(a->gu, 2L * F, a->ln2, D, w->w_gu, N, D, 2 * F);
+    ops->swiglu_fwd(a->hf, a->gu, N, F);
+    ops->matmul_fwd(m->res[l + 1], D, a->hf, F, w->w_down, N, F, D);
+    ops->add(m->res[l + 1], a->res_mid, (size_t)N * D);
+}
+
 int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     SWAX_TRY(check_batch(m, b));
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
-    const int B = b->B, T = b->T, N = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    const int B = b->B, T = b->T, N = B * T, D = c->d_model, V = c->vocab_size;
     const int L = b->chunk > 0 ? b->chunk : 64;
     SWAX_TRY(swax_model_ensure_acts(m, B, T, max_chunks(b, L)));
     m->B = B, m->T = T, m->window = b->window, m->chunk = L;
@@ -110,38 +148,7 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     }
 
     ops->embed_fwd(m->res[0], m->tokens, m->w.embed, N, D);
-    for (int l = 0; l < c->n_blocks; l++) {
-        const BlockW *w = &m->w.blocks[l];
-        BlockActs *a = &m->acts[l];
-        float *x = m->res[l];
-        ops->rmsnorm_fwd(a->ln1, a->rstd1, x, w->norm1, N, D, c->norm_eps);
-        if (m->kinds[l] == 'A') {
-            /* {N, D} @ {3HD, D}ᵀ -> {N, 3HD} ; attention -> {N, HD} ; @ {D, HD}ᵀ -> {N, D} */
-            ops->matmul_fwd(a->mix, 3L * m->HD, a->ln1, D, w->w_mix, N, D, 3 * m->HD);
-            SwaxAttnCall ac;
-            attn_call(m, a, &ac);
-            ops->attn_fwd(&ac);
-            ops->matmul_fwd(a->res_mid, D, a->att, m->HD, w->w_out, N, m->HD, D);
-        } else {
-            /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | og D | i NH | f NH] */
-            const int P = m->P_m;
-            ops->matmul_fwd(a->mix, P, a->ln1, D, w->w_mix, N, D, P);
-            ops->mlstm_gates_fwd(a->ig, a->lf, a->mix + 3 * D, P, w->b_gates, N, m->NH, c->gate_softcap);
-            SwaxMlstmCall mc;
-            mlstm_call(m, a, &mc);
-            ops->mlstm_cell_fwd(&mc);
-            ops->mlstm_out_fwd(a->y, a->hn, a->hmean, a->hrstd, a->h, a->mix + 2 * D, P, w->mix_norm, N, m->NH,
-                               m->dv, c->norm_eps);
-            ops->matmul_fwd(a->res_mid, D, a->y, D, w->w_out, N, D, D);
-        }
-        ops->add(a->res_mid, x, (size_t)N * D);
-        ops->rmsnorm_fwd(a->ln2, a->rstd2, a->res_mid, w->norm2, N, D, c->norm_eps);
-        /* SwiGLU: {N, D} -> {N, 2F} -> {N, F} -> {N, D} */
-        ops->matmul_fwd(a->gu, 2L * F, a->ln2, D, w->w_gu, N, D, 2 * F);
-        ops->swiglu_fwd(a->hf, a->gu, N, F);
-        ops->matmul_fwd(m->res[l + 1], D, a->hf, F, w->w_down, N, F, D);
-        ops->add(m->res[l + 1], a->res_mid, (size_t)N * D);
-    }
+    for (int l = 0; l < c->n_blocks; l++) block_fwd(m, l);
     ops->rmsnorm_fwd(m->lnf, m->rstdf, m->res[c->n_blocks], m->w.norm_f, N, D, c->norm_eps);
     m->n_targets = 0;
     if (b->targets)
@@ -210,6 +217,9 @@ int swax_backward(SwaxModel *m, float scale) {
         const BlockW *w = &m->w.blocks[l];
         const BlockW *g = &m->g.blocks[l];
         BlockActs *a = &m->acts[l];
+        /* recompute: the shared activations hold the last block's; make block
+         * l's again from its input (same ops, same bits as the forward) */
+        if (m->recompute && l < c->n_blocks - 1) block_fwd(m, l);
         /* FFN: res[l+1] = res_mid + W_down(swiglu(W_gu ln2)) ; dres flows through unchanged */
         ops->matmul_bwd(m->dmid, F, g->w_down, m->dres, D, a->hf, F, w->w_down, N, F, D, 0);
         ops->swiglu_bwd(m->dbig, m->dmid, a->gu, N, F);

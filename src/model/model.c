@@ -174,7 +174,7 @@ void swax_model_free_acts(SwaxModel *m) {
     free(m->res);
     m->res = NULL;
     if (m->acts)
-        for (int i = 0; i < m->cfg.n_blocks; i++) {
+        for (int i = 0; i < m->act_sets; i++) { /* with --recompute the blocks share set 0 */
             BlockActs *a = &m->acts[i];
             void *ptrs[] = {a->ln1, a->rstd1, a->mix, a->att, a->lse, a->ig, a->lf, a->h, a->hn, a->hmean,
                             a->hrstd, a->y, a->m_t, a->den_t, a->arg_t, a->Cs, a->ns, a->ms, a->arg_end,
@@ -214,6 +214,13 @@ int swax_model_ensure_logits(SwaxModel *m, size_t rows) {
 
 void swax_model_set_fused_head(SwaxModel *m, int on) { m->fused_head = on != 0; }
 
+void swax_model_set_recompute(SwaxModel *m, int on) {
+    if (m->recompute == (on != 0)) return;
+    swax_model_free_acts(m); /* made again in the new layout at the next forward */
+    m->recompute = on != 0;
+    m->logits_valid = 0, m->fused_last = 0;
+}
+
 /* Allocates activations for B×T rows (and `chunks` mLSTM chunks per sequence),
  * reusing the current ones when they are large enough. */
 int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
@@ -236,8 +243,16 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     HALLOC(m->acts, (size_t)c->n_blocks, BlockActs);
     for (int i = 0; !fail && i <= c->n_blocks; i++) ALLOC(m->res[i], N * D, float);
     size_t bigw = 2 * F;
-    for (int i = 0; !fail && i < c->n_blocks; i++) {
+    /* --recompute: one set of activations (both kinds' fields) shared by every
+     * block; the backward makes each block's again */
+    const int nsets = m->recompute ? 1 : c->n_blocks;
+    m->act_sets = m->acts ? nsets : 0;
+    int has_a = 0, has_m = 0;
+    for (int i = 0; i < c->n_blocks; i++) has_a |= m->kinds[i] == 'A', has_m |= m->kinds[i] != 'A';
+    for (int i = 0; !fail && i < nsets; i++) {
         BlockActs *a = &m->acts[i];
+        const int want_a = m->recompute ? has_a : m->kinds[i] == 'A';
+        const int want_m = m->recompute ? has_m : m->kinds[i] != 'A';
         ALLOC(a->ln1, N * D, float);
         ALLOC(a->rstd1, N, float);
         ALLOC(a->res_mid, N * D, float);
@@ -245,14 +260,15 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
         ALLOC(a->rstd2, N, float);
         ALLOC(a->gu, N * 2 * F, float);
         ALLOC(a->hf, N * F, float);
-        if (m->kinds[i] == 'A') {
-            ALLOC(a->mix, N * 3 * HD, float);
+        const size_t mixw = want_m && (!want_a || P > 3 * HD) ? P : 3 * HD;
+        ALLOC(a->mix, N * mixw, float);
+        if (want_a) {
             ALLOC(a->att, N * HD, float);
             ALLOC(a->lse, N * c->attn_heads, float);
             if (3 * HD > bigw) bigw = 3 * HD;
-        } else {
+        }
+        if (want_m) {
             const size_t S = (size_t)nB * NH * nC;
-            ALLOC(a->mix, N * P, float);
             ALLOC(a->ig, N * NH, float);
             ALLOC(a->lf, N * NH, float);
             ALLOC(a->h, N * D, float);
@@ -270,6 +286,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
             if (P > bigw) bigw = P;
         }
     }
+    for (int i = nsets; !fail && i < c->n_blocks; i++) m->acts[i] = m->acts[0];
     ALLOC(m->lnf, N * D, float);
     ALLOC(m->rstdf, N, float);
     (void)V; /* the logits: swax_model_ensure_logits, sized per call */

@@ -71,6 +71,8 @@ struct SwaxModel {
      * backward chunk by chunk, so no (N, V) logits are kept; dhead holds the
      * head's weight gradient until swax_backward scales and adds it */
     int fused_head, fused_last;
+    int recompute;               /* one shared set of block activations, made again in the backward */
+    int act_sets;                /* sets of BlockActs allocated: n_blocks, or 1 with recompute */
     float *dhead;                /* (V, D) */
     int32_t *tokens, *targets;
     uint8_t *doc_start;

@@ -284,6 +284,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 swax_model_num_params(m) / 1e6, swax_model_device(m), o->steps, o->B, o->T, o->accum, sched);
     }
     swax_model_set_fused_head(m, 1); /* no (B·T, V) logits kept in training steps */
+    swax_model_set_recompute(m, o->recompute);
     const double t_start = swax_time_sec();
     SwaxThrottle thr;
     swax_throttle_start(&thr);

@@ -36,7 +36,8 @@ typedef struct {
     int keep_ckpts;
     uint64_t seed;
     int threads;
-    char device[16];         /* "cpu" (or empty) or "cuda" */
+    char device[16];         /* "cpu" (or empty), "cuda" or "cuda-fp32" */
+    int recompute;           /* activation recomputation (same bits, less memory) */
     SwaxNanPolicy nan_policy;
     int resume;
     long stop_after;         /* stop (with a checkpoint) after this step, 0 = run to `steps` (tests) */
