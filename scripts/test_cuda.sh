@@ -10,7 +10,11 @@
 #   SWAX_CUDA_TESTS=0 skips the tests; SWAX_CUDA_SANITIZE=0 skips compute-sanitizer;
 #   SWAX_CUDA_BENCH=0 skips our benchmarks; SWAX_CUDA_BASELINE=0 skips the PyTorch
 #   baselines (scripts/gpu_baseline*.py: minutes of torch.compile; without them the
-#   training figures are compared with SPEC §8's).
+#   training figures are compared with SPEC §8's); SWAX_CUDA_LARGE=1 adds the 1.4b preset at
+#   T=16384 (tokens/s and memory, with and without --recompute); SWAX_CUDA_CONVERGENCE=DATA
+#   trains the `small` preset 300 steps on DATA's shards in bf16 and in fp32 on the GPU and
+#   compares the mean loss of the last 50 steps (and with a CPU run's log, if
+#   SWAX_CUDA_CPU_LOG names one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOGS=${OUT:-build/cuda-logs}
@@ -52,18 +56,22 @@ done
 
 san_rows=()
 if [ "${SWAX_CUDA_SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/null 2>&1; then
-  for spec in "memcheck test_cuda_ops" "memcheck test_cuda_attn" "memcheck test_cuda_mlstm" \
-              "racecheck test_cuda_attn" "racecheck test_cuda_mlstm"; do
+  # tool, binary, test-name filter: the kernel tests of each file, under the sanitizer (10-100x slower)
+  for spec in "memcheck test_cuda_ops cuda_" "memcheck test_cuda_attn attn_misaligned" \
+              "memcheck test_cuda_attn attn_any_even" "memcheck test_cuda_mlstm mlstm_documents" \
+              "memcheck test_cuda_mlstm mlstm_partial_tiles" "racecheck test_cuda_attn attn_misaligned" \
+              "racecheck test_cuda_mlstm mlstm_documents" "memcheck test_cuda_model checkpoint" ; do
     set -- $spec
-    tool=$1; name=$2
+    tool=$1; name=$2; filt=$3
     [ -x "$BIN_T/$name" ] || continue
-    echo "== compute-sanitizer --tool $tool $name"
-    SWAX_TEST_SMALL=1 timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 99 "$BIN_T/$name" \
-      > "$LOGS/san_${tool}_$name.log" 2>&1; rc=$?
-    tail -n 3 "$LOGS/san_${tool}_$name.log"
+    echo "== compute-sanitizer --tool $tool $name $filt"
+    timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 99 "$BIN_T/$name" "$filt" \
+      > "$LOGS/san_${tool}_${name}_$filt.log" 2>&1; rc=$?
+    tail -n 3 "$LOGS/san_${tool}_${name}_$filt.log"
     verdict=clean; [ "$rc" -eq 99 ] && verdict=ERRORS; [ "$rc" -eq 124 ] && verdict=timeout
     [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ] && [ "$rc" -ne 124 ] && verdict="exit $rc"
-    san_rows+=("$(printf '| %-9s %-24s | %-8s |' "$tool" "$name" "$verdict")")
+    name="$name $filt"
+    san_rows+=("$(printf '| %-9s %-40s | %-8s |' "$tool" "$name" "$verdict")")
   done
 fi
 
@@ -111,6 +119,39 @@ if [ "${SWAX_CUDA_BENCH:-1}" != 0 ]; then
   done
 fi
 
+large_rows=()
+if [ "${SWAX_CUDA_LARGE:-0}" != 0 ]; then
+  field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
+  for spec in "4 --recompute" "1 --recompute" "1 -"; do
+    set -- $spec
+    flag=$2; [ "$flag" = - ] && flag=
+    j=$(timeout 240 $SWAX bench train --device cuda --preset 1.4b --batch "$1" --seq 16384 --window 2048 --chunk 64 \
+        --steps 2 $flag 2>&1 | tail -n 1)
+    echo "$j" | tee -a "$LOGS/bench_large.jsonl"
+    tps=$(echo "$j" | field tokens_per_s); mem=$(echo "$j" | field device_mem_gb)
+    large_rows+=("$(printf '| 1.4b B%s T16384 w2048 %-12s | %10s | %8s |' "$1" "${flag:-(no recompute)}" "${tps:-failed}" "${mem:--}")")
+  done
+fi
+
+conv_rows=()
+if [ -n "${SWAX_CUDA_CONVERGENCE:-}" ]; then
+  for dev in cuda cuda-fp32; do
+    rm -rf "/tmp/swax-conv-$dev"
+    timeout 200 $SWAX train --preset small --data "$SWAX_CUDA_CONVERGENCE" --out "/tmp/swax-conv-$dev" --steps 300 \
+      --warmup 30 --eval-every 0 --device "$dev" --quiet > "$LOGS/conv_$dev.txt" 2>&1
+    cp "/tmp/swax-conv-$dev/log.jsonl" "$LOGS/conv_$dev.jsonl" 2>/dev/null
+    m=$(grep '"loss"' "/tmp/swax-conv-$dev/log.jsonl" 2>/dev/null | tail -n 50 | sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p' \
+        | awk '{s+=$1; n++} END {if (n) printf "%.5f", s/n}')
+    tps=$(grep '"loss"' "/tmp/swax-conv-$dev/log.jsonl" 2>/dev/null | tail -n 50 | sed -n 's/.*"tok_per_s": \([0-9.e+-]*\).*/\1/p' \
+        | awk '{s+=$1; n++} END {if (n) printf "%.0f", s/n}')
+    conv_rows+=("$(printf '| small 300 steps %-10s | %10s | %10s |' "$dev" "${m:-failed}" "${tps:--}")")
+  done
+  if [ -n "${SWAX_CUDA_CPU_LOG:-}" ] && [ -f "$SWAX_CUDA_CPU_LOG" ]; then
+    m=$(grep '"loss"' "$SWAX_CUDA_CPU_LOG" | tail -n 50 | sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p' | awk '{s+=$1; n++} END {if (n) printf "%.5f", s/n}')
+    conv_rows+=("$(printf '| small 300 steps %-10s | %10s | %10s |' cpu "${m:--}" -)")
+  fi
+fi
+
 echo
 echo "GPU tests ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1))"
 printf '| %-24s | %6s | %6s | %8s |\n' test passed failed time
@@ -118,8 +159,8 @@ printf '|%s|%s|%s|%s|\n' "--------------------------" "--------" "--------" "---
 for r in "${rows[@]}"; do echo "$r"; done
 if [ ${#san_rows[@]} -gt 0 ]; then
   echo
-  printf '| %-34s | %-8s |\n' "compute-sanitizer" result
-  printf '|%s|%s|\n' "------------------------------------" "----------"
+  printf '| %-50s | %-8s |\n' "compute-sanitizer" result
+  printf '|%s|%s|\n' "----------------------------------------------------" "----------"
   for r in "${san_rows[@]}"; do echo "$r"; done
 fi
 if [ ${#bench_rows[@]} -gt 0 ]; then
@@ -133,6 +174,18 @@ if [ ${#kern_rows[@]} -gt 0 ]; then
   printf '| %-24s | %10s | %10s | %6s |\n' "kernel (B8 T4096)" swax PyTorch speedup
   printf '|%s|%s|%s|%s|\n' "--------------------------" "------------" "------------" "--------"
   for r in "${kern_rows[@]}"; do echo "$r"; done
+fi
+if [ ${#large_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-38s | %10s | %8s |\n' "large preset" tokens/s "GPU GB"
+  printf '|%s|%s|%s|\n' "----------------------------------------" "------------" "----------"
+  for r in "${large_rows[@]}"; do echo "$r"; done
+fi
+if [ ${#conv_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-26s | %10s | %10s |\n' "convergence" "last-50 loss" tokens/s
+  printf '|%s|%s|%s|\n' "----------------------------" "------------" "------------"
+  for r in "${conv_rows[@]}"; do echo "$r"; done
 fi
 echo
 echo "$total_p passed, $total_f failed"

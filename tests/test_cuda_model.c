@@ -21,7 +21,7 @@ typedef struct {
     int B, T, window, chunk, docs, tie, D, heads, hdim, nh, V, Vused, F;
 } Case;
 
-static SwaxModel *cpu_model(const Case *k, uint64_t seed) {
+static SwaxModel *cpu_model_sd(const Case *k, uint64_t seed, double weight_sd) {
     SwaxConfig c;
     swax_config_default(&c, k->V, k->D, (int)strlen(k->pattern) + 1);
     snprintf(c.pattern, sizeof c.pattern, "%s", k->pattern);
@@ -32,9 +32,10 @@ static SwaxModel *cpu_model(const Case *k, uint64_t seed) {
     SwaxModel *m;
     SWAX_ASSERT(swax_model_create(&c, &m) == 0);
     swax_model_init(m, seed);
-    test_randomize_params(m, &rng, 0.4);
+    test_randomize_params(m, &rng, weight_sd);
     return m;
 }
+static SwaxModel *cpu_model(const Case *k, uint64_t seed) { return cpu_model_sd(k, seed, 0.4); }
 
 /* A second model with the same config and weights, on the GPU ("cuda-fp32" or "cuda"). */
 static SwaxModel *gpu_twin_on(SwaxModel *cm, const char *device) {
@@ -125,8 +126,8 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
         CHECK(swax_forward(gm, &b, &lg) == 0);
         const size_t nl = (size_t)N * k->V;
         float *logc = host_copy(swax_model_logits(cm), nl);
-        const float *logg = swax_model_logits(gm);
-        CHECK(logg != NULL);
+        CHECK(swax_model_logits(gm) != NULL);
+        float *logg = host_copy(swax_model_logits(gm), nl);
         const double el = rel_err(logg, logc, nl);
         CHECK(swax_backward(cm, 1.0f) == 0);
         CHECK(swax_backward(gm, 1.0f) == 0);
@@ -134,11 +135,25 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
         const size_t np = swax_model_num_params(cm);
         float *gc = host_copy(swax_model_grads(cm), np);
         const double eg = grad_err(cm, swax_model_grads(gm), gc, &worst);
-        double fl, fg;
+        double fl, fg, gl, gg;
         cpu_noise(cm, &b, logc, gc, &fl, &fg);
+        { /* and the GPU's own: the same with another chunk size there */
+            float *gg1 = host_copy(swax_model_grads(gm), np), l2;
+            swax_zero_grad(gm);
+            SwaxBatch b2 = b;
+            b2.chunk = b.chunk > 1 ? b.chunk / 2 + 1 : 3;
+            CHECK(swax_forward(gm, &b2, &l2) == 0);
+            gl = rel_err(swax_model_logits(gm), logg, nl);
+            CHECK(swax_backward(gm, 1.0f) == 0);
+            const char *w;
+            gg = grad_err(cm, swax_model_grads(gm), gg1, &w);
+            free(gg1);
+        }
+        if (gl > fl) fl = gl;
+        if (gg > fg) fg = gg;
         const double tl = fl * 4 > 1e-4 ? fl * 4 : 1e-4, tg = fg * 4 > 1e-4 ? fg * 4 : 1e-4;
-        printf("  case %zu %-2s B%d T%-3d w%-3d L%-2d docs %d D%-3d: loss cpu %.7f gpu %.7f | logits %.1e (cpu noise "
-               "%.1e) | grads %.1e (%s; cpu noise %.1e)\n",
+        printf("  case %zu %-2s B%d T%-3d w%-3d L%-2d docs %d D%-3d: loss cpu %.7f gpu %.7f | logits %.1e (noise "
+               "%.1e) | grads %.1e (%s; noise %.1e)\n",
                ci, k->pattern, k->B, k->T, k->window, k->chunk, k->docs, k->D, lc, lg, el, fl, eg, worst, fg);
         if (el > tl) { /* where does it start? the residual stream after each block */
             CHECK(swax_forward(cm, &b, &lc) == 0);
@@ -156,18 +171,20 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
         CHECKF(fabs(lc - lg) <= 1e-5 * fabs(lc), "case %zu: loss %.8f vs %.8f", ci, lg, lc);
         CHECKF(el <= tl, "case %zu: logits rel err %.3g > %.3g", ci, el, tl);
         CHECKF(eg <= tg, "case %zu: gradient of %s rel err %.3g > %.3g", ci, worst, eg, tg);
-        free(gc), free(logc), free(tok), free(tgt), free(ds);
+        free(gc), free(logc), free(logg), free(tok), free(tgt), free(ds);
         swax_model_free(cm);
         swax_model_free(gm);
     }
 }
 
-/* ---- bf16 mode: the GPU's "cuda" table rounds every matrix-product operand
- * to bf16. Its oracle is the CPU table with the same rounding (bf16emu below):
- * the two then differ only in summation order (and in the rare operand that
- * sits at a rounding tie after an fp32 difference), so the tolerance can stay
- * tight. The distance of both from the plain fp32 CPU path is printed: it is
- * the price of bf16 on this random model, not a test of the GPU. */
+/* ---- bf16 mode: the GPU's "cuda" table rounds every matrix-product operand to
+ * bf16 (cuBLASLt products, and the tensor-core SWA and mLSTM kernels). The
+ * yardstick is the CPU path with its products' operands rounded the same way
+ * (bf16emu below: the cuBLASLt part of the rounding only): the GPU must stay
+ * as close to the fp32 CPU path as that emulation is, within a factor of 3 (or
+ * 1e-2 on logits and gradients, 2e-3 on the loss). Weights at 0.1 here, nearer
+ * trained scales than the 0.4 of the fp32 test, whose random models are so
+ * chaotic that bf16 alone moves their logits by 20%. */
 
 static float bf16_round(float x) {
     uint32_t u;
@@ -203,7 +220,7 @@ static void emu_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout,
 
 static SwaxOps bf16emu;
 
-TEST(bf16_matches_the_cpu_with_bf16_operands) {
+TEST(bf16_stays_as_close_to_fp32_as_bf16_operands_allow) {
     bf16emu = *C;
     bf16emu.name = "cpu-bf16emu";
     bf16emu.matmul_fwd = emu_matmul_fwd;
@@ -211,7 +228,7 @@ TEST(bf16_matches_the_cpu_with_bf16_operands) {
     swax_rng_seed(&rng, 111, 0);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const Case *k = &cases[ci];
-        SwaxModel *cm = cpu_model(k, 1 + ci), *gm = gpu_twin_on(cm, "cuda");
+        SwaxModel *cm = cpu_model_sd(k, 1 + ci, 0.1), *gm = gpu_twin_on(cm, "cuda");
         const int N = k->B * k->T;
         const size_t nl = (size_t)N * k->V, np = swax_model_num_params(cm);
         int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
@@ -224,7 +241,7 @@ TEST(bf16_matches_the_cpu_with_bf16_operands) {
         float *log32 = host_copy(swax_model_logits(cm), nl);
         CHECK(swax_backward(cm, 1.0f) == 0);
         float *g32 = host_copy(swax_model_grads(cm), np);
-        /* the CPU with bf16 operands */
+        /* the CPU with bf16 operands in its products */
         cm->ops = &bf16emu;
         swax_zero_grad(cm);
         CHECK(swax_forward(cm, &b, &le) == 0);
@@ -234,16 +251,18 @@ TEST(bf16_matches_the_cpu_with_bf16_operands) {
         cm->ops = C;
         /* the GPU */
         CHECK(swax_forward(gm, &b, &lg) == 0);
-        const double el = rel_err(swax_model_logits(gm), loge, nl), el32 = rel_err(loge, log32, nl);
+        const double el = rel_err(swax_model_logits(gm), log32, nl), ee = rel_err(loge, log32, nl);
         CHECK(swax_backward(gm, 1.0f) == 0);
-        const char *worst, *w32;
-        const double eg = grad_err(cm, swax_model_grads(gm), ge, &worst), eg32 = grad_err(cm, ge, g32, &w32);
-        printf("  bf16 case %zu: loss fp32 %.6f, bf16 cpu %.6f, gpu %.6f | gpu vs bf16 cpu: logits %.1e grads %.1e "
-               "(%s) | bf16 vs fp32 on the cpu: logits %.1e grads %.1e\n",
-               ci, l32, le, lg, el, eg, worst, el32, eg32);
-        CHECKF(fabs(le - lg) <= 1e-4 * fabs(le), "case %zu: loss %.8f vs %.8f", ci, lg, le);
-        CHECKF(el <= 2e-3, "case %zu: logits rel err %.3g", ci, el);
-        CHECKF(eg <= 2e-3, "case %zu: gradient of %s rel err %.3g", ci, worst, eg);
+        const char *worst, *we;
+        const double eg = grad_err(cm, swax_model_grads(gm), g32, &worst), eeg = grad_err(cm, ge, g32, &we);
+        const double dl = fabs(lg - l32) / fabs(l32), del = fabs(le - l32) / fabs(l32);
+        printf("  bf16 case %zu: loss fp32 %.6f, bf16-operand cpu %.6f, gpu %.6f | distance from fp32: gpu logits "
+               "%.1e grads %.1e (%s), bf16-operand cpu logits %.1e grads %.1e\n",
+               ci, l32, le, lg, el, eg, worst, ee, eeg);
+        CHECKF(dl <= (3 * del > 2e-3 ? 3 * del : 2e-3), "case %zu: loss %.8f vs %.8f", ci, lg, l32);
+        CHECKF(el <= (3 * ee > 1e-2 ? 3 * ee : 1e-2), "case %zu: logits %.3g from fp32 (emulation %.3g)", ci, el, ee);
+        CHECKF(eg <= (3 * eeg > 1e-2 ? 3 * eeg : 1e-2), "case %zu: gradient of %s %.3g from fp32 (emulation %.3g)",
+               ci, worst, eg, eeg);
         free(log32), free(g32), free(loge), free(ge), free(tok), free(tgt), free(ds);
         swax_model_free(cm);
         swax_model_free(gm);

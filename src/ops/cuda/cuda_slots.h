@@ -32,6 +32,12 @@ void swax_cuda_mlstm_gates_bwd(float *dpre, long ldp, float *dbias, const float 
                                const float *pre, long ldpre, const float *bias, int N, int NH, float cap);
 void swax_cuda_mlstm_cell_fwd(SwaxMlstmCall *c);
 void swax_cuda_mlstm_cell_bwd(SwaxMlstmCall *c);
+/* bf16 tensor-core versions (attn_tc.cu, mlstm_tc.cu): the "cuda" table's; they
+ * fall back to the fp32 kernels for shapes without a fast path */
+void swax_cuda_attn_fwd_tc(SwaxAttnCall *c);
+void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
+void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c);
+void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c);
 void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
                              long ldog, const float *w, int N, int NH, int dv, float eps);
 void swax_cuda_mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const float *dy, const float *hn,

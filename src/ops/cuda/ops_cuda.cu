@@ -5,15 +5,17 @@
  *
  * Precision, two tables: "cuda-fp32" — fp32 storage and fp32 arithmetic with
  * TF32 off (CUBLAS_COMPUTE_32F), held to the CPU path at 1e-4 relative; and
- * "cuda" — the same kernels with bf16 operands in every matrix product (fp32
- * accumulation, fp32 results), weights from a bf16 copy of the fp32 master
- * parameters refreshed after each optimizer step. Activations stay fp32 in
- * memory in this version.
+ * "cuda" — bf16 operands in every matrix product (fp32 accumulation, fp32
+ * results): cuBLASLt with weights from a bf16 copy of the fp32 master
+ * parameters refreshed after each optimizer step, and the tensor-core SWA and
+ * mLSTM kernels (attn_tc.cu, mlstm_tc.cu). Activations stay fp32 in memory in
+ * this version; gates, states, normalisers and softmax statistics are fp32.
  *
  * Determinism: cuBLASLt algorithms are chosen once per shape and cached, and
- * only algorithms without split-K reductions are allowed
- * (CUBLASLT_REDUCTION_SCHEME_NONE), so the same product on the same card gives
- * the same bits every time. */
+ * split-K is allowed only with a separate reduction of the partial results in
+ * the workspace (reduction schemes COMPUTE_TYPE and OUTPUT_TYPE, not INPLACE),
+ * so the same product on the same card gives the same bits every time (the
+ * GPU tests run steps twice and compare bytes). */
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <string.h>
@@ -205,21 +207,27 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         p->used = 1;
         p->bf16 = bf16, p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->lda = lda, p->ldb = ldb;
         p->ldc = ldc, p->accumulate = accumulate, p->align_a = aa, p->align_b = ab, p->align_c = ac;
-        const cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        const cudaDataType_t dt = bf16 ? CUDA_R_16BF : CUDA_R_32F;
         LT_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
         LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
         LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
         /* column-major layouts: A is (ta ? k×m : m×k), B is (tb ? n×k : k×n), C is m×n */
-        LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, ab, ta ? k : m, ta ? m : k, lda));
-        LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, ab, tb ? n : k, tb ? k : n, ldb));
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, ta ? k : m, ta ? m : k, lda));
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, tb ? n : k, tb ? k : n, ldb));
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, ldc));
         cublasLtMatmulPreference_t pref;
         LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
         uint64_t wsb = ctx.workspace_bytes;
         LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
-        /* no split-K reductions: the same product gives the same bits every time */
+        /* split-K only with a separate, fixed-order reduction of partial results
+         * in the workspace (never the in-place scheme): the same product gives the
+         * same bits every time. Needed for the weight gradients, whose K is the
+         * token count (32k) and whose output (e.g. 1024 x 1024) is too small to
+         * fill the card without splitting K. */
         uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
+        if (bf16) /* the fp32 table is for tests: no split-K there, the CPU's order is closer */
+            red |= CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
         LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
         const uint32_t ua = (uint32_t)aa, ub = (uint32_t)ab, uc = (uint32_t)ac;
         LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
@@ -252,11 +260,10 @@ static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, l
             SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, sizeof(float) * ldc, 0, sizeof(float) * m, n, ctx.stream));
         return;
     }
-    /* Plans assume 256-byte alignment (cuBLASLt's default, and its fastest
-     * kernels) for operands aligned to at least 16 bytes; telling it a smaller
-     * true alignment made it choose kernels 10x slower for the parameter
-     * slices (measured on the H200). An algorithm that refuses an operand
-     * (status 15) is replaced by one planned for the true alignment. */
+    /* Plans assume 256-byte alignment (cuBLASLt's default) for operands
+     * aligned to at least 16 bytes, the true alignment below that; an
+     * algorithm that still refuses an operand (status 15) is replaced by one
+     * planned for the true alignment. */
     const int aa = ptr_align(A), ab = ptr_align(B), ac = ptr_align(Cm);
     GemmPlan *p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate, aa >= 16 ? 256 : aa,
                             ab >= 16 ? 256 : ab, ac >= 16 ? 256 : ac);
@@ -360,7 +367,7 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
 
 static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
 
-#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, PARAMS_UPDATED)                                     \
+#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, PARAMS_UPDATED, ATTN_FWD, ATTN_BWD, CELL_FWD, CELL_BWD) \
     {                                                                                                     \
         .name = NAME, .is_device = 1, .sync = cu_sync, .mem_used = cu_mem_used,                           \
         .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .to_device = cu_to_device,   \
@@ -368,17 +375,21 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .embed_fwd = swax_cuda_embed_fwd, .embed_bwd = swax_cuda_embed_bwd,                               \
         .rmsnorm_fwd = swax_cuda_rmsnorm_fwd, .rmsnorm_bwd = swax_cuda_rmsnorm_bwd, .add = swax_cuda_add,  \
         .swiglu_fwd = swax_cuda_swiglu_fwd, .swiglu_bwd = swax_cuda_swiglu_bwd,                           \
-        .attn_fwd = swax_cuda_attn_fwd, .attn_bwd = swax_cuda_attn_bwd,                                   \
+        .attn_fwd = ATTN_FWD, .attn_bwd = ATTN_BWD,                                                       \
         .mlstm_gates_fwd = swax_cuda_mlstm_gates_fwd, .mlstm_gates_bwd = swax_cuda_mlstm_gates_bwd,       \
-        .mlstm_cell_fwd = swax_cuda_mlstm_cell_fwd, .mlstm_cell_bwd = swax_cuda_mlstm_cell_bwd,           \
+        .mlstm_cell_fwd = CELL_FWD, .mlstm_cell_bwd = CELL_BWD,                                           \
         .mlstm_out_fwd = swax_cuda_mlstm_out_fwd, .mlstm_out_bwd = swax_cuda_mlstm_out_bwd,               \
         .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd, .adamw = swax_cuda_adamw,         \
         .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale,                                               \
     }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
-static const SwaxOps cuda_ops_bf16 = SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_params_updated);
-static const SwaxOps cuda_ops_fp32 = SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, NULL);
+static const SwaxOps cuda_ops_bf16 =
+    SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_params_updated, swax_cuda_attn_fwd_tc,
+                    swax_cuda_attn_bwd_tc, swax_cuda_mlstm_cell_fwd_tc, swax_cuda_mlstm_cell_bwd_tc);
+static const SwaxOps cuda_ops_fp32 =
+    SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, NULL, swax_cuda_attn_fwd,
+                    swax_cuda_attn_bwd, swax_cuda_mlstm_cell_fwd, swax_cuda_mlstm_cell_bwd);
 
 extern "C" const SwaxOps *swax_ops_cuda(void) {
     if (ctx_init()) return NULL;

@@ -1,0 +1,1115 @@
+/* attn_tc.cu — sliding-window attention (SWA) forward and backward with the
+ * matrix products on tensor cores: bf16 operands, fp32 accumulation
+ * (mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, operands fetched
+ * with ldmatrix). Same semantics as the fp32 slots of attn.cu (which stay the
+ * reference of the "cuda-fp32" table): the forward rotates q and k in place
+ * (RoPE, float64 angles, the same bits as attn.cu) and writes out (N, H·dh)
+ * and lse (B, H, T); the backward overwrites dqkv, then dq and dk are rotated
+ * back. Softmax statistics, lse, Δ, P, dS and every rescaling stay fp32; only
+ * the operands of the products (Q, K, V, dO, P, dS) are rounded to bf16.
+ * Head dims 64 and 128 run here; any other dh calls the fp32 kernels.
+ *
+ * Masks (as attn.cu): query i sees key j iff lo_i <= j <= i, lo_i = max(i -
+ * w + 1, doc_lo[i], 0), w = min(window, T). Tile ranges come from the
+ * minimum (maximum) of lo over a tile, every score is masked element by
+ * element; monotonic lo is never assumed.
+ *
+ * Pipeline of a call (one stream, no host synchronisation):
+ *   forward:  rope_table   (cos, sin) of every (t, j < dh/2): float64 angles,
+ *                          the expressions of attn.cu's rope kernel.
+ *             stage_fwd    warp per (b, t, h): rotates q and k in place (fp32,
+ *                          unfused products: the bits of attn.cu / the CPU),
+ *                          writes bf16 copies of q, k, v in (B, H, Tp, dh)
+ *                          layout (Tp = T rounded up to 128, pad rows zero)
+ *                          and lo (B, Tp) (INT_MAX on pad rows).
+ *             fwd          block per (query tile, h, b).
+ *   backward: rope_table, stage_bwd (bf16 q, k, v, dO; Δ = Σ dout·out in
+ *             fp32; lse·log2 e; lo), bwd_dq (block per query tile), bwd_dkdv
+ *             (block per key tile); dq and dk rotated back in the epilogues
+ *             of those two kernels (same fp32 expressions as attn.cu's
+ *             inverse rope, table values), so no separate rope pass.
+ * The staging copies make every tile load a plain 16-byte cp.async (double
+ * buffered, no conversion in flight) and halve the bytes that the band's
+ * reuse pulls from L2 (fp32 tiles would be ~9 GB of L2->SM traffic per
+ * backward at w = 2048); the rounding is the one the kernels would do on
+ * fp32 tiles (round to nearest even), so the results are the same.
+ *
+ * Tensor-core design (FlashAttention-2 style, no shared-memory round trip of
+ * the scores): a warp owns 16·MW query rows (fwd, dq) or 16 key rows (dkdv);
+ * its operand fragments stay in registers (Q in fwd; Q and dO in dq when
+ * QREG; K and V in dkdv when KREG, else re-read with ldmatrix). Score tiles
+ * are mma accumulators: thread (g = lane/4, t4 = lane%4) holds rows g, g+8,
+ * columns 8n + 2·t4 + {0, 1} of each n8 tile. Row max / sum: xor shuffles 1
+ * and 2 inside a quad. The accumulators of two adjacent n8 tiles ARE the A
+ * fragment of the next product (P·V, dS·K, Pᵀ·dO, dSᵀ·Q) after packing to
+ * bf16x2: no shared memory between the two products.
+ * Fragment layouts (PTX ISA, m16n8k16 .bf16): A a0..a7 (4 regs): rows g
+ * (regs 0, 2), g + 8 (regs 1, 3), columns 2·t4 + {0,1} (regs 0, 1), + 8
+ * (regs 2, 3); B b0..b3 (2 regs): k rows 2·t4 + {0,1} (+8 for reg 1), column
+ * g; C/D c0..c3: rows g (c0, c1), g + 8 (c2, c3), columns 2·t4 + {0,1}.
+ * ldmatrix .x4: lane l addresses row l%8 of matrix l/8, register i gets
+ * matrix i, lane l the pair (l/4, 2·(l%4)) (with .trans (2·(l%4), l/4)).
+ * A from row-major [m][k] smem: plain ldmatrix; B of QKᵀ (K rows) plain;
+ * B of PV (V rows are [k][n]) .trans.
+ *
+ * Shared memory: bf16 rows padded to dh + 8 elements (144 or 272 bytes), so
+ * the 8 row addresses of an ldmatrix phase fall in 8 distinct 16-byte bank
+ * groups (row stride ≡ 16 mod 128 bytes): no conflicts, no swizzle.
+ * Skipping: key (query) tiles are aligned to their size and cover only the
+ * band; inside a tile each warp skips the 16-key (16-query) chunks that none
+ * of its rows can see, and skips the per-element mask where a chunk is fully
+ * visible to all its rows. Cost O(T·w).
+ *
+ * Determinism: no atomics; dQ per query tile, dK/dV per key tile; fixed
+ * loop orders and shuffle trees; mma accumulation order is fixed by the
+ * hardware for a given instruction sequence: same inputs, same bits.
+ *
+ * Default tiles (registers from ptxas -v, sm_90a, nvcc 13.0; no spills, no
+ * stack frame in any attention kernel; resident blocks per SM from
+ * __launch_bounds__ and 228 KiB of shared memory; alternatives near the
+ * entry points, swept by the timing test):
+ *            tile                     warps          smem       regs  blocks/SM
+ *   dh 64:  fwd  128 q × 64 k         4 × 32 rows    54.0 KiB   215   2 (8 warps)
+ *           dq   128 q × 64 k         8 × 16 rows    72.0 KiB   128   2 (16 warps)
+ *           dkdv  64 k × 64 q         4 × 16 keys    55.5 KiB   168   3 (12 warps)
+ *   dh 128: fwd   64 q × 64 k         4 × 16 rows    85.0 KiB   195   2 (8 warps)
+ *           dq    64 q × 64 k         4 × 16 rows   102.0 KiB   159   2 (8 warps)
+ *           dkdv  64 k × 64 q         4 × 16 keys   103.5 KiB   242   2 (8 warps)
+ *   staging kernels: 32-40 registers, no shared memory.
+ * Register-resident operands: fwd Q; dq Q and dO (dh 64); dkdv K and V
+ * (dh 64); at dh 128 those are re-read from shared memory (ldmatrix) to
+ * stay under the register budget.
+ *
+ * Cost model, B8 H16 T4096 dh64 (N = 32768 token rows, R = 0.52 M (b, h, t)
+ * rows). One product over the band = 2·R·w'·dh FLOPs, w' = mean number of
+ * visible keys (126 at w = 128, 1536 at w = 2048): 8.5 GFLOP at w = 128,
+ * 103 GFLOP at w = 2048. Forward 2 products; backward 7 (S and dP in both
+ * kernels, then dQ, dK, dV: the price of no atomics). Executed work: ×1.3
+ * at w = 128 (16-key chunks of 16- or 32-row warps), ×1.02 at w = 2048.
+ * DRAM bytes (fp32 activations): forward stage 0.87 GB (read q, k, v; write
+ * rotated q, k and bf16 q, k, v), attention 0.34 GB (bf16 q, k, v; out);
+ * backward stage 0.94 GB (read q, k, v, out, dout; write bf16 q, k, v, dO),
+ * dq 0.40 GB, dkdv 0.54 GB: 3.1 GB in all.
+ *   floors (~600 TFLOP/s mma.sync bf16; 3.5 TB/s):
+ *     w = 128:  compute 9 × 8.5 = 76 GFLOP: 0.13 ms; memory 3.1 GB: 0.88 ms
+ *               (memory bound: ~0.9 ms fwd + bwd)
+ *     w = 2048: compute 9 × 103 = 927 GFLOP: 1.55 ms; memory 0.88 ms
+ *               (mostly overlapped: ~1.6 ms fwd + bwd)
+ *   predicted (memory passes at ~80 % of bandwidth; mma.sync attention
+ *   kernels at ~45-50 % of the mma peak, as FlashAttention-2 on Hopper):
+ *     w = 128:  fwd ~0.45 ms (stage 0.32), bwd ~0.75 ms (stage 0.35, dq
+ *               ~0.17, dkdv ~0.23): ~1.2 ms  (target 1.4)
+ *     w = 2048: fwd ~1.0 ms (stage 0.32 + 0.7), bwd ~2.9 ms (stage 0.35,
+ *               dq ~1.1, dkdv ~1.45): ~3.9 ms (target 3.0: needs the
+ *               attention kernels at ~65 % of the mma peak, or wgmma, or a
+ *               backward that does not recompute S and dP)
+ * (These are predictions; measured numbers belong to the test's output.) */
+#include <cuda_bf16.h>
+#include <limits.h>
+#include <stdint.h>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/cuda_slots.h"
+
+extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c);
+extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
+extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv);
+
+namespace {
+
+typedef __nv_bfloat16 bf16;
+
+constexpr float LOG2E = 1.4426950408889634f;
+constexpr float LN2 = 0.69314718055994531f;
+constexpr int TPAD = 128; /* staged rows per (b, h) are padded to a multiple of this */
+constexpr int STAGE_THREADS = 256;
+
+/* ---------------------------------------------------------------- PTX and shared-memory access */
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* Four 8×8 b16 matrices; lane l gives the address of row l%8 of matrix l/8. */
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const bf16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+/* The same, each matrix transposed. */
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const bf16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+/* d (16×8 fp32) += a (16×16 bf16, row) · b (16×8 bf16, col). */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* 16 bytes global -> shared, asynchronous (L2 only). */
+__device__ __forceinline__ void cp_async16(bf16 *s, const bf16 *g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(s)), "l"(g) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+/* Plain shared-memory loads (8 and 16 bytes, aligned). */
+__device__ __forceinline__ int2 lds_i2(const int *p) { return *reinterpret_cast<const int2 *>(p); }
+__device__ __forceinline__ float4 lds_f4(const float2 *p) { return *reinterpret_cast<const float4 *>(p); }
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Two floats as bf16x2 (round to nearest even), lo in the low half. */
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t *>(&v);
+}
+
+__device__ __forceinline__ int warp_min(int v) { return __reduce_min_sync(0xffffffffu, v); }
+__device__ __forceinline__ int warp_max(int v) { return __reduce_max_sync(0xffffffffu, v); }
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+/* First key query i may see (attn.cu's row_lo); dl = this sequence's doc_lo or NULL. */
+__device__ __forceinline__ int row_lo(const int *dl, int i, int w) {
+    int lo = i - w + 1;
+    if (lo < 0) lo = 0;
+    if (dl) {
+        const int d = dl[i];
+        if (d > lo) lo = d;
+    }
+    return lo;
+}
+
+struct TcArgs {
+    int B, T, Tp, H, w; /* w = min(window, T); Tp = T rounded up to TPAD */
+    int HD;             /* H·dh */
+    long long ld;       /* row stride of qkv and dqkv: 3·H·dh */
+    float scale;        /* 1/sqrt(dh), as the CPU */
+    float scale2;       /* scale·log2 e: scores in base-2 units */
+    bool vec2;          /* float2 stores to out / dqkv allowed (8-byte aligned) */
+    const int *doc_lo;  /* (B, T) or NULL */
+    float *qkv;         /* (N, 3HD) */
+    float *out;         /* (N, HD) */
+    float *lse;         /* (B, H, T) */
+    const float *dout;  /* (N, HD) */
+    float *dqkv;        /* (N, 3HD) */
+    /* scratch (SWAX_SCRATCH_ATTN) */
+    bf16 *qb, *kb, *vb, *ob; /* (B, H, Tp, dh) bf16 q, k, v, dO; pad rows zero */
+    float2 *info;            /* (B, H, Tp): {lse·log2 e, Δ}; pad rows {0, 0} */
+    int *lo;                 /* (B, Tp): lo_i; pad rows INT_MAX */
+    float2 *rope;            /* (T, dh/2): {cos, sin} of t·θ^(-2j/dh) */
+};
+
+/* Rows [0, rows) of a (·, DH) bf16 global matrix into a shared tile with
+ * row stride DH + 8, 16-byte cp.async chunks, all threads of the block. */
+template <int DH, int NT>
+__device__ __forceinline__ void load_tile(bf16 *s, const bf16 *g, int rows) {
+    constexpr int CH = DH / 8, LDS = DH + 8;
+    for (int idx = threadIdx.x; idx < rows * CH; idx += NT) {
+        const int r = idx / CH, c = (idx % CH) * 8;
+        cp_async16(s + r * LDS + c, g + (size_t)r * DH + c);
+    }
+}
+
+/* Stores v0, v1 at p[0], p[1] (float2 when allowed). */
+__device__ __forceinline__ void store2(float *p, float v0, float v1, bool vec2) {
+    if (vec2) {
+        *reinterpret_cast<float2 *>(p) = make_float2(v0, v1);
+    } else {
+        p[0] = v0;
+        p[1] = v1;
+    }
+}
+
+/* ---------------------------------------------------------------- staging kernels */
+
+/* (cos, sin) of t·θ^(-2j/dh) for t < T, j < dh/2: attn.cu's rope angles. */
+__global__ void rope_table_kernel(float2 *tab, int T, int dh, double theta) {
+    const int half = dh / 2;
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)T * half) return;
+    const int t = (int)(idx / half), j = (int)(idx % half);
+    const double inv_freq = pow(theta, -2.0 * j / dh); /* as swax_rope_f */
+    const double ang = (double)t * inv_freq;
+    tab[idx] = make_float2((float)cos(ang), (float)sin(ang));
+}
+
+/* Forward staging: warp per (b, t < Tp, h). Rotates q and k of row t in
+ * place and writes bf16 q, k, v rows; pad rows (t >= T) get zeros. */
+template <int DH>
+__global__ void __launch_bounds__(STAGE_THREADS) stage_fwd_kernel(const TcArgs a) {
+    constexpr int HALF = DH / 2;
+    const size_t warp = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (warp >= (size_t)a.B * a.Tp * a.H) return; /* whole warps leave */
+    const int h = (int)(warp % a.H);
+    const size_t bt = warp / a.H;
+    const int t = (int)(bt % a.Tp), b = (int)(bt / a.Tp);
+    const size_t srow = (((size_t)b * a.H + h) * a.Tp + t) * DH;
+    bf16 *qs = a.qb + srow, *ks = a.kb + srow, *vs = a.vb + srow;
+    if (t >= a.T) {
+        const bf16 z = __float2bfloat16_rn(0.0f);
+        for (int d = lane; d < DH; d += 32) qs[d] = z, ks[d] = z, vs[d] = z;
+        if (h == 0 && lane == 0) a.lo[(size_t)b * a.Tp + t] = INT_MAX;
+        return;
+    }
+    float *row = a.qkv + ((size_t)b * a.T + t) * (size_t)a.ld + (size_t)h * DH;
+#pragma unroll
+    for (int u = 0; u < HALF / 32; u++) {
+        const int j = lane + 32 * u;
+        const float2 cs = a.rope[(size_t)t * HALF + j];
+        const float c = cs.x, s = cs.y;
+#pragma unroll
+        for (int part = 0; part < 2; part++) {
+            float *x = row + (size_t)part * a.HD;
+            bf16 *st = part ? ks : qs;
+            const float x0 = x[j], x1 = x[j + HALF];
+            const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+            const float y1 = __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, s));
+            x[j] = y0;
+            x[j + HALF] = y1;
+            st[j] = __float2bfloat16_rn(y0);
+            st[j + HALF] = __float2bfloat16_rn(y1);
+        }
+        const float *v = row + 2 * (size_t)a.HD;
+        vs[j] = __float2bfloat16_rn(v[j]);
+        vs[j + HALF] = __float2bfloat16_rn(v[j + HALF]);
+    }
+    if (h == 0 && lane == 0)
+        a.lo[(size_t)b * a.Tp + t] = row_lo(a.doc_lo ? a.doc_lo + (size_t)b * a.T : nullptr, t, a.w);
+}
+
+/* Backward staging: warp per (b, t < Tp, h): bf16 q, k, v (rotated), dO;
+ * info = {lse·log2 e, Δ = Σ dout·out}; lo. Pad rows: zeros, {0, 0}, INT_MAX. */
+template <int DH>
+__global__ void __launch_bounds__(STAGE_THREADS) stage_bwd_kernel(const TcArgs a) {
+    const size_t warp = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (warp >= (size_t)a.B * a.Tp * a.H) return;
+    const int h = (int)(warp % a.H);
+    const size_t bt = warp / a.H;
+    const int t = (int)(bt % a.Tp), b = (int)(bt / a.Tp);
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp + t, srow = sr * DH;
+    bf16 *qs = a.qb + srow, *ks = a.kb + srow, *vs = a.vb + srow, *os = a.ob + srow;
+    if (t >= a.T) {
+        const bf16 z = __float2bfloat16_rn(0.0f);
+        for (int d = lane; d < DH; d += 32) qs[d] = z, ks[d] = z, vs[d] = z, os[d] = z;
+        if (lane == 0) a.info[sr] = make_float2(0.0f, 0.0f);
+        if (h == 0 && lane == 0) a.lo[(size_t)b * a.Tp + t] = INT_MAX;
+        return;
+    }
+    const size_t n = (size_t)b * a.T + t;
+    const float *row = a.qkv + n * (size_t)a.ld + (size_t)h * DH;
+    const float *o = a.out + n * a.HD + (size_t)h * DH, *g = a.dout + n * a.HD + (size_t)h * DH;
+    float acc = 0.0f;
+#pragma unroll
+    for (int u = 0; u < DH / 32; u++) {
+        const int d = lane + 32 * u;
+        qs[d] = __float2bfloat16_rn(row[d]);
+        ks[d] = __float2bfloat16_rn(row[a.HD + d]);
+        vs[d] = __float2bfloat16_rn(row[2 * (size_t)a.HD + d]);
+        const float gd = g[d];
+        os[d] = __float2bfloat16_rn(gd);
+        acc = fmaf(gd, o[d], acc);
+    }
+    acc = swax_warp_sum(acc);
+    if (lane == 0) a.info[sr] = make_float2(a.lse[((size_t)b * a.H + h) * a.T + t] * LOG2E, acc);
+    if (h == 0 && lane == 0)
+        a.lo[(size_t)b * a.Tp + t] = row_lo(a.doc_lo ? a.doc_lo + (size_t)b * a.T : nullptr, t, a.w);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* Block per (query tile of 16·MW·NW rows, h, b); warp w owns rows
+ * q0 + 16·MW·w + [0, 16·MW); key tiles of BK, double buffered. */
+template <int DH, int NW, int MW, int BK, int MINB>
+__global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
+    constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
+    static_assert(DH % 64 == 0 && BK % 16 == 0 && TPAD % BQ == 0 && TPAD % BK == 0, "tile shape");
+    extern __shared__ uint4 smem_u4[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(smem_u4); /* BQ × LDS */
+    bf16 *Ks = Qs + BQ * LDS;                     /* 2 × BK × LDS */
+    bf16 *Vs = Ks + 2 * BK * LDS;                 /* 2 × BK × LDS */
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int qlast = min(q0 + BQ, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sb = ((size_t)b * a.H + h) * a.Tp * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb;
+
+    /* this thread's rows: wr0 + 16m + g + 8hh */
+    const int wr0 = q0 + 16 * MW * warp;
+    int lo_r[MW][2];
+    int lmin = INT_MAX, lmax = INT_MIN;
+#pragma unroll
+    for (int m = 0; m < MW; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            lo_r[m][hh] = lo_g[wr0 + 16 * m + g + 8 * hh]; /* INT_MAX past T */
+            lmin = min(lmin, lo_r[m][hh]);
+            lmax = max(lmax, lo_r[m][hh]);
+        }
+    const int wlo_min = warp_min(lmin), wlo_max = warp_max(lmax);
+    const int whi = min(wr0 + 16 * MW - 1, T - 1); /* < wr0: no rows (then wlo_min = INT_MAX) */
+    int kmin = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
+    kmin = warp_min(kmin);
+    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+
+    load_tile<DH, NT>(Qs, qg + (size_t)q0 * DH, BQ);
+    load_tile<DH, NT>(Ks, kg + (size_t)kt0 * DH, BK);
+    load_tile<DH, NT>(Vs, vg + (size_t)kt0 * DH, BK);
+    cp_async_commit();
+
+    uint32_t qf[MW][KD][4];
+    float o[MW][ND][4];
+    float mrow[MW][2], lrow[MW][2];
+#pragma unroll
+    for (int m = 0; m < MW; m++) {
+#pragma unroll
+        for (int n = 0; n < ND; n++) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.0f;
+        mrow[m][0] = mrow[m][1] = -INFINITY;
+        lrow[m][0] = lrow[m][1] = 0.0f;
+    }
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        __syncthreads(); /* tile it landed for all; tile it-1 no longer read */
+        if (it == 0) {
+#pragma unroll
+            for (int m = 0; m < MW; m++)
+#pragma unroll
+                for (int kk = 0; kk < KD; kk++)
+                    ldsm_x4(qf[m][kk], Qs + (16 * (MW * warp + m) + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8);
+        }
+        if (it + 1 < ntiles) {
+            const int nb = (it + 1) & 1, kn = kt0 + (it + 1) * BK;
+            load_tile<DH, NT>(Ks + nb * BK * LDS, kg + (size_t)kn * DH, BK);
+            load_tile<DH, NT>(Vs + nb * BK * LDS, vg + (size_t)kn * DH, BK);
+        }
+        cp_async_commit();
+        const bf16 *Kc = Ks + (it & 1) * BK * LDS, *Vc = Vs + (it & 1) * BK * LDS;
+        const int k0 = kt0 + it * BK;
+
+        bool act[NC], unm[NC];
+        bool any = false;
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            const int c0 = k0 + 16 * c;
+            act[c] = c0 <= whi && c0 + 15 >= wlo_min;
+            unm[c] = c0 >= wlo_max && c0 + 15 <= wr0;
+            any = any || act[c];
+        }
+        if (!any) continue; /* warp-uniform */
+
+        float s[MW][2 * NC][4];
+#pragma unroll
+        for (int m = 0; m < MW; m++)
+#pragma unroll
+            for (int n = 0; n < 2 * NC; n++) s[m][n][0] = s[m][n][1] = s[m][n][2] = s[m][n][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++)
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                if (!act[c]) continue;
+                uint32_t kb[4];
+                ldsm_x4(kb, Kc + (16 * c + (lane & 7) + 8 * (lane >> 4)) * LDS + kk * 16 + 8 * ((lane >> 3) & 1));
+#pragma unroll
+                for (int m = 0; m < MW; m++) {
+                    mma_bf16(s[m][2 * c], qf[m][kk], kb[0], kb[1]);
+                    mma_bf16(s[m][2 * c + 1], qf[m][kk], kb[2], kb[3]);
+                }
+            }
+
+        /* online softmax, base-2 units */
+#pragma unroll
+        for (int m = 0; m < MW; m++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+                const int i = wr0 + 16 * m + g + 8 * hh, lo = lo_r[m][hh];
+                float mx = -INFINITY;
+#pragma unroll
+                for (int c = 0; c < NC; c++) {
+                    if (!act[c]) continue;
+#pragma unroll
+                    for (int n = 2 * c; n < 2 * c + 2; n++)
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const int j = k0 + 8 * n + 2 * t4 + e;
+                            float v = s[m][n][2 * hh + e] * a.scale2;
+                            if (!unm[c]) v = (j >= lo && j <= i) ? v : -INFINITY;
+                            s[m][n][2 * hh + e] = v;
+                            mx = fmaxf(mx, v);
+                        }
+                }
+                mx = quad_max(mx);
+                const float mnew = fmaxf(mrow[m][hh], mx);
+                const float base = mnew == -INFINITY ? 0.0f : mnew; /* nothing seen yet: p = 0, alpha = 0 */
+                const float alpha = exp2f(mrow[m][hh] - base);
+                mrow[m][hh] = mnew;
+                float ls = 0.0f;
+#pragma unroll
+                for (int c = 0; c < NC; c++) {
+                    if (!act[c]) continue;
+#pragma unroll
+                    for (int n = 2 * c; n < 2 * c + 2; n++)
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const float p = exp2f(s[m][n][2 * hh + e] - base);
+                            s[m][n][2 * hh + e] = p;
+                            ls += p;
+                        }
+                }
+                lrow[m][hh] = lrow[m][hh] * alpha + ls;
+#pragma unroll
+                for (int n = 0; n < ND; n++) o[m][n][2 * hh] *= alpha, o[m][n][2 * hh + 1] *= alpha;
+            }
+
+        /* O += P·V */
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            if (!act[c]) continue;
+            uint32_t pa[MW][4];
+#pragma unroll
+            for (int m = 0; m < MW; m++) {
+                pa[m][0] = pack_bf16(s[m][2 * c][0], s[m][2 * c][1]);
+                pa[m][1] = pack_bf16(s[m][2 * c][2], s[m][2 * c][3]);
+                pa[m][2] = pack_bf16(s[m][2 * c + 1][0], s[m][2 * c + 1][1]);
+                pa[m][3] = pack_bf16(s[m][2 * c + 1][2], s[m][2 * c + 1][3]);
+            }
+#pragma unroll
+            for (int dn = 0; dn < KD; dn++) {
+                uint32_t vb[4];
+                ldsm_x4_t(vb, Vc + (16 * c + (lane & 7) + 8 * ((lane >> 3) & 1)) * LDS + dn * 16 + 8 * (lane >> 4));
+#pragma unroll
+                for (int m = 0; m < MW; m++) {
+                    mma_bf16(o[m][2 * dn], pa[m], vb[0], vb[1]);
+                    mma_bf16(o[m][2 * dn + 1], pa[m], vb[2], vb[3]);
+                }
+            }
+        }
+    }
+
+    const size_t sbase = ((size_t)b * a.H + h) * T;
+#pragma unroll
+    for (int m = 0; m < MW; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const float l = quad_sum(lrow[m][hh]);
+            const int i = wr0 + 16 * m + g + 8 * hh;
+            if (i < T) {
+                const float inv = 1.0f / l;
+                float *dst = a.out + ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
+#pragma unroll
+                for (int n = 0; n < ND; n++) store2(dst + 8 * n, o[m][n][2 * hh] * inv, o[m][n][2 * hh + 1] * inv, a.vec2);
+                if (t4 == 0) a.lse[sbase + i] = (mrow[m][hh] + log2f(l)) * LN2;
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- backward: dQ */
+
+/* Stores one accumulator row pair of dq or dk (times mul), rotated back:
+ * columns 8n + 2·t4 + e, n < ND; (n, n + ND/2) are RoPE partners. */
+template <int DH>
+__device__ __forceinline__ void store_rot_row(float *dst, const float (&acc)[DH / 8][4], int hh, float mul,
+                                              const float2 *rope_row, int t4, bool vec2) {
+    constexpr int ND = DH / 8;
+#pragma unroll
+    for (int n = 0; n < ND / 2; n++) {
+        const int j = 8 * n + 2 * t4;
+        const float4 cs = *reinterpret_cast<const float4 *>(rope_row + j); /* (c, s) of j, j + 1 */
+        float y0[2], y1[2];
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            const float c = e ? cs.z : cs.x, sn = -(e ? cs.w : cs.y); /* inverse rotation */
+            const float x0 = acc[n][2 * hh + e] * mul, x1 = acc[n + ND / 2][2 * hh + e] * mul;
+            y0[e] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, sn));
+            y1[e] = __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, sn));
+        }
+        store2(dst + j, y0[0], y0[1], vec2);
+        store2(dst + j + DH / 2, y1[0], y1[1], vec2);
+    }
+}
+
+/* Block per (query tile of 16·MW·NW rows, h, b): dQ = scale · Σ dS·K with
+ * dS = P ⊙ (dP − Δ), P = 2^(S·scale2 − lse2). QREG: Q and dO fragments in
+ * registers, else re-read from shared memory per use. */
+template <int DH, int NW, int MW, int BK, bool QREG, int MINB>
+__global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a) {
+    constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
+    constexpr int HC = 2; /* chunks per step: 32 keys */
+    static_assert(DH % 64 == 0 && BK % (16 * HC) == 0 && TPAD % BQ == 0 && TPAD % BK == 0, "tile shape");
+    extern __shared__ uint4 smem_u4[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(smem_u4); /* BQ × LDS */
+    bf16 *dOs = Qs + BQ * LDS;                    /* BQ × LDS */
+    bf16 *Ks = dOs + BQ * LDS;                    /* 2 × BK × LDS */
+    bf16 *Vs = Ks + 2 * BK * LDS;                 /* 2 × BK × LDS */
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int qlast = min(q0 + BQ, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
+
+    const int wr0 = q0 + 16 * MW * warp;
+    int lo_r[MW][2];
+    float lse_r[MW][2], dl_r[MW][2];
+    int lmin = INT_MAX, lmax = INT_MIN;
+#pragma unroll
+    for (int m = 0; m < MW; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = wr0 + 16 * m + g + 8 * hh; /* < Tp */
+            lo_r[m][hh] = lo_g[i];
+            const float2 inf = a.info[sr + i];
+            lse_r[m][hh] = inf.x, dl_r[m][hh] = inf.y;
+            lmin = min(lmin, lo_r[m][hh]);
+            lmax = max(lmax, lo_r[m][hh]);
+        }
+    const int wlo_min = warp_min(lmin), wlo_max = warp_max(lmax);
+    const int whi = min(wr0 + 16 * MW - 1, T - 1);
+    int kmin = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
+    kmin = warp_min(kmin);
+    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+
+    load_tile<DH, NT>(Qs, qg + (size_t)q0 * DH, BQ);
+    load_tile<DH, NT>(dOs, og + (size_t)q0 * DH, BQ);
+    load_tile<DH, NT>(Ks, kg + (size_t)kt0 * DH, BK);
+    load_tile<DH, NT>(Vs, vg + (size_t)kt0 * DH, BK);
+    cp_async_commit();
+
+    uint32_t qf[QREG ? MW : 1][QREG ? KD : 1][4], df[QREG ? MW : 1][QREG ? KD : 1][4];
+    float acc[MW][ND][4];
+#pragma unroll
+    for (int m = 0; m < MW; m++)
+#pragma unroll
+        for (int n = 0; n < ND; n++) acc[m][n][0] = acc[m][n][1] = acc[m][n][2] = acc[m][n][3] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        __syncthreads();
+        if (QREG && it == 0) {
+#pragma unroll
+            for (int m = 0; m < (QREG ? MW : 1); m++)
+#pragma unroll
+                for (int kk = 0; kk < (QREG ? KD : 1); kk++) {
+                    const int off = (16 * (MW * warp + m) + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8;
+                    ldsm_x4(qf[m][kk], Qs + off);
+                    ldsm_x4(df[m][kk], dOs + off);
+                }
+        }
+        if (it + 1 < ntiles) {
+            const int nb = (it + 1) & 1, kn = kt0 + (it + 1) * BK;
+            load_tile<DH, NT>(Ks + nb * BK * LDS, kg + (size_t)kn * DH, BK);
+            load_tile<DH, NT>(Vs + nb * BK * LDS, vg + (size_t)kn * DH, BK);
+        }
+        cp_async_commit();
+        const bf16 *Kc = Ks + (it & 1) * BK * LDS, *Vc = Vs + (it & 1) * BK * LDS;
+        const int k0 = kt0 + it * BK;
+
+#pragma unroll
+        for (int cb = 0; cb < NC; cb += HC) {
+            bool act[HC], unm[HC];
+            bool any = false;
+#pragma unroll
+            for (int c = 0; c < HC; c++) {
+                const int c0 = k0 + 16 * (cb + c);
+                act[c] = c0 <= whi && c0 + 15 >= wlo_min;
+                unm[c] = c0 >= wlo_max && c0 + 15 <= wr0;
+                any = any || act[c];
+            }
+            if (!any) continue;
+            float s[MW][2 * HC][4], dp[MW][2 * HC][4];
+#pragma unroll
+            for (int m = 0; m < MW; m++)
+#pragma unroll
+                for (int n = 0; n < 2 * HC; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) s[m][n][e] = dp[m][n][e] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++) {
+                uint32_t qa[MW][4], da[MW][4];
+#pragma unroll
+                for (int m = 0; m < MW; m++) {
+                    if (QREG) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) qa[m][e] = qf[QREG ? m : 0][QREG ? kk : 0][e], da[m][e] = df[QREG ? m : 0][QREG ? kk : 0][e];
+                    } else {
+                        const int off = (16 * (MW * warp + m) + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8;
+                        ldsm_x4(qa[m], Qs + off);
+                        ldsm_x4(da[m], dOs + off);
+                    }
+                }
+#pragma unroll
+                for (int c = 0; c < HC; c++) {
+                    if (!act[c]) continue;
+                    const int off = (16 * (cb + c) + (lane & 7) + 8 * (lane >> 4)) * LDS + kk * 16 + 8 * ((lane >> 3) & 1);
+                    uint32_t kb[4], vb[4];
+                    ldsm_x4(kb, Kc + off);
+                    ldsm_x4(vb, Vc + off);
+#pragma unroll
+                    for (int m = 0; m < MW; m++) {
+                        mma_bf16(s[m][2 * c], qa[m], kb[0], kb[1]);
+                        mma_bf16(s[m][2 * c + 1], qa[m], kb[2], kb[3]);
+                        mma_bf16(dp[m][2 * c], da[m], vb[0], vb[1]);
+                        mma_bf16(dp[m][2 * c + 1], da[m], vb[2], vb[3]);
+                    }
+                }
+            }
+            /* dS = P ⊙ (dP − Δ) into s */
+#pragma unroll
+            for (int m = 0; m < MW; m++)
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int i = wr0 + 16 * m + g + 8 * hh, lo = lo_r[m][hh];
+#pragma unroll
+                    for (int c = 0; c < HC; c++) {
+                        if (!act[c]) continue;
+#pragma unroll
+                        for (int n = 2 * c; n < 2 * c + 2; n++)
+#pragma unroll
+                            for (int e = 0; e < 2; e++) {
+                                const int j = k0 + 16 * cb + 8 * n + 2 * t4 + e;
+                                const bool ok = unm[c] || (j >= lo && j <= i);
+                                const float p = ok ? exp2f(s[m][n][2 * hh + e] * a.scale2 - lse_r[m][hh]) : 0.0f;
+                                s[m][n][2 * hh + e] = p * (dp[m][n][2 * hh + e] - dl_r[m][hh]);
+                            }
+                    }
+                }
+            /* dQ += dS·K */
+#pragma unroll
+            for (int c = 0; c < HC; c++) {
+                if (!act[c]) continue;
+                uint32_t pa[MW][4];
+#pragma unroll
+                for (int m = 0; m < MW; m++) {
+                    pa[m][0] = pack_bf16(s[m][2 * c][0], s[m][2 * c][1]);
+                    pa[m][1] = pack_bf16(s[m][2 * c][2], s[m][2 * c][3]);
+                    pa[m][2] = pack_bf16(s[m][2 * c + 1][0], s[m][2 * c + 1][1]);
+                    pa[m][3] = pack_bf16(s[m][2 * c + 1][2], s[m][2 * c + 1][3]);
+                }
+#pragma unroll
+                for (int dn = 0; dn < KD; dn++) {
+                    uint32_t kb[4];
+                    ldsm_x4_t(kb, Kc + (16 * (cb + c) + (lane & 7) + 8 * ((lane >> 3) & 1)) * LDS + dn * 16 + 8 * (lane >> 4));
+#pragma unroll
+                    for (int m = 0; m < MW; m++) {
+                        mma_bf16(acc[m][2 * dn], pa[m], kb[0], kb[1]);
+                        mma_bf16(acc[m][2 * dn + 1], pa[m], kb[2], kb[3]);
+                    }
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int m = 0; m < MW; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = wr0 + 16 * m + g + 8 * hh;
+            if (i < T)
+                store_rot_row<DH>(a.dqkv + ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH, acc[m], hh, a.scale,
+                                  a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+        }
+}
+
+/* ---------------------------------------------------------------- backward: dK, dV */
+
+/* Block per (key tile of 16·NW keys, h, b); warp w owns keys k0 + 16w +
+ * [0, 16). Query tiles of BQ = 64 (Q, dO, {lse2, Δ}, lo), double buffered,
+ * over [k0, the last query that sees a key of the tile]. Transposed scores:
+ * Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ (keys are the rows), Pᵀ, dSᵀ; dV += Pᵀ·dO,
+ * dK += dSᵀ·Q. KREG: K and V fragments in registers, else from shared. */
+template <int DH, int NW, bool KREG, int MINB>
+__global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs a) {
+    constexpr int NT = NW * 32, BKV = 16 * NW, BQ = 64, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BQ / 16;
+    constexpr int HC = 2; /* query chunks per step: 32 queries */
+    static_assert(DH % 64 == 0 && BKV % BQ == 0 && TPAD % BKV == 0, "tile shape");
+    extern __shared__ uint4 smem_u4[];
+    bf16 *Ks = reinterpret_cast<bf16 *>(smem_u4);                     /* BKV × LDS */
+    bf16 *Vs = Ks + BKV * LDS;                                        /* BKV × LDS */
+    bf16 *Qs = Vs + BKV * LDS;                                        /* 2 × BQ × LDS */
+    bf16 *dOs = Qs + 2 * BQ * LDS;                                    /* 2 × BQ × LDS */
+    float2 *infs = reinterpret_cast<float2 *>(dOs + 2 * BQ * LDS);     /* 2 × BQ */
+    int *los = reinterpret_cast<int *>(infs + 2 * BQ);                /* 2 × BQ */
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int T = a.T, k0 = blockIdx.x * BKV, h = blockIdx.y, b = blockIdx.z;
+    const int klast = min(k0 + BKV, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
+    const float2 *ig = a.info + sr;
+
+    /* the last query that sees a key of the tile: max i <= min(T-1, klast+w-1) with lo_i <= klast */
+    int qend = INT_MIN;
+    for (int i = k0 + lane; i <= min(T - 1, klast + a.w - 1); i += 32)
+        if (lo_g[i] <= klast) qend = max(qend, i);
+    qend = warp_max(qend); /* >= klast: lo_i <= i */
+    const int ntiles = (qend - k0) / BQ + 1;
+
+    const int kw0 = k0 + 16 * warp, kwhi = min(kw0 + 15, T - 1); /* kwhi < kw0: the warp has no keys */
+
+    auto load_q = [&](int buf, int qs) {
+        load_tile<DH, NT>(Qs + buf * BQ * LDS, qg + (size_t)qs * DH, BQ);
+        load_tile<DH, NT>(dOs + buf * BQ * LDS, og + (size_t)qs * DH, BQ);
+        /* BQ float2 = BQ/2 chunks; BQ ints = BQ/4 chunks */
+        for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
+            if (idx < BQ / 2)
+                cp_async16(reinterpret_cast<bf16 *>(infs + buf * BQ + 2 * idx),
+                           reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
+            else
+                cp_async16(reinterpret_cast<bf16 *>(los + buf * BQ + 4 * (idx - BQ / 2)),
+                           reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
+        }
+    };
+
+    load_tile<DH, NT>(Ks, kg + (size_t)k0 * DH, BKV);
+    load_tile<DH, NT>(Vs, vg + (size_t)k0 * DH, BKV);
+    load_q(0, k0);
+    cp_async_commit();
+
+    uint32_t kf[KREG ? KD : 1][4], vf[KREG ? KD : 1][4];
+    float dk[ND][4], dv[ND][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        __syncthreads();
+        if (KREG && it == 0) {
+#pragma unroll
+            for (int kk = 0; kk < (KREG ? KD : 1); kk++) {
+                const int off = (16 * warp + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8;
+                ldsm_x4(kf[kk], Ks + off);
+                ldsm_x4(vf[kk], Vs + off);
+            }
+        }
+        if (it + 1 < ntiles) load_q((it + 1) & 1, k0 + (it + 1) * BQ);
+        cp_async_commit();
+        const int buf = it & 1, qs = k0 + it * BQ;
+        const bf16 *Qc = Qs + buf * BQ * LDS, *dOc = dOs + buf * BQ * LDS;
+        const float2 *infc = infs + buf * BQ;
+        const int *loc = los + buf * BQ;
+
+        /* lo bounds per 16-query chunk: lanes 8c..8c+7 hold queries 16c..16c+15 */
+        const int2 l2 = lds_i2(loc + 2 * lane);
+        int cmn = min(l2.x, l2.y), cmx = max(l2.x, l2.y);
+#pragma unroll
+        for (int o = 1; o < 8; o <<= 1) {
+            cmn = min(cmn, __shfl_xor_sync(0xffffffffu, cmn, o));
+            cmx = max(cmx, __shfl_xor_sync(0xffffffffu, cmx, o));
+        }
+        bool act[NC], unm[NC];
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            const int mn = __shfl_sync(0xffffffffu, cmn, 8 * c), mx = __shfl_sync(0xffffffffu, cmx, 8 * c);
+            const int c0 = qs + 16 * c;
+            act[c] = kw0 <= kwhi && c0 + 15 >= kw0 && mn <= kwhi;
+            unm[c] = mx <= kw0 && c0 >= kw0 + 15;
+        }
+
+#pragma unroll
+        for (int cb = 0; cb < NC; cb += HC) {
+            bool any = false;
+#pragma unroll
+            for (int c = 0; c < HC; c++) any = any || act[cb + c];
+            if (!any) continue;
+            float s[2 * HC][4], dp[2 * HC][4];
+#pragma unroll
+            for (int n = 0; n < 2 * HC; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[n][e] = dp[n][e] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++) {
+                uint32_t ka[4], va[4];
+                if (KREG) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) ka[e] = kf[KREG ? kk : 0][e], va[e] = vf[KREG ? kk : 0][e];
+                } else {
+                    const int off = (16 * warp + (lane & 15)) * LDS + kk * 16 + (lane >> 4) * 8;
+                    ldsm_x4(ka, Ks + off);
+                    ldsm_x4(va, Vs + off);
+                }
+#pragma unroll
+                for (int c = 0; c < HC; c++) {
+                    if (!act[cb + c]) continue;
+                    const int off = (16 * (cb + c) + (lane & 7) + 8 * (lane >> 4)) * LDS + kk * 16 + 8 * ((lane >> 3) & 1);
+                    uint32_t qb[4], ob[4];
+                    ldsm_x4(qb, Qc + off);
+                    ldsm_x4(ob, dOc + off);
+                    mma_bf16(s[2 * c], ka, qb[0], qb[1]);
+                    mma_bf16(s[2 * c + 1], ka, qb[2], qb[3]);
+                    mma_bf16(dp[2 * c], va, ob[0], ob[1]);
+                    mma_bf16(dp[2 * c + 1], va, ob[2], ob[3]);
+                }
+            }
+            /* Pᵀ into s, dSᵀ into dp */
+#pragma unroll
+            for (int c = 0; c < HC; c++) {
+                if (!act[cb + c]) continue;
+#pragma unroll
+                for (int n = 2 * c; n < 2 * c + 2; n++) {
+                    const int r = 16 * cb + 8 * n + 2 * t4; /* query offset in the tile (e = 0) */
+                    const float4 inf = lds_f4(infc + r); /* lse2, Δ of r, r + 1 */
+                    const int2 lq = lds_i2(loc + r);
+#pragma unroll
+                    for (int hh = 0; hh < 2; hh++) {
+                        const int j = kw0 + g + 8 * hh;
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const int i = qs + r + e, lo = e ? lq.y : lq.x;
+                            const float lse2 = e ? inf.z : inf.x, dl = e ? inf.w : inf.y;
+                            const bool ok = unm[cb + c] || (j >= lo && j <= i);
+                            const float p = ok ? exp2f(s[n][2 * hh + e] * a.scale2 - lse2) : 0.0f;
+                            s[n][2 * hh + e] = p;
+                            dp[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl);
+                        }
+                    }
+                }
+            }
+            /* dV += Pᵀ·dO, dK += dSᵀ·Q */
+#pragma unroll
+            for (int c = 0; c < HC; c++) {
+                if (!act[cb + c]) continue;
+                uint32_t pa[4], da[4];
+                pa[0] = pack_bf16(s[2 * c][0], s[2 * c][1]);
+                pa[1] = pack_bf16(s[2 * c][2], s[2 * c][3]);
+                pa[2] = pack_bf16(s[2 * c + 1][0], s[2 * c + 1][1]);
+                pa[3] = pack_bf16(s[2 * c + 1][2], s[2 * c + 1][3]);
+                da[0] = pack_bf16(dp[2 * c][0], dp[2 * c][1]);
+                da[1] = pack_bf16(dp[2 * c][2], dp[2 * c][3]);
+                da[2] = pack_bf16(dp[2 * c + 1][0], dp[2 * c + 1][1]);
+                da[3] = pack_bf16(dp[2 * c + 1][2], dp[2 * c + 1][3]);
+#pragma unroll
+                for (int dn = 0; dn < KD; dn++) {
+                    const int off = (16 * (cb + c) + (lane & 7) + 8 * ((lane >> 3) & 1)) * LDS + dn * 16 + 8 * (lane >> 4);
+                    uint32_t ob[4], qb[4];
+                    ldsm_x4_t(ob, dOc + off);
+                    ldsm_x4_t(qb, Qc + off);
+                    mma_bf16(dv[2 * dn], pa, ob[0], ob[1]);
+                    mma_bf16(dv[2 * dn + 1], pa, ob[2], ob[3]);
+                    mma_bf16(dk[2 * dn], da, qb[0], qb[1]);
+                    mma_bf16(dk[2 * dn + 1], da, qb[2], qb[3]);
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int j = kw0 + g + 8 * hh;
+        if (j < T) {
+            float *row = a.dqkv + ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
+            store_rot_row<DH>(row + a.HD, dk, hh, a.scale, a.rope + (size_t)j * (DH / 2), t4, a.vec2);
+            float *dst = row + 2 * (size_t)a.HD + 2 * t4;
+#pragma unroll
+            for (int n = 0; n < ND; n++) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- launchers */
+
+/* Opts a kernel into `bytes` of dynamic shared memory and the largest carveout; once per kernel. */
+template <typename K>
+void allow_smem(K kernel, size_t bytes, bool *done) {
+    if (*done) return;
+    if (bytes > 48 * 1024)
+        SWAX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    SWAX_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+    *done = true;
+}
+
+template <int DH, int NW, int MW, int BK, int MINB>
+void launch_fwd(const TcArgs &a) {
+    constexpr int BQ = 16 * MW * NW;
+    constexpr size_t smem = sizeof(bf16) * (size_t)(BQ + 4 * BK) * (DH + 8);
+    static bool done = false;
+    allow_smem(fwd_tc_kernel<DH, NW, MW, BK, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, BQ), (unsigned)a.H, (unsigned)a.B);
+    fwd_tc_kernel<DH, NW, MW, BK, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+
+template <int DH, int NW, int MW, int BK, bool QREG, int MINB>
+void launch_bwd_dq(const TcArgs &a) {
+    constexpr int BQ = 16 * MW * NW;
+    constexpr size_t smem = sizeof(bf16) * (size_t)(2 * BQ + 4 * BK) * (DH + 8);
+    static bool done = false;
+    allow_smem(bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, BQ), (unsigned)a.H, (unsigned)a.B);
+    bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+
+template <int DH, int NW, bool KREG, int MINB>
+void launch_bwd_dkdv(const TcArgs &a) {
+    constexpr int BKV = 16 * NW, BQ = 64;
+    constexpr size_t smem =
+        sizeof(bf16) * (size_t)(2 * BKV + 4 * BQ) * (DH + 8) + 2 * BQ * (sizeof(float2) + sizeof(int));
+    static bool done = false;
+    allow_smem(bwd_dkdv_tc_kernel<DH, NW, KREG, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, BKV), (unsigned)a.H, (unsigned)a.B);
+    bwd_dkdv_tc_kernel<DH, NW, KREG, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+
+bool aligned8(const void *p) { return ((uintptr_t)p & 7) == 0; }
+
+size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* Preconditions (as attn.cu); false: nothing to do (empty call). */
+bool check_call(const SwaxAttnCall *c) {
+    SWAX_CUDA_REQUIRE(c != NULL);
+    SWAX_CUDA_REQUIRE(c->B >= 0 && c->T >= 0 && c->H >= 0);
+    if (c->B == 0 || c->T == 0 || c->H == 0) return false;
+    SWAX_CUDA_REQUIRE(c->dh >= 2 && c->dh % 2 == 0 && c->dh <= 256);
+    SWAX_CUDA_REQUIRE(c->window >= 1);
+    SWAX_CUDA_REQUIRE(c->H <= 65535 && c->B <= 65535);
+    SWAX_CUDA_REQUIRE(c->T <= (1 << 30) - TPAD);
+    SWAX_CUDA_REQUIRE((long long)c->H * c->dh * 3 <= INT_MAX);
+    SWAX_CUDA_REQUIRE(c->rope_theta > 0);
+    SWAX_CUDA_REQUIRE(c->qkv != NULL && c->out != NULL && c->lse != NULL);
+    return true;
+}
+
+/* Arguments and the scratch carve-up: bf16 q, k, v, dO (B·H·Tp·dh each),
+ * info (B·H·Tp float2), lo (B·Tp int), rope table (T·dh/2 float2). */
+TcArgs make_args(SwaxAttnCall *c) {
+    TcArgs a;
+    a.B = c->B, a.T = c->T, a.H = c->H;
+    a.Tp = (c->T + TPAD - 1) / TPAD * TPAD;
+    a.w = c->window < c->T ? c->window : c->T;
+    a.HD = c->H * c->dh;
+    a.ld = 3LL * a.HD;
+    a.scale = 1.0f / sqrtf((float)c->dh); /* as the CPU */
+    a.scale2 = a.scale * LOG2E;
+    a.vec2 = aligned8(c->out) && (!c->dqkv || aligned8(c->dqkv));
+    a.doc_lo = c->doc_lo;
+    a.qkv = c->qkv, a.out = c->out, a.lse = c->lse, a.dout = c->dout, a.dqkv = c->dqkv;
+    const size_t rows = (size_t)c->B * c->H * a.Tp;
+    SWAX_CUDA_REQUIRE(rows / 8 + 1 < (size_t)INT_MAX); /* stage grids: 8 warps per block */
+    const size_t sz_x = align256(sizeof(bf16) * rows * c->dh), sz_i = align256(sizeof(float2) * rows);
+    const size_t sz_l = align256(sizeof(int) * (size_t)c->B * a.Tp);
+    const size_t sz_r = align256(sizeof(float2) * (size_t)c->T * (c->dh / 2));
+    char *s = (char *)swax_cuda_scratch(SWAX_SCRATCH_ATTN, 4 * sz_x + sz_i + sz_l + sz_r);
+    SWAX_CUDA_REQUIRE(s != NULL);
+    a.qb = (bf16 *)s, a.kb = (bf16 *)(s + sz_x), a.vb = (bf16 *)(s + 2 * sz_x), a.ob = (bf16 *)(s + 3 * sz_x);
+    a.info = (float2 *)(s + 4 * sz_x);
+    a.lo = (int *)(s + 4 * sz_x + sz_i);
+    a.rope = (float2 *)(s + 4 * sz_x + sz_i + sz_l);
+    return a;
+}
+
+void launch_rope_table(const TcArgs &a, int dh, double theta) {
+    const size_t n = (size_t)a.T * (dh / 2);
+    rope_table_kernel<<<swax_ceil_div(n, 256), 256, 0, swax_cuda_stream()>>>(a.rope, a.T, dh, theta);
+    SWAX_CUDA_LAUNCHED();
+}
+
+template <int DH>
+void launch_stage(const TcArgs &a, bool bwd) {
+    const size_t warps = (size_t)a.B * a.Tp * a.H;
+    const unsigned grid = swax_ceil_div(warps * 32, STAGE_THREADS);
+    if (bwd)
+        stage_bwd_kernel<DH><<<grid, STAGE_THREADS, 0, swax_cuda_stream()>>>(a);
+    else
+        stage_fwd_kernel<DH><<<grid, STAGE_THREADS, 0, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+/* Tile variants (tests/test_cuda_attn_tc.c times them all; 0 is the
+ * default). Registers from ptxas -v (sm_90a), resident warps per SM:
+ *  dh 64  fwd  0: 128 q × 64 k, 4 warps × 32 rows  215 regs, 2 blocks: 8 warps
+ *              1: 128 q × 64 k, 8 warps × 16 rows  126 regs, 2 blocks: 16 warps
+ *              2:  64 q × 64 k, 4 warps × 16 rows  131 regs, 3 blocks: 12 warps
+ *         dq   0: 128 q, 8 warps × 16 rows, Q/dO in registers    128 regs, 16 warps
+ *              1:  64 q, 4 warps × 16 rows, Q/dO in registers    148 regs, 12 warps
+ *              2: 128 q, 4 warps × 32 rows, Q/dO from shared     205 regs,  8 warps
+ *         dkdv 0:  64 k, 4 warps, K/V in registers   168 regs, 3 blocks: 12 warps
+ *              1: 128 k, 8 warps, K/V in registers   192 regs, 1 block:   8 warps
+ *              2:  64 k, 4 warps, K/V from shared    160 regs, 3 blocks: 12 warps
+ *  dh 128 fwd  0: 64 q × 64 k (195 regs, 8 warps); 1: 64 q × 32 k (166, 12 warps)
+ *         dq   0: 64 q, 4 warps (159, 8 warps);    1: 128 q, 8 warps (159, 8 warps)
+ *         dkdv 0: 64 k, 4 warps, K/V from shared (242 regs, 8 warps) */
+int g_tiles_fwd = 0, g_tiles_dq = 0, g_tiles_dkdv = 0;
+
+} /* namespace */
+
+extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
+    g_tiles_fwd = fwd, g_tiles_dq = dq, g_tiles_dkdv = dkdv;
+}
+
+
+extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c) {
+    if (!check_call(c)) return;
+    if (c->dh != 64 && c->dh != 128) {
+        swax_cuda_attn_fwd(c); /* fp32 kernels (attn.cu) */
+        return;
+    }
+    const TcArgs a = make_args(c);
+    launch_rope_table(a, c->dh, c->rope_theta);
+    if (c->dh == 64) {
+        launch_stage<64>(a, false);
+        switch (g_tiles_fwd) {
+        case 1: launch_fwd<64, 8, 1, 64, 2>(a); break;
+        case 2: launch_fwd<64, 4, 1, 64, 3>(a); break;
+        default: launch_fwd<64, 4, 2, 64, 2>(a); break;
+        }
+    } else {
+        launch_stage<128>(a, false);
+        if (g_tiles_fwd == 1)
+            launch_fwd<128, 4, 1, 32, 3>(a);
+        else
+            launch_fwd<128, 4, 1, 64, 2>(a);
+    }
+}
+
+extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) {
+    if (!check_call(c)) return;
+    SWAX_CUDA_REQUIRE(c->dout != NULL && c->dqkv != NULL);
+    SWAX_CUDA_REQUIRE(c->dqkv != c->qkv);
+    if (c->dh != 64 && c->dh != 128) {
+        swax_cuda_attn_bwd(c);
+        return;
+    }
+    const TcArgs a = make_args(c);
+    launch_rope_table(a, c->dh, c->rope_theta);
+    if (c->dh == 64) {
+        launch_stage<64>(a, true);
+        switch (g_tiles_dq) {
+        case 1: launch_bwd_dq<64, 4, 1, 64, true, 3>(a); break;
+        case 2: launch_bwd_dq<64, 4, 2, 64, false, 2>(a); break;
+        default: launch_bwd_dq<64, 8, 1, 64, true, 2>(a); break;
+        }
+        switch (g_tiles_dkdv) {
+        case 1: launch_bwd_dkdv<64, 8, true, 1>(a); break;
+        case 2: launch_bwd_dkdv<64, 4, false, 3>(a); break;
+        default: launch_bwd_dkdv<64, 4, true, 3>(a); break;
+        }
+    } else {
+        launch_stage<128>(a, true);
+        if (g_tiles_dq == 1)
+            launch_bwd_dq<128, 8, 1, 64, false, 1>(a);
+        else
+            launch_bwd_dq<128, 4, 1, 64, false, 2>(a);
+        launch_bwd_dkdv<128, 4, false, 2>(a);
+    }
+}
