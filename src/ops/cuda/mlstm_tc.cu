@@ -1,96 +1,118 @@
 /* mlstm_tc.cu — the mLSTM cell (SPEC §2) with its matrix products on tensor
- * cores: the slots mlstm_cell_fwd / mlstm_cell_bwd of the "cuda" table, as
- * swax_cuda_mlstm_cell_fwd_tc / _bwd_tc. Same function, same saved buffers and
- * layouts (m_t, den_t, arg_t, Cs, ns, ms, arg_end) and the same backward
- * contract as mlstm.cu (read its header for the notation: b, m, arg, α, D, P,
- * β, w, the ZERO / CARRY chunk flags); the two halves can even be mixed.
+ * cores, for the "cuda" table: swax_cuda_mlstm_cell_fwd_tc / _bwd_tc. The same
+ * function, the same saved buffers and layouts (m_t, den_t, arg_t, Cs, ns, ms,
+ * arg_end) and the same backward contract as mlstm.cu (its header has the
+ * notation: b, m, arg, α, D, P, β, w, the ZERO / CARRY chunk flags), so the
+ * two halves can even be mixed. Head sizes that are not multiples of 16 go to
+ * mlstm.cu's fp32 kernels; otherwise any T, any L >= 1, dk <= 256, dv <= 512.
  *
- * Precision. Every matrix product runs as mma.sync.m16n8k16 bf16 × bf16 with
- * fp32 accumulation: its operands (q̃ = q/√dk, k, v, w∘k, α∘q̃, P, dS, the
- * state C_prev, dnum = dh/N, dC) are rounded to bf16 (nearest-even) when they
- * are staged in shared memory; accumulators, and everything scalar, stay fp32.
- * The scalar path is mlstm.cu's, shared through mlstm_common.cuh or written
- * here with the same expressions in the same order (k_scalars, the per-row
- * stabiliser loop, k_bwd_pre, k_bwd_fin), so b, m_t, arg_t, ms, arg_end, β, w,
- * α are bit-identical to the fp32 kernels and to the CPU. Where mlstm.cu adds
- * an "extra column" (n·q̃, Σ_s w_s k_s, Σ_i α_i q̃_i dden_i) it is an fp32
- * dot product of the bf16-rounded staged operand with an fp32 vector. The
- * saved states C (Cs), n (ns) and the normaliser den are fp32; dC travels
- * between kernels as bf16 (it is only ever an operand), and so do P and dS.
- * Expected error against the fp32 CPU: ~2^-9 relative per rounded operand,
- * accumulated over a few chained products: ≈ 1e-3 of each tensor's max (the
- * test allows 1e-2).
+ * Precision. Every matrix product is mma.sync.m16n8k16 bf16 × bf16 with fp32
+ * accumulation: its operands (q̃ = q/√dk, k, v, w∘k, α∘q̃, P, dS, the state
+ * C_prev, dnum = dh/N, dC) are rounded to bf16 (nearest-even), once each (in
+ * the bf16 copies below, or when staged in shared memory); accumulators and
+ * everything scalar are fp32. The scalar
+ * path (cumsums, stabilisers and argmaxes, α, β, w, the normaliser, the
+ * scalar gradients) uses mlstm.cu's expressions in the same order, so b,
+ * m_t, arg_t, ms, arg_end, β, w, α are bit-identical to mlstm.cu and to the
+ * CPU. Cs, ns and den are fp32; dC, P and dS travel between kernels as bf16
+ * (they are only ever operands). Two choices keep the bf16 error from being
+ * amplified where one key dominates a row (h ≈ v_s*, so the backward's dP =
+ * dden + dnum·v_s cancels): den sums the bf16-rounded P that multiplies V
+ * (h stays an exact weighted mean of the rounded v), and dden is formed from
+ * the same bf16 dnum that multiplies V (tc_bwd_pre). Measured on the host
+ * emulator against the fp32 CPU: 2e-3 to 9e-3 of each tensor's max on
+ * well-conditioned inputs (the test allows 1e-2, or 4x the CPU's own
+ * sensitivity to bf16-rounded inputs on ill-conditioned ones).
  *
- * Fast path: dk and dv multiples of 16 (any T, any L >= 1, dk <= 256, dv <=
- * 512 as the fp32 path); other head sizes go to the fp32 kernels of mlstm.cu.
- *
- * Tensor-core tile (gemm_tc): a block of 256 threads (8 warps) owns a 64 ×
- * 64·NB output tile (NB = 1 or 2); warp w owns rows 16·(w%4).. +16 and columns
- * 32·NB·(w/4).. +32·NB, i.e. 4·NB m16n8 accumulator fragments (16·NB fp32 per
- * thread). The reduction runs over K in slices of KS (32, or 64 in the scans):
- * each thread loads its share of the next slice from global memory into
- * registers (fp32, through the caller's element functors, zero outside the
- * valid range, so partial tiles need no special case) while the warps run
- * mma.sync on the current slice, then rounds it to bf16 pairs and stores it in
- * the other shared buffer (double-buffered, one barrier per slice). Shared
- * layout: A as [row][k], B as [col][k] (both k-contiguous, "row.col"), rows of
- * KS/2 + 4 32-bit words so that the fragment loads (lane = 4·g + t reads word
- * g·stride + t) hit 32 distinct banks. Fragments (PTX ISA, "Matrix Fragments
- * for mma.m16n8k16 with floating point type"; g = lane>>2, t = lane&3; the
- * lower-indexed element in the low 16 bits):
+ * Tensor-core tile (gemm_tc). A block of 256 threads (8 warps) owns a 64 ×
+ * 64·NB output tile (NB = 1: NB = 2 spills); warp w owns rows 16·(w%4) .. +16
+ * and columns 32·NB·(w/4) .. +32·NB, 4·NB m16n8 accumulator fragments (16·NB
+ * fp32 registers per thread). K runs in slices of 32: each thread loads its
+ * share of the next slice from global memory into registers while the warps
+ * run mma.sync on the current one, then stores it as bf16 pairs into the
+ * other shared buffer (double-buffered, one barrier per slice). The loads of a
+ * slice must issue back to back: the operand sources (BfRow, BfCol, F32Row,
+ * F32Col, SmemP) only load, from clamped indices (always inside the buffer),
+ * and the masks (rows and k outside the valid range are zero) and the fp32 ->
+ * bf16 rounding happen when the slice is stored. (The first version computed
+ * each element while loading it, e.g. q·sc or dh·inv, behind a bounds branch;
+ * the compiler then issued the slice's loads one after another, each waiting
+ * for the previous one, and the kernels ran at ~3.5 µs per slice: 4.2 ms at
+ * the benchmark shape. mlstm.cu's fp32 gemm() has the same pattern.) To make
+ * every operand a plain load, the values the products round are made once per
+ * pass as bf16 copies, [B·NH][T][d]: q̃ = q·(1/√dk), k, v and w∘k (forward,
+ * tc_prep_fwd), q̃, k, v, α q̃ and dnum = dh/N (backward, tc_bwd_pre); the
+ * same fp32 expressions rounded once, so the results are bit-identical to
+ * rounding them in the products. Shared layout: A as [row][k], B as [col][k]
+ * (k-contiguous, "row.col"), rows of KS/2 + 4 words so that the fragment
+ * loads (lane 4g + t reads word g·stride + t) hit 32 distinct banks.
+ * Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point
+ * type"; g = lane>>2, t = lane&3; the lower-indexed element in the low half):
  *   A 16×16: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]
  *   B 16×8:  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
  *   C 16×8:  c0, c1 = C[g][2t], C[g][2t+1]; c2, c3 = C[g+8][2t], C[g+8][2t+1]
- * (mma.sync with 32-bit shared loads, not wmma: the accumulator layout is
- * documented, so the epilogues — P = S ⊙ D, dS, row and column sums — work on
- * the fragments in registers without a shared-memory round trip; not ldmatrix:
- * the kernels are bound by global memory, and one documented layout is less to
- * get wrong. The host emulator checks the layouts; see the tests.)
+ * mma.sync rather than wmma: the accumulator layout is documented, so the
+ * epilogues (P = S ⊙ D, dS, row and column sums) work on the fragments in
+ * registers; 32-bit shared loads rather than ldmatrix: one documented layout
+ * is less to get wrong. A host emulator (mma.sync rebuilt from these layouts,
+ * bf16 rounding, one fiber per thread, barriers and shuffles, NaN-poisoned
+ * shared memory and scratch, random block and thread order) checked the
+ * kernels against the CPU, and reproduced the H200's error figures.
  *
- * Forward (3 launches):
- *   k_scalars    (mlstm_common.cuh) per (b, h): b, g, the m chain, β, w.
- *   tc_fwd_scan  block per (b, h, 64-dk tile, 64-dv tile), sequential over
- *                chunks: C (fp32 fragments in registers) stored to Cs at each
- *                chunk start, then (CARRY) C <- β C + (w∘K)ᵀ V in 64-token
- *                slices; n rides along as the extra column (dv tile 0).
- *   tc_fwd_out   block per (b, h, chunk, 64-query tile, 128-dv tile): the
- *                stabiliser per row (CPU arithmetic), α Q̃ C_prev (+ α n·q̃ as
- *                the extra column), then per key tile S = Q̃ Kᵀ, P = S ⊙ D in
- *                fp32 (row sums for den), P as bf16 in shared memory, += P V;
- *                h = acc / (max(|den|, e^-m) + eps). Fuses mlstm.cu's fwd_att
- *                and fwd_out: S is recomputed per dv tile (2 tiles at dv 256)
- *                instead of a P round trip through memory.
- * Backward (8 launches): as mlstm.cu — k_scalars, k_bwd_pre, tc_bwd_scan (dC
- *   into each chunk end, stored as bf16; the <dC, C_prev> + <dn, n_prev>
- *   partials), tc_bwd_att (S, dP = dden + dnum Vᵀ, P and dS to scratch as
- *   bf16, row and column sums of dP ⊙ P), tc_bwd_dq (α (dnum C_prevᵀ + dden
- *   n_prev) + dS K), tc_bwd_dk (w (V dCᵀ + dn) + dSᵀ Q̃), tc_bwd_dv (w K dC +
- *   Pᵀ dnum, 128-wide dv tiles), k_bwd_fin — with the same per-tile partials
- *   (alpart, wpart per 64-dk tile; rowp, colp per 64-token tile; pbeta per
- *   64×64 state tile), so k_bwd_fin is shared unchanged.
+ * Launches. Scalars first (mlstm_common.cuh's k_scalars / k_bwd_fin walk each
+ * chunk's tokens through global memory one dependent load at a time from one
+ * block per (b, h); here the same sequential sums run from shared memory):
+ *   tc_gates     block per chunk: b = cumsum lf, g, max_s (g - b_s + ig_s), its argmax, ZERO
+ *   tc_chain     block per (b, h): the m chain (m_prev, m', arg_end, β, CARRY), staged in shared memory
+ * Forward (6 launches):
+ *   tc_stab      thread per token: m_i, arg_i (the CPU's stab_i loop), α_i, w_i
+ *   tc_prep_fwd  warp per token: the bf16 copies q̃, k, v, w∘k
+ *   tc_fwd_scan  block per (b, h, 64-dk tile, 64-dv tile), sequential over chunks: C (fp32
+ *                fragments in registers) stored to Cs at each chunk start, then (CARRY)
+ *                C <- β C + (w∘K)ᵀ V over the chunk; n rides along as the extra column
+ *   tc_fwd_out   block per (b, h, chunk, 64-query tile, 64-dv tile): α Q̃ C_prev (+ α n·q̃ as
+ *                the extra column), then per key tile S = Q̃ Kᵀ, P = S ⊙ D (masked), P as bf16 in
+ *                shared memory, += P V; h = acc / (max(|den|, e^-m) + eps). mlstm.cu's fwd_att
+ *                and fwd_out fused: S is recomputed per dv tile instead of a P round trip.
+ * Backward (10 launches): tc_gates, tc_chain, tc_bwd_pre (warp per token: 1/N, the
+ *   normaliser branch, dden, dm0, α, w, the bf16 copies), tc_bwd_scan (dC into each
+ *   chunk end, stored as bf16, and the <dC, C_prev> + <dn, n_prev> partials), tc_bwd_att
+ *   (S, dP = dden + dnum Vᵀ, P and dS to scratch as bf16, row and column sums of dP ⊙ P),
+ *   tc_bwd_dq (α (dnum C_prevᵀ + dden n_prev) + dS K), tc_bwd_dk (w (V dCᵀ + dn) +
+ *   dSᵀ Q̃), tc_bwd_dv (w K dC + Pᵀ dnum), then tc_fin_chunk / tc_fin_chain /
+ *   tc_fin_tok (mlstm.cu's bwd_fin steps 0-1, 2, 3-4: the scalar gradients from the
+ *   same per-tile partials: alpart, wpart per 64-dk tile; rowp, colp per 64-token tile;
+ *   pbeta per 64×64 state tile).
  * No atomics; every reduction in a fixed order (reruns give the same bits).
+ * Registers (sm_90a): the scans and fwd_out 128 (256 threads × 2 blocks per
+ * SM), att, dq, dk, dv 80 (3 blocks per SM), no spills. Dynamic shared memory:
+ * 20.7 KB (scans, dv), 21.5-23.8 KB (att, dq, dk), 32 KB (fwd_out).
  *
  * Scratch (SWAX_SCRATCH_MLSTM, shared with mlstm.cu: the two never run at
- * once on the stream): forward 2·BH·T (+ BH·T ints) + 6·BH·MC floats, plus the
- * states in inference; backward as mlstm.cu's but dC (BH·MC·dk·dv), P and dS
- * (BH·T·Lp each) in bf16.
+ * once on the stream): forward 3·BH·T floats + BH·T ints + 6·BH·MC + the
+ * copies (BH·T·(3·dk + dv) bf16), plus m, arg and the states in inference;
+ * backward as mlstm.cu's with dC (BH·MC·dk·dv), P and dS (BH·T·Lp each) in
+ * bf16, plus the copies (BH·T·(3·dk + 2·dv) bf16).
  *
- * Cost at the benchmark shape (B 8, NH 4, T 4096, dk 128, dv 256; BHT = B·NH·T
- * = 131,072 token-heads), in tensor-core FLOPs as tiled (masked diagonal tiles
- * and the per-dv-tile recomputation of S included) and in DRAM bytes (each
- * kernel reading each input once; q, k, v, h, dh, dproj fp32; Cs fp32 at
- * BH·(T/L)·dk·dv·4 = 268 MB at L 64, 134 MB at L 128):
- *   L 64:  fwd 25.8 GFLOP, 1.27 GB; bwd 49.5 GFLOP, 2.83 GB
- *   L 128: fwd 29.9 GFLOP, 1.01 GB; bwd 56.8 GFLOP, 2.44 GB
- * Floors (FLOPs / 600 TFLOP/s; bytes / 3.5 TB/s), fwd + bwd:
- *   L 64:  0.13 ms compute, 1.17 ms memory;  L 128: 0.14 ms, 0.98 ms.
- * Memory-bound by a wide margin. Predicted (75% of DRAM bandwidth, plus the
- * latency-bound chunk scans ≈ 0.05 ms each and the scalar kernels ≈ 0.1 ms per
- * call): L 64 ≈ 0.55 ms fwd + 1.3 ms bwd ≈ 1.9 ms; L 128 ≈ 0.45 + 1.1 ≈ 1.6
- * ms. Recommended chunk size: L = 128 (the states Cs / dC, read or written
- * five times, halve; the intra-chunk work doubles but is cheap on tensor
- * cores). L = 256 moves roughly as many bytes as 128 (Cs halves again, P/dS
- * double) with longer per-row stabiliser loops. */
+ * Cost at the benchmark shape (B 8, NH 4, T 4096, dk 128, dv 256: BHT =
+ * 131,072 token-heads). Tensor-core FLOPs as tiled (masked diagonal tiles and
+ * S recomputed for each of the 4 dv tiles included); DRAM bytes with every
+ * kernel reading each of its inputs once (q, k, v, h, dh, dproj and Cs fp32 —
+ * Cs is 268 MB at L 64, 134 MB at L 128, written once and read three times;
+ * the bf16 copies written once; re-reads of a tile by neighbouring blocks
+ * from L2):
+ *   L 64:  fwd 30 GFLOP, 1.35 GB; bwd 49 GFLOP, 2.81 GB
+ *   L 128: fwd 36 GFLOP, 1.08 GB; bwd 57 GFLOP, 2.50 GB
+ * Floors for fwd + bwd (FLOPs / 600 TFLOP/s; bytes / 3.5 TB/s):
+ *   L 64:  0.13 ms compute, 1.19 ms memory;  L 128: 0.16 ms compute, 1.02 ms memory.
+ * Predicted: ≈ 1.3-1.5 ms at L 128 and ≈ 1.5-1.7 ms at L 64 (the copy passes
+ * at ~80% of DRAM bandwidth; the product kernels one memory round trip per
+ * slice, ~0.5-0.8 µs, with 2-3 blocks per SM). Measured on the H200 before the
+ * load fix: 4.24 ms (L 64), 4.35 ms (L 128); fp32 kernels 5.67 ms; target 2.2.
+ * Recommended chunk size: L = 128 (Cs and dC, written or read five times,
+ * halve; the intra-chunk work grows but is cheap on tensor cores). L = 256
+ * moves about as many bytes as 128 (Cs halves again, P and dS double) and
+ * lengthens the per-token stabiliser loops. */
 #include "ops/cuda/mlstm_common.cuh"
 
 #include <stdint.h>
@@ -129,8 +151,6 @@ __device__ __forceinline__ unsigned char *tc_smem() {
 
 __device__ __forceinline__ float bf_lo(uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
-/* One bf16 (a uint16_t in memory) as float: exact. */
-__device__ __forceinline__ float bf_ld(const uint16_t *p) { return __uint_as_float((uint32_t)*p << 16); }
 
 constexpr int TNT = 256; /* threads of every tensor-core block */
 constexpr int NBV = 1;  /* NB of the products whose columns are dv (h, dv) */
@@ -152,61 +172,158 @@ template <int NB, int KS> struct TcSmem {
 /* This thread's fragment coordinates in a 64 × 64·NB tile: rows r0, r0 + 8;
  * columns c0 + 8·nt + {0, 1}. Element acc[nt][i]: row r0 + 8·(i>>1), column
  * c0 + 8·nt + (i&1). */
-template <int NB> __device__ __forceinline__ int frag_r0() { return ((threadIdx.x >> 5) & 3) * 16 + ((threadIdx.x & 31) >> 2); }
+__device__ __forceinline__ int frag_r0() { return ((threadIdx.x >> 5) & 3) * 16 + ((threadIdx.x & 31) >> 2); }
 template <int NB> __device__ __forceinline__ int frag_c0() { return (threadIdx.x >> 7) * 32 * NB + 2 * (threadIdx.x & 3); }
 
-/* acc (64 × 64·NB tile) += Σ_{k in [kbeg, kend)} A(row, k) B(k, col), operands
- * rounded to bf16, fp32 accumulation. fa(row, k), fb(k, col) are called only
- * for k < kend and must return 0 outside the tile's valid rows / columns. KCA
- * / KCB: the source is contiguous along k (consecutive threads read
- * consecutive k of one row / column), otherwise along the row / column index.
- * With xon, thread tid < 64 also accumulates the extra column xacc += Σ_k
- * bf16(A(tid, k)) fx(k) (fx fp32). Starts and ends with a barrier; call it from
- * every thread of the block. */
-template <int NB, int KS, bool KCA, bool KCB, class FA, class FB, class FX>
-__device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int kend, const FA &fa, const FB &fb,
-                                        bool xon, const FX &fx, float &xacc, TcSmem<NB, KS> &sm) {
-    constexpr int KP = KS / 2;           /* k pairs per slice */
-    constexpr int NC = TL * NB;          /* B columns */
-    constexpr int PA = TL * KP / TNT;    /* A pairs per thread */
-    constexpr int PB = NC * KP / TNT;    /* B pairs per thread */
+/* Operand sources of gemm_tc. Each has
+ *   kc                       true: consecutive k of one row are adjacent in memory
+ *   Raw load(r, k) const     elements (r, k), (r, k + 1) of the operand (r: A's row or B's column):
+ *                            loads only, from clamped indices (always inside the buffer), nothing
+ *                            computed from the loaded data, so a slice's loads issue back to back
+ *   uint32_t word(Raw) const the pair as bf16x2 (element k in the low half)
+ * gemm_tc applies validity (r < rows, k < kend) when it stores the word. */
+struct BfRow { /* bf16, element (r, k) at p[r·ld + k]: one 32-bit load (ld and k even) */
+    const uint16_t *p;
+    long ld;
+    int rmax;
+    static constexpr bool kc = true;
+    using Raw = uint32_t;
+    __device__ __forceinline__ Raw load(int r, int k) const {
+        return *reinterpret_cast<const uint32_t *>(p + (size_t)min(r, rmax - 1) * ld + k);
+    }
+    __device__ __forceinline__ uint32_t word(Raw w) const { return w; }
+};
+struct BfCol { /* bf16, element (r, k) at p[k·ld + r]: two 16-bit loads */
+    const uint16_t *p;
+    long ld;
+    int rmax, kmax;
+    static constexpr bool kc = false;
+    struct Raw {
+        uint32_t a, b;
+    };
+    __device__ __forceinline__ Raw load(int r, int k) const {
+        const uint16_t *q = p + min(r, rmax - 1);
+        return {q[(size_t)min(k, kmax - 1) * ld], q[(size_t)min(k + 1, kmax - 1) * ld]};
+    }
+    __device__ __forceinline__ uint32_t word(Raw w) const { return w.a | (w.b << 16); }
+};
+struct F32Row { /* fp32, element (r, k) at p[r·ld + k] (k + 1 inside the row: its length is even) */
+    const float *p;
+    long ld;
+    int rmax;
+    static constexpr bool kc = true;
+    struct Raw {
+        float a, b;
+    };
+    __device__ __forceinline__ Raw load(int r, int k) const {
+        const float *q = p + (size_t)min(r, rmax - 1) * ld + k;
+        return {q[0], q[1]};
+    }
+    __device__ __forceinline__ uint32_t word(Raw w) const { return pack_bf16x2(w.a, w.b); }
+};
+struct F32Col { /* fp32, element (r, k) at p[k·ld + r] */
+    const float *p;
+    long ld;
+    int rmax, kmax;
+    static constexpr bool kc = false;
+    struct Raw {
+        float a, b;
+    };
+    __device__ __forceinline__ Raw load(int r, int k) const {
+        const float *q = p + min(r, rmax - 1);
+        return {q[(size_t)min(k, kmax - 1) * ld], q[(size_t)min(k + 1, kmax - 1) * ld]};
+    }
+    __device__ __forceinline__ uint32_t word(Raw w) const { return pack_bf16x2(w.a, w.b); }
+};
+constexpr int PW = TL / 2 + 4; /* words per row of a P tile in shared memory */
+struct SmemP { /* a bf16 P tile in shared memory, [r][(k - k0) / 2] */
+    const uint32_t (*P)[PW];
+    int k0;
+    static constexpr bool kc = true;
+    using Raw = uint32_t;
+    __device__ __forceinline__ Raw load(int r, int k) const { return P[r][(k - k0) >> 1]; }
+    __device__ __forceinline__ uint32_t word(Raw w) const { return w; }
+};
+/* Extra-column vectors: load(k) from a clamped index. */
+struct XVec {
+    const float *p;
+    int kmax;
+    __device__ __forceinline__ float load(int k) const { return p[min(k, kmax - 1)]; }
+};
+struct XOne {
+    __device__ __forceinline__ float load(int) const { return 1.f; }
+};
+struct XNone {
+    __device__ __forceinline__ float load(int) const { return 0.f; }
+};
+
+/* acc (64 × 64·NB tile) += Σ_{k in [kbeg, kend)} A(r, k) B(k, c) over A rows r
+ * < arows and B columns c < bcols (the rest count as zero), operands rounded
+ * to bf16, fp32 accumulation. With xon, thread tid < 64 also accumulates the
+ * extra column xacc += Σ_k bf16(A(tid, k)) x(k) (x fp32). kbeg even. Starts
+ * and ends with a barrier; call it from every thread of the block. */
+template <int NB, int KS, class SA, class SB, class SX>
+__device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int kend, const SA &sa, int arows,
+                                        const SB &sb, int bcols, bool xon, const SX &sx, float &xacc,
+                                        TcSmem<NB, KS> &sm) {
+    constexpr int KP = KS / 2;        /* k pairs per slice */
+    constexpr int NC = TL * NB;       /* B columns */
+    constexpr int PA = TL * KP / TNT; /* A pairs per thread */
+    constexpr int PB = NC * KP / TNT; /* B pairs per thread */
     static_assert(PA * TNT == TL * KP && PB * TNT == NC * KP, "slice does not split evenly");
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3, wr = warp & 3, wc = warp >> 2;
     __syncthreads();
     if (kend <= kbeg) return;
-    float ra[PA][2], rb[PB][2], rx = 0.f;
+    const int klast = (kend - 1) & ~1; /* the last pair that starts inside [kbeg, kend) */
+    typename SA::Raw ra[PA];
+    typename SB::Raw rb[PB];
+    float rx = 0.f;
+    /* (row, k pair) of this thread's q-th pair: KC, consecutive threads take consecutive pairs of a row */
+    auto amap = [&](int q, int &r, int &kp) {
+        const unsigned x = tid + q * TNT;
+        r = SA::kc ? x / KP : x % TL;
+        kp = SA::kc ? x % KP : x / TL;
+    };
+    auto bmap = [&](int q, int &c, int &kp) {
+        const unsigned x = tid + q * TNT;
+        c = SB::kc ? x / KP : x % NC;
+        kp = SB::kc ? x % KP : x / NC;
+    };
     auto fetch = [&](int k0) {
 #pragma unroll
         for (int q = 0; q < PA; q++) {
-            const int x = tid + q * TNT, r = KCA ? x / KP : x % TL, kp = KCA ? x % KP : x / TL, k = k0 + 2 * kp;
-            ra[q][0] = k < kend ? fa(r, k) : 0.f;
-            ra[q][1] = k + 1 < kend ? fa(r, k + 1) : 0.f;
+            int r, kp;
+            amap(q, r, kp);
+            ra[q] = sa.load(r, min(k0 + 2 * kp, klast));
         }
 #pragma unroll
         for (int q = 0; q < PB; q++) {
-            const int x = tid + q * TNT, c = KCB ? x / KP : x % NC, kp = KCB ? x % KP : x / NC, k = k0 + 2 * kp;
-            rb[q][0] = k < kend ? fb(k, c) : 0.f;
-            rb[q][1] = k + 1 < kend ? fb(k + 1, c) : 0.f;
+            int c, kp;
+            bmap(q, c, kp);
+            rb[q] = sb.load(c, min(k0 + 2 * kp, klast));
         }
-        if (xon && tid < KS) rx = k0 + tid < kend ? fx(k0 + tid) : 0.f;
+        if (xon && tid < KS) rx = sx.load(min(k0 + tid, kend - 1));
     };
-    auto put = [&](int buf) {
+    auto kmask = [&](int k) { return (k < kend ? 0xffffu : 0u) | (k + 1 < kend ? 0xffff0000u : 0u); };
+    auto put = [&](int buf, int k0) {
         TcStage<NB, KS> &s = sm.st[buf];
 #pragma unroll
         for (int q = 0; q < PA; q++) {
-            const int x = tid + q * TNT, r = KCA ? x / KP : x % TL, kp = KCA ? x % KP : x / TL;
-            s.a[r][kp] = pack_bf16x2(ra[q][0], ra[q][1]);
+            int r, kp;
+            amap(q, r, kp);
+            s.a[r][kp] = r < arows ? sa.word(ra[q]) & kmask(k0 + 2 * kp) : 0u;
         }
 #pragma unroll
         for (int q = 0; q < PB; q++) {
-            const int x = tid + q * TNT, c = KCB ? x / KP : x % NC, kp = KCB ? x % KP : x / NC;
-            s.b[c][kp] = pack_bf16x2(rb[q][0], rb[q][1]);
+            int c, kp;
+            bmap(q, c, kp);
+            s.b[c][kp] = c < bcols ? sb.word(rb[q]) & kmask(k0 + 2 * kp) : 0u;
         }
-        if (xon && tid < KS) s.x[tid] = rx;
+        if (xon && tid < KS) s.x[tid] = k0 + tid < kend ? rx : 0.f;
     };
     fetch(kbeg);
-    put(0);
+    put(0, kbeg);
     __syncthreads();
     int buf = 0;
     for (int k0 = kbeg; k0 < kend; k0 += KS) {
@@ -232,7 +349,7 @@ __device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int k
                 xacc = fmaf(bf_hi(w), s.x[2 * kp + 1], xacc);
             }
         }
-        if (more) put(buf ^ 1);
+        if (more) put(buf ^ 1, k0 + KS);
         __syncthreads();
         buf ^= 1;
     }
@@ -248,14 +365,18 @@ __device__ __forceinline__ void row_part(float v0, float v1, float (*red)[TL]) {
     v1 += __shfl_xor_sync(0xffffffffu, v1, 1);
     v1 += __shfl_xor_sync(0xffffffffu, v1, 2);
     if ((threadIdx.x & 3) == 0) {
-        const int r0 = frag_r0<1>();
+        const int r0 = frag_r0();
         red[threadIdx.x >> 7][r0] = v0;
         red[threadIdx.x >> 7][r0 + 8] = v1;
     }
 }
 
-struct NoX {
-    __device__ float operator()(int) const { return 0.f; }
+/* bf16 operand copies, [B·NH][T][d] (row x = bh·T + t): made once per pass so
+ * that the products load pairs of bf16 and compute nothing while loading. The
+ * values are exactly the fp32 expressions the products round: q̃ = q/√dk, k,
+ * v (both passes), w∘k (forward), α q̃ and dnum = dh/N (backward). */
+struct Ops16 {
+    uint16_t *qt, *kb, *vb, *wk, *aq, *dn;
 };
 
 /* ------------------------------------------------------------------ forward */
@@ -263,14 +384,12 @@ struct NoX {
 using ScanSm = TcSmem<1, 32>;
 
 __global__ void __launch_bounds__(TNT, 2)
-k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, const float *proj, const float *w,
-              float *Cs, float *ns) {
+k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, float *Cs, float *ns) {
     ScanSm &sm = *reinterpret_cast<ScanSm *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
     const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x, dk = g.dk, dv = g.dv;
-    const long ldp = g.ldp;
     const bool ncol = et == 0;
-    const int r0 = frag_r0<1>(), c0 = frag_c0<1>();
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, nacc = 0.f;
     for (int ci = 0; ci < g.MC; ci++) {
         Chunk c;
@@ -298,13 +417,10 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, cons
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[nt][i] *= be;
         nacc *= be;
-        const float *k = proj + c.row0 * ldp + (size_t)(g.NH + c.h) * dk + j0;
-        const float *v = proj + c.row0 * ldp + (size_t)2 * g.NH * dk + (size_t)c.h * dv + e0;
-        const float *ws = w + c.tok0;
-        auto fa = [=](int j, int s) { return j0 + j < dk ? ws[s] * k[(size_t)s * ldp + j] : 0.f; };
-        auto fb = [=](int s, int e) { return e0 + e < dv ? v[(size_t)s * ldp + e] : 0.f; };
-        auto fx = [](int) { return 1.f; };
-        gemm_tc<1, 32, false, false>(acc, 0, c.n, fa, fb, ncol, fx, nacc, sm);
+        /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] */
+        const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
+        const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
+        gemm_tc<1, 32>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
     }
 }
 
@@ -617,18 +733,40 @@ k_tc_stab(Geo g, const int *chunks, const int *cid, ChunkScr cs, const float *ig
     w[x] = expf(cs.g[cx] - bi + ig[(row0 + i) * NH + h] - cs.me[cx]);
 }
 
+/* The forward's bf16 copies, a warp per (token, head): q̃, k, v, w∘k. */
+__global__ void __launch_bounds__(PRE_THREADS)
+k_tc_prep_fwd(Geo g, const float *proj, const float *w, Ops16 o) {
+    const int bh = blockIdx.y, b = bh / g.NH, h = bh % g.NH, lane = threadIdx.x & 31;
+    const int t = blockIdx.x * (PRE_THREADS / 32) + (threadIdx.x >> 5);
+    if (t >= g.T) return; /* whole warps */
+    const int dk = g.dk, dv = g.dv, NH = g.NH;
+    const size_t x = (size_t)bh * g.T + t;
+    const float *row = proj + ((size_t)b * g.T + t) * g.ldp;
+    const float *q = row + (size_t)h * dk, *k = row + (size_t)(NH + h) * dk, *v = row + (size_t)2 * NH * dk + (size_t)h * dv;
+    const float sc = g.scale, ws = w[x];
+    uint32_t *qt = reinterpret_cast<uint32_t *>(o.qt + x * dk), *kb = reinterpret_cast<uint32_t *>(o.kb + x * dk);
+    uint32_t *wk = reinterpret_cast<uint32_t *>(o.wk + x * dk), *vb = reinterpret_cast<uint32_t *>(o.vb + x * dv);
+    for (int j = lane; j < dk / 2; j += 32) {
+        const float q0 = q[2 * j], q1 = q[2 * j + 1], k0 = k[2 * j], k1 = k[2 * j + 1];
+        qt[j] = pack_bf16x2(q0 * sc, q1 * sc);
+        kb[j] = pack_bf16x2(k0, k1);
+        wk[j] = pack_bf16x2(ws * k0, ws * k1);
+    }
+    for (int e = lane; e < dv / 2; e += 32) vb[e] = pack_bf16x2(v[2 * e], v[2 * e + 1]);
+}
+
 struct FwdOutSm {
     union {
         TcSmem<1, 32> s1;
         TcSmem<NBV, 32> sv;
     } u;
-    uint32_t P[TL][TL / 2 + 4]; /* the current P tile, bf16 pairs [row][key pair] */
+    uint32_t P[TL][PW]; /* the current P tile, bf16 pairs [row][key pair] */
     float b[TL], m[TL], al[TL], bs[TL], ig[TL], inv[TL];
     float rs[2][TL];
 };
 
 __global__ void __launch_bounds__(TNT, 2)
-k_tc_fwd_out(Geo g, const int *chunks, const int *flag, const float *proj, const float *ig, const float *bcum,
+k_tc_fwd_out(Geo g, const int *chunks, const int *flag, Ops16 o, const float *ig, const float *bcum,
              const float *mrow, const float *alpha, const float *Cs, const float *ns, float *hout, float *den_t) {
     const int nvo = (g.dv + VT - 1) / VT, per = g.NTP * nvo;
     const int ci = blockIdx.x / per, it = blockIdx.x % per / nvo, et = blockIdx.x % nvo;
@@ -638,25 +776,20 @@ k_tc_fwd_out(Geo g, const int *chunks, const int *flag, const float *proj, const
     if (i0 >= n) return;
     FwdOutSm &sm = *reinterpret_cast<FwdOutSm *>(tc_smem());
     const int tid = threadIdx.x;
-    const long ldp = g.ldp;
-    const float sc = g.scale;
     if (tid < TL) {
-        const int i = i0 + tid;
-        sm.b[tid] = i < n ? bcum[c.tok0 + i] : 0.f;
-        sm.m[tid] = i < n ? mrow[c.tok0 + i] : 0.f;
-        sm.al[tid] = i < n ? alpha[c.tok0 + i] : 0.f;
+        const size_t x = c.tok0 + min(i0 + tid, n - 1); /* clamped: the loads issue together */
+        const float bv = bcum[x], mv = mrow[x], av = alpha[x];
+        const bool ok = i0 + tid < n;
+        sm.b[tid] = ok ? bv : 0.f;
+        sm.m[tid] = ok ? mv : 0.f;
+        sm.al[tid] = ok ? av : 0.f;
     }
-    const float *q = proj + (c.row0 + i0) * ldp + (size_t)c.h * dk;
-    const float *k = proj + c.row0 * ldp + (size_t)(NH + c.h) * dk;
-    const float *v = proj + c.row0 * ldp + (size_t)2 * NH * dk + (size_t)c.h * dv + e0;
-    auto fq = [=](int i, int j) { return i0 + i < n ? q[(size_t)i * ldp + j] * sc : 0.f; };
-    const int r0 = frag_r0<1>(), c0s = frag_c0<1>(), c0h = frag_c0<NBV>();
+    const BfRow Q{o.qt + (c.tok0 + i0) * dk, dk, n - i0};
+    const int r0 = frag_r0(), c0s = frag_c0<1>(), c0h = frag_c0<NBV>();
     float accH[4 * NBV][4] = {}, xacc = 0.f, dummy = 0.f;
     if (!(c.fl & F_ZERO)) { /* α ⊙ (Q̃ C_prev), and n_prev·q̃ for den */
-        const float *C = Cs + c.cb * dk * dv + e0, *np = ns + c.cb * dk;
-        auto fC = [=](int j, int e) { return e0 + e < dv ? C[(size_t)j * dv + e] : 0.f; };
-        auto fx = [=](int j) { return np[j]; };
-        gemm_tc<NBV, 32, true, false>(accH, 0, dk, fq, fC, true, fx, xacc, sm.u.sv);
+        const F32Col Cp{Cs + c.cb * dk * dv + e0, dv, dv - e0, dk};
+        gemm_tc<NBV, 32>(accH, 0, dk, Q, n - i0, Cp, dv - e0, true, XVec{ns + c.cb * dk, dk}, xacc, sm.u.sv);
         const float a0 = sm.al[r0], a1 = sm.al[r0 + 8];
 #pragma unroll
         for (int nt = 0; nt < 4 * NBV; nt++) {
@@ -669,13 +802,14 @@ k_tc_fwd_out(Geo g, const int *chunks, const int *flag, const float *proj, const
         const int s0 = st * TL;
         __syncthreads(); /* the previous tile is done with bs, ig, P */
         if (tid < TL) {
-            const int s = s0 + tid;
-            sm.bs[tid] = s < n ? bcum[c.tok0 + s] : 0.f;
-            sm.ig[tid] = s < n ? ig[(c.row0 + s) * NH + c.h] : 0.f;
+            const int s = min(s0 + tid, n - 1);
+            const float bv = bcum[c.tok0 + s], iv = ig[(c.row0 + s) * NH + c.h];
+            sm.bs[tid] = s0 + tid < n ? bv : 0.f;
+            sm.ig[tid] = s0 + tid < n ? iv : 0.f;
         }
         float accS[4][4] = {};
-        auto fk = [=](int j, int s) { return s0 + s < n ? k[(size_t)(s0 + s) * ldp + j] : 0.f; };
-        gemm_tc<1, 32, true, true>(accS, 0, dk, fq, fk, false, NoX(), dummy, sm.u.s1);
+        const BfRow K{o.kb + (c.tok0 + s0) * dk, dk, n - s0};
+        gemm_tc<1, 32>(accS, 0, dk, Q, n - i0, K, n - s0, false, XNone(), dummy, sm.u.s1);
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
             const int rl = r0 + 8 * hh, i = i0 + rl;
@@ -699,12 +833,9 @@ k_tc_fwd_out(Geo g, const int *chunks, const int *flag, const float *proj, const
             else rs1 += rsum;
         }
         /* += P V over this key tile */
-        auto fP = [&](int i, int s) {
-            const uint32_t wv = sm.P[i][(s - s0) >> 1];
-            return ((s - s0) & 1) ? bf_hi(wv) : bf_lo(wv);
-        };
-        auto fv = [=](int s, int e) { return e0 + e < dv ? v[(size_t)s * ldp + e] : 0.f; };
-        gemm_tc<NBV, 32, true, false>(accH, s0, min(n, s0 + TL), fP, fv, false, NoX(), dummy, sm.u.sv);
+        const BfCol V{o.vb + c.tok0 * dv + e0, dv, dv - e0, n};
+        gemm_tc<NBV, 32>(accH, s0, min(n, s0 + TL), SmemP{sm.P, s0}, TL, V, dv - e0, false, XNone(), dummy,
+                         sm.u.sv);
     }
     row_part(rs0, rs1, sm.rs);
     __syncthreads();
@@ -737,30 +868,48 @@ k_tc_fwd_out(Geo g, const int *chunks, const int *flag, const float *proj, const
 
 /* ----------------------------------------------------------------- backward */
 
-/* Per token (warp each), as mlstm_common.cuh's k_bwd_pre, except that the
- * gradient into den is taken through the same bf16 dnum = bf16(dh/N) that
- * tc_bwd_att multiplies with V: dP_is = dden_i + dnum_i·v_s cancels to
- * dnum_i·(v_s - h_i) where one key dominates, and the cancellation is clean
- * only if both terms see the same rounded dnum. dm0 (the e^-m branch) keeps the
- * fp32 dh·h. Also w (k_scalars' step 3). */
+/* Per token (a warp each), as mlstm_common.cuh's k_bwd_pre: 1/N, the
+ * normaliser branch, dm0, α; also w (k_scalars' step 3) and the backward's
+ * bf16 copies q̃, k, v, α q̃ and dnum = dh/N. The gradient into den is taken
+ * through the same bf16 dnum that tc_bwd_att multiplies with V: dP_is = dden_i
+ * + dnum_i·v_s cancels to dnum_i·(v_s - h_i) where one key dominates, and the
+ * cancellation is clean only if both terms see the same rounded dnum. dm0 (the
+ * e^-m branch) keeps the fp32 dh·h. */
 __global__ void __launch_bounds__(PRE_THREADS)
-k_tc_bwd_pre(Geo g, const float *hbuf, const float *dh, const float *m_t, const float *den_t, const float *bcum,
-             const int *cid, ChunkScr cs, const float *ig, float *alpha, float *inv, float *dden, float *dm0,
-             float *w) {
+k_tc_bwd_pre(Geo g, const float *proj, const float *hbuf, const float *dh, const float *m_t, const float *den_t,
+             const float *bcum, const int *cid, ChunkScr cs, const float *ig, float *alpha, float *inv, float *dden,
+             float *dm0, float *w, Ops16 o) {
     const int bh = blockIdx.y, b = bh / g.NH, h = bh % g.NH, lane = threadIdx.x & 31;
     const int t = blockIdx.x * (PRE_THREADS / 32) + (threadIdx.x >> 5);
     if (t >= g.T) return; /* whole warps */
-    const size_t off = ((size_t)b * g.T + t) * g.NH * g.dv + (size_t)h * g.dv, x = (size_t)bh * g.T + t;
-    const float m = m_t[x], den = den_t[x];
+    const int dk = g.dk, dv = g.dv, NH = g.NH;
+    const size_t r = (size_t)b * g.T + t, off = r * NH * dv + (size_t)h * dv, x = (size_t)bh * g.T + t;
+    const size_t cx = (size_t)bh * g.MC + cid[x];
+    const float m = m_t[x], den = den_t[x], bx = bcum[x];
     const float em = expf(-m), ad = fabsf(den);
     const bool use_den = ad >= em;
     const float iv = 1.f / ((use_den ? ad : em) + g.eps);
-    float s = 0.f, sb = 0.f;
-    for (int e = lane; e < g.dv; e += 32) {
+    const float al = expf(bx + cs.mp[cx] - m);
+    uint32_t *dn = reinterpret_cast<uint32_t *>(o.dn + x * dv);
+    for (int e = lane; e < dv / 2; e += 32) dn[e] = pack_bf16x2(dh[off + 2 * e] * iv, dh[off + 2 * e + 1] * iv);
+    float s = 0.f, sb = 0.f; /* dh·h in fp32, and with the bf16 dnum (the same values as dn above) */
+    for (int e = lane; e < dv; e += 32) {
         const float d = dh[off + e], hv = hbuf[off + e];
         s = fmaf(d, hv, s);
         sb = fmaf(bf_lo(pack_bf16x2(d * iv, 0.f)), hv, sb);
     }
+    const float *row = proj + r * g.ldp;
+    const float *q = row + (size_t)h * dk, *k = row + (size_t)(NH + h) * dk, *v = row + (size_t)2 * NH * dk + (size_t)h * dv;
+    const float sc = g.scale;
+    uint32_t *qt = reinterpret_cast<uint32_t *>(o.qt + x * dk), *kb = reinterpret_cast<uint32_t *>(o.kb + x * dk);
+    uint32_t *aq = reinterpret_cast<uint32_t *>(o.aq + x * dk), *vb = reinterpret_cast<uint32_t *>(o.vb + x * dv);
+    for (int j = lane; j < dk / 2; j += 32) {
+        const float q0 = q[2 * j] * sc, q1 = q[2 * j + 1] * sc, k0 = k[2 * j], k1 = k[2 * j + 1];
+        qt[j] = pack_bf16x2(q0, q1);
+        aq[j] = pack_bf16x2(al * q0, al * q1);
+        kb[j] = pack_bf16x2(k0, k1);
+    }
+    for (int e = lane; e < dv / 2; e += 32) vb[e] = pack_bf16x2(v[2 * e], v[2 * e + 1]);
     s = swax_warp_sum(s);
     sb = swax_warp_sum(sb);
     if (lane == 0) {
@@ -768,9 +917,8 @@ k_tc_bwd_pre(Geo g, const float *hbuf, const float *dh, const float *m_t, const 
         inv[x] = iv;
         dden[x] = use_den ? (den >= 0.f ? -sb : sb) : 0.f;
         dm0[x] = use_den ? 0.f : -(dN * em);
-        const size_t cx = (size_t)bh * g.MC + cid[x];
-        alpha[x] = expf(bcum[x] + cs.mp[cx] - m);
-        w[x] = expf(cs.g[cx] - bcum[x] + ig[((size_t)b * g.T + t) * g.NH + h] - cs.me[cx]); /* k_scalars' step 3 */
+        alpha[x] = al;
+        w[x] = expf(cs.g[cx] - bx + ig[r * NH + h] - cs.me[cx]); /* k_scalars' step 3 */
     }
 }
 
@@ -780,17 +928,14 @@ struct BwdScanSm {
 };
 
 __global__ void __launch_bounds__(TNT, 2)
-k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, const float *proj, const float *dh,
-              const float *alpha, const float *inv, const float *dden, const float *Cs, const float *ns,
-              uint16_t *dCe, float *dne, float *pbeta) {
+k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, const float *dden,
+              const float *Cs, const float *ns, uint16_t *dCe, float *dne, float *pbeta) {
     BwdScanSm &sm = *reinterpret_cast<BwdScanSm *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
     const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x;
     const int dk = g.dk, dv = g.dv, NH = g.NH;
-    const long ldp = g.ldp, ldh = (long)NH * dv;
-    const float sc = g.scale;
     const bool ncol = et == 0;
-    const int r0 = frag_r0<1>(), c0 = frag_c0<1>();
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, dn = 0.f;
     for (int ci = num_chunks(g, chunks, bh / NH) - 1; ci >= 0; ci--) {
         Chunk c;
@@ -805,6 +950,15 @@ k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, cons
             const bool z = c.fl & F_ZERO;
             uint16_t *D = dCe + c.cb * dk * dv;
             const float *C = Cs + c.cb * dk * dv;
+            float cv[4][2][2]; /* C_prev at this thread's elements: all loads first (clamped), then the sums */
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int j = min(j0 + r0 + 8 * hh, dk - 1), e = min(e0 + c0 + 8 * nt, dv - 2);
+                    cv[nt][hh][0] = C[(size_t)j * dv + e], cv[nt][hh][1] = C[(size_t)j * dv + e + 1];
+                }
+            const float nv = ns[c.cb * dk + min(j0 + tid, dk - 1)];
             float part = 0.f;
 #pragma unroll
             for (int nt = 0; nt < 4; nt++)
@@ -815,13 +969,13 @@ k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, cons
                     const float d0 = acc[nt][2 * hh], d1 = acc[nt][2 * hh + 1];
                     *reinterpret_cast<uint32_t *>(D + (size_t)j * dv + e) = pack_bf16x2(d0, d1);
                     if (!z) {
-                        part = fmaf(d0, C[(size_t)j * dv + e], part);
-                        part = fmaf(d1, C[(size_t)j * dv + e + 1], part);
+                        part = fmaf(d0, cv[nt][hh][0], part);
+                        part = fmaf(d1, cv[nt][hh][1], part);
                     }
                 }
             if (ncol && tid < TL && j0 + tid < dk) {
                 dne[c.cb * dk + j0 + tid] = dn;
-                if (!z) part = fmaf(dn, ns[c.cb * dk + j0 + tid], part);
+                if (!z) part = fmaf(dn, nv, part);
             }
             part = swax_block_sum(part, sm.red);
             if (tid == 0) pbeta[c.cb * (g.NTK * g.NTV) + blockIdx.x] = part;
@@ -833,26 +987,22 @@ k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, cons
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[nt][i] *= be;
         dn *= be;
-        const float *q = proj + c.row0 * ldp + (size_t)c.h * dk + j0;
-        const float *d = dh + c.row0 * ldh + (size_t)c.h * dv + e0;
-        const float *al = alpha + c.tok0, *iv = inv + c.tok0, *dd = dden + c.tok0;
-        auto fa = [=](int j, int i) { return j0 + j < dk ? al[i] * (q[(size_t)i * ldp + j] * sc) : 0.f; };
-        auto fb = [=](int i, int e) { return e0 + e < dv ? d[(size_t)i * ldh + e] * iv[i] : 0.f; };
-        auto fx = [=](int i) { return dd[i]; };
-        gemm_tc<1, 32, false, false>(acc, 0, c.n, fa, fb, ncol, fx, dn, sm.s);
+        /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i */
+        const BfCol A{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n};
+        const BfCol Bd{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n};
+        gemm_tc<1, 32>(acc, 0, c.n, A, dk - j0, Bd, dv - e0, ncol, XVec{dden + c.tok0, c.n}, dn, sm.s);
     }
 }
 
 struct BwdAttSm {
     TcSmem<1, 32> s;
-    float b[TL], m[TL], dd[TL], iv[TL], bs[TL], ig[TL];
+    float b[TL], m[TL], dd[TL], bs[TL], ig[TL];
     float rr[2][TL], cr[4][TL];
 };
 
-__global__ void __launch_bounds__(TNT, 2)
-k_tc_bwd_att(Geo g, const int *chunks, const int *flag, const float *proj, const float *dh, const float *ig,
-             const float *bcum, const float *m_t, const float *inv, const float *dden, uint16_t *Pm, uint16_t *dSm,
-             float *rowp, float *colp) {
+__global__ void __launch_bounds__(TNT, 3) /* 80 registers, no spills */
+k_tc_bwd_att(Geo g, const int *chunks, const int *flag, Ops16 o, const float *ig, const float *bcum,
+             const float *m_t, const float *dden, uint16_t *Pm, uint16_t *dSm, float *rowp, float *colp) {
     const int per = g.NTP * g.NTP;
     const int ci = blockIdx.x / per, it = blockIdx.x % per / g.NTP, st = blockIdx.x % g.NTP;
     if (st > it) return;
@@ -862,34 +1012,20 @@ k_tc_bwd_att(Geo g, const int *chunks, const int *flag, const float *proj, const
     if (i0 >= n) return;
     BwdAttSm &sm = *reinterpret_cast<BwdAttSm *>(tc_smem());
     const int tid = threadIdx.x;
-    const long ldp = g.ldp, ldh = (long)NH * dv;
-    const float sc = g.scale;
     if (tid < TL) {
-        const int i = i0 + tid, s = s0 + tid;
-        sm.b[tid] = i < n ? bcum[c.tok0 + i] : 0.f;
-        sm.m[tid] = i < n ? m_t[c.tok0 + i] : 0.f;
-        sm.dd[tid] = i < n ? dden[c.tok0 + i] : 0.f;
-        sm.iv[tid] = i < n ? inv[c.tok0 + i] : 0.f;
-        sm.bs[tid] = s < n ? bcum[c.tok0 + s] : 0.f;
-        sm.ig[tid] = s < n ? ig[(c.row0 + s) * NH + c.h] : 0.f;
+        const int i = min(i0 + tid, n - 1), s = min(s0 + tid, n - 1);
+        const float bi = bcum[c.tok0 + i], mi = m_t[c.tok0 + i], di = dden[c.tok0 + i];
+        const float bs = bcum[c.tok0 + s], is = ig[(c.row0 + s) * NH + c.h];
+        const bool oki = i0 + tid < n, oks = s0 + tid < n;
+        sm.b[tid] = oki ? bi : 0.f, sm.m[tid] = oki ? mi : 0.f, sm.dd[tid] = oki ? di : 0.f;
+        sm.bs[tid] = oks ? bs : 0.f, sm.ig[tid] = oks ? is : 0.f;
     }
     float aS[4][4] = {}, aP[4][4] = {}, dummy = 0.f;
-    {
-        const float *q = proj + (c.row0 + i0) * ldp + (size_t)c.h * dk;
-        const float *k = proj + (c.row0 + s0) * ldp + (size_t)(NH + c.h) * dk;
-        auto fq = [=](int i, int j) { return i0 + i < n ? q[(size_t)i * ldp + j] * sc : 0.f; };
-        auto fk = [=](int j, int s) { return s0 + s < n ? k[(size_t)s * ldp + j] : 0.f; };
-        gemm_tc<1, 32, true, true>(aS, 0, dk, fq, fk, false, NoX(), dummy, sm.s);
-    }
-    {
-        const float *d = dh + (c.row0 + i0) * ldh + (size_t)c.h * dv;
-        const float *v = proj + (c.row0 + s0) * ldp + (size_t)2 * NH * dk + (size_t)c.h * dv;
-        const float *siv = sm.iv;
-        auto fd = [=](int i, int e) { return i0 + i < n ? d[(size_t)i * ldh + e] * siv[i] : 0.f; };
-        auto fv = [=](int e, int s) { return s0 + s < n ? v[(size_t)s * ldp + e] : 0.f; };
-        gemm_tc<1, 32, true, true>(aP, 0, dv, fd, fv, false, NoX(), dummy, sm.s);
-    }
-    const int r0 = frag_r0<1>(), c0 = frag_c0<1>();
+    gemm_tc<1, 32>(aS, 0, dk, BfRow{o.qt + (c.tok0 + i0) * dk, dk, n - i0}, n - i0,
+                   BfRow{o.kb + (c.tok0 + s0) * dk, dk, n - s0}, n - s0, false, XNone(), dummy, sm.s);
+    gemm_tc<1, 32>(aP, 0, dv, BfRow{o.dn + (c.tok0 + i0) * dv, dv, n - i0}, n - i0,
+                   BfRow{o.vb + (c.tok0 + s0) * dv, dv, n - s0}, n - s0, false, XNone(), dummy, sm.s);
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float rv[2] = {0.f, 0.f}, cv[4][2] = {};
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -914,9 +1050,9 @@ k_tc_bwd_att(Geo g, const int *chunks, const int *flag, const float *proj, const
                 }
             }
             if (i < n) {
-                const size_t o = (c.tok0 + i) * g.Lp + s0 + sl;
-                *reinterpret_cast<uint32_t *>(Pm + o) = pack_bf16x2(p[0], p[1]);
-                *reinterpret_cast<uint32_t *>(dSm + o) = pack_bf16x2(ds[0], ds[1]);
+                const size_t off = (c.tok0 + i) * g.Lp + s0 + sl;
+                *reinterpret_cast<uint32_t *>(Pm + off) = pack_bf16x2(p[0], p[1]);
+                *reinterpret_cast<uint32_t *>(dSm + off) = pack_bf16x2(ds[0], ds[1]);
             }
         }
     }
@@ -942,39 +1078,48 @@ k_tc_bwd_att(Geo g, const int *chunks, const int *flag, const float *proj, const
 
 struct BwdDqSm {
     TcSmem<1, 32> s;
-    float al[TL], dd[TL], iv[TL];
+    float al[TL], dd[TL];
     float rr[2][TL];
 };
 
-__global__ void __launch_bounds__(TNT, 2)
-k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, const float *dh, const float *Cs,
-            const float *ns, const float *alpha, const float *inv, const float *dden, const uint16_t *dSm,
-            float *alpart, float *dproj) {
+__global__ void __launch_bounds__(TNT, 3) /* 80 registers, no spills */
+k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 o, const float *Cs,
+            const float *ns, const float *alpha, const float *dden, const uint16_t *dSm, float *alpart,
+            float *dproj) {
     const int per = g.NTP * g.NTK;
     const int ci = blockIdx.x / per, it = blockIdx.x % per / g.NTK, jt = blockIdx.x % g.NTK;
     Chunk c;
     if (!chunk_of(g, chunks, flag, blockIdx.y, ci, c)) return;
-    const int i0 = it * TL, j0 = jt * TL, n = c.n, dk = g.dk, dv = g.dv, NH = g.NH;
+    const int i0 = it * TL, j0 = jt * TL, n = c.n, dk = g.dk, dv = g.dv;
     if (i0 >= n) return;
     BwdDqSm &sm = *reinterpret_cast<BwdDqSm *>(tc_smem());
     const int tid = threadIdx.x;
-    const long ldp = g.ldp, ldh = (long)NH * dv;
+    const long ldp = g.ldp;
     const float sc = g.scale;
     if (tid < TL) {
-        const int i = i0 + tid;
-        sm.al[tid] = i < n ? alpha[c.tok0 + i] : 0.f;
-        sm.dd[tid] = i < n ? dden[c.tok0 + i] : 0.f;
-        sm.iv[tid] = i < n ? inv[c.tok0 + i] : 0.f;
+        const size_t x = c.tok0 + min(i0 + tid, n - 1);
+        const float av = alpha[x], dv_ = dden[x];
+        sm.al[tid] = i0 + tid < n ? av : 0.f;
+        sm.dd[tid] = i0 + tid < n ? dv_ : 0.f;
     }
-    const int r0 = frag_r0<1>(), c0 = frag_c0<1>();
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, part[2] = {0.f, 0.f}, dummy = 0.f;
     const float *q = proj + (c.row0 + i0) * ldp + (size_t)c.h * dk + j0;
     if (!(c.fl & F_ZERO)) { /* α (dnum C_prevᵀ + dden n_prev) */
-        const float *d = dh + (c.row0 + i0) * ldh + (size_t)c.h * dv;
-        const float *C = Cs + (c.cb * dk + j0) * dv, *np = ns + c.cb * dk + j0, *siv = sm.iv;
-        auto fd = [=](int i, int e) { return i0 + i < n ? d[(size_t)i * ldh + e] * siv[i] : 0.f; };
-        auto fC = [=](int e, int j) { return j0 + j < dk ? C[(size_t)j * dv + e] : 0.f; };
-        gemm_tc<1, 32, true, true>(acc, 0, dv, fd, fC, false, NoX(), dummy, sm.s);
+        const float *np = ns + c.cb * dk + j0;
+        gemm_tc<1, 32>(acc, 0, dv, BfRow{o.dn + (c.tok0 + i0) * dv, dv, n - i0}, n - i0,
+                       F32Row{Cs + (c.cb * dk + j0) * dv, dv, dk - j0}, dk - j0, false, XNone(), dummy, sm.s);
+        float qv[2][4][2], nv[4][2]; /* loads first (clamped), then the arithmetic */
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int il = min(r0 + 8 * hh, n - 1 - i0), jl = min(c0 + 8 * nt + e, dk - 1 - j0);
+                    qv[hh][nt][e] = q[(size_t)il * ldp + jl];
+                    if (hh == 0) nv[nt][e] = np[jl];
+                }
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
             const int il = r0 + 8 * hh;
@@ -984,24 +1129,19 @@ k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, const 
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     const int jl = c0 + 8 * nt + e;
-                    const bool ok = i0 + il < n && j0 + jl < dk;
-                    const float v = a * (acc[nt][2 * hh + e] + ddi * (j0 + jl < dk ? np[jl] : 0.f));
+                    const bool okj = j0 + jl < dk, ok = i0 + il < n && okj;
+                    const float v = a * (acc[nt][2 * hh + e] + ddi * (okj ? nv[nt][e] : 0.f));
                     acc[nt][2 * hh + e] = v;
-                    const float qv = ok ? q[(size_t)il * ldp + jl] * sc : 0.f;
-                    part[hh] = fmaf(qv, v, part[hh]);
+                    part[hh] = fmaf(ok ? qv[hh][nt][e] * sc : 0.f, v, part[hh]);
                 }
         }
     }
     row_part(part[0], part[1], sm.rr);
     __syncthreads();
     if (tid < TL && i0 + tid < n) alpart[(c.tok0 + i0 + tid) * g.NTK + jt] = sm.rr[0][tid] + sm.rr[1][tid];
-    /* + dS K */
-    const float *k = proj + c.row0 * ldp + (size_t)(NH + c.h) * dk + j0;
-    const uint16_t *S = dSm + (c.tok0 + i0) * g.Lp;
-    const int Lp = g.Lp;
-    auto fS = [=](int i, int s) { return i0 + i < n ? bf_ld(S + (size_t)i * Lp + s) : 0.f; };
-    auto fk = [=](int s, int j) { return j0 + j < dk ? k[(size_t)s * ldp + j] : 0.f; };
-    gemm_tc<1, 32, true, false>(acc, 0, min(n, i0 + TL), fS, fk, false, NoX(), dummy, sm.s);
+    /* + dS K over the keys s < min(n, i0 + 64) */
+    gemm_tc<1, 32>(acc, 0, min(n, i0 + TL), BfRow{dSm + (c.tok0 + i0) * g.Lp, g.Lp, n - i0}, n - i0,
+                   BfCol{o.kb + c.tok0 * dk + j0, dk, dk - j0, n}, dk - j0, false, XNone(), dummy, sm.s);
     float *dq = dproj + (c.row0 + i0) * ldp + (size_t)c.h * dk + j0;
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -1023,9 +1163,9 @@ struct BwdDkSm {
     float rr[2][TL];
 };
 
-__global__ void __launch_bounds__(TNT, 2)
-k_tc_bwd_dk(Geo g, const int *chunks, const int *flag, const float *proj, const uint16_t *dCe, const float *dne,
-            const float *w, const uint16_t *dSm, float *wpart, float *dproj) {
+__global__ void __launch_bounds__(TNT, 3) /* 80 registers, no spills */
+k_tc_bwd_dk(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 o, const uint16_t *dCe,
+            const float *dne, const float *w, const uint16_t *dSm, float *wpart, float *dproj) {
     const int per = g.NTP * g.NTK;
     const int ci = blockIdx.x / per, st = blockIdx.x % per / g.NTK, jt = blockIdx.x % g.NTK;
     Chunk c;
@@ -1035,19 +1175,29 @@ k_tc_bwd_dk(Geo g, const int *chunks, const int *flag, const float *proj, const 
     BwdDkSm &sm = *reinterpret_cast<BwdDkSm *>(tc_smem());
     const int tid = threadIdx.x;
     const long ldp = g.ldp;
-    const float sc = g.scale;
-    if (tid < TL) sm.w[tid] = s0 + tid < n ? w[c.tok0 + s0 + tid] : 0.f;
-    const int r0 = frag_r0<1>(), c0 = frag_c0<1>();
+    if (tid < TL) {
+        const float wv = w[c.tok0 + min(s0 + tid, n - 1)];
+        sm.w[tid] = s0 + tid < n ? wv : 0.f;
+    }
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, part[2] = {0.f, 0.f}, dummy = 0.f;
     const bool carry = c.fl & F_CARRY;
     const float *k = proj + (c.row0 + s0) * ldp + (size_t)(NH + c.h) * dk + j0;
     if (carry) { /* w (V dCᵀ + dn) */
-        const float *v = proj + (c.row0 + s0) * ldp + (size_t)2 * NH * dk + (size_t)c.h * dv;
-        const uint16_t *D = dCe + (c.cb * dk + j0) * dv;
         const float *dn = dne + c.cb * dk + j0;
-        auto fv = [=](int s, int e) { return s0 + s < n ? v[(size_t)s * ldp + e] : 0.f; };
-        auto fD = [=](int e, int j) { return j0 + j < dk ? bf_ld(D + (size_t)j * dv + e) : 0.f; };
-        gemm_tc<1, 32, true, true>(acc, 0, dv, fv, fD, false, NoX(), dummy, sm.s);
+        gemm_tc<1, 32>(acc, 0, dv, BfRow{o.vb + (c.tok0 + s0) * dv, dv, n - s0}, n - s0,
+                       BfRow{dCe + (c.cb * dk + j0) * dv, dv, dk - j0}, dk - j0, false, XNone(), dummy, sm.s);
+        float kv[2][4][2], nv[4][2]; /* loads first (clamped), then the arithmetic */
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int sl = min(r0 + 8 * hh, n - 1 - s0), jl = min(c0 + 8 * nt + e, dk - 1 - j0);
+                    kv[hh][nt][e] = k[(size_t)sl * ldp + jl];
+                    if (hh == 0) nv[nt][e] = dn[jl];
+                }
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
             const int sl = r0 + 8 * hh;
@@ -1057,10 +1207,9 @@ k_tc_bwd_dk(Geo g, const int *chunks, const int *flag, const float *proj, const 
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     const int jl = c0 + 8 * nt + e;
-                    const bool ok = s0 + sl < n && j0 + jl < dk;
-                    const float t = acc[nt][2 * hh + e] + (j0 + jl < dk ? dn[jl] : 0.f);
-                    const float kv = ok ? k[(size_t)sl * ldp + jl] : 0.f;
-                    part[hh] = fmaf(kv, t, part[hh]);
+                    const bool okj = j0 + jl < dk, ok = s0 + sl < n && okj;
+                    const float t = acc[nt][2 * hh + e] + (okj ? nv[nt][e] : 0.f);
+                    part[hh] = fmaf(ok ? kv[hh][nt][e] : 0.f, t, part[hh]);
                     acc[nt][2 * hh + e] = ws * t;
                 }
         }
@@ -1068,13 +1217,9 @@ k_tc_bwd_dk(Geo g, const int *chunks, const int *flag, const float *proj, const 
         __syncthreads();
         if (tid < TL && s0 + tid < n) wpart[(c.tok0 + s0 + tid) * g.NTK + jt] = sm.rr[0][tid] + sm.rr[1][tid];
     }
-    /* + dSᵀ Q̃ over the queries i >= s0 */
-    const float *q = proj + c.row0 * ldp + (size_t)c.h * dk + j0;
-    const uint16_t *S = dSm + c.tok0 * g.Lp + s0;
-    const int Lp = g.Lp;
-    auto fS = [=](int s, int i) { return s0 + s < n ? bf_ld(S + (size_t)i * Lp + s) : 0.f; };
-    auto fq = [=](int i, int j) { return j0 + j < dk ? q[(size_t)i * ldp + j] * sc : 0.f; };
-    gemm_tc<1, 32, false, false>(acc, s0, n, fS, fq, false, NoX(), dummy, sm.s);
+    /* + dSᵀ Q̃ over the queries i in [s0, n) */
+    gemm_tc<1, 32>(acc, s0, n, BfCol{dSm + c.tok0 * g.Lp + s0, g.Lp, TL, n}, n - s0,
+                   BfCol{o.qt + c.tok0 * dk + j0, dk, dk - j0, n}, dk - j0, false, XNone(), dummy, sm.s);
     float *dkp = dproj + (c.row0 + s0) * ldp + (size_t)(NH + c.h) * dk + j0;
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -1095,9 +1240,9 @@ struct BwdDvSm {
     float w[TL];
 };
 
-__global__ void __launch_bounds__(TNT, 2)
-k_tc_bwd_dv(Geo g, const int *chunks, const int *flag, const float *proj, const float *dh, const uint16_t *dCe,
-            const float *w, const float *inv, const uint16_t *Pm, float *dproj) {
+__global__ void __launch_bounds__(TNT, 3) /* 80 registers, no spills */
+k_tc_bwd_dv(Geo g, const int *chunks, const int *flag, Ops16 o, const uint16_t *dCe, const float *w,
+            const uint16_t *Pm, float *dproj) {
     const int nvo = (g.dv + VT - 1) / VT, per = g.NTP * nvo;
     const int ci = blockIdx.x / per, st = blockIdx.x % per / nvo, et = blockIdx.x % nvo;
     Chunk c;
@@ -1106,16 +1251,16 @@ k_tc_bwd_dv(Geo g, const int *chunks, const int *flag, const float *proj, const 
     if (s0 >= n) return;
     BwdDvSm &sm = *reinterpret_cast<BwdDvSm *>(tc_smem());
     const int tid = threadIdx.x;
-    const long ldp = g.ldp, ldh = (long)NH * dv;
-    if (tid < TL) sm.w[tid] = s0 + tid < n ? w[c.tok0 + s0 + tid] : 0.f;
-    const int r0 = frag_r0<NBV>(), c0 = frag_c0<NBV>();
+    const long ldp = g.ldp;
+    if (tid < TL) {
+        const float wv = w[c.tok0 + min(s0 + tid, n - 1)];
+        sm.w[tid] = s0 + tid < n ? wv : 0.f;
+    }
+    const int r0 = frag_r0(), c0 = frag_c0<NBV>();
     float acc[4 * NBV][4] = {}, dummy = 0.f;
     if (c.fl & F_CARRY) { /* w K dC */
-        const float *k = proj + (c.row0 + s0) * ldp + (size_t)(NH + c.h) * dk;
-        const uint16_t *D = dCe + c.cb * dk * dv + e0;
-        auto fk = [=](int s, int j) { return s0 + s < n ? k[(size_t)s * ldp + j] : 0.f; };
-        auto fD = [=](int j, int e) { return e0 + e < dv ? bf_ld(D + (size_t)j * dv + e) : 0.f; };
-        gemm_tc<NBV, 32, true, false>(acc, 0, dk, fk, fD, false, NoX(), dummy, sm.s);
+        gemm_tc<NBV, 32>(acc, 0, dk, BfRow{o.kb + (c.tok0 + s0) * dk, dk, n - s0}, n - s0,
+                         BfCol{dCe + c.cb * dk * dv + e0, dv, dv - e0, dk}, dv - e0, false, XNone(), dummy, sm.s);
         const float w0 = sm.w[r0], w1 = sm.w[r0 + 8];
 #pragma unroll
         for (int nt = 0; nt < 4 * NBV; nt++) {
@@ -1123,14 +1268,9 @@ k_tc_bwd_dv(Geo g, const int *chunks, const int *flag, const float *proj, const 
             acc[nt][2] *= w1, acc[nt][3] *= w1;
         }
     }
-    /* + Pᵀ dnum over the queries i >= s0 */
-    const float *d = dh + c.row0 * ldh + (size_t)c.h * dv + e0;
-    const uint16_t *P = Pm + c.tok0 * g.Lp + s0;
-    const float *iv = inv + c.tok0;
-    const int Lp = g.Lp;
-    auto fP = [=](int s, int i) { return s0 + s < n ? bf_ld(P + (size_t)i * Lp + s) : 0.f; };
-    auto fd = [=](int i, int e) { return e0 + e < dv ? d[(size_t)i * ldh + e] * iv[i] : 0.f; };
-    gemm_tc<NBV, 32, false, false>(acc, s0, n, fP, fd, false, NoX(), dummy, sm.s);
+    /* + Pᵀ dnum over the queries i in [s0, n) */
+    gemm_tc<NBV, 32>(acc, s0, n, BfCol{Pm + c.tok0 * g.Lp + s0, g.Lp, TL, n}, n - s0,
+                     BfCol{o.dn + c.tok0 * dv + e0, dv, dv - e0, n}, dv - e0, false, XNone(), dummy, sm.s);
     float *dvp = dproj + (c.row0 + s0) * ldp + (size_t)2 * NH * dk + (size_t)c.h * dv + e0;
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
@@ -1153,10 +1293,20 @@ static_assert(sizeof(ScanSm) <= SMEM_MAX && sizeof(BwdScanSm) <= SMEM_MAX && siz
 
 /* ------------------------------------------------------------------ launchers */
 
+/* The bf16 copies: q̃, k (and w∘k or α q̃) are (BH·T, dk), v and dnum (BH·T, dv). */
+static void carve_ops16(Arena &a, const Geo &g, bool fwd, Ops16 &o) {
+    const size_t nt = (size_t)g.B * g.NH * g.T;
+    o.qt = a.take<uint16_t>(nt * g.dk), o.kb = a.take<uint16_t>(nt * g.dk), o.vb = a.take<uint16_t>(nt * g.dv);
+    o.wk = fwd ? a.take<uint16_t>(nt * g.dk) : nullptr;
+    o.aq = fwd ? nullptr : a.take<uint16_t>(nt * g.dk);
+    o.dn = fwd ? nullptr : a.take<uint16_t>(nt * g.dv);
+}
+
 struct TcFwdScr {
     float *bcum, *w, *alpha, *m, *Cs, *ns;
     int *cid, *arg;
     ChunkScr cs;
+    Ops16 o;
 };
 
 static void carve_tc_fwd(Arena &a, const Geo &g, bool infer, TcFwdScr &s) {
@@ -1168,6 +1318,7 @@ static void carve_tc_fwd(Arena &a, const Geo &g, bool infer, TcFwdScr &s) {
     s.arg = infer ? a.take<int>(nt) : nullptr;
     s.Cs = infer ? a.take<float>(nc * g.dk * g.dv) : nullptr;
     s.ns = infer ? a.take<float>(nc * g.dk) : nullptr;
+    carve_ops16(a, g, true, s.o);
 }
 
 struct TcBwdScr {
@@ -1176,6 +1327,7 @@ struct TcBwdScr {
     int *cid;
     ChunkScr cs;
     FinScr f;
+    Ops16 o;
 };
 
 static void carve_tc_bwd(Arena &a, const Geo &g, TcBwdScr &s) {
@@ -1193,6 +1345,7 @@ static void carve_tc_bwd(Arena &a, const Geo &g, TcBwdScr &s) {
     s.f.dlw = a.take<float>(nt), s.f.dmt = a.take<float>(nt), s.f.R = a.take<float>(nt);
     s.f.base = a.take<float>(nc), s.f.sumw = a.take<float>(nc), s.f.dlb = a.take<float>(nc);
     s.f.dmn = a.take<float>(nc), s.f.dg = a.take<float>(nc);
+    carve_ops16(a, g, false, s.o);
 }
 
 /* The tensor-core path takes dk, dv multiples of 16. */
@@ -1226,11 +1379,14 @@ extern "C" void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c) {
     k_tc_stab<<<dim3(swax_ceil_div((size_t)g.T, STAB_THREADS), BH), STAB_THREADS, 0, st>>>(
         g, c->chunks, s.cid, s.cs, c->ig, s.bcum, m, arg, s.alpha, s.w);
     SWAX_CUDA_LAUNCHED();
-    k_tc_fwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm), st>>>(g, c->chunks, s.cs.flag, s.cs.beta, c->proj,
-                                                                        s.w, Cs, ns);
+    k_tc_prep_fwd<<<dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, st>>>(g, c->proj, s.w,
+                                                                                                s.o);
+    SWAX_CUDA_LAUNCHED();
+    k_tc_fwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm), st>>>(g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs,
+                                                                        ns);
     SWAX_CUDA_LAUNCHED();
     k_tc_fwd_out<<<dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(FwdOutSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, c->ig, s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
+        g, c->chunks, s.cs.flag, s.o, c->ig, s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
     SWAX_CUDA_LAUNCHED();
 }
 
@@ -1256,23 +1412,24 @@ extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
     k_tc_chain<<<BH, CHAIN_THREADS, 0, st>>>(g, c->chunks, s.cs, nullptr, nullptr);
     SWAX_CUDA_LAUNCHED();
     k_tc_bwd_pre<<<dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, st>>>(
-        g, c->h, c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w);
+        g, c->proj, c->h, c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w,
+        s.o);
     SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm), st>>>(
-        g, c->chunks, s.cs.flag, s.cs.beta, c->proj, c->dh, s.alpha, s.inv, s.dden, c->Cs, c->ns, s.dCe, s.dne,
-        s.pbeta);
+    k_tc_bwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm), st>>>(g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                                                                           s.dden, c->Cs, c->ns, s.dCe, s.dne,
+                                                                           s.pbeta);
     SWAX_CUDA_LAUNCHED();
     k_tc_bwd_att<<<dim3(g.MC * g.NTP * g.NTP, BH), TNT, sizeof(BwdAttSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, c->dh, c->ig, s.bcum, c->m_t, s.inv, s.dden, s.P, s.dS, s.rowp, s.colp);
+        g, c->chunks, s.cs.flag, s.o, c->ig, s.bcum, c->m_t, s.dden, s.P, s.dS, s.rowp, s.colp);
     SWAX_CUDA_LAUNCHED();
     k_tc_bwd_dq<<<dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, c->dh, c->Cs, c->ns, s.alpha, s.inv, s.dden, s.dS, s.alpart, c->dproj);
+        g, c->chunks, s.cs.flag, c->proj, s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
     SWAX_CUDA_LAUNCHED();
     k_tc_bwd_dk<<<dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDkSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, s.dCe, s.dne, s.w, s.dS, s.wpart, c->dproj);
+        g, c->chunks, s.cs.flag, c->proj, s.o, s.dCe, s.dne, s.w, s.dS, s.wpart, c->dproj);
     SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_dv<<<dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(BwdDvSm), st>>>(g, c->chunks, s.cs.flag, c->proj, c->dh,
-                                                                           s.dCe, s.w, s.inv, s.P, c->dproj);
+    k_tc_bwd_dv<<<dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(BwdDvSm), st>>>(g, c->chunks, s.cs.flag, s.o, s.dCe, s.w,
+                                                                           s.P, c->dproj);
     SWAX_CUDA_LAUNCHED();
     k_tc_fin_chunk<<<dim3(g.MC, BH), FIN_CHUNK_THREADS, 0, st>>>(g, c->chunks, s.cs, s.w, s.dm0, s.alpart, s.rowp,
                                                                   s.colp, s.wpart, s.pbeta, c->arg_t, s.f);
