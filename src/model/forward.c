@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "model/model.h"
-#include "ops/cpu/mlstm_cell.h" /* swax_mlstm_num_chunks: the chunk rule */
+#include "ops/cpu/mlstm_cell.h" /* the chunk rule: swax_mlstm_num_chunks, swax_mlstm_chunk_starts */
 
 /* Checks a batch at the library boundary: clean errors, never a crash. */
 static int check_batch(const SwaxModel *m, const SwaxBatch *b) {
@@ -130,17 +130,8 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
         const int stride = m->cap_chunks + 1;
         for (int r = 0; r < B; r++) {
             const uint8_t *ds = b->doc_start ? m->h_doc_start + (size_t)r * T : NULL;
-            int *row = m->h_chunks + (size_t)r * stride, n = 0;
-            for (int c0 = 0; c0 < T;) {
-                row[n++] = c0;
-                int e = c0 + L < T ? c0 + L : T;
-                for (int t = c0 + 1; ds && t < e; t++)
-                    if (ds[t]) {
-                        e = t;
-                        break;
-                    }
-                c0 = e;
-            }
+            int *row = m->h_chunks + (size_t)r * stride;
+            int n = swax_mlstm_chunk_starts(T, L, ds, row); /* ensure_acts sized rows for these */
             SWAX_ASSERT(n <= m->cap_chunks);
             while (n < stride) row[n++] = T;
         }

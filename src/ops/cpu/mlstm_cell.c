@@ -7,10 +7,11 @@
 
 #include "core/common.h"
 
-int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start) {
+int swax_mlstm_chunk_starts(int T, int L, const uint8_t *doc_start, int *starts) {
     if (L < 1) L = 64;
     int n = 0;
     for (int c0 = 0; c0 < T; n++) {
+        if (starts) starts[n] = c0;
         int e = c0 + L < T ? c0 + L : T;
         if (doc_start)
             for (int t = c0 + 1; t < e; t++)
@@ -21,6 +22,10 @@ int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start) {
         c0 = e;
     }
     return n;
+}
+
+int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start) {
+    return swax_mlstm_chunk_starts(T, L, doc_start, NULL);
 }
 
 #define REAL float

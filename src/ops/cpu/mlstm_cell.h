@@ -49,5 +49,7 @@ SWAX_MLSTM_DECL(double, d)
 
 /* Number of chunks the chunkwise form uses (chunks end at L tokens or a document start). */
 int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start);
+/* The same chunks' start positions into starts (room for num_chunks); returns their count. */
+int swax_mlstm_chunk_starts(int T, int L, const uint8_t *doc_start, int *starts);
 
 #endif
