@@ -783,6 +783,20 @@ def cmd_check(args):
     return 0 if ok else 1
 
 
+def cmd_truth(args):
+    """float64 logits, loss and every gradient of a checkpoint on an exchange batch,
+    written as float64 safetensors (the C GPU tests measure both backends against it)."""
+    model = load_checkpoint(args.model, dtype=torch.float64)
+    _, meta, tokens, targets, ds = load_exchange(args.exchange, model)
+    window = meta_num(meta, "window", int)
+    chunk = meta_num(meta, "chunk", int, 64)
+    lg, loss, grads = run_model(model, tokens, targets, ds, window, chunk, "chunkwise")
+    out = [("logits", lg.to(torch.float64)), ("loss", loss.reshape(1).to(torch.float64))]
+    out += [("grad." + name, grads[name].to(torch.float64)) for name, _ in tensor_names(model.cfg)]
+    write_safetensors(args.out, out)
+    return 0
+
+
 def cmd_adamw(args):
     model = load_checkpoint(args.model, dtype=torch.float64)
     t, meta, tokens, targets, ds = load_exchange(args.exchange, model)
@@ -908,6 +922,12 @@ def main(argv=None):
     p.add_argument("--exchange", required=True, help="safetensors written by the C tests")
     p.add_argument("--tol", type=float, default=1e-4, help="max relative error ||a-b||/||b||")
     p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("truth", parents=[common], help="float64 logits/loss/gradients of an exchange batch")
+    p.add_argument("--model", required=True)
+    p.add_argument("--exchange", required=True)
+    p.add_argument("--out", required=True, help="output .safetensors (float64)")
+    p.set_defaults(fn=cmd_truth)
 
     p = sub.add_parser("adamw", parents=[common], help="compare C AdamW losses with torch.optim.AdamW (float64)")
     p.add_argument("--model", required=True)

@@ -32,6 +32,8 @@ fi
 BIN_T=${BIN_T:-$BIN}
 SWAX=$BIN/swax
 export SWAX_BIN=$SWAX NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
+# the float64 twin (reference/swax_ref.py) for the fp32 accuracy checks: the machine's PyTorch
+export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
 
 echo "swax test-cuda — $(date -u '+%Y-%m-%d %H:%M UTC')"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"

@@ -9,16 +9,13 @@
 #include "core/common.h"
 #include "io/safetensors.h"
 #include "test.h"
+#include "test_twin_util.h"
 #include "test_util.h"
 #include "train/optim.h"
 
 static SwaxRng rng;
 static char tmpdir[256];
 
-static const char *python(void) {
-    const char *p = getenv("SWAX_PYTHON");
-    return p ? p : "/usr/bin/python3";
-}
 
 static void make_tmp(void) {
     if (!tmpdir[0]) {
@@ -56,47 +53,6 @@ static void make_batch(const Case *k, int32_t *tok, int32_t *tgt, uint8_t *ds) {
     }
 }
 
-static int write_exchange(const char *path, SwaxModel *m, const Case *k, const int32_t *tok, const int32_t *tgt,
-                          const uint8_t *ds, const float *logits, float loss, const float *losses, int nlosses,
-                          const char *const *extra_meta) {
-    int nt = swax_model_num_tensors(m);
-    SwaxSTTensor *ts = calloc(nt + 8, sizeof *ts);
-    char (*names)[128] = calloc(nt, 128);
-    int n = 0;
-    ts[n++] = (SwaxSTTensor){"tokens", SWAX_DT_I32, 2, {k->B, k->T}, tok};
-    ts[n++] = (SwaxSTTensor){"targets", SWAX_DT_I32, 2, {k->B, k->T}, tgt};
-    if (k->docs) ts[n++] = (SwaxSTTensor){"doc_start", SWAX_DT_U8, 2, {k->B, k->T}, ds};
-    if (logits) {
-        ts[n++] = (SwaxSTTensor){"logits", SWAX_DT_F32, 3, {k->B, k->T, swax_model_config(m)->vocab_size}, logits};
-        static float lossv;
-        lossv = loss;
-        ts[n++] = (SwaxSTTensor){"loss", SWAX_DT_F32, 1, {1}, &lossv};
-        const float *g = swax_model_grads(m);
-        for (int i = 0; i < nt; i++) {
-            const char *name;
-            size_t off;
-            int nd;
-            int64_t sh[2];
-            swax_model_tensor(m, i, &name, &off, &nd, sh);
-            snprintf(names[i], 128, "grad.%s", name);
-            ts[n] = (SwaxSTTensor){names[i], SWAX_DT_F32, nd, {sh[0], sh[1]}, g + off};
-            n++;
-        }
-    }
-    if (losses) ts[n++] = (SwaxSTTensor){"losses", SWAX_DT_F32, 1, {nlosses}, losses};
-    char wbuf[32], cbuf[32];
-    snprintf(wbuf, sizeof wbuf, "%d", k->window);
-    snprintf(cbuf, sizeof cbuf, "%d", k->chunk);
-    const char *meta[32] = {"window", wbuf, "chunk", cbuf};
-    int mi = 4;
-    for (int i = 0; extra_meta && extra_meta[i]; i++) meta[mi++] = extra_meta[i];
-    meta[mi] = NULL;
-    int rc = swax_st_write(path, ts, n, meta);
-    free(ts);
-    free(names);
-    return rc;
-}
-
 static void twin_case(const Case *k, int idx) {
     make_tmp();
     SwaxModel *m = random_model(k);
@@ -116,8 +72,9 @@ static void twin_case(const Case *k, int idx) {
     snprintf(dir, sizeof dir, "%s/case%d", tmpdir, idx);
     CHECK(swax_model_save(m, dir) == 0);
     snprintf(ex, sizeof ex, "%s/exchange.safetensors", dir);
-    CHECK(write_exchange(ex, m, k, tok, tgt, ds, logits, loss, NULL, 0, NULL) == 0);
-    snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py check --model %s --exchange %s --tol 2e-4", python(), dir,
+    const TestExchange x = {k->B, k->T, k->window, k->chunk, tok, tgt, k->docs ? ds : NULL};
+    CHECK(test_write_exchange(ex, m, &x, logits, loss, NULL, 0, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py check --model %s --exchange %s --tol 2e-4", test_python(), dir,
              ex);
     printf("  case %d: pattern %s B%d T%d w%d L%d docs %d tie %d\n", idx, k->pattern, k->B, k->T, k->window,
            k->chunk, k->docs, k->tie);
@@ -172,9 +129,10 @@ TEST(adamw_steps_match_twin) {
     snprintf(ex, sizeof ex, "%s/exchange.safetensors", dir);
     const char *meta[] = {"lr", "0.01", "beta1", "0.9", "beta2", "0.95", "eps", "1e-8", "weight_decay", "0.1",
                           "steps", "5", "clip", "1.0", NULL};
-    CHECK(write_exchange(ex, m, &k, tok, tgt, ds, NULL, 0, losses, steps, meta) == 0);
+    const TestExchange x = {k.B, k.T, k.window, k.chunk, tok, tgt, k.docs ? ds : NULL};
+    CHECK(test_write_exchange(ex, m, &x, NULL, 0, losses, steps, meta) == 0);
     snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py adamw --model %s --exchange %s --out %s/twin_losses.npy",
-             python(), dir, ex, dir);
+             test_python(), dir, ex, dir);
     printf("  C losses: %.6f %.6f %.6f %.6f %.6f\n", losses[0], losses[1], losses[2], losses[3], losses[4]);
     fflush(stdout);
     CHECK(losses[4] < losses[0]);
