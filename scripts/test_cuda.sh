@@ -7,14 +7,16 @@
 # Binaries: from .gpu/bundle.tar.xz when present (made by scripts/gpu_bundle.sh
 # on a Debian machine, for GPU machines without our -dev packages), else built
 # here with `make CUDA=1`. Logs go to $OUT (if set) or build/cuda-logs.
+# The tests are every test_cuda_* binary (test_cuda_infer: inference on the GPU).
 #   SWAX_CUDA_TESTS=0 skips the tests; SWAX_CUDA_SANITIZE=0 skips compute-sanitizer;
 #   SWAX_CUDA_BENCH=0 skips our benchmarks; SWAX_CUDA_BASELINE=0 skips the PyTorch
 #   baselines (scripts/gpu_baseline*.py: minutes of torch.compile; without them the
 #   training figures are compared with SPEC §8's); SWAX_CUDA_LARGE=1 adds the 1.4b preset at
 #   T=16384 (tokens/s and memory, with and without --recompute); SWAX_CUDA_CONVERGENCE=DATA
 #   trains the `small` preset 300 steps on DATA's shards in bf16 and in fp32 on the GPU and
-#   compares the mean loss of the last 50 steps (and with a CPU run's log, if
-#   SWAX_CUDA_CPU_LOG names one).
+#   compares the mean loss of the last 50 steps with the CPU fp32 run's: SWAX_CUDA_CPU_LOG
+#   names a log.jsonl of one, else the same run starts at once on this machine's CPU
+#   in the background (niced, half the cores) and is waited for at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOGS=${OUT:-build/cuda-logs}
@@ -34,6 +36,17 @@ SWAX=$BIN/swax
 export SWAX_BIN=$SWAX NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 # the float64 twin (reference/swax_ref.py) for the fp32 accuracy checks: the machine's PyTorch
 export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
+
+# the CPU fp32 reference of the convergence check runs beside everything else
+cpu_conv_pid=
+if [ -n "${SWAX_CUDA_CONVERGENCE:-}" ] && [ -z "${SWAX_CUDA_CPU_LOG:-}" ]; then
+  rm -rf /tmp/swax-conv-cpu
+  nice -n 10 timeout 560 $SWAX train --preset small --data "$SWAX_CUDA_CONVERGENCE" --out /tmp/swax-conv-cpu \
+    --steps 300 --warmup 30 --eval-every 0 --device cpu --threads $(( $(nproc) / 2 )) --quiet \
+    > "$LOGS/conv_cpu.txt" 2>&1 &
+  cpu_conv_pid=$!
+  SWAX_CUDA_CPU_LOG=/tmp/swax-conv-cpu/log.jsonl
+fi
 
 echo "swax test-cuda — $(date -u '+%Y-%m-%d %H:%M UTC')"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
@@ -62,7 +75,8 @@ if [ "${SWAX_CUDA_SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/nul
   for spec in "memcheck test_cuda_ops cuda_" "memcheck test_cuda_attn attn_misaligned" \
               "memcheck test_cuda_attn attn_any_even" "memcheck test_cuda_mlstm mlstm_documents" \
               "memcheck test_cuda_mlstm mlstm_partial_tiles" "racecheck test_cuda_attn attn_misaligned" \
-              "racecheck test_cuda_mlstm mlstm_documents" "memcheck test_cuda_model checkpoint" ; do
+              "racecheck test_cuda_mlstm mlstm_documents" "memcheck test_cuda_model checkpoint" \
+              "memcheck test_cuda_infer bad_inputs" "racecheck test_cuda_infer batched_decode" ; do
     set -- $spec
     tool=$1; name=$2; filt=$3
     [ -x "$BIN_T/$name" ] || continue
@@ -121,6 +135,25 @@ if [ "${SWAX_CUDA_BENCH:-1}" != 0 ]; then
   done
 fi
 
+# inference on the GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k, 32k, 1M
+infer_rows=()
+if [ "${SWAX_CUDA_BENCH:-1}" != 0 ]; then
+  field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
+  timeout 900 $SWAX bench infer --device cuda --preset "${SWAX_CUDA_INFER_PRESET:-1.4b}" 2>&1 | tee "$LOGS/bench_infer.jsonl"
+  while read -r j; do
+    case "$j" in
+      *'"infer_decode"'*)
+        b=$(echo "$j" | field batch); t=$(echo "$j" | field tokens_per_s); bd=$(echo "$j" | field bound_tokens_per_s)
+        fr=$(echo "$j" | field fraction_of_bound)
+        infer_rows+=("$(printf '| decode batch %-11s | %10s | %10s | %6s |' "$b" "$t" "$bd" "$fr")") ;;
+      *'"infer_prefill"'*'"tokens_per_s"'*)
+        cx=$(echo "$j" | field context); t=$(echo "$j" | field tokens_per_s)
+        tl=$(echo "$j" | sed -n 's/.*"last_[0-9]*_tokens_per_s": \([0-9.e+-]*\).*/\1/p')
+        infer_rows+=("$(printf '| prefill context %-8s | %10s | %10s | %6s |' "$cx" "$t" "${tl:--}" -)") ;;
+    esac
+  done < "$LOGS/bench_infer.jsonl"
+fi
+
 large_rows=()
 if [ "${SWAX_CUDA_LARGE:-0}" != 0 ]; then
   field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
@@ -148,6 +181,10 @@ if [ -n "${SWAX_CUDA_CONVERGENCE:-}" ]; then
         | awk '{s+=$1; n++} END {if (n) printf "%.0f", s/n}')
     conv_rows+=("$(printf '| small 300 steps %-10s | %10s | %10s |' "$dev" "${m:-failed}" "${tps:--}")")
   done
+  if [ -n "$cpu_conv_pid" ]; then
+    wait "$cpu_conv_pid"
+    cp /tmp/swax-conv-cpu/log.jsonl "$LOGS/conv_cpu.jsonl" 2>/dev/null
+  fi
   if [ -n "${SWAX_CUDA_CPU_LOG:-}" ] && [ -f "$SWAX_CUDA_CPU_LOG" ]; then
     m=$(grep '"loss"' "$SWAX_CUDA_CPU_LOG" | tail -n 50 | sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p' | awk '{s+=$1; n++} END {if (n) printf "%.5f", s/n}')
     conv_rows+=("$(printf '| small 300 steps %-10s | %10s | %10s |' cpu "${m:--}" -)")
@@ -176,6 +213,12 @@ if [ ${#kern_rows[@]} -gt 0 ]; then
   printf '| %-24s | %10s | %10s | %6s |\n' "kernel (B8 T4096)" swax PyTorch speedup
   printf '|%s|%s|%s|%s|\n' "--------------------------" "------------" "------------" "--------"
   for r in "${kern_rows[@]}"; do echo "$r"; done
+fi
+if [ ${#infer_rows[@]} -gt 0 ]; then
+  echo
+  printf '| %-24s | %10s | %10s | %6s |\n' "inference (${SWAX_CUDA_INFER_PRESET:-1.4b}, cuda)" tokens/s "bound|tail" "of bnd"
+  printf '|%s|%s|%s|%s|\n' "--------------------------" "------------" "------------" "--------"
+  for r in "${infer_rows[@]}"; do echo "$r"; done
 fi
 if [ ${#large_rows[@]} -gt 0 ]; then
   echo

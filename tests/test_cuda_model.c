@@ -415,12 +415,17 @@ TEST(checkpoint_and_optimizer_state_move_between_devices) {
     CHECK(system(cmd) == 0);
 }
 
-TEST(inference_on_a_device_model_is_refused_with_a_message) {
+/* inference runs on the GPU now (tests/test_cuda_infer.c); a state belongs to
+ * the table it was made with */
+TEST(a_gpu_state_refuses_a_cpu_model_with_a_message) {
     swax_rng_seed(&rng, 404, 0);
     SwaxModel *cm = cpu_model(&cases[0], 1), *gm = gpu_twin(cm);
     SwaxState *s = NULL;
-    CHECK(swax_state_create(gm, 1, 4, &s) != 0);
-    CHECK(strstr(swax_last_error(), "--device cpu") != NULL);
+    CHECK(swax_state_create(gm, 1, 4, &s) == 0);
+    const int32_t t = 1;
+    CHECK(swax_prefill(cm, s, 0, &t, 1, 0, NULL, NULL) == SWAX_E_USAGE);
+    CHECK(strstr(swax_last_error(), "cuda-fp32") != NULL);
+    swax_state_free(s);
     swax_model_free(cm), swax_model_free(gm);
 }
 

@@ -69,7 +69,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
             "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
-            "       swax bench infer [--preset tiny] [--threads N]\n"
+            "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cuda|cuda-fp32]\n"
+            "                        (GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
+            "                        32k, 1M; try --preset 1.4b)\n"
             "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n\n"
             "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
             "prints ratios (scripts/bench.sh); results are recorded in docs/performance.md.\n");
@@ -114,7 +116,12 @@ int cmd_bench(int argc, char **argv) {
         return rc ? cli_fail("bench", rc) : 0;
     }
     if (!strcmp(what, "infer")) {
-        int rc = swax_infer_bench(preset ? preset : "tiny", (int)threads, stdout);
+        SwaxInferBenchOpts o = {0};
+        o.threads = (int)threads, o.device = device;
+        for (int i = 2; i < argc; i++) /* --window / --chunk only when given (the defaults above are training's) */
+            if (!strncmp(argv[i], "--window", 8)) o.window = (int)w;
+            else if (!strncmp(argv[i], "--chunk", 7)) o.chunk = (int)L;
+        int rc = swax_infer_bench_ex(preset ? preset : "tiny", &o, stdout);
         return rc ? cli_fail("bench", rc) : 0;
     }
     fprintf(stderr, "swax bench: unknown benchmark '%s'\n", what);

@@ -21,7 +21,9 @@ static void usage_main(FILE *f) {
             "  ppl       loss and perplexity on held-out shards, by position bucket\n"
             "  niah      RULER needle-in-a-haystack: accuracy over tasks x lengths x depths\n"
             "  choice    multiple choice by log-likelihood (acc, acc_norm)\n"
-            "  gen-data  synthetic retrieval documents (NIAH format or key-value recall) as JSONL\n");
+            "  gen-data  synthetic retrieval documents (NIAH format or key-value recall) as JSONL\n\n"
+            "ppl, niah and choice take --device cpu (default), cuda (GPU, bf16 matrix products) or\n"
+            "cuda-fp32 (GPU, fp32): the model, its forward and the inference state run on the GPU.\n");
 }
 
 static int usage_err(const char *msg) {
@@ -35,7 +37,10 @@ typedef struct {
     const char *model_dir, *tokenizer, *out;
     long window, threads, chunk;
     int quiet;
+    const char *device; /* NULL = cpu */
 } Common;
+
+enum { OPT_DEVICE = 0x100 }; /* --device (no short letter: 'd' and 'D' are taken) */
 
 /* Handles a flag every subcommand shares; 1 if handled, -1 on a bad value. */
 static int common_flag(Common *c, int opt, const char *arg) {
@@ -45,6 +50,7 @@ static int common_flag(Common *c, int opt, const char *arg) {
     case 't': c->tokenizer = arg; return 1;
     case 'o': c->out = arg; return 1;
     case 'q': c->quiet = 1; return 1;
+    case OPT_DEVICE: c->device = arg; return 1;
     case 'w':
         if (cli_parse_int(CMD, "--window", arg, 1, 1 << 30, &v)) return -1;
         c->window = v;
@@ -65,12 +71,16 @@ static int common_flag(Common *c, int opt, const char *arg) {
     {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 't'},                 \
         {"out", required_argument, 0, 'o'}, {"window", required_argument, 0, 'w'},                   \
         {"threads", required_argument, 0, 'j'}, {"chunk", required_argument, 0, 'c'},                \
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}
+        {"quiet", no_argument, 0, 'q'}, {"device", required_argument, 0, OPT_DEVICE}, {"help", no_argument, 0, 'h'}
 
 static int load_model(const Common *c, SwaxModel **m) {
     if (!c->model_dir) return usage_err("needs --model DIR");
     if (c->threads > 0) swax_set_threads((int)c->threads);
     int rc = swax_model_load(c->model_dir, m);
+    if (!rc && c->device && (rc = swax_model_set_device(*m, c->device))) {
+        swax_model_free(*m);
+        *m = NULL;
+    }
     return rc ? cli_fail(CMD, rc) : 0;
 }
 
@@ -197,7 +207,7 @@ static int cmd_ppl(int argc, char **argv) {
             printf("usage: swax eval ppl --model DIR --data 'DIR/val_*.bin' --out DIR\n"
                    "                     [--seq-len T] [--buckets 1024] [--max-tokens N] [--window W]\n"
                    "                     [--docs [--min-doc-len N]] [--train-len N] [--path auto|forward|stream]\n"
-                   "                     [--threads N] [--chunk L] [--quiet]\n\n"
+                   "                     [--threads N] [--chunk L] [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
                    "Loss (nats/token) and perplexity on llm.c token shards, overall and by position\n"
                    "bucket (0-1k, 1k-2k, ...). The shards are read as one stream cut into sequences of\n"
                    "T+1 tokens (T predictions each; default T = 4 x window, at least 1024) — T may be far\n"
@@ -281,7 +291,7 @@ static int cmd_niah(int argc, char **argv) {
                    "                      [--lengths 4k,8k,...,128k] [--depths 0,25,50,75,100 | --n-depths K]\n"
                    "                      [--samples 10] [--seed 0] [--window W] [--max-new 128] [--batch 8]\n"
                    "                      [--essay FILE|DIR]... [--words FILE|WORDNET_DIR] [--save-prompts]\n"
-                   "                      [--threads N] [--chunk L] [--quiet]\n\n"
+                   "                      [--threads N] [--chunk L] [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
                    "RULER's NIAH tasks (SPEC 5): single1 (noise haystack), single2 (essay), single3 (essay,\n"
                    "uuid values), multikey1 (essay, 3 distractor needles), multikey2 (every sentence a\n"
                    "distractor needle), multikey3 (the same, uuid keys and values), multivalue (4 values\n"
@@ -373,7 +383,8 @@ static int cmd_choice(int argc, char **argv) {
         case 'n': if (cli_parse_int(CMD, "--limit", optarg, 1, 1L << 40, &limit)) return SWAX_E_USAGE; break;
         case 'h':
             printf("usage: swax eval choice --model DIR --tasks FILE.jsonl[,FILE2.jsonl...] --out DIR\n"
-                   "                        [--tokenizer DIR|JSON] [--window W] [--limit N] [--threads N] [--quiet]\n\n"
+                   "                        [--tokenizer DIR|JSON] [--window W] [--limit N] [--threads N]\n"
+                   "                        [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
                    "Multiple choice by log-likelihood (lm-evaluation-harness): each line of a task file is\n"
                    "{\"context\": str, \"choices\": [str, ...], \"answer\": int}. A choice's score is the sum\n"
                    "of the log-probs of its tokens after the context; acc picks the largest sum, acc_norm\n"

@@ -37,6 +37,8 @@ static void usage(FILE *f) {
             "  --window W         SWA window to run at (default: config.json's window)\n"
             "  --chunk L          prefill chunk = mLSTM chunk size (default 64; speed only)\n"
             "  --threads N        threads (default: OpenMP's)\n"
+            "  --device D         cpu (default), cuda (GPU, bf16 matrix products) or cuda-fp32 (GPU, fp32):\n"
+            "                     the state lives on the GPU; state files move between devices\n"
             "  --save-state F     after the prompt, save the state to F (prompt caching)\n"
             "  --load-state F     start from a saved state (same model and window), then feed the prompt\n"
             "  --print-ids        print token ids instead of text\n"
@@ -154,8 +156,10 @@ int cmd_generate(int argc, char **argv) {
         {"max-tokens", 1, 0, 'n'}, {"temperature", 1, 0, 't'}, {"top-k", 1, 0, 'k'},      {"top-p", 1, 0, 'P'},
         {"seed", 1, 0, 's'},       {"window", 1, 0, 'w'},     {"chunk", 1, 0, 'c'},       {"greedy", 0, 0, 'g'},
         {"no-stop", 0, 0, 'N'},    {"save-state", 1, 0, 'S'}, {"load-state", 1, 0, 'L'},  {"threads", 1, 0, 'j'},
-        {"print-ids", 0, 0, 'I'},  {"bench", 0, 0, 'B'},      {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"print-ids", 0, 0, 'I'},  {"bench", 0, 0, 'B'},      {"device", 1, 0, 'd'},      {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *model_dir = NULL, *prompt = NULL, *prompt_file = NULL, *ids = NULL, *save = NULL, *load = NULL;
+    const char *device = "cpu";
     long max_tokens = 256, top_k = 0, seed = 0, window = 0, chunk = 0, threads = 0;
     double temperature = 0.8, top_p = 1.0;
     int greedy = 0, no_stop = 0, print_ids = 0, bench = 0, c;
@@ -182,6 +186,7 @@ int cmd_generate(int argc, char **argv) {
         case 'L': load = optarg; break;
         case 'I': print_ids = 1; break;
         case 'B': bench = 1; break;
+        case 'd': device = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "swax " CMD ": error: unknown or incomplete option '%s'\n\n", argv[optind - 1]);
@@ -210,7 +215,7 @@ int cmd_generate(int argc, char **argv) {
     if (threads > 0) swax_set_threads((int)threads);
     if (bench) {
         SwaxInferBenchOpts bo = {0};
-        bo.window = (int)window, bo.chunk = (int)chunk, bo.threads = (int)threads;
+        bo.window = (int)window, bo.chunk = (int)chunk, bo.threads = (int)threads, bo.device = device;
         int brc = swax_infer_bench_ex(model_dir, &bo, stdout);
         return brc ? cli_fail(CMD, brc) : 0;
     }
@@ -222,6 +227,7 @@ int cmd_generate(int argc, char **argv) {
     FILE *in = NULL; /* the prompt file or stdin, streamed */
     float *logits = NULL;
     int rc = swax_model_load(model_dir, &m);
+    if (!rc) rc = swax_model_set_device(m, device);
     if (rc) goto done;
     const SwaxConfig *cfg = swax_model_config(m);
     {
@@ -294,9 +300,13 @@ int cmd_generate(int argc, char **argv) {
     SwaxRng rng;
     swax_rng_seed(&rng, (uint64_t)seed, 0x67656e);
     long produced = 0, decoded = 0;
+    /* greedy: the next id straight from the decode (on a GPU the argmax runs
+     * there: no logits copy per token) */
+    const int greedy_ids = sp.temperature <= 0;
+    int32_t next_id = -1;
     const double t1 = swax_time_sec();
     while (produced < max_tokens) {
-        int32_t id = swax_sample(logits, cfg->vocab_used, &sp, &rng);
+        int32_t id = next_id >= 0 ? next_id : swax_sample(logits, cfg->vocab_used, &sp, &rng);
         if (id < 0) {
             rc = SWAX_E_INTERNAL;
             goto done;
@@ -306,7 +316,7 @@ int cmd_generate(int argc, char **argv) {
         produced++;
         if (produced == max_tokens) break;
         int seq = 0;
-        rc = swax_decode(m, s, &seq, &id, 1, logits);
+        rc = greedy_ids ? swax_decode_greedy(m, s, &seq, &id, 1, &next_id) : swax_decode(m, s, &seq, &id, 1, logits);
         if (rc) goto done;
         decoded++;
     }

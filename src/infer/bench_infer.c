@@ -7,7 +7,8 @@
  * Bandwidth is measured: a memcpy of a 256 MiB buffer split over one thread per
  * core, best of 10, counted as bytes read + bytes written per second. Weights
  * that fit in the last-level cache (tiny) can beat this DRAM bound: the JSON
- * line gives the L3 size beside the weight bytes. */
+ * line gives the L3 size beside the weight bytes. With a GPU device
+ * (SwaxInferBenchOpts.device) see bench_gpu below. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "infer/infer.h"
+#include "model/model.h"
 
 static double copy_bandwidth(void) {
     const size_t n = (size_t)256 << 20;
@@ -87,12 +89,130 @@ static int time_prefill(SwaxModel *m, int window, int chunk, long ctx, long tail
     return rc;
 }
 
+/* ---- on the GPU ----------------------------------------------------------
+ * Decode at batch 1 and 64 (greedy ids from the device: no logits copy), each
+ * beside its HBM bound: bytes per step = the weights as the table reads them
+ * (bf16 for "cuda", fp32 for "cuda-fp32"; the embedding one row per sequence
+ * unless tied) + batch x the state read and written (mLSTM C, n, m; SWA ring
+ * w keys and values read, one slot written), over the device copy bandwidth
+ * measured here (device-to-device copies of 1 GiB, best of 10, bytes read +
+ * written per second). Prefill at 4k, 32k and 1M tokens (1M: also the rate
+ * over its last 32k: flat = constant cost). */
+
+static double device_bandwidth(const SwaxOps *ops) {
+    const size_t n = (size_t)1 << 30;
+    void *a = ops->alloc(n), *b = a ? ops->alloc(n) : NULL;
+    if (!a || !b) {
+        if (a) ops->free(a);
+        return 0;
+    }
+    ops->copy(b, a, n); /* warm-up */
+    ops->sync();
+    double best = 1e30;
+    for (int rep = 0; rep < 10; rep++) {
+        const double t0 = swax_time_sec();
+        ops->copy(b, a, n);
+        ops->sync();
+        const double dt = swax_time_sec() - t0;
+        if (dt < best) best = dt;
+    }
+    ops->free(a), ops->free(b);
+    return 2.0 * (double)n / best;
+}
+
+static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long max_ctx, int ndec, FILE *out) {
+    const SwaxConfig *c = swax_model_config(m);
+    const SwaxOps *ops = m->ops;
+    const size_t nparams = swax_model_num_params(m), D = c->d_model, V = c->vocab_size;
+    const int wsize = strcmp(ops->name, "cuda-fp32") ? 2 : 4;
+    const size_t wbytes = (size_t)wsize * (nparams - (c->tie_embeddings ? 0 : (V - 1) * D));
+    size_t state_rw = 0;
+    {
+        const size_t NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
+        const size_t HD = (size_t)c->attn_heads * c->head_dim, plen = strlen(c->pattern);
+        for (int l = 0; l < c->n_blocks; l++) {
+            if (c->pattern[l % plen] == 'A') state_rw += 4 * (2 * (size_t)window * HD + 2 * HD);
+            else state_rw += 2 * 4 * NH * (dk * dv + dk + 1);
+        }
+    }
+    const double bw = device_bandwidth(ops);
+    fprintf(out,
+            "{\"bench\": \"infer_model\", \"model\": \"%s\", \"device\": \"%s\", \"params\": %zu, \"d_model\": %d, "
+            "\"n_blocks\": %d, \"pattern\": \"%s\", \"vocab\": %d, \"window\": %d, \"chunk\": %d, "
+            "\"device_copy_bandwidth_GBps\": %.1f}\n",
+            spec, ops->name, nparams, c->d_model, c->n_blocks, c->pattern, c->vocab_size, window, chunk, bw / 1e9);
+    fflush(out);
+    int rc = 0;
+    const int batches[2] = {1, 64};
+    for (int bi = 0; bi < 2 && !rc; bi++) {
+        const int B = batches[bi];
+        SwaxState *s = NULL;
+        int32_t *prompt = malloc(sizeof(int32_t) * 256), toks[64], next[64];
+        int seqs[64];
+        rc = prompt ? swax_state_create(m, B, window, &s) : swax_error(SWAX_E_NOMEM, "bench buffers");
+        for (int i = 0; i < 256 && !rc; i++) prompt[i] = (int32_t)((i * 7919) % c->vocab_used);
+        for (int i = 0; i < B && !rc; i++) rc = swax_prefill(m, s, i, prompt + i % 64, 192, chunk, NULL, NULL);
+        for (int i = 0; i < B; i++) seqs[i] = i, toks[i] = (int32_t)(i % c->vocab_used);
+        for (int k = 0; k < 3 && !rc; k++) rc = swax_decode_greedy(m, s, seqs, toks, B, next); /* warm-up, capture */
+        const int steps = ndec;
+        const double t0 = swax_time_sec();
+        for (int k = 0; k < steps && !rc; k++) {
+            rc = swax_decode_greedy(m, s, seqs, toks, B, next);
+            memcpy(toks, next, sizeof(int32_t) * B);
+        }
+        const double dt = swax_time_sec() - t0;
+        if (!rc) {
+            const double bytes = (double)wbytes + (double)B * (double)state_rw;
+            const double bound = bw > 0 ? B * bw / bytes : 0, rate = B * steps / dt;
+            fprintf(out,
+                    "{\"bench\": \"infer_decode\", \"device\": \"%s\", \"batch\": %d, \"steps\": %d, "
+                    "\"tokens_per_s\": %.1f, \"ms_per_step\": %.3f, \"weight_bytes\": %zu, \"state_bytes_rw\": %zu, "
+                    "\"bound_tokens_per_s\": %.1f, \"fraction_of_bound\": %.3f}\n",
+                    ops->name, B, steps, rate, 1e3 * dt / steps, wbytes, (size_t)B * state_rw, bound,
+                    bound > 0 ? rate / bound : 0);
+            fflush(out);
+        }
+        swax_state_free(s);
+        free(prompt);
+    }
+    const long ctxs[3] = {4096, 32768, 1L << 20};
+    for (int i = 0; i < 3 && !rc; i++) {
+        const long ctx = ctxs[i];
+        if (ctx > max_ctx) {
+            fprintf(out, "{\"bench\": \"infer_prefill\", \"context\": %ld, \"skipped\": \"above max_context %ld\"}\n",
+                    ctx, max_ctx);
+            continue;
+        }
+        const long tail = ctx >= 65536 ? 32768 : 0;
+        double secs = 0, tsecs = 0;
+        rc = time_prefill(m, window, chunk, ctx, tail, &secs, &tsecs);
+        if (rc) break;
+        fprintf(out, "{\"bench\": \"infer_prefill\", \"device\": \"%s\", \"context\": %ld, \"seconds\": %.3f, "
+                     "\"tokens_per_s\": %.1f", ops->name, ctx, secs, ctx / secs);
+        if (tail) fprintf(out, ", \"last_%ld_tokens_per_s\": %.1f", tail, tail / tsecs);
+        fprintf(out, "}\n");
+        fflush(out);
+    }
+    return rc;
+}
+
 int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out) {
     SwaxInferBenchOpts d = {0};
     if (!o) o = &d;
     if (o->threads > 0) swax_set_threads(o->threads);
     SwaxModel *m;
     SWAX_TRY(load_model(spec, &m));
+    if (o->device && strcmp(o->device, "cpu")) {
+        int grc = swax_model_set_device(m, o->device);
+        if (!grc) {
+            const SwaxConfig *gc = swax_model_config(m);
+            grc = bench_gpu(m, spec, o->window > 0 ? o->window : gc->window, o->chunk > 0 ? o->chunk : 64,
+                            o->max_context > 0 ? o->max_context : 1L << 20,
+                            o->decode_tokens > 0 ? o->decode_tokens : 256, out);
+        }
+        swax_model_free(m);
+        return grc;
+    }
     const SwaxConfig *c = swax_model_config(m);
     const int window = o->window > 0 ? o->window : c->window;
     const int chunk = o->chunk > 0 ? o->chunk : 64;

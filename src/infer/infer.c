@@ -20,7 +20,22 @@
  * piece's own keys, then the ring takes the piece's last min(w, n) keys/values.
  * Decode runs the same layers on one row per sequence, with the recurrent mLSTM
  * step. All matrix products, norms, gates, SwiGLU and the mLSTM output go
- * through m->ops; the attention over ring + chunk is written here. */
+ * through m->ops; the attention over ring + chunk is written here.
+ *
+ * A model on a device table (m->ops->is_device: "cuda", "cuda-fp32") keeps
+ * the state (same layout, so state files move between devices) and all
+ * scratch in device memory; positions stay on the host. It never takes the
+ * CPU-only code below (mm's OpenMP slicing and gemv, attend, swax_rope_f, the
+ * ring memcpy, mlstm_segment, swax_mlstm_step_f): the mixers go to the
+ * table's inference slots (ops.h: infer_attn, infer_mlstm_step) and the
+ * chunkwise prefill to mlstm_cell_fwd with the state carried in and out (C0 /
+ * C1), under a chunk table made here with the same absolute alignment. Token
+ * ids, row sequences and positions are uploaded into fixed device buffers;
+ * logits come back to the caller's host arrays through a device buffer of at
+ * most LOGIT_ROWS rows. A decode step for n sequences runs as a graph
+ * (ops->graph_run: warm-up, one capture per n and head variant, replays;
+ * SWAX_CUDA_GRAPHS=0 or SWAX_PROFILE turn it off); graphs are dropped when
+ * the state's device scratch is reallocated. */
 #include "infer/infer.h"
 
 #include <cblas.h>
@@ -41,6 +56,7 @@
 #define PIECE_MAX_ROWS 4096
 #define PIECE_SCRATCH_BYTES ((size_t)32 << 20)
 #define CHUNK_MAX 65536
+#define LOGIT_ROWS 256 /* device: logits computed and copied back this many rows at a time */
 
 struct SwaxState {
     int S, window, n_blocks;
@@ -57,6 +73,17 @@ struct SwaxState {
     float *x, *mid, *ln, *rstd, *mix, *att, *ig, *lf, *hn, *hmean, *hrstd, *y, *gu, *hf;
     long *rowpos;
     int *rowseq;
+    /* device model: the table that owns data and scratch; token ids, row
+     * sequences / positions, the prefill chunk table, logits and greedy ids in
+     * device memory; decode graphs per (batch n, head variant) */
+    int dev;
+    const SwaxOps *ops;
+    int32_t *d_tok, *d_next;
+    int *d_rowseq, *d_chunks, *h_chunks;
+    long *d_rowpos;
+    float *d_logits;
+    int cap_logit_rows;
+    void **graphs; /* (3 (S + 1)) */
 };
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -158,7 +185,7 @@ static void mm(const SwaxOps *ops, float *out, long ldo, const float *inp, long 
                int OC) {
     const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     const int gemv = R == 1 && ops == swax_ops_cpu();
-    if (nt <= 1 || (double)C * OC < 65536.0 || OC < 32 * nt) {
+    if (ops->is_device || nt <= 1 || (double)C * OC < 65536.0 || OC < 32 * nt) {
         if (gemv) cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C, inp, 1, 0.0f, out, 1);
         else ops->matmul_fwd(out, ldo, inp, ldi, w, R, C, OC);
         return;
@@ -174,12 +201,48 @@ static void mm(const SwaxOps *ops, float *out, long ldo, const float *inp, long 
 
 /* ---- state -------------------------------------------------------------- */
 
+/* memory where the state's table computes (device or host), zeroed */
+static void *state_alloc(const SwaxState *s, size_t n, size_t size, const char *what) {
+    if (!s->dev) return swax_calloc(n, size, what);
+    size_t bytes;
+    if (swax_mul_size(&bytes, n, size)) {
+        swax_error(SWAX_E_NOMEM, "%s: size overflows", what);
+        return NULL;
+    }
+    void *p = s->ops->alloc(bytes ? bytes : 1);
+    if (!p) swax_error_wrap(SWAX_E_NOMEM, "%s", what);
+    return p;
+}
+static void state_free(const SwaxState *s, void *p) {
+    if (!p) return;
+    if (s->dev) s->ops->free(p);
+    else free(p);
+}
+
+/* device: the decode graphs hold pointers into the scratch; dropped when it moves */
+static void free_graphs(SwaxState *s) {
+    if (!s->graphs) return;
+    for (int i = 0; i < 3 * (s->S + 1); i++) {
+        if (s->graphs[i] && s->ops->graph_free) s->ops->graph_free(s->graphs[i]);
+        s->graphs[i] = NULL;
+    }
+}
+
 static void free_scratch(SwaxState *s) {
     float *bufs[] = {s->x, s->mid, s->ln, s->rstd, s->mix, s->att, s->ig, s->lf, s->hn, s->hmean, s->hrstd, s->y,
                      s->gu, s->hf};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free_graphs(s);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) state_free(s, bufs[i]);
     free(s->rowpos);
     free(s->rowseq);
+    if (s->dev) {
+        state_free(s, s->d_tok);
+        state_free(s, s->d_rowseq);
+        state_free(s, s->d_rowpos);
+        state_free(s, s->d_chunks);
+        free(s->h_chunks);
+        s->d_tok = NULL, s->d_rowseq = NULL, s->d_rowpos = NULL, s->d_chunks = NULL, s->h_chunks = NULL;
+    }
     s->x = s->mid = s->ln = s->rstd = s->mix = s->att = s->ig = s->lf = s->hn = s->hmean = s->hrstd = s->y = NULL;
     s->gu = s->hf = NULL;
     s->rowpos = NULL;
@@ -211,7 +274,7 @@ static int ensure_scratch(SwaxState *s, int rows) {
     const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D;
     int fail = 0;
 #define AL(p, n) \
-    do { if (!fail && !((p) = swax_calloc((n), sizeof *(p), "inference scratch " #p))) fail = 1; } while (0)
+    do { if (!fail && !((p) = state_alloc(s, (n), sizeof *(p), "inference scratch " #p))) fail = 1; } while (0)
     AL(s->x, R * D);
     AL(s->mid, R * D);
     AL(s->ln, R * D);
@@ -226,9 +289,19 @@ static int ensure_scratch(SwaxState *s, int rows) {
     AL(s->y, R * D);
     AL(s->gu, R * 2 * F);
     AL(s->hf, R * F);
-    AL(s->rowpos, R);
-    AL(s->rowseq, R);
 #undef AL
+    if (!fail && !(s->rowpos = swax_calloc(R, sizeof(long), "inference scratch rowpos"))) fail = 1;
+    if (!fail && !(s->rowseq = swax_calloc(R, sizeof(int), "inference scratch rowseq"))) fail = 1;
+    if (s->dev) {
+#define AL(p, n) \
+    do { if (!fail && !((p) = state_alloc(s, (n), sizeof *(p), "inference scratch " #p))) fail = 1; } while (0)
+        AL(s->d_tok, R);
+        AL(s->d_rowseq, R);
+        AL(s->d_rowpos, R);
+        AL(s->d_chunks, R + 2);
+#undef AL
+        if (!fail && !(s->h_chunks = swax_calloc(R + 2, sizeof(int), "inference chunk table"))) fail = 1;
+    }
     if (fail) {
         free_scratch(s);
         return SWAX_E_NOMEM;
@@ -237,25 +310,42 @@ static int ensure_scratch(SwaxState *s, int rows) {
     return 0;
 }
 
+/* device: the logits buffer with room for `rows` rows */
+static int ensure_logits(SwaxState *s, int rows) {
+    if (rows <= s->cap_logit_rows) return 0;
+    free_graphs(s);
+    state_free(s, s->d_logits);
+    state_free(s, s->d_next);
+    s->d_next = NULL;
+    s->cap_logit_rows = 0;
+    if (!(s->d_logits = state_alloc(s, (size_t)rows * (size_t)s->V, sizeof(float), "inference logits")))
+        return SWAX_E_NOMEM;
+    if (!(s->d_next = state_alloc(s, (size_t)rows, sizeof(int32_t), "inference greedy ids"))) return SWAX_E_NOMEM;
+    s->cap_logit_rows = rows;
+    return 0;
+}
+
 int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **out) {
     *out = NULL;
     const SwaxConfig *c = &m->cfg;
     if (n_seqs < 1) return swax_error(SWAX_E_USAGE, "state: n_seqs %d must be >= 1", n_seqs);
-    if (m->ops->is_device)
-        return swax_error(SWAX_E_USAGE, "inference (prefill/decode) runs on the CPU in this version; the model is on %s "
-                                        "(use --device cpu)", m->ops->name);
+    if (m->ops->is_device && (!m->ops->infer_attn || !m->ops->infer_mlstm_step || !m->ops->copy))
+        return swax_error(SWAX_E_USAGE, "inference: the ops table %s has no inference slots (use --device cpu)",
+                          m->ops->name);
     if (window <= 0) window = c->window;
     if (window < 1) return swax_error(SWAX_E_USAGE, "state: window %d must be >= 1", window);
     SwaxState *s = swax_calloc(1, sizeof *s, "inference state");
     if (!s) return SWAX_E_NOMEM;
     s->S = n_seqs, s->window = window, s->n_blocks = c->n_blocks;
+    s->dev = m->ops->is_device != 0, s->ops = m->ops;
     s->cfg_fp = swax_config_fingerprint(c);
     s->D = c->d_model, s->HD = m->HD, s->H = c->attn_heads, s->dh = c->head_dim;
     s->NH = m->NH, s->dk = m->dk, s->dv = m->dv, s->F = c->ffn_dim, s->V = c->vocab_size, s->P = m->P_m;
     s->layer_off = swax_calloc(c->n_blocks, sizeof(size_t), "state layout");
     s->kinds = swax_calloc((size_t)c->n_blocks + 1, 1, "state layout");
     s->pos = swax_calloc(n_seqs, sizeof(long), "state positions");
-    int rc = (!s->layer_off || !s->kinds || !s->pos) ? SWAX_E_NOMEM : 0;
+    if (s->dev) s->graphs = swax_calloc(3 * ((size_t)n_seqs + 1), sizeof(void *), "decode graphs");
+    int rc = (!s->layer_off || !s->kinds || !s->pos || (s->dev && !s->graphs)) ? SWAX_E_NOMEM : 0;
     size_t off = 0;
     for (int l = 0; l < c->n_blocks && !rc; l++) {
         s->kinds[l] = m->kinds[l];
@@ -278,7 +368,7 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
             s->macs_row += (m->kinds[l] == 'A' ? 4.0 * s->HD * D : (double)s->P * D + D * D) + 3.0 * F * D;
     }
     if (!rc) {
-        s->data = swax_calloc(n_seqs, (off ? off : 1) * sizeof(float), "state arrays");
+        s->data = state_alloc(s, n_seqs, (off ? off : 1) * sizeof(float), "state arrays");
         if (!s->data) rc = swax_error_wrap(SWAX_E_NOMEM, "%d sequences at window %d", n_seqs, window);
     }
     if (rc) {
@@ -292,10 +382,13 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
 void swax_state_free(SwaxState *s) {
     if (!s) return;
     free_scratch(s);
+    state_free(s, s->d_logits);
+    state_free(s, s->d_next);
+    free(s->graphs);
     free(s->layer_off);
     free(s->kinds);
     free(s->pos);
-    free(s->data);
+    state_free(s, s->data);
     free(s);
 }
 
@@ -303,7 +396,8 @@ static float *seq_data(const SwaxState *s, int seq) { return s->data + (size_t)s
 
 void swax_state_reset(SwaxState *s, int seq) {
     if (!s || seq < 0 || seq >= s->S) return;
-    memset(seq_data(s, seq), 0, sizeof(float) * s->per_seq);
+    if (s->dev) s->ops->zero(seq_data(s, seq), sizeof(float) * s->per_seq);
+    else memset(seq_data(s, seq), 0, sizeof(float) * s->per_seq);
     s->pos[seq] = 0;
 }
 
@@ -319,7 +413,8 @@ size_t swax_state_bytes(const SwaxState *s) { return s->per_seq * sizeof(float) 
 int swax_state_copy(SwaxState *s, int dst, int src) {
     if (dst < 0 || dst >= s->S || src < 0 || src >= s->S)
         return swax_error(SWAX_E_USAGE, "state copy: sequences %d -> %d out of range [0, %d)", src, dst, s->S);
-    if (dst != src) memcpy(seq_data(s, dst), seq_data(s, src), sizeof(float) * s->per_seq);
+    if (dst != src && s->dev) s->ops->copy(seq_data(s, dst), seq_data(s, src), sizeof(float) * s->per_seq);
+    else if (dst != src) memcpy(seq_data(s, dst), seq_data(s, src), sizeof(float) * s->per_seq);
     s->pos[dst] = s->pos[src];
     return 0;
 }
@@ -328,6 +423,9 @@ static int check_model(const SwaxState *s, const SwaxModel *m) {
     if (!s || !m) return swax_error(SWAX_E_USAGE, "inference: NULL state or model");
     if (swax_config_fingerprint(&m->cfg) != s->cfg_fp || m->cfg.n_blocks != s->n_blocks)
         return swax_error(SWAX_E_USAGE, "inference: this state was created for a model with another config");
+    if ((m->ops->is_device != 0) != s->dev || (s->dev && m->ops != s->ops))
+        return swax_error(SWAX_E_USAGE, "inference: this state was created for the model on %s, the model is now on %s",
+                          s->ops->name, m->ops->name);
     return 0;
 }
 
@@ -456,6 +554,65 @@ static void swa_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq,
     mm(ops, s->mid, D, s->att, HD, w->w_out, R, HD, D);
 }
 
+/* device: the SWA layer through the table's infer_attn (RoPE, attention over
+ * ring + rows, ring update; ops.h) */
+static void swa_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0) {
+    const SwaxOps *ops = m->ops;
+    const BlockW *w = &m->w.blocks[l];
+    const int D = s->D, HD = s->HD;
+    const long ld = 3L * HD;
+    ops->matmul_fwd(s->mix, ld, s->ln, D, w->w_mix, R, D, 3 * HD);
+    SwaxInferAttnCall c;
+    memset(&c, 0, sizeof c);
+    c.R = R, c.H = s->H, c.dh = s->dh, c.window = s->window, c.rope_theta = m->cfg.rope_theta;
+    c.qkv = s->mix, c.ldq = ld, c.out = s->att;
+    c.state = s->data, c.per_seq = s->per_seq, c.ring_off = s->layer_off[l];
+    c.seq = prefill_seq, c.pos0 = pos0;
+    c.rowseq = s->d_rowseq, c.rowpos = s->d_rowpos;
+    ops->infer_attn(&c);
+    ops->matmul_fwd(s->mid, D, s->att, HD, w->w_out, R, HD, D);
+}
+
+/* device: the mLSTM layer. Prefill: mlstm_cell_fwd over the piece with the
+ * sequence's state carried in and out, chunks aligned to absolute multiples
+ * of L as on the CPU (a head segment to the next multiple, then L-sized ones);
+ * decode: the table's recurrent step. */
+static void mlstm_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0, int L) {
+    const SwaxOps *ops = m->ops;
+    const BlockW *w = &m->w.blocks[l];
+    const SwaxConfig *c = &m->cfg;
+    const int D = s->D, NH = s->NH, dk = s->dk, dv = s->dv, P = s->P;
+    ops->matmul_fwd(s->mix, P, s->ln, D, w->w_mix, R, D, P);
+    ops->mlstm_gates_fwd(s->ig, s->lf, s->mix + 3 * D, P, w->b_gates, R, NH, c->gate_softcap);
+    if (prefill_seq >= 0) {
+        const int head = (int)((L - pos0 % L) % L) < R ? (int)((L - pos0 % L) % L) : R;
+        int nch = 0;
+        if (head > 0) s->h_chunks[nch++] = 0;
+        for (int c0 = head; c0 < R; c0 += L) s->h_chunks[nch++] = c0;
+        s->h_chunks[nch] = R;
+        ops->to_device(s->d_chunks, s->h_chunks, sizeof(int) * ((size_t)nch + 1));
+        float *st = seq_data(s, prefill_seq) + s->layer_off[l];
+        float *Cs = st, *ns = st + (size_t)NH * dk * dv, *ms = ns + (size_t)NH * dk;
+        SwaxMlstmCall mc;
+        memset(&mc, 0, sizeof mc);
+        mc.B = 1, mc.T = R, mc.NH = NH, mc.dk = dk, mc.dv = dv, mc.L = L, mc.eps = c->norm_eps;
+        mc.proj = s->mix, mc.ldp = P, mc.ig = s->ig, mc.lf = s->lf, mc.h = s->att;
+        mc.chunks = s->d_chunks, mc.max_chunks = nch;
+        mc.C0 = Cs, mc.n0 = ns, mc.m0 = ms, mc.C1 = Cs, mc.n1 = ns, mc.m1 = ms;
+        ops->mlstm_cell_fwd(&mc);
+    } else {
+        SwaxInferStepCall sc;
+        memset(&sc, 0, sizeof sc);
+        sc.R = R, sc.NH = NH, sc.dk = dk, sc.dv = dv, sc.eps = c->norm_eps;
+        sc.proj = s->mix, sc.ldp = P, sc.ig = s->ig, sc.lf = s->lf, sc.h = s->att;
+        sc.state = s->data, sc.per_seq = s->per_seq, sc.off = s->layer_off[l], sc.rowseq = s->d_rowseq;
+        ops->infer_mlstm_step(&sc);
+    }
+    ops->mlstm_out_fwd(s->y, s->hn, s->hmean, s->hrstd, s->att, s->mix + 2 * D, P, w->mix_norm, R, NH, dv,
+                       c->norm_eps);
+    ops->matmul_fwd(s->mid, D, s->y, D, w->w_out, R, D, D);
+}
+
 /* chunkwise mLSTM for one head over rows [r0, r0 + n) of the piece, state in/out */
 static int mlstm_segment(SwaxState *s, float *C, float *nv, float *mp, int h, int r0, int n, int L, float eps) {
     const int NH = s->NH, dk = s->dk, dv = s->dv, D = s->D;
@@ -523,7 +680,9 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
     for (int l = 0; l < c->n_blocks; l++) {
         const BlockW *w = &m->w.blocks[l];
         ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
-        if (s->kinds[l] == 'A') swa_layer(m, s, l, R, prefill_seq, pos0);
+        if (s->dev && s->kinds[l] == 'A') swa_layer_dev(m, s, l, R, prefill_seq, pos0);
+        else if (s->dev) mlstm_layer_dev(m, s, l, R, prefill_seq, pos0, L);
+        else if (s->kinds[l] == 'A') swa_layer(m, s, l, R, prefill_seq, pos0);
         else SWAX_TRY(mlstm_layer(m, s, l, R, prefill_seq, pos0, L));
         ops->add(s->mid, s->x, (size_t)R * D);
         ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);
@@ -535,14 +694,30 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
     return 0;
 }
 
-/* logits (R, V) of the rows of s->x starting at row r0 */
-static void lm_head(SwaxModel *m, SwaxState *s, int r0, int R, float *out) {
+/* logits (R, V) of the rows of s->x starting at row r0, into out (where the
+ * table computes: device memory for a device model) */
+static void lm_head_rows(SwaxModel *m, SwaxState *s, int r0, int R, float *out) {
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
     const int D = s->D, V = s->V;
     ops->rmsnorm_fwd(s->ln, s->rstd, s->x + (size_t)r0 * D, m->w.norm_f, R, D, c->norm_eps);
     mm(ops, out, V, s->ln, D, m->w.lm_head, R, D, V);
     ops->xent_fwd(out, NULL, NULL, NULL, R, V, c->vocab_used, c->logit_softcap);
+}
+
+/* logits (R, V) of the rows of s->x starting at row r0 into the host array
+ * out; a device model computes them LOGIT_ROWS rows at a time and copies back */
+static void lm_head(SwaxModel *m, SwaxState *s, int r0, int R, float *out) {
+    if (!s->dev) {
+        lm_head_rows(m, s, r0, R, out);
+        return;
+    }
+    const size_t V = (size_t)s->V;
+    for (int a = 0; a < R; a += s->cap_logit_rows) {
+        const int n = R - a < s->cap_logit_rows ? R - a : s->cap_logit_rows;
+        lm_head_rows(m, s, r0 + a, n, s->d_logits);
+        m->ops->to_host(out + (size_t)a * V, s->d_logits, sizeof(float) * V * (size_t)n);
+    }
 }
 
 static int check_tokens(const SwaxModel *m, const int32_t *tokens, size_t n, const char *what) {
@@ -569,11 +744,13 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
     const int L = chunk > 0 ? chunk : 64;
     const int piece = piece_rows(s, L);
     SWAX_TRY(ensure_scratch(s, n < (size_t)piece ? (int)n : piece)); /* grows on demand, up to a piece */
+    if (s->dev && (last_logits || all_logits))
+        SWAX_TRY(ensure_logits(s, all_logits ? (n < LOGIT_ROWS ? (int)n : LOGIT_ROWS) : 1));
     const SwaxOps *ops = m->ops;
     const int D = s->D;
     const size_t V = (size_t)s->V;
     Threads th;
-    threads_enter(&th, (double)(n < (size_t)piece ? n : (size_t)piece) * (s->macs_row + (double)V * D));
+    threads_enter(&th, s->dev ? 0.0 : (double)(n < (size_t)piece ? n : (size_t)piece) * (s->macs_row + (double)V * D));
     int rc = 0;
     size_t done = 0;
     while (done < n) {
@@ -582,7 +759,12 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
          * its pieces where an unsplit one would) */
         long room = piece - pos0 % piece;
         const int R = (int)((size_t)room < n - done ? (size_t)room : n - done);
-        ops->embed_fwd(s->x, tokens + done, m->w.embed, R, D);
+        if (s->dev) {
+            ops->to_device(s->d_tok, tokens + done, sizeof(int32_t) * (size_t)R);
+            ops->embed_fwd(s->x, s->d_tok, m->w.embed, R, D);
+        } else {
+            ops->embed_fwd(s->x, tokens + done, m->w.embed, R, D);
+        }
         rc = run_blocks(m, s, R, seq, pos0, L);
         if (rc) {
             swax_state_reset(s, seq); /* a half-updated state is useless: leave it empty */
@@ -599,6 +781,50 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
     }
     threads_exit(&th);
     return rc;
+}
+
+/* device decode: one step of the n rows already in rowseq / rowpos. head 0:
+ * state only; 1: logits to the host; 2: greedy ids (argmax on the device). */
+typedef struct {
+    SwaxModel *m;
+    SwaxState *s;
+    int n, head;
+} DecodeStep;
+
+static void decode_body(void *arg) {
+    const DecodeStep *a = arg;
+    SwaxModel *m = a->m;
+    SwaxState *s = a->s;
+    m->ops->embed_fwd(s->x, s->d_tok, m->w.embed, a->n, s->D);
+    (void)run_blocks(m, s, a->n, -1, 0, 1); /* the device path cannot fail */
+    if (a->head) lm_head_rows(m, s, 0, a->n, s->d_logits);
+    if (a->head == 2) m->ops->argmax(s->d_next, s->d_logits, a->n, s->V, m->cfg.vocab_used);
+}
+
+static int graphs_on(const SwaxOps *ops) {
+    const char *g = getenv("SWAX_CUDA_GRAPHS"), *p = getenv("SWAX_PROFILE");
+    if (!ops->graph_run || (g && !strcmp(g, "0")) || (p && atoi(p) > 0)) return 0;
+    return 1;
+}
+
+static int decode_dev(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits,
+                      int32_t *next) {
+    const SwaxOps *ops = m->ops;
+    const int head = next ? 2 : logits ? 1 : 0;
+    if (head) SWAX_TRY(ensure_logits(s, n));
+    if (head == 2 && !ops->argmax) return swax_error(SWAX_E_USAGE, "decode: the ops table %s has no argmax", ops->name);
+    /* the step's inputs into the fixed buffers the graph reads */
+    ops->to_device(s->d_tok, tokens, sizeof(int32_t) * (size_t)n);
+    ops->to_device(s->d_rowseq, s->rowseq, sizeof(int) * (size_t)n);
+    ops->to_device(s->d_rowpos, s->rowpos, sizeof(long) * (size_t)n);
+    DecodeStep st = {m, s, n, head};
+    if (graphs_on(ops)) ops->graph_run(&s->graphs[3 * n + head], decode_body, &st);
+    else decode_body(&st);
+    for (int i = 0; i < n; i++) s->pos[seqs[i]]++;
+    if (head == 1) ops->to_host(logits, s->d_logits, sizeof(float) * (size_t)n * (size_t)s->V);
+    else if (head == 2) ops->to_host(next, s->d_next, sizeof(int32_t) * (size_t)n);
+    else ops->sync();
+    return 0;
 }
 
 int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits) {
@@ -618,6 +844,7 @@ int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *toke
         s->rowseq[i] = seqs[i];
         s->rowpos[i] = s->pos[seqs[i]];
     }
+    if (s->dev) return decode_dev(m, s, seqs, tokens, n, logits, NULL);
     Threads th;
     threads_enter(&th, n * (s->macs_row + (logits ? (double)s->V * s->D : 0.0)));
     m->ops->embed_fwd(s->x, tokens, m->w.embed, n, s->D);
@@ -628,6 +855,36 @@ int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *toke
     }
     threads_exit(&th);
     return rc;
+}
+
+int swax_decode_greedy(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, int32_t *next) {
+    if (!next) return swax_error(SWAX_E_USAGE, "decode: greedy needs an output array");
+    SWAX_TRY(check_model(s, m));
+    if (!s->dev) {
+        float *lg = swax_calloc((size_t)n > 0 ? (size_t)n : 1, (size_t)s->V * sizeof(float), "decode logits");
+        if (!lg) return SWAX_E_NOMEM;
+        int rc = swax_decode(m, s, seqs, tokens, n, lg);
+        for (int i = 0; !rc && i < n; i++) next[i] = swax_sample(lg + (size_t)i * s->V, m->cfg.vocab_used, NULL, NULL);
+        free(lg);
+        return rc;
+    }
+    /* the checks of swax_decode, then the device step with the argmax on the device */
+    if (n < 1 || !seqs || !tokens) return swax_error(SWAX_E_USAGE, "decode: needs n >= 1 sequences and tokens");
+    if (n > s->S) return swax_error(SWAX_E_USAGE, "decode: %d rows for a state of %d sequences", n, s->S);
+    for (int i = 0; i < n; i++) {
+        if (seqs[i] < 0 || seqs[i] >= s->S)
+            return swax_error(SWAX_E_USAGE, "decode: sequence %d out of range [0, %d)", seqs[i], s->S);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i])
+                return swax_error(SWAX_E_USAGE, "decode: sequence %d appears twice in one call", seqs[i]);
+    }
+    SWAX_TRY(check_tokens(m, tokens, (size_t)n, "decode"));
+    SWAX_TRY(ensure_scratch(s, n));
+    for (int i = 0; i < n; i++) {
+        s->rowseq[i] = seqs[i];
+        s->rowpos[i] = s->pos[seqs[i]];
+    }
+    return decode_dev(m, s, seqs, tokens, n, NULL, next);
 }
 
 /* ---- state files -------------------------------------------------------- */
@@ -656,8 +913,13 @@ static uint64_t get_u64(const unsigned char *p) {
 int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char *path) {
     SWAX_TRY(check_model(s, m));
     if (seq < 0 || seq >= s->S) return swax_error(SWAX_E_USAGE, "state save: sequence %d out of range", seq);
-    const float *d = seq_data(s, seq);
     const size_t bytes = s->per_seq * sizeof(float);
+    float *host = NULL;
+    if (s->dev) { /* the sequence block to the host: the file is the same from any device */
+        if (!(host = swax_calloc(s->per_seq ? s->per_seq : 1, sizeof(float), "state save"))) return SWAX_E_NOMEM;
+        s->ops->to_host(host, seq_data(s, seq), bytes);
+    }
+    const float *d = s->dev ? host : seq_data(s, seq);
     unsigned char h[SWAX_STATE_HEADER];
     memset(h, 0, sizeof h);
     memcpy(h, SWAX_STATE_MAGIC, 8);
@@ -671,12 +933,15 @@ int swax_state_save(const SwaxState *s, const SwaxModel *m, int seq, const char 
     put_u64(h + 48, (uint64_t)bytes);
     put_u64(h + 56, hash_bytes(0, d, bytes));
     SwaxAtomicFile af;
-    SWAX_TRY(swax_atomic_open(&af, path));
-    if (swax_atomic_write(&af, h, sizeof h) || swax_atomic_write(&af, d, bytes)) {
+    int rc = swax_atomic_open(&af, path);
+    if (!rc && (swax_atomic_write(&af, h, sizeof h) || swax_atomic_write(&af, d, bytes))) {
         swax_atomic_abort(&af);
-        return SWAX_E_IO;
+        rc = SWAX_E_IO;
+    } else if (!rc) {
+        rc = swax_atomic_commit(&af);
     }
-    return swax_atomic_commit(&af);
+    free(host);
+    return rc;
 }
 
 int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path) {
@@ -718,7 +983,12 @@ int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path)
     if (!rc) {
         /* the payload goes straight into the sequence; if it proves short or
          * corrupt the sequence is reset (never left half-loaded) */
-        float *d = seq_data(s, seq);
+        float *host = NULL;
+        if (s->dev && !(host = swax_calloc(s->per_seq ? s->per_seq : 1, sizeof(float), "state load"))) {
+            fclose(f);
+            return SWAX_E_NOMEM;
+        }
+        float *d = s->dev ? host : seq_data(s, seq);
         got = fread(d, 1, expect, f);
         int extra = fgetc(f) != EOF;
         if (got != expect) {
@@ -731,8 +1001,10 @@ int swax_state_load(SwaxState *s, const SwaxModel *m, int seq, const char *path)
             swax_state_reset(s, seq);
             rc = swax_error(SWAX_E_INPUT, "%s: state payload checksum mismatch (corrupt file)", path);
         } else {
+            if (s->dev) s->ops->to_device(seq_data(s, seq), host, expect);
             s->pos[seq] = (long)get_u64(h + 32);
         }
+        free(host);
     }
     fclose(f);
     return rc;

@@ -11,8 +11,12 @@
  * the tolerances, the state layout, the state file format).
  *
  * One call at a time per SwaxState (its scratch is shared by its sequences);
- * different states may run concurrently. CPU only: the state lives in host
- * memory. Status codes as everywhere: SWAX_E_USAGE for bad arguments,
+ * different states may run concurrently. The state lives where the model's
+ * ops table computes: host memory on the CPU, device memory for a model moved
+ * with swax_model_set_device to "cuda" / "cuda-fp32" (same layout; positions
+ * on the host; logits always come back in host arrays). A state belongs to the
+ * table it was made with: move the model, make a new state (state files move
+ * between devices). Status codes as everywhere: SWAX_E_USAGE for bad arguments,
  * SWAX_E_INPUT for bad token ids, empty prompts and bad state files. */
 #ifndef SWAX_INFER_H
 #define SWAX_INFER_H
@@ -54,6 +58,10 @@ int swax_prefill_piece(const SwaxState *s, int chunk);
 /* One token for each of n sequences at once (batched decode): seqs[i] gets
  * tokens[i] (distinct sequences, any order, any subset); logits (n, V) or NULL. */
 int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits);
+/* swax_decode, then next[i] = the greedy choice for row i (swax_sample with
+ * no sampler) without handing out the logits: on a device the argmax runs
+ * there and only n ids come back (no (n, V) copy). */
+int swax_decode_greedy(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, int32_t *next);
 
 /* Prompt caching: the state of one sequence to / from a file (atomic write).
  * Loading checks that the file was made by a model of the same config, weights
@@ -92,6 +100,7 @@ typedef struct {
     int chunk;         /* <= 0: 64 */
     long max_context;  /* contexts above it are skipped (reported as such); <= 0: 1M */
     int decode_tokens; /* <= 0: 256 */
+    const char *device; /* NULL or "cpu"; "cuda" / "cuda-fp32": on the GPU (decode batch 1 and 64, prefill 4k, 32k, 1M) */
 } SwaxInferBenchOpts;
 int swax_infer_bench_ex(const char *preset_or_dir, const SwaxInferBenchOpts *o, FILE *out);
 

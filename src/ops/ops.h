@@ -50,7 +50,50 @@ typedef struct {
     const float *dh;          /* (N, NH·dv) */
     float *dproj;             /* (N, ldp): writes the q, k, v columns */
     float *dig, *dlf;         /* (N, NH) */
+    /* inference (forward only; NULL in training): the state each sequence
+     * starts from, per (b, head): C0 (B, NH, dk, dv), n0 (B, NH, dk), m0
+     * (B, NH) (C0 NULL = zero state, as the first chunk of training; a
+     * document start still resets it), and the state after the last token
+     * (C1, n1, m1; NULL = not wanted). C1/n1/m1 may be C0/n0/m0 (in place).
+     * The CPU table runs its own chunks (from token 0 in steps of L). */
+    const float *C0, *n0, *m0;
+    float *C1, *n1, *m1;
 } SwaxMlstmCall;
+
+/* Inference (infer.c): windowed attention of R query rows over each row's
+ * sequence ring plus the rows of the same call (infer_attn). Row r is
+ * position p_r of sequence s_r: prefill (seq >= 0): p_r = pos0 + r, s_r =
+ * seq; decode (seq < 0): one row per sequence, p_r = rowpos[r], s_r =
+ * rowseq[r] (device arrays). The slot rotates q and k of every row at p_r in
+ * place (RoPE, as swax_rope_f), writes softmax(q·kᵀ/sqrt(dh))·v over keys at
+ * positions max(0, p_r - w + 1)..p_r (positions >= the call's first position
+ * of that sequence from the call's rows, earlier ones from the ring, slot
+ * position mod w), then stores the last min(w, R) rows' k and v into the ring
+ * (decode: each row's). */
+typedef struct {
+    int R, H, dh, window;
+    double rope_theta;
+    float *qkv; long ldq;       /* (R, ldq): q at column 0, k at H·dh, v at 2·H·dh */
+    float *out;                 /* (R, H·dh) */
+    float *state;               /* the state array: sequence s at state + s·per_seq */
+    size_t per_seq, ring_off;   /* floats; the layer's K ring (w, H·dh) at ring_off, its V ring right after */
+    int seq; long pos0;         /* prefill */
+    const int *rowseq;          /* decode: (R) */
+    const long *rowpos;         /* decode: (R) */
+} SwaxInferAttnCall;
+
+/* Inference: one recurrent mLSTM step for each of R rows (decode), the
+ * arithmetic of swax_mlstm_step_f with fp32 state (C, n, m) updated in place. */
+typedef struct {
+    int R, NH, dk, dv;
+    float eps;
+    const float *proj; long ldp; /* (R, ldp): q at 0, k at NH·dk, v at 2·NH·dk */
+    const float *ig, *lf;        /* (R, NH) */
+    float *h;                    /* (R, NH·dv) */
+    float *state;                /* sequence s's C (NH, dk, dv), n (NH, dk), m (NH) at state + s·per_seq + off */
+    size_t per_seq, off;
+    const int *rowseq;           /* (R) */
+} SwaxInferStepCall;
 
 typedef struct SwaxOps {
     const char *name;
@@ -116,6 +159,22 @@ typedef struct SwaxOps {
                   float wd, int step);
     double (*sumsq)(const float *x, size_t n); /* fixed-order reduction (waits for the device) */
     void (*scale)(float *x, size_t n, float s);
+
+    /* ---- inference on a device table (infer.c; NULL in the CPU table, whose
+     * inference infer.c computes itself) ---- */
+    void (*copy)(void *dst, const void *src, size_t bytes); /* both in this table's memory */
+    void (*infer_attn)(const SwaxInferAttnCall *c);
+    void (*infer_mlstm_step)(const SwaxInferStepCall *c);
+    /* Runs fn(arg), which queues work on the table's stream, through a graph
+     * kept in *graph: the first call (and the first after the backend's scratch
+     * memory moved) runs fn directly (warm-up); the next captures fn once and
+     * launches the capture; later calls launch it. fn must queue the same work
+     * every time (inputs in fixed buffers), with no allocation and no host
+     * synchronisation. graph_free(NULL) is a no-op. */
+    void (*graph_run)(void **graph, void (*fn)(void *), void *arg);
+    void (*graph_free)(void *graph);
+    /* out[r] = the first argmax over ids < Vused of logits row r (N, V) (greedy decode without the copy) */
+    void (*argmax)(int32_t *out, const float *logits, int N, int V, int Vused);
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);

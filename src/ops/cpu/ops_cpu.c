@@ -224,7 +224,12 @@ static MlstmArgs_f cell_args(const SwaxMlstmCall *c, int b, int h) {
         a.ms = c->ms + bh * c->max_chunks, a.arg_end = c->arg_end + bh * c->max_chunks;
         a.max_chunks = c->max_chunks;
     }
+    if (c->C0) { /* inference: the state carried in (chunks from token 0 in steps of L) */
+        a.C0 = c->C0 + bh * dk * dv, a.n0 = c->n0 + bh * dk, a.m0 = c->m0[bh];
+    }
+    if (c->C1) a.C1 = c->C1 + bh * dk * dv, a.n1 = c->n1 + bh * dk, a.m1 = c->m1 + bh;
     if (c->dh) {
+        SWAX_ASSERT(!c->C0 && !c->C1); /* the state in / out is inference-only */
         a.dh = c->dh + row0 * NH * dv + (size_t)h * dv;
         a.dq = c->dproj + row0 * c->ldp + (size_t)h * dk;
         a.dk_ = c->dproj + row0 * c->ldp + (size_t)NH * dk + (size_t)h * dk;

@@ -1,6 +1,6 @@
 /* cuda_slots.h — the CUDA backend's functions, one per ops.h slot, with the
  * slot's signature (all pointers device memory). Defined in elementwise.cu,
- * attn.cu, mlstm.cu and ops_cuda.cu; gathered into the table by ops_cuda.cu. */
+ * attn.cu, mlstm.cu, infer.cu and ops_cuda.cu; gathered into the table by ops_cuda.cu. */
 #ifndef SWAX_CUDA_SLOTS_H
 #define SWAX_CUDA_SLOTS_H
 
@@ -51,6 +51,16 @@ void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, flo
                      float wd, int step);
 double swax_cuda_sumsq(const float *x, size_t n);
 void swax_cuda_scale(float *x, size_t n, float s);
+
+/* inference (infer.cu) */
+void swax_cuda_infer_attn(const SwaxInferAttnCall *c);
+void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c);
+void swax_cuda_argmax(int32_t *out, const float *logits, int N, int V, int Vused);
+void swax_cuda_graph_run(void **graph, void (*fn)(void *), void *arg);
+void swax_cuda_graph_free(void *graph);
+/* Counts the moves of the backend's scratch arenas (ops_cuda.cu): a captured
+ * graph that holds scratch pointers is stale once it changed. */
+unsigned long swax_cuda_scratch_epoch(void);
 
 /* "NVIDIA H200 (device 0, 132 SMs, 140 GiB)"; -1 without a device. */
 int swax_cuda_device_name(char *buf, size_t cap);

@@ -14,6 +14,13 @@
  * state is zero: first chunk or a document start), CARRY (the next chunk
  * exists and continues from this one's end state).
  *
+ * Inference (prefill, infer.c) passes the state a sequence starts from (C0,
+ * n0, m0 per (b, h): the first chunk is then not ZERO and its m_prev is m0;
+ * fwd_scan starts from the C0 / n0 tile) and asks for the state after the
+ * last token (C1, n1, m1: scalars gives the last chunk CARRY and writes m',
+ * fwd_scan runs that chunk's update and stores its tile). In place is fine:
+ * each block reads and writes only its own tile.
+ *
  * The stabilisers (b, m_i, arg_i, m', arg_end) are computed with the CPU's
  * exact arithmetic (sequential cumsum, the same expression order, adds only),
  * so they and every argmax are bit-identical to the CPU's.
@@ -190,6 +197,19 @@ k_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, const E
     const bool ncol = et == 0;
     __shared__ GemmSmem sm;
     float acc[4][4] = {}, nacc = 0.f;
+    const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 */
+    if (g.C0) { /* inference: the carried state (this block's tile; n in the dv-tile-0 blocks) */
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int j = j0 + ty * 4 + r;
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int e = e0 + tx * 4 + q;
+                acc[r][q] = j < dk && e < dv ? g.C0[sb + (size_t)j * dv + e] : 0.f;
+            }
+        }
+        if (ncol && tid < TL && j0 + tid < dk) nacc = g.n0[(size_t)bh * dk + j0 + tid];
+    }
     for (int ci = 0; ci < g.MC; ci++) {
         Chunk c;
         if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
@@ -226,6 +246,19 @@ k_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, const E
         auto fb = [=](int s, int e) { return e0 + e < dv ? IO<E>::ld(v + (size_t)s * ldp + e) : 0.f; };
         auto fx = [](int) { return 1.f; };
         gemm<false, false>(acc, 0, c.n, fa, fb, ncol, fx, nacc, sm);
+    }
+    if (g.C1) { /* inference: the state after the last chunk (k_scalars set its CARRY) */
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int j = j0 + ty * 4 + r;
+            if (j >= dk) continue;
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int e = e0 + tx * 4 + q;
+                if (e < dv) g.C1[sb + (size_t)j * dv + e] = acc[r][q];
+            }
+        }
+        if (ncol && tid < TL && j0 + tid < dk) g.n1[(size_t)bh * dk + j0 + tid] = nacc;
     }
 }
 
@@ -783,6 +816,7 @@ extern "C" void swax_cuda_mlstm_cell_bwd(SwaxMlstmCall *c) {
     if (!make_geo(c, &g)) return;
     SWAX_CUDA_REQUIRE(c->m_t && c->den_t && c->arg_t && c->Cs && c->ns);
     SWAX_CUDA_REQUIRE(c->dh && c->dproj && c->dig && c->dlf);
+    SWAX_CUDA_REQUIRE(!c->C0 && !c->C1); /* the state in / out is inference-only */
     BwdScr s;
     Arena a = {nullptr, 0};
     carve_bwd(a, g, s);

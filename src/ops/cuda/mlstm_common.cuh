@@ -32,6 +32,9 @@ struct Geo {
     int NTP, NTK, NTV; /* tiles over a chunk's tokens, dk, dv */
     long ldp;
     float eps, scale;
+    /* inference: state in (C0 NULL = zero) and out (C1 NULL = not wanted), per (b, h) */
+    const float *C0, *n0, *m0;
+    float *C1, *n1, *m1;
 };
 
 /* Per-chunk scalars, indexed bh·MC + ci. */
@@ -117,13 +120,14 @@ k_scalars(Geo g, const int *chunks, const uint8_t *doc_start, const float *ig, c
         cs.g[cbb + ci] = gg;
         cs.me[cbb + ci] = best;
         cs.arge[cbb + ci] = arg;
-        cs.flag[cbb + ci] = (ci == 0 || (doc_start && doc_start[rb + c0])) ? F_ZERO : 0;
+        cs.flag[cbb + ci] = ((ci == 0 && !g.C0) || (doc_start && doc_start[rb + c0])) ? F_ZERO : 0;
     }
     __syncthreads();
     /* 2. the chain over chunks: m_prev, m' = max(g + m_prev, max_s ...), β */
     if (threadIdx.x == 0) {
-        float m = 0.f;
-        for (int ci = 0; ci < g.MC && row[ci] < g.T; ci++) {
+        float m = g.C0 ? g.m0[bh] : 0.f; /* the initial state's stabiliser (inference) */
+        int ci = 0;
+        for (; ci < g.MC && row[ci] < g.T; ci++) {
             const size_t x = cbb + ci;
             const int z = cs.flag[x] & F_ZERO;
             const float mp = z ? 0.f : m, base = cs.g[x] + mp, a = cs.me[x];
@@ -146,6 +150,10 @@ k_scalars(Geo g, const int *chunks, const uint8_t *doc_start, const float *ig, c
                 arge_out[x] = ae;
             }
             m = me;
+        }
+        if (g.C1 && ci > 0) { /* the final state is wanted: the scan runs the last chunk's update too */
+            cs.flag[cbb + ci - 1] |= F_CARRY;
+            g.m1[bh] = m;
         }
     }
     __syncthreads();
@@ -332,6 +340,9 @@ static bool make_geo(const SwaxMlstmCall *c, Geo *g) {
     g->ldp = c->ldp;
     g->eps = c->eps;
     g->scale = 1.0f / sqrtf((float)c->dk);
+    g->C0 = c->C0, g->n0 = c->n0, g->m0 = c->m0, g->C1 = c->C1, g->n1 = c->n1, g->m1 = c->m1;
+    SWAX_CUDA_REQUIRE(!c->C0 || (c->n0 && c->m0));
+    SWAX_CUDA_REQUIRE(!c->C1 || (c->n1 && c->m1));
     SWAX_CUDA_REQUIRE((size_t)c->B * c->NH <= 65535);
     /* grid.x of the per-chunk kernels: MC · NTP · max(NTP, NTK, NTV) */
     int widest = g->NTP > g->NTK ? g->NTP : g->NTK;

@@ -391,6 +391,17 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
     const bool ncol = et == 0;
     const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, nacc = 0.f;
+    const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 (inference) */
+    if (g.C0) {
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+                acc[nt][i] = j < dk && e < dv ? g.C0[sb + (size_t)j * dv + e] : 0.f;
+            }
+        if (ncol && tid < TL && j0 + tid < dk) nacc = g.n0[(size_t)bh * dk + j0 + tid];
+    }
     for (int ci = 0; ci < g.MC; ci++) {
         Chunk c;
         if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
@@ -421,6 +432,16 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
         gemm_tc<1, 32>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
+    }
+    if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+                if (j < dk && e < dv) g.C1[sb + (size_t)j * dv + e] = acc[nt][i];
+            }
+        if (ncol && tid < TL && j0 + tid < dk) g.n1[(size_t)bh * dk + j0 + tid] = nacc;
     }
 }
 
@@ -494,7 +515,7 @@ k_tc_gates(Geo g, const int *chunks, const uint8_t *doc_start, const float *ig, 
         cs.g[cx] = gg;
         cs.me[cx] = best;
         cs.arge[cx] = arg;
-        cs.flag[cx] = (ci == 0 || (doc_start && doc_start[rb])) ? F_ZERO : 0;
+        cs.flag[cx] = ((ci == 0 && !g.C0) || (doc_start && doc_start[rb])) ? F_ZERO : 0;
     }
 }
 
@@ -505,7 +526,8 @@ k_tc_chain(Geo g, const int *chunks, ChunkScr cs, float *ms_out, int *arge_out) 
     const int bh = blockIdx.x, b = bh / g.NH, tid = threadIdx.x;
     const int *row = chunks + (size_t)b * (g.MC + 1);
     const size_t cbb = (size_t)bh * g.MC;
-    float m = 0.f; /* thread 0: the carried m */
+    float m = g.C0 ? g.m0[bh] : 0.f; /* thread 0: the carried m (inference: from the initial state) */
+    int last = -1;                     /* thread 0: the last chunk */
     for (int t0 = 0; t0 < g.MC; t0 += CT) {
         const int tn = min(CT, g.MC - t0);
         if (row[t0] >= g.T) break; /* uniform: every thread reads the same entry */
@@ -538,6 +560,7 @@ k_tc_chain(Geo g, const int *chunks, ChunkScr cs, float *ms_out, int *arge_out) 
                     else cs.flag[cbb + ci - 1] |= F_CARRY; /* the previous tile's last chunk, already written */
                 }
                 m = me;
+                last = ci;
             }
         __syncthreads();
         for (int t = tid; t < tn; t += CHAIN_THREADS) {
@@ -548,6 +571,10 @@ k_tc_chain(Geo g, const int *chunks, ChunkScr cs, float *ms_out, int *arge_out) 
             if (ms_out) ms_out[x] = s_mp[t], arge_out[x] = s_ae[t];
         }
         __syncthreads();
+    }
+    if (tid == 0 && g.C1 && last >= 0) { /* the final state is wanted: the scan runs the last chunk's update */
+        cs.flag[cbb + last] |= F_CARRY;
+        g.m1[bh] = m;
     }
 }
 
@@ -1398,6 +1425,7 @@ extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
     Geo g;
     if (!make_geo(c, &g)) return;
     SWAX_CUDA_REQUIRE(c->m_t && c->den_t && c->arg_t && c->Cs && c->ns);
+    SWAX_CUDA_REQUIRE(!c->C0 && !c->C1); /* the state in / out is inference-only */
     SWAX_CUDA_REQUIRE(c->dh && c->dproj && c->dig && c->dlf);
     TcBwdScr s;
     Arena a = {nullptr, 0};

@@ -42,6 +42,9 @@ typedef struct {
 } CudaCtx;
 
 static CudaCtx ctx;
+static unsigned long scratch_epoch; /* bumped whenever a scratch arena moves (captured graphs go stale) */
+
+extern "C" unsigned long swax_cuda_scratch_epoch(void) { return scratch_epoch; }
 
 extern "C" cudaStream_t swax_cuda_stream(void) { return ctx.stream; }
 extern "C" int swax_cuda_sm_count(void) { return ctx.sm_count; }
@@ -74,6 +77,7 @@ extern "C" void *swax_cuda_scratch(int slot, size_t bytes) {
             SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
             SWAX_CUDA_CHECK(cudaFree(ctx.scratch[slot]));
         }
+        scratch_epoch++;
         size_t grow = bytes + bytes / 4 + 256;
         SWAX_CUDA_CHECK(cudaMalloc(&ctx.scratch[slot], grow));
         ctx.scratch_bytes[slot] = grow;
@@ -159,6 +163,10 @@ static void cu_to_host(void *dst, const void *src, size_t bytes) {
 
 static void cu_zero(void *p, size_t bytes) {
     if (bytes) SWAX_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));
+}
+
+static void cu_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes && dst != src) SWAX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream));
 }
 
 static void cu_sync(void) { SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); }
@@ -327,6 +335,7 @@ static struct {
 static void bf16_params_updated(const float *params, size_t n) {
     if (shadow.base != params || shadow.n != n) {
         if (shadow.copy) SWAX_CUDA_CHECK(cudaFree(shadow.copy));
+        scratch_epoch++; /* graphs may hold pointers into the old copy */
         SWAX_CUDA_CHECK(cudaMalloc(&shadow.copy, sizeof(__nv_bfloat16) * (n ? n : 1)));
         shadow.base = params, shadow.n = n;
     }
@@ -380,7 +389,9 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .mlstm_cell_fwd = CELL_FWD, .mlstm_cell_bwd = CELL_BWD,                                           \
         .mlstm_out_fwd = swax_cuda_mlstm_out_fwd, .mlstm_out_bwd = swax_cuda_mlstm_out_bwd,               \
         .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd, .adamw = swax_cuda_adamw,         \
-        .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale,                                               \
+        .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale, .copy = cu_copy,                              \
+        .infer_attn = swax_cuda_infer_attn, .infer_mlstm_step = swax_cuda_infer_mlstm_step,               \
+        .graph_run = swax_cuda_graph_run, .graph_free = swax_cuda_graph_free, .argmax = swax_cuda_argmax,  \
     }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */

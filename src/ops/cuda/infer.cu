@@ -1,0 +1,466 @@
+/* infer.cu — the inference slots of the CUDA table (ops.h: infer_attn,
+ * infer_mlstm_step, argmax, graph_run, graph_free), used by infer.c for a
+ * model on the device. The state layout is the CPU's (infer.c's header): per
+ * sequence one float block; an SWA layer's K ring (w, HD) then V ring (w, HD),
+ * position p in slot p mod w, keys stored rotated; an mLSTM layer's C (NH, dk,
+ * dv), n (NH, dk), m (NH). Everything fp32 (the "cuda" table's bf16 is in its
+ * matrix products and its mLSTM prefill kernel, not here).
+ *
+ * infer_attn, three launches (so that every read of the ring completes before
+ * the ring is written):
+ *   rope      thread per (row, j < dh/2): the rotation of swax_rope_f (angle
+ *             pos·θ^(-2j/dh) in double, cos and sin rounded to float,
+ *             unfused products) at the row's absolute position, on q and k of
+ *             every head, in place: the same bits as the CPU and the training
+ *             kernel (attn.cu's rope_kernel).
+ *   attention prefill (rows = consecutive positions pos0.. of one sequence):
+ *             block per (tile of PQ = 32 queries, head), 128 threads, 4 per
+ *             query row; the Q tile and each K/V tile of PK = 32 keys live in
+ *             shared memory (keys before pos0 from the ring, later ones from
+ *             the call's rows); scores by the 4 threads of a row over
+ *             interleaved keys, online softmax (running max, rescale) in
+ *             fp32, P through shared memory, each thread accumulates a quarter
+ *             of the output columns. Visits keys [first row's p - w + 1, last
+ *             row's p]: O(R·(w + PQ)) work, memory independent of context.
+ *             decode (one row per sequence, seq and position from device
+ *             arrays): block per (row, head), 8 warps; each warp takes every
+ *             8th group of KU = 4 keys (4 loads in flight, lanes over dh,
+ *             butterfly dot products), online softmax per warp; the 8
+ *             partial results are merged in warp order (fixed order).
+ *   ring      block per stored row: k and v of the last min(w, R) rows
+ *             (decode: every row) into slot p mod w of the row's sequence.
+ * infer_mlstm_step, two launches: step per (dv tile of 64, head, row): the
+ *   C rows of this tile updated in place, C' = f C + i k vᵀ, h_e = Σ_j C'_je
+ *   q̃_j in j order, den = n'·q̃ (block sum in a fixed order, every tile the
+ *   same bits); then state per (head, row): n' and m' written (after every
+ *   step block has read the old n and m). Scalars as swax_mlstm_step_f:
+ *   m' = max(lf + m, ig), f = e^{lf + m - m'}, i = e^{ig - m'}.
+ * argmax: block per row, the first maximum over ids < Vused (NaN never wins;
+ *   all -inf or NaN gives 0), as sample.c's greedy choice.
+ * graph_run: decode steps as CUDA graphs (see ops.h). A graph keeps raw
+ *   pointers into the backend's scratch arenas, which move when they grow
+ *   (swax_cuda_scratch): each graph records the arenas' epoch and is dropped
+ *   (and the step run directly, as a new warm-up) when it changed. */
+#include <limits.h>
+#include <math.h>
+
+#include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/cuda_slots.h"
+
+namespace {
+
+constexpr int ROPE_THREADS = 128;
+constexpr int PQ = 32, PK = 32, PNT = 128; /* prefill: query rows, keys per tile, threads */
+constexpr int DNW = 8, DKU = 4;            /* decode: warps per block, keys per warp step */
+constexpr int STEP_ET = 64;                /* mLSTM step: dv columns per block (= threads) */
+constexpr int ARG_THREADS = 256;
+
+/* Position and sequence of row r. */
+__device__ __forceinline__ long row_pos(const SwaxInferAttnCall &c, int r) {
+    return c.seq >= 0 ? c.pos0 + r : c.rowpos[r];
+}
+__device__ __forceinline__ int row_seq(const SwaxInferAttnCall &c, int r) { return c.seq >= 0 ? c.seq : c.rowseq[r]; }
+
+__global__ void k_rope_rows(SwaxInferAttnCall c) {
+    const int half = c.dh / 2;
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)c.R * half) return;
+    const int r = (int)(idx / half), j = (int)(idx % half);
+    const double inv_freq = pow(c.rope_theta, -2.0 * j / c.dh); /* as swax_rope_f */
+    const double ang = (double)row_pos(c, r) * inv_freq;
+    const float cs = (float)cos(ang), sn = (float)sin(ang);
+    const int HD = c.H * c.dh;
+    for (int part = 0; part < 2; part++)
+        for (int h = 0; h < c.H; h++) {
+            float *x = c.qkv + (size_t)r * c.ldq + (size_t)part * HD + (size_t)h * c.dh;
+            const float x0 = x[j], x1 = x[j + half];
+            x[j] = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
+            x[j + half] = __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(x0, sn));
+        }
+}
+
+/* Key j of head h for a call whose own rows start at position p0 of sequence
+ * seq: from the call's rows (j >= p0) or the ring. part 1 = k, 2 = v. */
+__device__ __forceinline__ const float *key_row(const SwaxInferAttnCall &c, int seq, long p0, int r0, long j, int h,
+                                                int part) {
+    const int HD = c.H * c.dh;
+    if (j >= p0) return c.qkv + (size_t)(r0 + (j - p0)) * c.ldq + (size_t)part * HD + (size_t)h * c.dh;
+    const float *ring = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(part - 1) * c.window * HD;
+    return ring + (size_t)(j % c.window) * HD + (size_t)h * c.dh;
+}
+
+template <int DP> constexpr size_t prefill_smem() {
+    return sizeof(float) * ((size_t)PQ * (DP + 4) + 2 * (size_t)PK * (DP + 4) + (size_t)PQ * (PK + 1));
+}
+
+template <int DP>
+__global__ void __launch_bounds__(PNT) k_attn_prefill(SwaxInferAttnCall c) {
+    extern __shared__ float4 smem4[];
+    float *smem = reinterpret_cast<float *>(smem4);
+    constexpr int SP = DP + 4, NC = DP / 4, NU = PK / 4;
+    float *sq = smem, *sk = sq + PQ * SP, *sv = sk + PK * SP, *sp = sv + PK * SP;
+    const int h = blockIdx.y, i0 = blockIdx.x * PQ, tid = threadIdx.x, rl = tid >> 2, sub = tid & 3;
+    const int dh = c.dh, HD = c.H * dh, R = c.R, w = c.window;
+    const float scale = 1.0f / sqrtf((float)dh);
+    const int nrow = min(PQ, R - i0);
+    for (int x = tid; x < PQ * DP; x += PNT) {
+        const int r = x / DP, d = x % DP;
+        sq[r * SP + d] = r < nrow && d < dh ? c.qkv[(size_t)(i0 + r) * c.ldq + (size_t)h * dh + d] : 0.f;
+    }
+    const long pfirst = c.pos0 + i0, plast = c.pos0 + i0 + nrow - 1, prow = c.pos0 + i0 + rl;
+    const bool rvalid = rl < nrow;
+    const long jlo = pfirst - w + 1 > 0 ? pfirst - w + 1 : 0;
+    float m = -INFINITY, l = 0.f, acc[NC];
+#pragma unroll
+    for (int q = 0; q < NC; q++) acc[q] = 0.f;
+    for (long j0 = jlo; j0 <= plast; j0 += PK) {
+        __syncthreads(); /* the previous tile's readers are done */
+        for (int x = tid; x < PK * DP; x += PNT) {
+            const int kk = x / DP, d = x % DP;
+            const long j = j0 + kk;
+            float kv = 0.f, vv = 0.f;
+            if (j <= plast && d < dh) {
+                kv = key_row(c, c.seq, c.pos0, 0, j, h, 1)[d];
+                vv = key_row(c, c.seq, c.pos0, 0, j, h, 2)[d];
+            }
+            sk[kk * SP + d] = kv;
+            sv[kk * SP + d] = vv;
+        }
+        __syncthreads();
+        float s[NU], bmx = -INFINITY;
+#pragma unroll
+        for (int u = 0; u < NU; u++) {
+            const int kk = sub + 4 * u;
+            const long j = j0 + kk;
+            const float *qr = sq + rl * SP, *kr = sk + kk * SP;
+            float dot = 0.f;
+#pragma unroll 8
+            for (int d = 0; d < DP; d++) dot = fmaf(qr[d], kr[d], dot);
+            const bool ok = rvalid && j <= prow && j > prow - w;
+            s[u] = ok ? dot * scale : -INFINITY;
+            bmx = fmaxf(bmx, s[u]);
+        }
+        bmx = fmaxf(bmx, __shfl_xor_sync(0xffffffffu, bmx, 1));
+        bmx = fmaxf(bmx, __shfl_xor_sync(0xffffffffu, bmx, 2));
+        const float mn = fmaxf(m, bmx);
+        const float rs = m == -INFINITY ? 0.f : expf(m - mn);
+        l *= rs;
+#pragma unroll
+        for (int q = 0; q < NC; q++) acc[q] *= rs;
+        m = mn;
+#pragma unroll
+        for (int u = 0; u < NU; u++) {
+            const float e = s[u] == -INFINITY ? 0.f : expf(s[u] - m);
+            sp[rl * (PK + 1) + sub + 4 * u] = e;
+            l += e;
+        }
+        __syncwarp(); /* a row's 4 threads are one quad of one warp */
+        for (int kk = 0; kk < PK; kk++) {
+            const float e = sp[rl * (PK + 1) + kk];
+            const float *vr = sv + kk * SP + sub;
+#pragma unroll
+            for (int q = 0; q < NC; q++) acc[q] = fmaf(e, vr[4 * q], acc[q]);
+        }
+    }
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (!rvalid) return;
+    const float inv = 1.0f / l;
+    float *o = c.out + (size_t)(i0 + rl) * HD + (size_t)h * dh;
+#pragma unroll
+    for (int q = 0; q < NC; q++) {
+        const int d = sub + 4 * q;
+        if (d < dh) o[d] = acc[q] * inv;
+    }
+}
+
+template <int DP>
+__global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
+    constexpr int NC = DP / 32;
+    __shared__ float s_m[DNW], s_l[DNW], s_acc[DNW][DP];
+    const int r = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int dh = c.dh, HD = c.H * dh, w = c.window;
+    const int seq = c.rowseq[r];
+    const long p = c.rowpos[r];
+    const float scale = 1.0f / sqrtf((float)dh);
+    const float *q = c.qkv + (size_t)r * c.ldq + (size_t)h * dh;
+    float qv[NC], acc[NC];
+#pragma unroll
+    for (int u = 0; u < NC; u++) {
+        const int d = lane + 32 * u;
+        qv[u] = d < dh ? q[d] : 0.f;
+        acc[u] = 0.f;
+    }
+    const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
+    float m = -INFINITY, l = 0.f;
+    for (long j0 = lo + (long)warp * DKU; j0 <= p; j0 += (long)DNW * DKU) {
+        const float *kp[DKU], *vp[DKU];
+        float s[DKU];
+#pragma unroll
+        for (int u = 0; u < DKU; u++) {
+            const long j = j0 + u;
+            const long jj = j <= p ? j : p; /* clamped: a valid address, masked below */
+            kp[u] = key_row(c, seq, p, r, jj, h, 1);
+            vp[u] = key_row(c, seq, p, r, jj, h, 2);
+            float part = 0.f;
+#pragma unroll
+            for (int t = 0; t < NC; t++) {
+                const int d = lane + 32 * t;
+                if (d < dh) part = fmaf(qv[t], kp[u][d], part);
+            }
+            s[u] = part;
+        }
+        float bmx = -INFINITY;
+#pragma unroll
+        for (int u = 0; u < DKU; u++) {
+            s[u] = j0 + u <= p ? swax_warp_sum(s[u]) * scale : -INFINITY;
+            bmx = fmaxf(bmx, s[u]);
+        }
+        const float mn = fmaxf(m, bmx);
+        const float rs = m == -INFINITY ? 0.f : expf(m - mn);
+        l *= rs;
+#pragma unroll
+        for (int t = 0; t < NC; t++) acc[t] *= rs;
+        m = mn;
+#pragma unroll
+        for (int u = 0; u < DKU; u++) {
+            const float e = s[u] == -INFINITY ? 0.f : expf(s[u] - m);
+            l += e;
+#pragma unroll
+            for (int t = 0; t < NC; t++) {
+                const int d = lane + 32 * t;
+                if (d < dh) acc[t] = fmaf(e, vp[u][d], acc[t]);
+            }
+        }
+    }
+    if (lane == 0) s_m[warp] = m, s_l[warp] = l;
+#pragma unroll
+    for (int t = 0; t < NC; t++) s_acc[warp][lane + 32 * t] = acc[t];
+    __syncthreads();
+    float M = -INFINITY;
+    for (int x = 0; x < DNW; x++) M = fmaxf(M, s_m[x]);
+    float L = 0.f, f[DNW];
+    for (int x = 0; x < DNW; x++) {
+        f[x] = s_m[x] == -INFINITY ? 0.f : expf(s_m[x] - M);
+        L += f[x] * s_l[x];
+    }
+    for (int d = threadIdx.x; d < dh; d += DNW * 32) {
+        float a = 0.f;
+        for (int x = 0; x < DNW; x++) a += f[x] * s_acc[x][d];
+        c.out[(size_t)r * HD + (size_t)h * dh + d] = a / L;
+    }
+}
+
+/* Row blockIdx.x of the stored rows: prefill stores rows R - n .. R - 1. */
+__global__ void k_ring_write(SwaxInferAttnCall c, int first) {
+    const int r = first + blockIdx.x, HD = c.H * c.dh;
+    const int seq = row_seq(c, r);
+    const long p = row_pos(c, r);
+    float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(p % c.window) * HD;
+    float *rv = rk + (size_t)c.window * HD;
+    const float *src = c.qkv + (size_t)r * c.ldq + HD;
+    for (int x = threadIdx.x; x < HD; x += blockDim.x) {
+        rk[x] = src[x];
+        rv[x] = src[HD + x];
+    }
+}
+
+struct StepPtrs {
+    float *C, *n, *m;
+};
+__device__ __forceinline__ StepPtrs step_ptrs(const SwaxInferStepCall &c, int r, int h) {
+    float *base = c.state + (size_t)c.rowseq[r] * c.per_seq + c.off;
+    const size_t dkv = (size_t)c.dk * c.dv;
+    return {base + h * dkv, base + c.NH * dkv + (size_t)h * c.dk, base + c.NH * (dkv + c.dk) + h};
+}
+
+/* the step's scalars, as swax_mlstm_step_f */
+__device__ __forceinline__ void step_gates(float lf, float m, float ig, float &mn, float &fp, float &ip) {
+    const float lm = __fadd_rn(lf, m);
+    mn = lm > ig ? lm : ig;
+    fp = expf(__fsub_rn(lm, mn));
+    ip = expf(__fsub_rn(ig, mn));
+}
+
+__global__ void __launch_bounds__(STEP_ET) k_mlstm_step(SwaxInferStepCall c) {
+    extern __shared__ float4 step_smem4[];
+    float *sq = reinterpret_cast<float *>(step_smem4), *sk = sq + c.dk;
+    __shared__ float red[32];
+    const int et = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, dk = c.dk, dv = c.dv;
+    const StepPtrs s = step_ptrs(c, r, h);
+    const float *row = c.proj + (size_t)r * c.ldp;
+    const float *q = row + (size_t)h * dk, *k = row + (size_t)(c.NH + h) * dk, *v = row + (size_t)2 * c.NH * dk + (size_t)h * dv;
+    const float igv = c.ig[(size_t)r * c.NH + h], lfv = c.lf[(size_t)r * c.NH + h], m = *s.m;
+    float mn, fp, ip;
+    step_gates(lfv, m, igv, mn, fp, ip);
+    const float scale = 1.0f / sqrtf((float)dk);
+    float den_part = 0.f;
+    for (int j = tid; j < dk; j += STEP_ET) {
+        const float ik = __fmul_rn(ip, k[j]), qj = __fmul_rn(q[j], scale);
+        sq[j] = qj;
+        sk[j] = ik;
+        den_part = fmaf(__fadd_rn(__fmul_rn(fp, s.n[j]), ik), qj, den_part);
+    }
+    const float den = swax_block_sum(den_part, red); /* also orders sq, sk */
+    const int e = et * STEP_ET + tid;
+    if (e < dv) {
+        const float ve = v[e];
+        float *__restrict__ Ce = s.C + e;
+        float hacc = 0.f;
+#pragma unroll 8
+        for (int j = 0; j < dk; j++) {
+            const float cn = __fadd_rn(__fmul_rn(fp, Ce[(size_t)j * dv]), __fmul_rn(sk[j], ve));
+            Ce[(size_t)j * dv] = cn;
+            hacc = __fadd_rn(hacc, __fmul_rn(cn, sq[j]));
+        }
+        const float em = expf(-mn), ad = fabsf(den);
+        const float inv = 1.0f / ((ad >= em ? ad : em) + c.eps);
+        c.h[(size_t)r * c.NH * dv + (size_t)h * dv + e] = hacc * inv;
+    }
+}
+
+/* n' and m' of (row, head) = blockIdx (y, x), after every step block read n and m */
+__global__ void k_mlstm_step_state(SwaxInferStepCall c) {
+    const int h = blockIdx.x, r = blockIdx.y;
+    const StepPtrs s = step_ptrs(c, r, h);
+    const float *k = c.proj + (size_t)r * c.ldp + (size_t)(c.NH + h) * c.dk;
+    const float m = *s.m;
+    float mn, fp, ip;
+    step_gates(c.lf[(size_t)r * c.NH + h], m, c.ig[(size_t)r * c.NH + h], mn, fp, ip);
+    for (int j = threadIdx.x; j < c.dk; j += blockDim.x) s.n[j] = __fadd_rn(__fmul_rn(fp, s.n[j]), __fmul_rn(ip, k[j]));
+    __syncthreads(); /* every thread has read m */
+    if (threadIdx.x == 0) *s.m = mn;
+}
+
+__global__ void __launch_bounds__(ARG_THREADS) k_argmax(int32_t *out, const float *logits, int V, int Vused) {
+    __shared__ float s_v[ARG_THREADS];
+    __shared__ int s_i[ARG_THREADS];
+    const float *z = logits + (size_t)blockIdx.x * V;
+    float bv = -INFINITY;
+    int bi = INT_MAX;
+    for (int i = threadIdx.x; i < Vused; i += ARG_THREADS)
+        if (z[i] > bv) bv = z[i], bi = i; /* NaN never compares greater; the first of equals */
+    s_v[threadIdx.x] = bv;
+    s_i[threadIdx.x] = bi;
+    __syncthreads();
+    for (int o = ARG_THREADS / 2; o > 0; o >>= 1) {
+        if ((int)threadIdx.x < o) {
+            const float v2 = s_v[threadIdx.x + o];
+            const int i2 = s_i[threadIdx.x + o];
+            if (v2 > s_v[threadIdx.x] || (v2 == s_v[threadIdx.x] && i2 < s_i[threadIdx.x]))
+                s_v[threadIdx.x] = v2, s_i[threadIdx.x] = i2;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = s_i[0] == INT_MAX ? 0 : s_i[0];
+}
+
+template <int DP> void launch_prefill(const SwaxInferAttnCall *c) {
+    static bool configured = false;
+    constexpr size_t sm = prefill_smem<DP>();
+    if (!configured) {
+        SWAX_CUDA_CHECK(cudaFuncSetAttribute(k_attn_prefill<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+        configured = true;
+    }
+    k_attn_prefill<DP><<<dim3(swax_ceil_div((size_t)c->R, PQ), c->H), PNT, sm, swax_cuda_stream()>>>(*c);
+    SWAX_CUDA_LAUNCHED();
+}
+
+template <int DP> void launch_decode(const SwaxInferAttnCall *c) {
+    k_attn_decode<DP><<<dim3(c->R, c->H), DNW * 32, 0, swax_cuda_stream()>>>(*c);
+    SWAX_CUDA_LAUNCHED();
+}
+
+struct Graph {
+    cudaGraphExec_t exec;
+    unsigned long epoch;
+    int warm;
+};
+
+} // namespace
+
+extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
+    SWAX_CUDA_REQUIRE(c->R >= 0 && c->H >= 1 && c->dh >= 2 && c->dh % 2 == 0 && c->dh <= 256 && c->window >= 1);
+    SWAX_CUDA_REQUIRE(c->qkv && c->out && c->state && c->rope_theta > 0);
+    SWAX_CUDA_REQUIRE(c->seq >= 0 ? c->pos0 >= 0 : (c->rowseq && c->rowpos));
+    if (c->R == 0) return;
+    cudaStream_t st = swax_cuda_stream();
+    const size_t nrope = (size_t)c->R * (c->dh / 2);
+    k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c);
+    SWAX_CUDA_LAUNCHED();
+    if (c->seq >= 0) {
+        if (c->dh <= 64) launch_prefill<64>(c);
+        else if (c->dh <= 128) launch_prefill<128>(c);
+        else launch_prefill<256>(c);
+    } else {
+        if (c->dh <= 64) launch_decode<64>(c);
+        else if (c->dh <= 128) launch_decode<128>(c);
+        else launch_decode<256>(c);
+    }
+    const int first = c->seq >= 0 && c->R > c->window ? c->R - c->window : 0;
+    k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
+    SWAX_CUDA_REQUIRE(c->R >= 0 && c->NH >= 1 && c->dk >= 1 && c->dv >= 1);
+    if (c->R == 0) return;
+    SWAX_CUDA_REQUIRE(c->proj && c->ig && c->lf && c->h && c->state && c->rowseq);
+    SWAX_CUDA_REQUIRE(c->R <= 65535 && c->NH <= 65535);
+    const size_t sm = sizeof(float) * 2 * (size_t)c->dk;
+    SWAX_CUDA_REQUIRE(sm <= 48 * 1024);
+    cudaStream_t st = swax_cuda_stream();
+    k_mlstm_step<<<dim3(swax_ceil_div((size_t)c->dv, STEP_ET), c->NH, c->R), STEP_ET, sm, st>>>(*c);
+    SWAX_CUDA_LAUNCHED();
+    k_mlstm_step_state<<<dim3(c->NH, c->R), 128, 0, st>>>(*c);
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_argmax(int32_t *out, const float *logits, int N, int V, int Vused) {
+    SWAX_CUDA_REQUIRE(N >= 0 && V >= 1 && Vused >= 1 && Vused <= V);
+    if (N == 0) return;
+    k_argmax<<<N, ARG_THREADS, 0, swax_cuda_stream()>>>(out, logits, V, Vused);
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_graph_run(void **graph, void (*fn)(void *), void *arg) {
+    Graph *g = static_cast<Graph *>(*graph);
+    if (!g) {
+        g = static_cast<Graph *>(calloc(1, sizeof *g));
+        SWAX_CUDA_REQUIRE(g != NULL);
+        *graph = g;
+    }
+    if (g->exec && g->epoch != swax_cuda_scratch_epoch()) { /* scratch moved: the graph points at freed memory */
+        SWAX_CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+        g->exec = nullptr;
+        g->warm = 0;
+    }
+    if (!g->exec) {
+        if (!g->warm) { /* warm-up: plans, scratch sizes */
+            fn(arg);
+            g->warm = 1;
+            return;
+        }
+        cudaStream_t st = swax_cuda_stream();
+        const unsigned long ep = swax_cuda_scratch_epoch();
+        cudaGraph_t gr;
+        SWAX_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+        fn(arg);
+        SWAX_CUDA_CHECK(cudaStreamEndCapture(st, &gr));
+        SWAX_CUDA_REQUIRE(swax_cuda_scratch_epoch() == ep); /* nothing may grow inside a capture */
+        SWAX_CUDA_CHECK(cudaGraphInstantiate(&g->exec, gr, 0));
+        SWAX_CUDA_CHECK(cudaGraphDestroy(gr));
+        g->epoch = ep;
+    }
+    SWAX_CUDA_CHECK(cudaGraphLaunch(g->exec, swax_cuda_stream()));
+}
+
+extern "C" void swax_cuda_graph_free(void *graph) {
+    Graph *g = static_cast<Graph *>(graph);
+    if (!g) return;
+    if (g->exec) {
+        SWAX_CUDA_CHECK(cudaStreamSynchronize(swax_cuda_stream()));
+        SWAX_CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+    }
+    free(g);
+}
