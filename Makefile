@@ -63,7 +63,7 @@ ifeq ($(CUDA),1)
   CU_OBJ  := $(CU_SRC:%.cu=$(OUT)/%.o)
   NVFLAGS := -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
              -Xcompiler -Wall,-Wextra,-Werror,-Wshadow,-Wno-unused-parameter $(INCS) -MMD -MP
-  EXCLUDE += src/ops/ops_nocuda.c
+  EXCLUDE += src/ops/ops_nocuda.c src/dist/dist_nocuda.c
   LIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lstdc++
 else
   CU_OBJ  :=

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "dist/dist.h"
 #include "train/train.h"
 
 static void usage(FILE *f) {
@@ -45,7 +46,19 @@ static void usage(FILE *f) {
             "  --device D           where to compute: cpu (default), cuda (GPU, bf16 matrix products, fp32\n"
             "                       master weights), cuda-fp32 (GPU, fp32 everywhere, TF32 off)\n"
             "  --recompute          keep only each block's input; remake its activations in the backward\n"
-            "                       (about 1/3 more compute, a fraction of the activation memory, same bits)\n");
+            "                       (about 1/3 more compute, a fraction of the activation memory, same bits)\n"
+            "multi-GPU (data parallel over NCCL, one process per GPU; docs/training.md):\n"
+            "  --gpus N             start N processes on this node, one per GPU, and wait for them\n"
+            "                       (each takes --batch x --grad-accum rows a step: global batch = N x that)\n"
+            "  --rank R --world N   this process's rank, when no launcher sets it (mpirun and srun do:\n"
+            "                       OMPI_COMM_WORLD_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS/SLURM_LOCALID)\n"
+            "  --master HOST:PORT   rendezvous over TCP at rank 0's address (several nodes)\n"
+            "  --dist-file PATH     rendezvous through a file every rank sees (default under mpirun/srun:\n"
+            "                       OUT/.dist-<job id>)\n"
+            "  --dist-timeout S     watchdog: a rank that waits S seconds (300) for the others stops with a\n"
+            "                       message naming the rank that died when known\n"
+            "  e.g. swax train --gpus 2 --device cuda --preset bench-gpu --data D --out R\n"
+            "       mpirun -np 4 --allow-run-as-root swax train --device cuda --preset 1.4b --data D --out R\n");
 }
 
 static int parse_l(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -54,7 +67,8 @@ static int parse_l(const char *flag, const char *s, long lo, long hi, long *out)
 
 enum { O_PRESET = 256, O_DATA, O_TRAIN, O_VAL, O_TOK, O_CONFIG, O_INIT, O_SET, O_OUT, O_BATCH, O_SEQ, O_ACC,
        O_STEPS, O_WARM, O_LR, O_MINLR, O_WD, O_B1, O_B2, O_CLIP, O_WIN, O_ANN, O_ANNM, O_CHUNK, O_NODOC,
-       O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET, O_DEVICE, O_RECOMP };
+       O_EVE, O_EVB, O_CKE, O_KEEP, O_SEED, O_THR, O_NAN, O_RESUME, O_STOPA, O_QUIET, O_DEVICE, O_RECOMP,
+       O_GPUS, O_RANK, O_WORLD, O_MASTER, O_DFILE, O_DTIME };
 
 /* "--flag NEW (was OLD)" appended to the list of overrides. */
 static void note(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -202,6 +216,46 @@ static int resume_options(SwaxTrainOptions *cli, const unsigned char *given, int
 #undef GIVEN
 }
 
+/* --gpus N: one child process per GPU on this node, each a rank of the run
+ * (SWAX_DIST_* in its environment); the rendezvous through a file in a
+ * private temporary folder. A failing rank ends the others (dist.h). */
+typedef struct {
+    SwaxTrainOptions *o;
+    int n;
+    char file[256];
+} GpusRun;
+
+static int gpus_child(int rank, void *ud) {
+    GpusRun *g = ud;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", rank);
+    setenv("SWAX_DIST_RANK", buf, 1);
+    setenv("SWAX_DIST_LOCAL_RANK", buf, 1);
+    snprintf(buf, sizeof buf, "%d", g->n);
+    setenv("SWAX_DIST_WORLD", buf, 1);
+    setenv("SWAX_DIST_FILE", g->file, 1);
+    snprintf(buf, sizeof buf, "gpus%ld", (long)getppid());
+    setenv("SWAX_DIST_JOB", buf, 1);
+    if (rank != 0) g->o->quiet = 1;
+    int rc = swax_train_run(g->o);
+    return rc ? cli_fail("train", rc) : 0;
+}
+
+static int run_gpus(SwaxTrainOptions *o, int n) {
+    GpusRun g = {o, n, ""};
+    char dir[] = "/tmp/swax-gpus-XXXXXX";
+    if (!mkdtemp(dir)) return cli_fail("train", swax_error(SWAX_E_IO, "--gpus: cannot make a temporary folder in /tmp"));
+    snprintf(g.file, sizeof g.file, "%s/rendezvous", dir);
+    int failed = -1;
+    int rc = swax_dist_spawn(n, 15.0, gpus_child, &g, &failed);
+    unlink(g.file);
+    rmdir(dir);
+    if (rc && failed >= 0 && rc != SWAX_E_INTERRUPTED)
+        fprintf(stderr, "swax train: error: --gpus %d: rank %d failed (status %d); the last checkpoint in %s is kept\n",
+                n, failed, rc, o->out);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
         {"preset", 1, 0, O_PRESET}, {"data", 1, 0, O_DATA}, {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL},
@@ -213,7 +267,9 @@ int cmd_train(int argc, char **argv) {
         {"no-doc-mask", 0, 0, O_NODOC}, {"eval-every", 1, 0, O_EVE}, {"eval-batches", 1, 0, O_EVB},
         {"ckpt-every", 1, 0, O_CKE}, {"keep", 1, 0, O_KEEP}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THR},
         {"nan", 1, 0, O_NAN}, {"resume", 0, 0, O_RESUME}, {"stop-after", 1, 0, O_STOPA}, {"quiet", 0, 0, O_QUIET},
-        {"device", 1, 0, O_DEVICE}, {"recompute", 0, 0, O_RECOMP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"device", 1, 0, O_DEVICE}, {"recompute", 0, 0, O_RECOMP}, {"gpus", 1, 0, O_GPUS}, {"rank", 1, 0, O_RANK},
+        {"world", 1, 0, O_WORLD}, {"master", 1, 0, O_MASTER}, {"dist-file", 1, 0, O_DFILE},
+        {"dist-timeout", 1, 0, O_DTIME}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     SwaxTrainOptions o;
     memset(&o, 0, sizeof o);
     o.adam = swax_adamw_defaults();
@@ -229,7 +285,7 @@ int cmd_train(int argc, char **argv) {
     const char *windows = NULL, *anneal_mode = NULL;
     double anneal = -1, d;
     long v;
-    int c;
+    int c, gpus = 0, rank_given = 0;
     unsigned char given[O_QUIET - O_PRESET + 1] = {0}; /* the flags on the command line */
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -248,6 +304,25 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_OUT: snprintf(o.out, sizeof o.out, "%s", optarg); break;
         case O_RECOMP: o.recompute = 1; break;
+        case O_GPUS:
+            if (parse_l("--gpus", optarg, 1, 1024, &v)) return SWAX_E_USAGE;
+            gpus = (int)v;
+            break;
+        case O_RANK:
+            if (parse_l("--rank", optarg, 0, 4095, &v)) return SWAX_E_USAGE;
+            o.dist_rank = (int)v, rank_given = 1;
+            break;
+        case O_WORLD:
+            if (parse_l("--world", optarg, 1, 4096, &v)) return SWAX_E_USAGE;
+            o.dist_world = (int)v;
+            break;
+        case O_MASTER: snprintf(o.dist_master, sizeof o.dist_master, "%s", optarg); break;
+        case O_DFILE: snprintf(o.dist_file, sizeof o.dist_file, "%s", optarg); break;
+        case O_DTIME:
+            if (cli_parse_double("train", "--dist-timeout", optarg, &d)) return SWAX_E_USAGE;
+            if (!(d > 0)) return cli_fail("train", swax_error(SWAX_E_USAGE, "--dist-timeout must be > 0 seconds"));
+            o.dist_timeout = d;
+            break;
         case O_DEVICE:
             if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "cuda-fp32"))
                 return cli_fail("train", swax_error(SWAX_E_USAGE, "--device %s: expected cpu, cuda or cuda-fp32",
@@ -348,6 +423,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "swax train: error: give --data DIR (or --train GLOB)\n");
         return SWAX_E_USAGE;
     }
+    if (rank_given != (o.dist_world > 0))
+        return cli_fail("train", swax_error(SWAX_E_USAGE, "--rank and --world go together"));
+    if (gpus && !o.device[0]) snprintf(o.device, sizeof o.device, "cuda");
+    if (gpus > 1 && !o.dist_world && !getenv("SWAX_DIST_RANK")) return run_gpus(&o, gpus);
     rc = swax_train_run(&o);
     return rc ? cli_fail("train", rc) : 0;
 }

@@ -204,6 +204,7 @@ int swax_backward(SwaxModel *m, float scale) {
     }
     ops->zero(m->dres, sizeof(float) * N * D);
     ops->rmsnorm_bwd(m->dres, m->g.norm_f, m->dln, m->res[c->n_blocks], m->w.norm_f, m->rstdf, N, D);
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ud, c->n_blocks + 1); /* tail: final norm, LM head */
     for (int l = c->n_blocks - 1; l >= 0; l--) {
         const BlockW *w = &m->w.blocks[l];
         const BlockW *g = &m->g.blocks[l];
@@ -240,7 +241,9 @@ int swax_backward(SwaxModel *m, float scale) {
             ops->matmul_bwd(m->dln, D, g->w_mix, m->dbig, P, a->ln1, D, w->w_mix, N, D, P, 0);
         }
         ops->rmsnorm_bwd(m->dres, g->norm1, m->dln, m->res[l], w->norm1, a->rstd1, N, D);
+        if (m->grad_ready) m->grad_ready(m->grad_ready_ud, 1 + l); /* block l's gradients are final */
     }
     ops->embed_bwd(m->g.embed, m->dres, m->tokens, N, D);
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ud, 0);
     return 0;
 }

@@ -459,3 +459,29 @@ const float *swax_model_logits(const SwaxModel *m) {
     m->ops->to_host(mm->h_logits, m->logits, sizeof(float) * n);
     return mm->h_logits;
 }
+
+int swax_model_num_buckets(const SwaxModel *m) { return m->cfg.n_blocks + 2; }
+
+/* The layout (swax_model_layout) is embed, block 0 .. block n-1, norm, [lm_head]:
+ * a bucket is the span of its tensors. */
+void swax_model_bucket(const SwaxModel *m, int bucket, size_t *offset, size_t *count) {
+    const int nb = m->cfg.n_blocks;
+    SWAX_ASSERT(bucket >= 0 && bucket < nb + 2);
+    char pre[32];
+    snprintf(pre, sizeof pre, "blocks.%d.", bucket - 1);
+    size_t lo = m->n_params, hi = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const SwaxTensor *t = &m->tensors[i];
+        const int is_block = !strncmp(t->name, "blocks.", 7);
+        int in;
+        if (bucket == 0) in = !strcmp(t->name, "embed.weight");
+        else if (bucket == nb + 1) in = !is_block && strcmp(t->name, "embed.weight") != 0;
+        else in = !strncmp(t->name, pre, strlen(pre));
+        if (!in) continue;
+        const size_t n = (size_t)t->shape[0] * (size_t)t->shape[1];
+        if (t->offset < lo) lo = t->offset;
+        if (t->offset + n > hi) hi = t->offset + n;
+    }
+    SWAX_ASSERT(hi > lo);
+    *offset = lo, *count = hi - lo;
+}

@@ -86,6 +86,14 @@ struct SwaxModel {
     /* backward scratch */
     float *dres, *dln, *dbig, *dmid, *dh2, *dig, *dlf;
 
+    /* Gradient-ready hook (multi-GPU training, src/dist/): when set, swax_backward
+     * calls it with a bucket index as soon as that bucket's gradients are final
+     * for this backward (swax_model_bucket: the tail — final norm and LM head —
+     * first, then the blocks from last to first, the embedding last), so the
+     * caller can start reducing them while the backward goes on. NULL: none. */
+    void (*grad_ready)(void *ud, int bucket);
+    void *grad_ready_ud;
+
     /* last forward */
     int B, T, window, chunk, has_docs, has_targets;
     long n_targets;
@@ -105,6 +113,12 @@ int swax_model_ensure_logits(SwaxModel *m, size_t rows);
 void swax_model_free_acts(SwaxModel *m);
 /* Gradients where the ops compute (allocated on first use, zeroed); NULL + error if out of memory. */
 float *swax_model_grads_dev(SwaxModel *m);
+/* Buckets: contiguous ranges of the flat parameter (and gradient) array that
+ * become final together in the backward, fixed by the model alone: 0 = the
+ * embedding (with a tied LM head, the head's gradient too), 1 + l = block l,
+ * n_blocks + 1 = the tail (final norm and an untied LM head). */
+int swax_model_num_buckets(const SwaxModel *m);
+void swax_model_bucket(const SwaxModel *m, int bucket, size_t *offset, size_t *count);
 /* The host view of the parameters without a copy from the device (checkpoint save). */
 const float *swax_model_params_view(const SwaxModel *m);
 

@@ -23,9 +23,12 @@
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "train/train_state.h"
+#include "train/train_internal.h"
+#include "dist/dist.h"
 
 static volatile sig_atomic_t g_stop;
 void swax_train_request_stop(void) { g_stop = 1; }
+int swax_tr_stop_requested(void) { return g_stop != 0; }
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
@@ -67,12 +70,7 @@ int swax_train_latest(const char *out, char *dir, size_t cap) { return swax_run_
 
 /* ---- the run's log: JSONL of every step, and the loss curve ---- */
 
-typedef struct {
-    double *step, *loss, *vstep, *vloss;
-    size_t n, nv, cap, capv;
-} History;
-
-static void hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x, double y) {
+void swax_tr_hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x, double y) {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 256;
         *xs = realloc(*xs, *cap * sizeof(double));
@@ -83,7 +81,7 @@ static void hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x,
 }
 
 /* Keeps log lines of steps <= upto (resume drops what the killed run logged after its checkpoint). */
-static int log_reload(const char *path, long upto, History *h) {
+int swax_tr_log_reload(const char *path, long upto, History *h) {
     char *text;
     size_t len;
     if (access(path, F_OK) != 0) return 0;
@@ -102,8 +100,8 @@ static int log_reload(const char *path, long upto, History *h) {
             olen += ll;
             if ((p = strstr(line, "\"loss\":")) && p < line + ll) loss = strtod(p + 7, NULL);
             if ((p = strstr(line, "\"val_loss\":")) && p < line + ll) vloss = strtod(p + 11, NULL);
-            if (isfinite(loss)) hist_add(&h->step, &h->loss, &h->n, &h->cap, (double)step, loss);
-            if (isfinite(vloss)) hist_add(&h->vstep, &h->vloss, &h->nv, &h->capv, (double)step, vloss);
+            if (isfinite(loss)) swax_tr_hist_add(&h->step, &h->loss, &h->n, &h->cap, (double)step, loss);
+            if (isfinite(vloss)) swax_tr_hist_add(&h->vstep, &h->vloss, &h->nv, &h->capv, (double)step, vloss);
         }
         line = nl ? nl + 1 : NULL;
     }
@@ -113,7 +111,7 @@ static int log_reload(const char *path, long upto, History *h) {
     return rc;
 }
 
-static void write_curve(const char *out, const History *h) {
+void swax_tr_write_curve(const char *out, const History *h) {
     char path[4200];
     snprintf(path, sizeof path, "%s/loss.svg", out);
     SwaxSvgSeries s[2] = {{"train loss", h->step, h->loss, h->n, "#1f77b4", 0},
@@ -133,7 +131,7 @@ static void fmt_time(char *buf, size_t cap, double s) {
 
 /* A line per 5% of the steps (redrawn in place on a terminal), at most 4 a
  * second (core/progress.h), plus the lines of the run's first and last steps (`edge`). */
-static void progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
+void swax_tr_progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
                      int tty, int edge, SwaxThrottle *thr) {
     if (o->quiet) return;
     long every = o->steps / 20 > 0 ? o->steps / 20 : 1;
@@ -157,12 +155,7 @@ static void progress(const SwaxTrainOptions *o, long step, float loss, int w, do
 
 /* ---- batches ---- */
 
-typedef struct {
-    int32_t *rows, *tokens, *targets;
-    uint8_t *docs;
-} Batch;
-
-static int next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch *b) {
+int swax_tr_next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch *b) {
     const int B = o->B, T = o->T;
     SWAX_TRY(swax_loader_next(ld, B, T, b->rows));
     for (int r = 0; r < B; r++)
@@ -175,13 +168,13 @@ static int next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch 
     return 0;
 }
 
-static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
+int swax_tr_evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
                     double *out) {
     swax_loader_seek(val, 0);
     swax_model_set_fused_head(m, 0); /* loss only: no head backward */
     double sum = 0;
     for (long i = 0; i < o->eval_batches; i++) {
-        SWAX_TRY(next_batch(val, o, eot, b));
+        SWAX_TRY(swax_tr_next_batch(val, o, eot, b));
         SwaxBatch sb = {o->B, o->T, b->tokens, b->targets, o->doc_mask ? b->docs : NULL, window, o->chunk};
         float loss;
         SWAX_TRY(swax_forward(m, &sb, &loss));
@@ -192,7 +185,7 @@ static int evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, in
     return 0;
 }
 
-static int build_model(const SwaxTrainOptions *o, SwaxModel **m) {
+int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m) {
     if (o->init_from[0]) return swax_model_load(o->init_from, m);
     SwaxConfig c;
     int rc = o->config_path[0] ? swax_config_load(o->config_path, &c) : swax_config_preset(o->preset, &c);
@@ -213,6 +206,13 @@ int swax_train_run(const SwaxTrainOptions *o) {
     SWAX_TRY(swax_mkdir_p(o->out));
     swax_set_threads(o->threads);
     g_stop = 0;
+    {
+        /* several ranks (flags, `--gpus`, mpirun, srun): the data-parallel loop (train_dist.c) */
+        SwaxDistInfo d;
+        SWAX_TRY(swax_dist_discover(&d, o->dist_world > 0 ? o->dist_rank : -1, o->dist_world > 0 ? o->dist_world : -1,
+                                    o->dist_master, o->dist_file, NULL, NULL));
+        if (d.world > 1) return swax_train_run_dist(o, &d);
+    }
 
     SwaxModel *m = NULL;
     SwaxLoader *train = NULL, *val = NULL;
@@ -230,7 +230,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         rc = swax_train_latest(o->out, ckdir, sizeof ckdir);
         if (!rc) rc = swax_model_load(ckdir, &m);
     } else {
-        rc = build_model(o, &m);
+        rc = swax_tr_build_model(o, &m);
     }
     if (!rc && o->device[0]) rc = swax_model_set_device(m, o->device);
     if (!rc && o->tokenizer[0]) rc = swax_tokenizer_load_json(o->tokenizer, &tok);
@@ -242,7 +242,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
     if ((rc = swax_adamw_init(&opt, m, o->adam))) goto done;
     if (o->resume) {
         snprintf(path, sizeof path, "%s/train_state.bin", ckdir);
-        if ((rc = swax_train_state_load(path, &prog, &opt))) goto done;
+        if (swax_optim_is_sharded(ckdir)) { /* written by a multi-GPU run: gather its shards */
+            if ((rc = swax_tr_load_sharded(ckdir, m, &prog, &opt))) goto done;
+        } else if ((rc = swax_train_state_load(path, &prog, &opt))) goto done;
         swax_loader_seek(train, prog.data_pos);
         if (!o->quiet) fprintf(stderr, "resuming %s at step %llu\n", ckdir, (unsigned long long)prog.step);
     }
@@ -255,7 +257,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     if ((rc = swax_write_file_atomic(path, tj, strlen(tj)))) goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", o->out);
     if (o->resume) {
-        if ((rc = log_reload(path, (long)prog.step, &hist))) goto done;
+        if ((rc = swax_tr_log_reload(path, (long)prog.step, &hist))) goto done;
     } else {
         unlink(path);
     }
@@ -299,7 +301,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         swax_zero_grad(m);
         double loss = 0;
         for (int a = 0; a < o->accum && !rc; a++) {
-            rc = next_batch(train, o, eot, &b);
+            rc = swax_tr_next_batch(train, o, eot, &b);
             SwaxBatch sb = {o->B, o->T, b.tokens, b.targets, o->doc_mask ? b.docs : NULL, w, o->chunk};
             float l = 0;
             if (!rc) rc = swax_forward(m, &sb, &l);
@@ -340,17 +342,17 @@ int swax_train_run(const SwaxTrainOptions *o) {
                 "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f%s}\n",
                 (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
                 prog.elapsed_s, devinfo);
-        hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
+        swax_tr_hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
-        progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty,
+        swax_tr_progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty,
                  (long)prog.step == step0 + 1 || last || g_stop, &thr);
         if (val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
             double vl;
             const int wv = swax_window_schedule_largest(&o->sched);
-            if ((rc = evaluate(m, o, val, eot, wv, &b, &vl))) break;
+            if ((rc = swax_tr_evaluate(m, o, val, eot, wv, &b, &vl))) break;
             fprintf(log, "{\"step\": %llu, \"val_loss\": %.6f, \"window\": %d}\n", (unsigned long long)prog.step, vl,
                     wv);
-            hist_add(&hist.vstep, &hist.vloss, &hist.nv, &hist.capv, (double)prog.step, vl);
+            swax_tr_hist_add(&hist.vstep, &hist.vloss, &hist.nv, &hist.capv, (double)prog.step, vl);
             if (!o->quiet) fprintf(stderr, "%sstep %llu: val loss %.4f (window %d)\n", tty ? "\n" : "",
                                    (unsigned long long)prog.step, vl, wv);
         }
@@ -359,7 +361,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
             if ((rc = swax_checkpoint_write(o->out, (long)prog.step, m, &prog, &opt, tj, tok,
                                             o->keep_ckpts)))
                 break;
-            write_curve(o->out, &hist);
+            swax_tr_write_curve(o->out, &hist);
         }
         if (g_stop) {
             rc = swax_error(SWAX_E_INTERRUPTED, "interrupted at step %llu: checkpoint saved in %s (resume with --resume)",

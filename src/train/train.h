@@ -42,6 +42,12 @@ typedef struct {
     int resume;
     long stop_after;         /* stop (with a checkpoint) after this step, 0 = run to `steps` (tests) */
     int quiet;
+    /* multi-GPU (docs/training.md, "Multi-GPU"); how this invocation runs, not saved in train.json.
+     * dist_world 0: the ranks come from the launcher's environment (or one process). */
+    int dist_rank, dist_world;
+    char dist_master[256];   /* "host:port" of rank 0 for the TCP rendezvous */
+    char dist_file[1024];    /* rendezvous file (shared by every rank) */
+    double dist_timeout;     /* watchdog seconds for rendezvous and collectives; 0 = 300 */
 } SwaxTrainOptions;
 
 /* Fills options with the recipe of a preset (model and training share names). */

@@ -125,19 +125,33 @@ static int fsync_path(const char *path) {
     return 0;
 }
 
+int swax_checkpoint_tmpdir(const char *out, long step, char *tmp, size_t cap, int fresh) {
+    snprintf(tmp, cap, "%s/.ckpt_%08ld.tmp", out, step);
+    if (!fresh) return 0;
+    rm_rf(tmp);
+    return swax_mkdir_p(tmp);
+}
+
 int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const SwaxTrainProgress *p,
                           const SwaxAdamW *opt, const char *train_json, const SwaxTokenizer *tok, int keep) {
+    char tmp[4200], path[8400];
+    SWAX_TRY(swax_checkpoint_tmpdir(out, step, tmp, sizeof tmp, 1));
+    snprintf(path, sizeof path, "%s/train_state.bin", tmp);
+    int rc = swax_train_state_save(path, p, opt);
+    if (rc) {
+        rm_rf(tmp);
+        return rc;
+    }
+    return swax_checkpoint_commit(out, step, m, train_json, tok, keep);
+}
+
+int swax_checkpoint_commit(const char *out, long step, const SwaxModel *m, const char *train_json,
+                           const SwaxTokenizer *tok, int keep) {
     char name[64], tmp[4200], fin[4200], path[8400];
     snprintf(name, sizeof name, "ckpt_%08ld", step);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", out, name);
+    swax_checkpoint_tmpdir(out, step, tmp, sizeof tmp, 0);
     snprintf(fin, sizeof fin, "%s/%s", out, name);
-    rm_rf(tmp);
-    SWAX_TRY(swax_mkdir_p(tmp));
     int rc = swax_model_save(m, tmp);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/train_state.bin", tmp);
-        rc = swax_train_state_save(path, p, opt);
-    }
     if (!rc && train_json) {
         snprintf(path, sizeof path, "%s/train.json", tmp);
         rc = swax_write_file_atomic(path, train_json, strlen(train_json));

@@ -26,6 +26,14 @@ int swax_train_state_load(const char *path, SwaxTrainProgress *p, SwaxAdamW *opt
  * temporary folder and a rename, then points OUT/latest at it and keeps the
  * newest `keep` checkpoints. tok (or NULL) is saved beside the model. A kill at any point leaves the previous one intact. */
 struct SwaxTokenizer;
+/* The same in two halves, for a multi-GPU run whose ranks each add their
+ * optimizer shard: swax_checkpoint_tmpdir names (and with `fresh` empties and
+ * makes) OUT/.ckpt_<step>.tmp; swax_checkpoint_commit writes the model,
+ * train.json and tokenizer into it, renames it into place, updates latest and
+ * keeps the newest `keep`. */
+int swax_checkpoint_tmpdir(const char *out, long step, char *tmp, size_t cap, int fresh);
+int swax_checkpoint_commit(const char *out, long step, const SwaxModel *m, const char *train_json,
+                           const struct SwaxTokenizer *tok, int keep);
 int swax_checkpoint_write(const char *out, long step, const SwaxModel *m, const SwaxTrainProgress *p,
                           const SwaxAdamW *opt, const char *train_json, const struct SwaxTokenizer *tok, int keep);
 

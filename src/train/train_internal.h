@@ -1,0 +1,42 @@
+/* train_internal.h — what the one-process loop (train.c) shares with the
+ * data-parallel loop (train_dist.c): the log and curve, progress lines,
+ * batches, validation, model construction. Not a public interface. */
+#ifndef SWAX_TRAIN_INTERNAL_H
+#define SWAX_TRAIN_INTERNAL_H
+
+#include <stdint.h>
+
+#include "core/progress.h"
+#include "data/loader.h"
+#include "dist/dist.h"
+#include "train/train.h"
+#include "train/train_state.h"
+
+typedef struct {
+    double *step, *loss, *vstep, *vloss;
+    size_t n, nv, cap, capv;
+} History;
+
+typedef struct {
+    int32_t *rows, *tokens, *targets;
+    uint8_t *docs;
+} Batch;
+
+void swax_tr_hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x, double y);
+int swax_tr_log_reload(const char *path, long upto, History *h);
+void swax_tr_write_curve(const char *out, const History *h);
+void swax_tr_progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
+                      int tty, int edge, SwaxThrottle *thr);
+int swax_tr_next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch *b);
+int swax_tr_evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
+                     double *out);
+int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m);
+int swax_tr_stop_requested(void);
+/* A one-process resume from a multi-GPU checkpoint (optim.json + shards): the full moments into opt. */
+int swax_tr_load_sharded(const char *ckdir, SwaxModel *m, SwaxTrainProgress *p, SwaxAdamW *opt);
+/* The model's buckets (swax_model_bucket) as ranges; malloc'd, *nb set. */
+SwaxRange *swax_tr_buckets(const SwaxModel *m, int *nb);
+/* The data-parallel loop (train_dist.c): d->world > 1. */
+int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d);
+
+#endif
