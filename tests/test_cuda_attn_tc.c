@@ -1,6 +1,7 @@
 /* test_cuda_attn_tc.c — the tensor-core SWA kernels (attn_tc.cu:
  * swax_cuda_attn_fwd_tc / swax_cuda_attn_bwd_tc, bf16 operands, fp32
- * accumulation) against the CPU slots (fp32) on fresh random inputs:
+ * accumulation) against the CPU slots (fp32) on fresh random inputs, both
+ * kernel versions (the current one and SWAX_ATTN_TC=old) on the same inputs:
  * rotated q and k (v untouched), out, lse, and the dq, dk, dv parts of dqkv.
  * Outputs are poisoned with NaN bytes on both sides before every run, so an
  * element the kernels do not write fails the comparison.
@@ -8,9 +9,11 @@
  * = T, > T and huge, document masking, B 1..3, H 1..4, dh 64 and 128 (the
  * tensor-core paths) and dh 16 (falls back to the fp32 kernels: held to the
  * fp32 tolerance), magnitudes up to 4, buffers that are not 8-byte aligned
- * (scalar stores), bit-identical reruns, and the realistic shapes B8 H16
+ * (scalar stores; the old staging kernels), bit-identical reruns of each
+ * version, and the realistic shapes B8 H16
  * T4096 dh64 at w 128 and 2048 (and B2 H8 T4096 dh128 w512 with documents),
- * timed (best of 5 after a warm-up, beside the fp32 kernels) and checked on
+ * timed (best of 5 after a warm-up, every tile variant of the current
+ * version, the old version at its default tiles, the fp32 kernels) and checked on
  * their first sequence against the CPU.
  *
  * Tolerances (error = max |got − ref| / max |ref| per tensor; lse absolute
@@ -42,6 +45,15 @@ void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
 void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv); /* tile variants; 0 = default */
 
 static SwaxRng rng;
+
+/* attn_tc.cu's versions: 0 the current kernels, 1 the previous ones (SWAX_ATTN_TC=old). */
+static const char *const version_name[2] = {"new", "old"};
+static void set_version(int old) {
+    if (old)
+        setenv("SWAX_ATTN_TC", "old", 1);
+    else
+        unsetenv("SWAX_ATTN_TC");
+}
 
 typedef struct {
     int B, T, H, dh, window;
@@ -198,7 +210,7 @@ static void compare(const Case *k, int nb, const float *qkv0, const Result *gpu,
     e[6] = part_err(gpu->dqkv, cpu->dqkv, N, 3 * HD, 2 * HD, HD, 0, 0);
 }
 
-/* One case: fresh inputs, both backends, every output compared. */
+/* One case: fresh inputs, the CPU and both kernel versions, every output compared. */
 static void check_case(const Case *k) {
     const size_t N = (size_t)k->B * k->T, HD = (size_t)k->H * k->dh;
     char name[160];
@@ -209,19 +221,29 @@ static void check_case(const Case *k) {
     fill_uniform(&rng, dout, N * HD, -1.0f, 1.0f);
     int *lo = k->docs ? make_doc_lo(k->B, k->T) : NULL;
 
-    Result cpu, gpu;
-    run_gpu(k, qkv0, dout, lo, &gpu);
+    Result cpu, gpu[2];
+    for (int v = 0; v < 2; v++) {
+        set_version(v);
+        run_gpu(k, qkv0, dout, lo, &gpu[v]);
+    }
+    set_version(0);
     run_cpu(k, k->B, qkv0, dout, lo, &cpu);
-    double e[7], ev;
-    compare(k, k->B, qkv0, &gpu, &cpu, e, &ev);
-    for (int i = 0; i < 7; i++)
-        if (!(e[i] <= worst[i])) worst[i] = e[i];
-    free_result(&cpu), free_result(&gpu);
+    double e[2][7], ev[2];
+    for (int v = 0; v < 2; v++) {
+        compare(k, k->B, qkv0, &gpu[v], &cpu, e[v], &ev[v]);
+        for (int i = 0; i < 7; i++)
+            if (!(e[v][i] <= worst[i])) worst[i] = e[v][i];
+        free_result(&gpu[v]);
+    }
+    free_result(&cpu);
     free(qkv0), free(dout), free(lo);
 
-    CHECKF(ev == 0, "%s: v columns changed by the forward", name);
-    for (int i = 0; i < 7; i++)
-        CHECKF(e[i] <= tol_of(k, i), "%s: %s err %.3g > %.3g", name, worst_name[i], e[i], tol_of(k, i));
+    for (int v = 0; v < 2; v++) {
+        CHECKF(ev[v] == 0, "%s (%s): v columns changed by the forward", name, version_name[v]);
+        for (int i = 0; i < 7; i++)
+            CHECKF(e[v][i] <= tol_of(k, i), "%s (%s): %s err %.3g > %.3g", name, version_name[v], worst_name[i],
+                   e[v][i], tol_of(k, i));
+    }
 }
 
 TEST(attn_tc_small_shapes) {
@@ -301,17 +323,22 @@ TEST(attn_tc_deterministic) {
         fill_uniform(&rng, qkv0, N * 3 * HD, -k->amp, k->amp);
         fill_uniform(&rng, dout, N * HD, -1.0f, 1.0f);
         int *lo = k->docs ? make_doc_lo(k->B, k->T) : NULL;
-        Result a, b;
-        run_gpu(k, qkv0, dout, lo, &a);
-        run_gpu(k, qkv0, dout, lo, &b);
-        const int same = !memcmp(a.qkv, b.qkv, sizeof(float) * N * 3 * HD) &&
-                         !memcmp(a.out, b.out, sizeof(float) * N * HD) && !memcmp(a.lse, b.lse, sizeof(float) * NL) &&
-                         !memcmp(a.dqkv, b.dqkv, sizeof(float) * N * 3 * HD);
-        free_result(&a), free_result(&b);
-        free(qkv0), free(dout), free(lo);
         char name[160];
         describe(k, name, sizeof(name));
-        CHECKF(same, "%s: two runs differ", name);
+        for (int v = 0; v < 2; v++) {
+            set_version(v);
+            Result a, b;
+            run_gpu(k, qkv0, dout, lo, &a);
+            run_gpu(k, qkv0, dout, lo, &b);
+            const int same = !memcmp(a.qkv, b.qkv, sizeof(float) * N * 3 * HD) &&
+                             !memcmp(a.out, b.out, sizeof(float) * N * HD) &&
+                             !memcmp(a.lse, b.lse, sizeof(float) * NL) &&
+                             !memcmp(a.dqkv, b.dqkv, sizeof(float) * N * 3 * HD);
+            free_result(&a), free_result(&b);
+            CHECKF(same, "%s (%s): two runs differ", name, version_name[v]);
+        }
+        set_version(0);
+        free(qkv0), free(dout), free(lo);
     }
 }
 
@@ -343,6 +370,7 @@ static void check_realistic(const Case *k, int sweep) {
     static const int cfg128[3][3] = {{0, 0, 0}, {1, 0, 0}, {0, 1, 0}};
     const int (*cfg)[3] = k->dh == 64 ? cfg64 : cfg128;
     const int ncfg = !sweep ? 1 : (k->dh == 64 ? 7 : 3);
+    /* rows 0 .. ncfg-1: the current kernels; row ncfg: the old ones at the default tiles */
     const size_t N = (size_t)k->B * k->T, HD = (size_t)k->H * k->dh, NL = (size_t)k->B * k->H * k->T;
     const size_t N1 = (size_t)k->T, NL1 = (size_t)k->H * k->T; /* the first sequence */
     char name[160];
@@ -361,9 +389,12 @@ static void check_realistic(const Case *k, int sweep) {
     float *dqkv = dev_buf(N * 3 * HD, 0, NULL, poison);
     int *dlo = lo ? dev_from(lo, sizeof(int) * (size_t)k->B * k->T) : NULL;
     SwaxAttnCall c = make_call(k, dlo, qkv, out, lse, dO, dqkv);
-    for (int v = 0; v < ncfg; v++) {
-        const int *t = cfg[v];
-        swax_cuda_attn_tc_tiles(t[0], t[1], t[2]);
+    for (int v = 0; v <= ncfg; v++) {
+        const int old = v == ncfg;
+        const int *t = cfg[old ? 0 : v];
+        set_version(old);
+        if (old) swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults */
+        else swax_cuda_attn_tc_tiles(t[0], t[1], t[2]);
         G->to_device(qkv, qkv0, sizeof(float) * N * 3 * HD);
         G->to_device(out, poison, sizeof(float) * N * HD);
         G->to_device(lse, poison, sizeof(float) * NL);
@@ -380,8 +411,9 @@ static void check_realistic(const Case *k, int sweep) {
         compare(k, 1, qkv0, &gpu, &cpu, e, &ev);
         free_result(&gpu);
         time_pair(&c, swax_cuda_attn_fwd_tc, swax_cuda_attn_bwd_tc, 5, &tf, &tb);
-        printf("  %s tiles (fwd %d, dq %d, dkdv %d): fwd %.3f ms, bwd %.3f ms, total %.3f ms; first sequence:", name,
-               t[0], t[1], t[2], 1e3 * tf, 1e3 * tb, 1e3 * (tf + tb));
+        printf("  %s %s tiles (fwd %d, dq %d, dkdv %d): fwd %.3f ms, bwd %.3f ms, total %.3f ms; first sequence:",
+               name, version_name[old], old ? 1 : t[0], old ? 0 : t[1], old ? 0 : t[2], 1e3 * tf, 1e3 * tb,
+               1e3 * (tf + tb));
         for (int i = 0; i < 7; i++) printf(" %s %.2g", worst_name[i], e[i]);
         printf("\n");
         fflush(stdout);
@@ -389,9 +421,11 @@ static void check_realistic(const Case *k, int sweep) {
             if (!(e[i] <= worst[i])) worst[i] = e[i];
         int ok = ev == 0;
         for (int i = 0; i < 7; i++) ok = ok && e[i] <= tol_of(k, i);
-        if (!ok) swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults */
-        CHECKF(ok, "%s, tiles (%d, %d, %d): err above tolerance (or v changed)", name, t[0], t[1], t[2]);
+        if (!ok) swax_cuda_attn_tc_tiles(1, 0, 0), set_version(0); /* the defaults */
+        CHECKF(ok, "%s, %s tiles (%d, %d, %d): err above tolerance (or v changed)", name, version_name[old], t[0], t[1],
+               t[2]);
     }
+    set_version(0);
     swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults (attn_tc.cu) */
     double tf, tb;
     time_pair(&c, G->attn_fwd, G->attn_bwd, 2, &tf, &tb);

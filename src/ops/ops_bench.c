@@ -87,19 +87,33 @@ int swax_ops_bench(const SwaxOps *ops, FILE *out) {
         a.c.dqkv = dev_random(ops, &r, N * 3 * HD, 0, 0);
         if (!a.c.qkv || !a.c.out || !a.c.lse || !a.c.dout || !a.c.dqkv) return SWAX_E_NOMEM;
         const int windows[2] = {128, 2048};
-        for (int wi = 0; wi < 2; wi++) {
-            a.c.window = windows[wi];
-            const double tf = time_median(ops, attn_run, &a, 0, reps);
-            const double tb = time_median(ops, attn_run, &a, 1, reps);
-            const double w = windows[wi], w_eff = (w * (w + 1) / 2 + (T - w) * w) / T;
-            const double flops_fwd = 4.0 * N * H * dh * w_eff;
-            fprintf(out,
-                    "{\"bench\": \"swa\", \"device\": \"%s\", \"B\": %d, \"H\": %d, \"T\": %d, \"dh\": %d, "
-                    "\"window\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"fwdbwd_ms\": %.3f, \"tflops\": %.1f}\n",
-                    ops->name, B, H, T, dh, windows[wi], tf * 1e3, tb * 1e3, (tf + tb) * 1e3,
-                    3.5 * flops_fwd / (tf + tb) / 1e12);
-            fflush(out);
-        }
+        /* The tensor-core table ("cuda") runs attn_tc.cu's current kernels
+         * and, through SWAX_ATTN_TC=old, the previous ones: both are timed
+         * (one line each, "attn_tc": "new" / "old") unless the caller set
+         * SWAX_ATTN_TC itself. Other tables: one line ("attn_tc": "-"). */
+        const char *env = getenv("SWAX_ATTN_TC");
+        const int both = !env && strcmp(ops->name, "cuda") == 0;
+        for (int wi = 0; wi < 2; wi++)
+            for (int ver = 0; ver < (both ? 2 : 1); ver++) {
+                if (both) {
+                    if (ver) setenv("SWAX_ATTN_TC", "old", 1);
+                    else unsetenv("SWAX_ATTN_TC");
+                }
+                a.c.window = windows[wi];
+                const double tf = time_median(ops, attn_run, &a, 0, reps);
+                const double tb = time_median(ops, attn_run, &a, 1, reps);
+                const double w = windows[wi], w_eff = (w * (w + 1) / 2 + (T - w) * w) / T;
+                const double flops_fwd = 4.0 * N * H * dh * w_eff;
+                const char *ver_name = both ? (ver ? "old" : "new") : (env ? env : "-");
+                fprintf(out,
+                        "{\"bench\": \"swa\", \"device\": \"%s\", \"attn_tc\": \"%s\", \"B\": %d, \"H\": %d, "
+                        "\"T\": %d, \"dh\": %d, \"window\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"fwdbwd_ms\": %.3f, "
+                        "\"tflops\": %.1f}\n",
+                        ops->name, ver_name, B, H, T, dh, windows[wi], tf * 1e3, tb * 1e3, (tf + tb) * 1e3,
+                        3.5 * flops_fwd / (tf + tb) / 1e12);
+                fflush(out);
+            }
+        if (both) unsetenv("SWAX_ATTN_TC");
         void *ptrs[] = {a.c.qkv, a.c.out, a.c.lse, (void *)a.c.dout, a.c.dqkv};
         for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) ops->free(ptrs[i]);
     }

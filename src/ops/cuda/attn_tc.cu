@@ -1,3 +1,52 @@
+/* ==== Version 2 (2026-11-30): what changed, what should move (prediction
+ * written before any GPU run; the lead fills in "measured") ====
+ *
+ * SWAX_ATTN_TC=old selects version 1 (the kernels as measured on 2026-11-29:
+ * 1.68 ms fwd+bwd at w 128, 6.74 ms at w 2048, B8 H16 T4096 dh64, H200);
+ * unset (or anything else): version 2. `swax bench kernels` and
+ * tests/test_cuda_attn_tc time both in one run.
+ *
+ * Changes (same tiles, same schedule, same fragment code; templates FX):
+ *  1. exp: ex2.approx.ftz.f32 (one MUFU.EX2) instead of exp2f, which without
+ *     fast-math is ex2.approx.f32 and in SASS a range test, two
+ *     conditional scalings and the MUFU: ~3 ALU instructions saved per score
+ *     in each of fwd, dq and dkdv (p < 2^-126 now flushes to 0).
+ *  2. forward: scores stay raw until the exponent; row max on raw scores
+ *     (scale2 > 0); p = 2^(fma(s, scale2, −m·scale2)): one FFMA per score
+ *     instead of FMUL + FADD (lse = (m·scale2 + log2 l)·ln 2, same meaning).
+ *  3. staging: 16-byte loads, bf16x4 stores, thread per 4 columns (fwd: per
+ *     4 rotation pairs), when qkv, out, dout are 16-byte aligned (else the
+ *     version-1 warp-per-row kernels): a quarter of the memory instructions
+ *     and 4× the bytes in flight per thread; same bits (Δ is summed in
+ *     another fixed order: ~1e-6 absolute).
+ * Instruction budget of a forward warp-tile (dh64, 16 rows × 64 keys, 32
+ * scores a thread): version 1 ≈ 64 HMMA + 32 LDSM + ~350 other; version 2
+ * ≈ 64 + 32 + ~190 (−4 per score). dq / dkdv per 16×32 step: ~−3 per score
+ * (−48 of ~300).
+ * Predicted (H200, B8 H16 T4096 dh64):
+ *   staging (fwd 0.87 GB, bwd 0.94 GB): from ~0.40 + 0.43 ms (est. ~70 %
+ *     of bandwidth with 4-byte loads and 2-byte stores) to ~0.30 + 0.32 ms
+ *     (~90 %): −0.2 ms at either window;
+ *   attention kernels: the forward is issue-bound at dh 64 (MUFU, FMUL and
+ *     HMMA compete for issue slots): −15..25 % of fwd kernel time
+ *     (w 2048: ~1.6 → ~1.3 ms); dq and dkdv −8..12 % (w 2048: ~4.1 → ~3.7).
+ *   fwd+bwd:  w 128:  1.68 → ~1.40 ms;  w 2048: 6.74 → ~5.9 ms.
+ *   measured: (lead)
+ * Not reached by this version, and why (see the cost model below): at
+ * w 128 the fp32 interface (read fp32 q, k, v, out, dout; write rotated q,
+ * k in place, fp32 out, dq, dk, dv) moves ≥ 2.5 GB whatever the kernels do:
+ * ~0.8 ms floor at 3.2 TB/s, while flex_attention (bf16 in and out, no
+ * RoPE) moves ~0.6 GB; at w 2048 flex's 2.82 ms for the same 9 band
+ * products (its backward recomputes S and dP in both its dq and dkdv
+ * programs too) is ~330 TFLOP/s: wgmma territory; mma.sync kernels of the
+ * FlashAttention-2 class reach ~300 fwd / ~200 bwd on Hopper, i.e. ~4.3 ms
+ * here. Next levers, in order: (a) wgmma (m64nNk16, operands from shared
+ * memory with the 128-byte swizzle) for QKᵀ, PV in the forward and the
+ * four dkdv products; (b) a 32-key-per-warp dkdv (half the Q / dO ldmatrix
+ * traffic, the shared-memory pipe is the next limit: 72 LDSM.x4 per 144
+ * HMMA over fwd + bwd); (c) bf16 activations at the slot (halves the
+ * staging bytes; ops.h / model work, not this file's).
+ * ==== end of version 2 notes ==== */
 /* attn_tc.cu — sliding-window attention (SWA) forward and backward with the
  * matrix products on tensor cores: bf16 operands, fp32 accumulation
  * (mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, operands fetched
@@ -107,6 +156,8 @@
 #include <cuda_bf16.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/cuda_slots.h"
@@ -165,6 +216,14 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<const uint32_t *>(&v);
 }
 
+/* 2^x, one MUFU.EX2 (flushes subnormal results to 0: p < 2^-126 does not
+ * matter next to the row's 1). exp2f without fast-math is ex2.approx.f32
+ * (no .ftz), which ptxas wraps in a range test and two scalings. */
+__device__ __forceinline__ float ex2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 __device__ __forceinline__ int warp_min(int v) { return __reduce_min_sync(0xffffffffu, v); }
 __device__ __forceinline__ int warp_max(int v) { return __reduce_max_sync(0xffffffffu, v); }
 __device__ __forceinline__ float quad_max(float v) {
@@ -194,6 +253,7 @@ struct TcArgs {
     float scale;        /* 1/sqrt(dh), as the CPU */
     float scale2;       /* scale·log2 e: scores in base-2 units */
     bool vec2;          /* float2 stores to out / dqkv allowed (8-byte aligned) */
+    bool vec4;          /* qkv, out, dout 16-byte aligned: the 16-byte staging kernels may run */
     const int *doc_lo;  /* (B, T) or NULL */
     float *qkv;         /* (N, 3HD) */
     float *out;         /* (N, HD) */
@@ -325,11 +385,119 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd_kernel(const TcArgs a
         a.lo[(size_t)b * a.Tp + t] = row_lo(a.doc_lo ? a.doc_lo + (size_t)b * a.T : nullptr, t, a.w);
 }
 
+/* Version-2 staging (16-byte accesses; needs qkv, out, dout 16-byte aligned):
+ * the same values as stage_fwd / stage_bwd with a quarter of the memory
+ * instructions. Thread per (b, t < Tp, h, column group u of 4): four
+ * consecutive columns per load and bf16x4 (8-byte) stores; u is the fastest
+ * index, so a warp reads whole 64- or 128-byte runs of a head row. */
+
+__device__ __forceinline__ uint2 pack4_bf16(float4 v) { return make_uint2(pack_bf16(v.x, v.y), pack_bf16(v.z, v.w)); }
+__device__ __forceinline__ float4 ldg4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
+__device__ __forceinline__ void st4(float *p, float4 v) { *reinterpret_cast<float4 *>(p) = v; }
+__device__ __forceinline__ void stb4(bf16 *p, uint2 v) { *reinterpret_cast<uint2 *>(p) = v; }
+
+/* y0 = x0·c − x1·s, y1 = x1·c + x0·s, unfused (stage_fwd's bits), 4 lanes. */
+__device__ __forceinline__ void rot4(float4 &x0, float4 &x1, float4 cs01, float4 cs23) {
+    const float c[4] = {cs01.x, cs01.z, cs23.x, cs23.z}, sn[4] = {cs01.y, cs01.w, cs23.y, cs23.w};
+    float a0[4] = {x0.x, x0.y, x0.z, x0.w}, a1[4] = {x1.x, x1.y, x1.z, x1.w};
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        const float y0 = __fsub_rn(__fmul_rn(a0[e], c[e]), __fmul_rn(a1[e], sn[e]));
+        const float y1 = __fadd_rn(__fmul_rn(a1[e], c[e]), __fmul_rn(a0[e], sn[e]));
+        a0[e] = y0, a1[e] = y1;
+    }
+    x0 = make_float4(a0[0], a0[1], a0[2], a0[3]);
+    x1 = make_float4(a1[0], a1[1], a1[2], a1[3]);
+}
+
+/* Forward: u < dh/8 (groups of the first half; the thread rotates columns
+ * 4u..4u+3 with their partners + dh/2, and copies v's same columns). */
+template <int DH>
+__global__ void __launch_bounds__(STAGE_THREADS) stage_fwd4_kernel(const TcArgs a) {
+    constexpr int HALF = DH / 2, U = HALF / 4;
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)a.B * a.Tp * a.H * U) return;
+    const int u = (int)(idx % U), j = 4 * u;
+    const size_t r = idx / U;
+    const int h = (int)(r % a.H);
+    const size_t bt = r / a.H;
+    const int t = (int)(bt % a.Tp), b = (int)(bt / a.Tp);
+    const size_t srow = (((size_t)b * a.H + h) * a.Tp + t) * DH;
+    bf16 *qs = a.qb + srow, *ks = a.kb + srow, *vs = a.vb + srow;
+    if (t >= a.T) {
+        const uint2 z = make_uint2(0u, 0u); /* bf16 +0 */
+        stb4(qs + j, z), stb4(qs + j + HALF, z), stb4(ks + j, z), stb4(ks + j + HALF, z);
+        stb4(vs + j, z), stb4(vs + j + HALF, z);
+        if (h == 0 && u == 0) a.lo[(size_t)b * a.Tp + t] = INT_MAX;
+        return;
+    }
+    float *row = a.qkv + ((size_t)b * a.T + t) * (size_t)a.ld + (size_t)h * DH;
+    float *kr = row + a.HD;
+    const float *vr = row + 2 * (size_t)a.HD;
+    const float2 *rp = a.rope + (size_t)t * HALF + j;
+    float4 q0 = ldg4(row + j), q1 = ldg4(row + j + HALF), k0 = ldg4(kr + j), k1 = ldg4(kr + j + HALF);
+    const float4 v0 = ldg4(vr + j), v1 = ldg4(vr + j + HALF);
+    const float4 cs01 = *reinterpret_cast<const float4 *>(rp), cs23 = *reinterpret_cast<const float4 *>(rp + 2);
+    rot4(q0, q1, cs01, cs23);
+    rot4(k0, k1, cs01, cs23);
+    st4(row + j, q0), st4(row + j + HALF, q1), st4(kr + j, k0), st4(kr + j + HALF, k1);
+    stb4(qs + j, pack4_bf16(q0)), stb4(qs + j + HALF, pack4_bf16(q1));
+    stb4(ks + j, pack4_bf16(k0)), stb4(ks + j + HALF, pack4_bf16(k1));
+    stb4(vs + j, pack4_bf16(v0)), stb4(vs + j + HALF, pack4_bf16(v1));
+    if (h == 0 && u == 0)
+        a.lo[(size_t)b * a.Tp + t] = row_lo(a.doc_lo ? a.doc_lo + (size_t)b * a.T : nullptr, t, a.w);
+}
+
+/* Backward: u < dh/4; Δ = Σ dout·out: each thread's 4 products in column
+ * order (fmaf chain), then an xor tree over the dh/4 lanes of the head row
+ * (aligned groups of 16 or 32 lanes: U divides 32). */
+template <int DH>
+__global__ void __launch_bounds__(STAGE_THREADS) stage_bwd4_kernel(const TcArgs a) {
+    constexpr int U = DH / 4;
+    static_assert(32 % U == 0, "head row inside one warp");
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    /* whole warps stay (the shuffle tree); the grid is a multiple of 32 threads and U | 32 */
+    const bool live = idx < (size_t)a.B * a.Tp * a.H * U;
+    const size_t ic = live ? idx : 0;
+    const int u = (int)(ic % U), j = 4 * u;
+    const size_t r = ic / U;
+    const int h = (int)(r % a.H);
+    const size_t bt = r / a.H;
+    const int t = (int)(bt % a.Tp), b = (int)(bt / a.Tp);
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp + t, srow = sr * DH + j;
+    float acc = 0.0f;
+    if (live && t < a.T) {
+        const size_t n = (size_t)b * a.T + t;
+        const float *row = a.qkv + n * (size_t)a.ld + (size_t)h * DH + j;
+        const float4 q = ldg4(row), k = ldg4(row + a.HD), v = ldg4(row + 2 * (size_t)a.HD);
+        const float4 o = ldg4(a.out + n * a.HD + (size_t)h * DH + j), gd = ldg4(a.dout + n * a.HD + (size_t)h * DH + j);
+        stb4(a.qb + srow, pack4_bf16(q)), stb4(a.kb + srow, pack4_bf16(k)), stb4(a.vb + srow, pack4_bf16(v));
+        stb4(a.ob + srow, pack4_bf16(gd));
+        acc = fmaf(gd.x, o.x, acc);
+        acc = fmaf(gd.y, o.y, acc);
+        acc = fmaf(gd.z, o.z, acc);
+        acc = fmaf(gd.w, o.w, acc);
+    } else if (live) {
+        const uint2 z = make_uint2(0u, 0u);
+        stb4(a.qb + srow, z), stb4(a.kb + srow, z), stb4(a.vb + srow, z), stb4(a.ob + srow, z);
+    }
+#pragma unroll
+    for (int o = 1; o < U; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (!live || u != 0) return;
+    if (t >= a.T) {
+        a.info[sr] = make_float2(0.0f, 0.0f);
+        if (h == 0) a.lo[(size_t)b * a.Tp + t] = INT_MAX;
+        return;
+    }
+    a.info[sr] = make_float2(a.lse[((size_t)b * a.H + h) * a.T + t] * LOG2E, acc);
+    if (h == 0) a.lo[(size_t)b * a.Tp + t] = row_lo(a.doc_lo ? a.doc_lo + (size_t)b * a.T : nullptr, t, a.w);
+}
+
 /* ---------------------------------------------------------------- forward */
 
 /* Block per (query tile of 16·MW·NW rows, h, b); warp w owns rows
  * q0 + 16·MW·w + [0, 16·MW); key tiles of BK, double buffered. */
-template <int DH, int NW, int MW, int BK, int MINB>
+template <int DH, int NW, int MW, int BK, int MINB, bool FX>
 __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
     constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
     static_assert(DH % 64 == 0 && BK % 16 == 0 && TPAD % BQ == 0 && TPAD % BK == 0, "tile shape");
@@ -444,7 +612,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
 #pragma unroll
                         for (int e = 0; e < 2; e++) {
                             const int j = k0 + 8 * n + 2 * t4 + e;
-                            float v = s[m][n][2 * hh + e] * a.scale2;
+                            /* FX: raw scores (scale2 > 0: the max commutes with it) */
+                            float v = FX ? s[m][n][2 * hh + e] : s[m][n][2 * hh + e] * a.scale2;
                             if (!unm[c]) v = (j >= lo && j <= i) ? v : -INFINITY;
                             s[m][n][2 * hh + e] = v;
                             mx = fmaxf(mx, v);
@@ -452,8 +621,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
                 }
                 mx = quad_max(mx);
                 const float mnew = fmaxf(mrow[m][hh], mx);
-                const float base = mnew == -INFINITY ? 0.0f : mnew; /* nothing seen yet: p = 0, alpha = 0 */
-                const float alpha = exp2f(mrow[m][hh] - base);
+                /* nothing seen yet: p = 0, alpha = 0; FX: base in base-2 units, p = 2^(s·scale2 − base) one FFMA */
+                const float base = mnew == -INFINITY ? 0.0f : (FX ? mnew * a.scale2 : mnew);
+                const float alpha = FX ? ex2_ftz(fmaf(mrow[m][hh], a.scale2, -base)) : exp2f(mrow[m][hh] - base);
                 mrow[m][hh] = mnew;
                 float ls = 0.0f;
 #pragma unroll
@@ -463,7 +633,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
                     for (int n = 2 * c; n < 2 * c + 2; n++)
 #pragma unroll
                         for (int e = 0; e < 2; e++) {
-                            const float p = exp2f(s[m][n][2 * hh + e] - base);
+                            const float p = FX ? ex2_ftz(fmaf(s[m][n][2 * hh + e], a.scale2, -base))
+                                               : exp2f(s[m][n][2 * hh + e] - base);
                             s[m][n][2 * hh + e] = p;
                             ls += p;
                         }
@@ -510,7 +681,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
                 float *dst = a.out + ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
 #pragma unroll
                 for (int n = 0; n < ND; n++) store2(dst + 8 * n, o[m][n][2 * hh] * inv, o[m][n][2 * hh + 1] * inv, a.vec2);
-                if (t4 == 0) a.lse[sbase + i] = (mrow[m][hh] + log2f(l)) * LN2;
+                if (t4 == 0) a.lse[sbase + i] = ((FX ? mrow[m][hh] * a.scale2 : mrow[m][hh]) + log2f(l)) * LN2;
             }
         }
 }
@@ -543,7 +714,7 @@ __device__ __forceinline__ void store_rot_row(float *dst, const float (&acc)[DH 
 /* Block per (query tile of 16·MW·NW rows, h, b): dQ = scale · Σ dS·K with
  * dS = P ⊙ (dP − Δ), P = 2^(S·scale2 − lse2). QREG: Q and dO fragments in
  * registers, else re-read from shared memory per use. */
-template <int DH, int NW, int MW, int BK, bool QREG, int MINB>
+template <int DH, int NW, int MW, int BK, bool QREG, int MINB, bool FX>
 __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a) {
     constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
     constexpr int HC = 2; /* chunks per step: 32 keys */
@@ -682,7 +853,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a
                             for (int e = 0; e < 2; e++) {
                                 const int j = k0 + 16 * cb + 8 * n + 2 * t4 + e;
                                 const bool ok = unm[c] || (j >= lo && j <= i);
-                                const float p = ok ? exp2f(s[m][n][2 * hh + e] * a.scale2 - lse_r[m][hh]) : 0.0f;
+                                const float p = ok ? (FX ? ex2_ftz(fmaf(s[m][n][2 * hh + e], a.scale2, -lse_r[m][hh]))
+                                                     : exp2f(s[m][n][2 * hh + e] * a.scale2 - lse_r[m][hh])) : 0.0f;
                                 s[m][n][2 * hh + e] = p * (dp[m][n][2 * hh + e] - dl_r[m][hh]);
                             }
                     }
@@ -731,7 +903,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a
  * over [k0, the last query that sees a key of the tile]. Transposed scores:
  * Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ (keys are the rows), Pᵀ, dSᵀ; dV += Pᵀ·dO,
  * dK += dSᵀ·Q. KREG: K and V fragments in registers, else from shared. */
-template <int DH, int NW, bool KREG, int MINB>
+template <int DH, int NW, bool KREG, int MINB, bool FX>
 __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs a) {
     constexpr int NT = NW * 32, BKV = 16 * NW, BQ = 64, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BQ / 16;
     constexpr int HC = 2; /* query chunks per step: 32 queries */
@@ -874,7 +1046,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
                             const int i = qs + r + e, lo = e ? lq.y : lq.x;
                             const float lse2 = e ? inf.z : inf.x, dl = e ? inf.w : inf.y;
                             const bool ok = unm[cb + c] || (j >= lo && j <= i);
-                            const float p = ok ? exp2f(s[n][2 * hh + e] * a.scale2 - lse2) : 0.0f;
+                            const float p = ok ? (FX ? ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -lse2))
+                                                 : exp2f(s[n][2 * hh + e] * a.scale2 - lse2)) : 0.0f;
                             s[n][2 * hh + e] = p;
                             dp[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl);
                         }
@@ -935,41 +1108,68 @@ void allow_smem(K kernel, size_t bytes, bool *done) {
     *done = true;
 }
 
-template <int DH, int NW, int MW, int BK, int MINB>
-void launch_fwd(const TcArgs &a) {
+template <int DH, int NW, int MW, int BK, int MINB, bool FX>
+void launch_fwd1(const TcArgs &a) {
     constexpr int BQ = 16 * MW * NW;
     constexpr size_t smem = sizeof(bf16) * (size_t)(BQ + 4 * BK) * (DH + 8);
     static bool done = false;
-    allow_smem(fwd_tc_kernel<DH, NW, MW, BK, MINB>, smem, &done);
+    allow_smem(fwd_tc_kernel<DH, NW, MW, BK, MINB, FX>, smem, &done);
     const dim3 grid(swax_ceil_div((size_t)a.T, BQ), (unsigned)a.H, (unsigned)a.B);
-    fwd_tc_kernel<DH, NW, MW, BK, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    fwd_tc_kernel<DH, NW, MW, BK, MINB, FX><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
 
-template <int DH, int NW, int MW, int BK, bool QREG, int MINB>
-void launch_bwd_dq(const TcArgs &a) {
+template <int DH, int NW, int MW, int BK, bool QREG, int MINB, bool FX>
+void launch_bwd_dq1(const TcArgs &a) {
     constexpr int BQ = 16 * MW * NW;
     constexpr size_t smem = sizeof(bf16) * (size_t)(2 * BQ + 4 * BK) * (DH + 8);
     static bool done = false;
-    allow_smem(bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB>, smem, &done);
+    allow_smem(bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB, FX>, smem, &done);
     const dim3 grid(swax_ceil_div((size_t)a.T, BQ), (unsigned)a.H, (unsigned)a.B);
-    bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    bwd_dq_tc_kernel<DH, NW, MW, BK, QREG, MINB, FX><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
 
-template <int DH, int NW, bool KREG, int MINB>
-void launch_bwd_dkdv(const TcArgs &a) {
+template <int DH, int NW, bool KREG, int MINB, bool FX>
+void launch_bwd_dkdv1(const TcArgs &a) {
     constexpr int BKV = 16 * NW, BQ = 64;
     constexpr size_t smem =
         sizeof(bf16) * (size_t)(2 * BKV + 4 * BQ) * (DH + 8) + 2 * BQ * (sizeof(float2) + sizeof(int));
     static bool done = false;
-    allow_smem(bwd_dkdv_tc_kernel<DH, NW, KREG, MINB>, smem, &done);
+    allow_smem(bwd_dkdv_tc_kernel<DH, NW, KREG, MINB, FX>, smem, &done);
     const dim3 grid(swax_ceil_div((size_t)a.T, BKV), (unsigned)a.H, (unsigned)a.B);
-    bwd_dkdv_tc_kernel<DH, NW, KREG, MINB><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    bwd_dkdv_tc_kernel<DH, NW, KREG, MINB, FX><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
 
+/* The version of this call: g_fx (set per entry call from SWAX_ATTN_TC)
+ * picks the FX kernels; the old ones otherwise. */
+bool g_fx = true;
+
+template <int DH, int NW, int MW, int BK, int MINB>
+void launch_fwd(const TcArgs &a) {
+    if (g_fx)
+        launch_fwd1<DH, NW, MW, BK, MINB, true>(a);
+    else
+        launch_fwd1<DH, NW, MW, BK, MINB, false>(a);
+}
+template <int DH, int NW, int MW, int BK, bool QREG, int MINB>
+void launch_bwd_dq(const TcArgs &a) {
+    if (g_fx)
+        launch_bwd_dq1<DH, NW, MW, BK, QREG, MINB, true>(a);
+    else
+        launch_bwd_dq1<DH, NW, MW, BK, QREG, MINB, false>(a);
+}
+template <int DH, int NW, bool KREG, int MINB>
+void launch_bwd_dkdv(const TcArgs &a) {
+    if (g_fx)
+        launch_bwd_dkdv1<DH, NW, KREG, MINB, true>(a);
+    else
+        launch_bwd_dkdv1<DH, NW, KREG, MINB, false>(a);
+}
+
 bool aligned8(const void *p) { return ((uintptr_t)p & 7) == 0; }
+bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
@@ -1000,10 +1200,12 @@ TcArgs make_args(SwaxAttnCall *c) {
     a.scale = 1.0f / sqrtf((float)c->dh); /* as the CPU */
     a.scale2 = a.scale * LOG2E;
     a.vec2 = aligned8(c->out) && (!c->dqkv || aligned8(c->dqkv));
+    a.vec4 = aligned16(c->qkv) && aligned16(c->out) && (!c->dout || aligned16(c->dout));
     a.doc_lo = c->doc_lo;
     a.qkv = c->qkv, a.out = c->out, a.lse = c->lse, a.dout = c->dout, a.dqkv = c->dqkv;
     const size_t rows = (size_t)c->B * c->H * a.Tp;
     SWAX_CUDA_REQUIRE(rows / 8 + 1 < (size_t)INT_MAX); /* stage grids: 8 warps per block */
+    SWAX_CUDA_REQUIRE(rows * (c->dh / 4) / STAGE_THREADS + 1 < (size_t)INT_MAX); /* stage4 grids */
     const size_t sz_x = align256(sizeof(bf16) * rows * c->dh), sz_i = align256(sizeof(float2) * rows);
     const size_t sz_l = align256(sizeof(int) * (size_t)c->B * a.Tp);
     const size_t sz_r = align256(sizeof(float2) * (size_t)c->T * (c->dh / 2));
@@ -1024,6 +1226,16 @@ void launch_rope_table(const TcArgs &a, int dh, double theta) {
 
 template <int DH>
 void launch_stage(const TcArgs &a, bool bwd) {
+    if (g_fx && a.vec4) {
+        const size_t threads = (size_t)a.B * a.Tp * a.H * (bwd ? DH / 4 : DH / 8);
+        const unsigned grid4 = swax_ceil_div(threads, STAGE_THREADS);
+        if (bwd)
+            stage_bwd4_kernel<DH><<<grid4, STAGE_THREADS, 0, swax_cuda_stream()>>>(a);
+        else
+            stage_fwd4_kernel<DH><<<grid4, STAGE_THREADS, 0, swax_cuda_stream()>>>(a);
+        SWAX_CUDA_LAUNCHED();
+        return;
+    }
     const size_t warps = (size_t)a.B * a.Tp * a.H;
     const unsigned grid = swax_ceil_div(warps * 32, STAGE_THREADS);
     if (bwd)
@@ -1054,6 +1266,14 @@ void launch_stage(const TcArgs &a, bool bwd) {
  * and dh 128; the backward variants 0 are. */
 int g_tiles_fwd = 1, g_tiles_dq = 0, g_tiles_dkdv = 0;
 
+/* SWAX_ATTN_TC=old: the version-1 kernels (exp2f, pre-scaled scores, scalar
+ * staging), kept selectable until version 2 is proven on the GPU. Read at
+ * every call (a getenv per launch group: nothing next to the kernels). */
+bool use_old_version() {
+    const char *e = getenv("SWAX_ATTN_TC");
+    return e && strcmp(e, "old") == 0;
+}
+
 } /* namespace */
 
 extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
@@ -1063,6 +1283,7 @@ extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
 
 extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c) {
     if (!check_call(c)) return;
+    g_fx = !use_old_version();
     if (c->dh != 64 && c->dh != 128) {
         swax_cuda_attn_fwd(c); /* fp32 kernels (attn.cu) */
         return;
@@ -1089,6 +1310,7 @@ extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) {
     if (!check_call(c)) return;
     SWAX_CUDA_REQUIRE(c->dout != NULL && c->dqkv != NULL);
     SWAX_CUDA_REQUIRE(c->dqkv != c->qkv);
+    g_fx = !use_old_version();
     if (c->dh != 64 && c->dh != 128) {
         swax_cuda_attn_bwd(c);
         return;
