@@ -58,7 +58,7 @@ for t in "$BIN_T"/test_cuda_*; do
   name=$(basename "$t")
   echo "== $name"
   start=$(date +%s.%N)
-  timeout 400 "$t" > "$LOGS/$name.log" 2>&1; rc=$?
+  timeout "${SWAX_CUDA_TEST_TIMEOUT:-400}" "$t" > "$LOGS/$name.log" 2>&1; rc=$?
   secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
   cat "$LOGS/$name.log"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -n 1)

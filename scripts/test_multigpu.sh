@@ -52,7 +52,8 @@ row() { rows+=("$(printf '| %-44s | %-52s |' "$1" "$2")"); }
 log "swax multi-GPU test — $(date -u '+%Y-%m-%d %H:%M UTC'), $NGPU GPU(s)"
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader >> "$LOG" 2>&1
 nvidia-smi topo -m >> "$LOG" 2>&1
-if [ "$NGPU" -lt 2 ]; then log "need 2 or more GPUs"; exit 2; fi
+if [ "$NGPU" -lt 1 ]; then log "no GPU"; exit 2; fi
+[ "$NGPU" -lt 2 ] && log "one GPU: only (0), the NCCL path at world 1 (SWAX_DIST_FORCE=1), runs"
 
 # ---- data: llm.c shards (uint16 tokens). Small: counting documents (learnable) over 512 ids;
 # large: random ids below 50000 with an end-of-text every ~1000 tokens.
@@ -103,6 +104,25 @@ gn = max(abs(a[k]["grad_norm"] - b[k]["grad_norm"]) / max(abs(b[k]["grad_norm"])
 print(f"{same}/{len(ks)} bit-exact, max rel {rel:.2e} (grad norm {gn:.1e}), steps {ks[0]}-{ks[-1]}")
 PY
 }
+
+# ---- (0) one GPU: the data-parallel loop at world 1 (NCCL communicator of one rank, the
+# bucket hook, the optimizer shard, the all-gather, sharded checkpoints) against the plain loop
+for dev in cuda-fp32 cuda; do
+  run "z_plain_$dev" 150 "$SWAX" train "${SMALL[@]}" --device "$dev" --grad-accum 2 --out "$W/z1_$dev"
+  run "z_dist1_$dev" 150 env SWAX_DIST_FORCE=1 "$SWAX" train "${SMALL[@]}" --device "$dev" --grad-accum 2 --out "$W/zd_$dev"
+  r=$(compare "$W/zd_$dev" "$W/z1_$dev"); log "   (0) $dev: $r"
+  row "(0) NCCL loop at world 1 vs plain loop, $dev" "$r"
+done
+run z_stop 150 env SWAX_DIST_FORCE=1 "$SWAX" train "${SMALL[@]}" --device cuda --grad-accum 2 --stop-after 25 --out "$W/zs"
+run z_resume_plain 150 "$SWAX" train --out "$W/zs" --resume --device cuda --quiet
+r=$(compare "$W/zs" "$W/zd_cuda"); log "   (0) sharded checkpoint resumed by the plain loop: $r"
+row "(0) world-1 stop@25, plain resume vs uninterrupted" "$r"
+if [ "$NGPU" -lt 2 ]; then
+  echo; echo "multi-GPU checks ($NGPU GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1))"
+  printf '| %-44s | %-52s |\n' check result; printf '|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..54})"
+  for r in "${rows[@]}"; do echo "$r"; done
+  exit 0
+fi
 
 # ---- (a) 2 GPUs vs 1 GPU accumulating the same two micro-batches
 for dev in cuda-fp32 cuda; do

@@ -312,6 +312,24 @@ TEST(bf16_stays_as_close_to_fp32_as_bf16_operands_allow) {
 /* Window >= 2: at window 1 the gradients of an SWA layer's W_q, W_k are exactly
  * zero and both sides hold rounding noise there, which AdamW (m/sqrt(v))
  * turns into full-size updates of random sign. */
+TEST(fused_adamw_equals_clip_then_per_tensor_steps_on_the_gpu) {
+    swax_rng_seed(&rng, 77, 0);
+    for (int dev = 0; dev < 2; dev++) {
+        const Case *k = &cases[dev ? 5 : 1];
+        SwaxModel *cm = cpu_model(k, 12);
+        SwaxModel *a = gpu_twin_on(cm, dev ? "cuda" : "cuda-fp32"), *b = gpu_twin_on(cm, dev ? "cuda" : "cuda-fp32");
+        const int N = k->B * k->T;
+        int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
+        uint8_t *ds = malloc(N);
+        make_batch(k, tok, tgt, ds);
+        SwaxBatch bt = {k->B, k->T, tok, tgt, ds, k->window, k->chunk};
+        CHECKF(test_fused_adamw_differs(a, b, &bt, 0.05f) == 0, "%s", dev ? "cuda" : "cuda-fp32");
+        CHECKF(test_fused_adamw_differs(a, b, &bt, 1e9f) == 0, "%s", dev ? "cuda" : "cuda-fp32");
+        free(tok), free(tgt), free(ds);
+        swax_model_free(cm), swax_model_free(a), swax_model_free(b);
+    }
+}
+
 TEST(fp32_adamw_steps_follow_the_cpu_and_repeat_bit_for_bit) {
     swax_rng_seed(&rng, 202, 0);
     const Case *k = &cases[0];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "train/optim.h"
 
 /* Random values in every parameter (init leaves the gates at 0, which would
  * hide bugs): norm weights 1 + 0.2 z, gate biases 1.5 z, weights weight_sd z. */
@@ -24,6 +25,41 @@ static inline void test_randomize_params(SwaxModel *m, SwaxRng *r, double weight
             else p[off + j] = (float)(weight_sd * z);
         }
     }
+}
+
+/* Three AdamW steps two ways on two copies of a model with the same batch:
+ * swax_grad_clip + one adamw call per tensor (the segment table switched
+ * off) on a, the fused swax_adamw_step_scaled on b; with max_norm small enough
+ * that the clipping acts. Returns 0 when the parameters and moments agree bit
+ * for bit after every step, else the first step that differs. */
+static inline int test_fused_adamw_differs(SwaxModel *a, SwaxModel *b, const SwaxBatch *batch, float max_norm) {
+    SwaxAdamW oa, ob;
+    SWAX_ASSERT(swax_adamw_init(&oa, a, swax_adamw_defaults()) == 0);
+    SWAX_ASSERT(swax_adamw_init(&ob, b, swax_adamw_defaults()) == 0);
+    SWAX_ASSERT(ob.nseg >= 1 && ob.seg_start[ob.nseg] == swax_model_num_params(b));
+    const int nseg = oa.nseg;
+    oa.nseg = 0; /* per tensor */
+    const size_t n = swax_model_num_params(a);
+    float *ha = malloc(sizeof(float) * 2 * n), *hb = malloc(sizeof(float) * 2 * n);
+    int bad = 0;
+    for (int s = 1; s <= 3 && !bad; s++) {
+        float la, lb;
+        swax_zero_grad(a), swax_zero_grad(b);
+        SWAX_ASSERT(swax_forward(a, batch, &la) == 0 && swax_backward(a, 1.0f) == 0);
+        SWAX_ASSERT(swax_forward(b, batch, &lb) == 0 && swax_backward(b, 1.0f) == 0);
+        swax_grad_clip(a, max_norm);
+        swax_adamw_step(&oa, a, 1e-2f);
+        swax_adamw_step_scaled(&ob, b, 1e-2f, swax_clip_coef(swax_grad_norm(b), max_norm));
+        if (memcmp(swax_model_params(a), swax_model_params(b), sizeof(float) * n) != 0) bad = s;
+        swax_adamw_get(&oa, ha, ha + n);
+        swax_adamw_get(&ob, hb, hb + n);
+        if (memcmp(ha, hb, sizeof(float) * 2 * n) != 0) bad = s;
+    }
+    printf("  fused AdamW (%d segments) vs clip + per-tensor steps: %s\n", nseg, bad ? "DIFFER" : "bit-identical");
+    free(ha), free(hb);
+    oa.nseg = nseg;
+    swax_adamw_free(&oa), swax_adamw_free(&ob);
+    return bad;
 }
 
 #endif

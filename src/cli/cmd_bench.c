@@ -41,8 +41,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         float loss;
         swax_zero_grad(m);
         if ((rc = swax_forward(m, &b, &loss)) || (rc = swax_backward(m, 1.0f))) return cli_fail("bench", rc);
-        swax_grad_clip(m, 1.0f);
-        swax_adamw_step(&opt, m, 1e-4f);
+        swax_adamw_step_scaled(&opt, m, 1e-4f, swax_clip_coef(swax_grad_norm(m), 1.0f));
         swax_model_sync(m);
         double dt = swax_time_sec() - t0;
         if (s == 0) swax_ops_profile_reset();

@@ -175,6 +175,15 @@ typedef struct SwaxOps {
     void (*graph_free)(void *graph);
     /* out[r] = the first argmax over ids < Vused of logits row r (N, V) (greedy decode without the copy) */
     void (*argmax)(int32_t *out, const float *logits, int N, int V, int Vused);
+
+    /* AdamW over the whole parameter array in one pass (PyTorch semantics, the
+     * arithmetic of `adamw`): segment i = [start[i], start[i + 1]) (start[0] =
+     * 0, start[nseg] = n) decays with wd when decay[i] != 0, else not; every
+     * gradient is multiplied by gscale first (global-norm clipping without a
+     * pass of its own; 1 = none). start and decay are host arrays. */
+    void (*adamw_segs)(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                       const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2, float eps, float wd,
+                       int step);
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);

@@ -107,6 +107,11 @@ static void p_adamw(float *p, const float *g, float *m, float *v, size_t n, floa
                     float wd, int step) {
     TIMED("adamw", inner->adamw(p, g, m, v, n, lr, b1, b2, eps, wd, step));
 }
+static void p_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                         const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2, float eps, float wd,
+                         int step) {
+    TIMED("adamw_segs", inner->adamw_segs(p, g, m, v, n, start, decay, nseg, gscale, lr, b1, b2, eps, wd, step));
+}
 static double p_sumsq(const float *x, size_t n) {
     double r;
     TIMED("sumsq", r = inner->sumsq(x, n));
@@ -135,6 +140,7 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     wrapped.adamw = p_adamw, wrapped.sumsq = p_sumsq, wrapped.scale = p_scale;
     wrapped.to_device = p_to_device, wrapped.to_host = p_to_host, wrapped.zero = p_zero;
     if (ops->params_updated) wrapped.params_updated = p_params_updated;
+    if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
     return &wrapped;
 }
 

@@ -211,7 +211,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
         SwaxDistInfo d;
         SWAX_TRY(swax_dist_discover(&d, o->dist_world > 0 ? o->dist_rank : -1, o->dist_world > 0 ? o->dist_world : -1,
                                     o->dist_master, o->dist_file, NULL, NULL));
-        if (d.world > 1) return swax_train_run_dist(o, &d);
+        /* SWAX_DIST_FORCE=1: the data-parallel loop even for one rank (checks the NCCL path on one GPU) */
+        const char *force = getenv("SWAX_DIST_FORCE");
+        if (d.world > 1 || (force && atoi(force) > 0)) return swax_train_run_dist(o, &d);
     }
 
     SwaxModel *m = NULL;
@@ -309,7 +311,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
             loss += l / o->accum;
         }
         if (rc) break;
-        const double gnorm = swax_grad_clip(m, o->clip);
+        const double gnorm = swax_grad_norm(m); /* clipped inside the update (swax_adamw_step_scaled) */
         if (!isfinite(loss) || !isfinite(gnorm)) {
             if (o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10) {
                 fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step,
@@ -324,7 +326,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
                             step, loss, gnorm, o->out);
             break;
         }
-        swax_adamw_step(&opt, m, (float)lr);
+        swax_adamw_step_scaled(&opt, m, (float)lr, swax_clip_coef(gnorm, o->clip));
         prog.step++;
         prog.data_pos = swax_loader_position(train);
         prog.tokens_seen += NT * o->accum;

@@ -391,6 +391,26 @@ static void adamw(float *p, const float *g, float *m, float *v, size_t n, float 
     }
 }
 
+static void adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                       const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2, float eps, float wd,
+                       int step) {
+    const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
+    const float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
+    SWAX_ASSERT(nseg >= 1 && start[0] == 0 && start[nseg] == n);
+    for (int s = 0; s < nseg; s++) {
+        const float dec = 1.0f - lr * (decay[s] ? wd : 0.0f);
+#pragma omp parallel for
+        for (size_t i = start[s]; i < start[s + 1]; i++) {
+            const float gi = g[i] * gscale;
+            float pi = p[i] * dec;
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+            p[i] = pi - step_size * m[i] / denom;
+        }
+    }
+}
+
 static double sumsq(const float *x, size_t n) {
     /* fixed blocks, summed in order: independent of the thread count */
     const size_t BLK = 1 << 16, nb = (n + BLK - 1) / BLK;
@@ -443,6 +463,7 @@ static const SwaxOps cpu_ops = {
     .xent_fwd = xent_fwd,
     .xent_bwd = xent_bwd,
     .adamw = adamw,
+    .adamw_segs = adamw_segs,
     .sumsq = sumsq,
     .scale = scale,
 };

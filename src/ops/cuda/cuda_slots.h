@@ -49,6 +49,9 @@ void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets,
                         float scale);
 void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
                      float wd, int step);
+void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                          const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2, float eps,
+                          float wd, int step);
 double swax_cuda_sumsq(const float *x, size_t n);
 void swax_cuda_scale(float *x, size_t n, float s);
 

@@ -60,6 +60,7 @@
  * instantiated; a bf16 mode would add ldv/stv/ldf/stf overloads). Parameters,
  * parameter gradients and per-row statistics stay fp32. */
 #include <stdint.h>
+#include <string.h>
 
 #include <vector>
 
@@ -227,6 +228,66 @@ __global__ void __launch_bounds__(FLAT_THREADS) adamw_kernel(float *p, const flo
             adam_one(pp, g[i], mm, vv, a);
             p[i] = pp, m[i] = mm, v[i] = vv;
         }
+}
+
+/* AdamW over elements [lo, hi) of whole-array pointers, up to SEG_MAX
+ * segments (absolute starts, decay bits) passed by value and copied to shared
+ * memory; each group of W elements finds its segment by binary search and
+ * steps across a boundary inside the group. Gradients times gscale first. */
+constexpr int SEG_MAX = 256;
+struct AdamSegs {
+    unsigned long long start[SEG_MAX + 1];
+    unsigned decay[SEG_MAX / 32];
+    int nseg;
+};
+
+template <int W>
+__global__ void __launch_bounds__(FLAT_THREADS) adamw_segs_kernel(float *p, const float *g, float *m, float *v,
+                                                                  AdamArgs a, float gscale, const AdamSegs s) {
+    __shared__ unsigned long long st[SEG_MAX + 1];
+    __shared__ unsigned dec[SEG_MAX / 32];
+    for (int i = threadIdx.x; i <= s.nseg; i += blockDim.x) st[i] = s.start[i];
+    for (int i = threadIdx.x; i < SEG_MAX / 32; i += blockDim.x) dec[i] = s.decay[i];
+    __syncthreads();
+    const size_t lo = st[0], hi = st[s.nseg];
+    const size_t g0 = lo / W, g1 = (hi + W - 1) / W;
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = g0 + tid; k < g1; k += stride) {
+        const size_t e0 = k * W;
+        int a0 = 0, b0 = s.nseg - 1; /* the last segment starting at or before max(e0, lo) */
+        const size_t key = e0 > lo ? e0 : lo;
+        while (a0 < b0) {
+            const int mid = (a0 + b0 + 1) >> 1;
+            if (st[mid] <= key) a0 = mid;
+            else b0 = mid - 1;
+        }
+        int seg = a0;
+        if (W > 1 && e0 >= lo && e0 + W <= hi && st[seg + 1] >= e0 + W) { /* whole group, one segment */
+            float pp[W], gg[W], mm[W], vv[W];
+            ldv(p + e0, pp);
+            ldv(g + e0, gg);
+            ldv(m + e0, mm);
+            ldv(v + e0, vv);
+            AdamArgs b = a;
+            if (!((dec[seg >> 5] >> (seg & 31)) & 1u)) b.decay = 1.0f;
+#pragma unroll
+            for (int j = 0; j < W; j++) adam_one(pp[j], gg[j] * gscale, mm[j], vv[j], b);
+            stv(p + e0, pp);
+            stv(m + e0, mm);
+            stv(v + e0, vv);
+        } else {
+            for (int j = 0; j < W; j++) {
+                const size_t i = e0 + j;
+                if (i < lo || i >= hi) continue;
+                while (st[seg + 1] <= i) seg++;
+                AdamArgs b = a;
+                if (!((dec[seg >> 5] >> (seg & 31)) & 1u)) b.decay = 1.0f;
+                float pp = p[i], mm = m[i], vv = v[i];
+                adam_one(pp, g[i] * gscale, mm, vv, b);
+                p[i] = pp, m[i] = mm, v[i] = vv;
+            }
+        }
+    }
 }
 
 /* Each block one chunk of SUMSQ_CHUNK values; thread t owns the groups of 4
@@ -966,6 +1027,36 @@ extern "C" void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_
                                                                               inv_cap, scale);
     }
     SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                                     const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2,
+                                     float eps, float wd, int step) {
+    if (n == 0) return;
+    SWAX_CUDA_REQUIRE(p && g && m && v && step >= 1 && nseg >= 1 && start[0] == 0 && start[nseg] == n);
+    /* exactly the CPU's host-side constants (and adamw's) */
+    const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
+    AdamArgs a;
+    a.decay = 1.0f - lr * wd;
+    a.b1 = b1, a.omb1 = 1.0f - b1;
+    a.b2 = b2, a.omb2 = 1.0f - b2;
+    a.eps = eps;
+    a.step_size = lr / bc1;
+    a.bc2_sqrt = sqrtf(bc2);
+    cudaStream_t st = swax_cuda_stream();
+    const bool vec = al16(p) && al16(g) && al16(m) && al16(v);
+    for (int s0 = 0; s0 < nseg; s0 += SEG_MAX) { /* one launch per SEG_MAX segments */
+        AdamSegs sg;
+        memset(&sg, 0, sizeof sg);
+        sg.nseg = nseg - s0 < SEG_MAX ? nseg - s0 : SEG_MAX;
+        for (int i = 0; i <= sg.nseg; i++) sg.start[i] = start[s0 + i];
+        for (int i = 0; i < sg.nseg; i++)
+            if (decay[s0 + i]) sg.decay[i >> 5] |= 1u << (i & 31);
+        const size_t len = sg.start[sg.nseg] - sg.start[0];
+        if (vec) adamw_segs_kernel<4><<<flat_blocks(len / 4 + 2), FLAT_THREADS, 0, st>>>(p, g, m, v, a, gscale, sg);
+        else adamw_segs_kernel<1><<<flat_blocks(len), FLAT_THREADS, 0, st>>>(p, g, m, v, a, gscale, sg);
+        SWAX_CUDA_LAUNCHED();
+    }
 }
 
 extern "C" void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
