@@ -15,6 +15,7 @@ int cmd_data(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 /* Prints "swax <cmd>: error: <swax_last_error()>" and returns rc. */
 int cli_fail(const char *cmd, int rc);

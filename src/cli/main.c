@@ -19,6 +19,7 @@
 #pragma weak cmd_tokenizer
 #pragma weak cmd_bench
 #pragma weak cmd_info
+#pragma weak cmd_study
 
 typedef struct {
     const char *name;
@@ -36,6 +37,7 @@ static const Command commands[] = {
     {"data", cmd_data, "turn text into token shards; fetch the default corpus"},
     {"tokenizer", cmd_tokenizer, "train, encode, decode (tiktoken rank files)"},
     {"bench", cmd_bench, "benchmarks, each figure beside its baseline"},
+    {"study", cmd_study, "the window study: one JSON per run, the report (issue 12)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,130 @@
+/* test_window_study.c — the window study's pipeline cannot rot (issue 12): `scripts/window_study.sh
+ * --cpu-mini` runs the whole thing CPU-sized (a tiny archive of this repository's text, a 512-id
+ * BPE, synthetic retrieval documents, two schedules trained, NIAH at 1x..32x, loss by position, the
+ * learning curve, one JSON per run, the report) and the outputs parse; `swax study report` works
+ * with partial results and says so when there are none. Runs in the normal build only (the
+ * sanitizer build would take minutes). */
+#include <cjson/cJSON.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "test.h"
+
+static char tmp[256];
+static char out_buf[65536];
+
+static const char *bin(void) {
+    const char *b = getenv("SWAX_BIN");
+    return b ? b : "build/swax";
+}
+
+static int sh(const char *cmd) {
+    char full[4200];
+    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -2;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static cJSON *load(const char *path) {
+    char *text;
+    size_t len;
+    if (swax_read_file(path, &text, &len)) return NULL;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    return j;
+}
+
+static int sanitizer_build(void) { return strstr(bin(), "asan") != NULL; }
+
+static int mini_ran;
+
+static void run_mini(void) {
+    if (mini_ran) return;
+    mini_ran = 1;
+    snprintf(tmp, sizeof tmp, "/tmp/swax_test_study_XXXXXX");
+    SWAX_ASSERT(mkdtemp(tmp));
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "scripts/window_study.sh --cpu-mini --bin %s --out %s/results --work %s/work", bin(), tmp,
+             tmp);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = sh(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    fprintf(stderr, "  window_study.sh --cpu-mini: exit %d in %.1f s\n", rc, s);
+    if (rc) fprintf(stderr, "%s\n", out_buf);
+}
+
+TEST(cpu_mini_writes_one_json_per_run) {
+    if (sanitizer_build()) {
+        fprintf(stderr, "  (skipped in the sanitizer build)\n");
+        return;
+    }
+    run_mini();
+    const char *runs[] = {"swax-w128_s1", "swax-stoch-linear_s1"};
+    for (int r = 0; r < 2; r++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/results/%s.json", tmp, runs[r]);
+        cJSON *j = load(path);
+        CHECKF(j, "%s missing or not JSON", path);
+        const cJSON *f = cJSON_GetObjectItem(j, "format"), *n = cJSON_GetObjectItem(j, "niah"),
+                    *lens = cJSON_GetObjectItem(n, "lengths"), *mean = cJSON_GetObjectItem(n, "mean"),
+                    *far = cJSON_GetObjectItem(cJSON_GetObjectItem(n, "far"), "accuracy"),
+                    *pos = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "loss_by_position"), "loss"),
+                    *curve = cJSON_GetObjectItem(j, "learning_curve"), *tr = cJSON_GetObjectItem(j, "train"),
+                    *params = cJSON_GetObjectItem(j, "params");
+        int ok = cJSON_IsString(f) && !strcmp(f->valuestring, "swax-window-study") && cJSON_GetArraySize(lens) == 6 &&
+                 cJSON_GetArraySize(mean) == 6 && cJSON_GetArraySize(far) == 6 &&
+                 cJSON_GetArrayItem(lens, 5)->valuedouble == 32 * cJSON_GetArrayItem(lens, 0)->valuedouble &&
+                 cJSON_IsNumber(cJSON_GetArrayItem(mean, 0)) && cJSON_GetArraySize(pos) >= 8 &&
+                 cJSON_IsNumber(cJSON_GetArrayItem(pos, 0)) && cJSON_GetArraySize(curve) >= 2 &&
+                 cJSON_GetObjectItem(tr, "steps") && cJSON_GetObjectItem(tr, "steps")->valuedouble == 24 &&
+                 cJSON_IsNumber(params) && params->valuedouble > 1000 &&
+                 cJSON_IsNumber(cJSON_GetObjectItem(j, "wall_s")) && cJSON_GetObjectItem(j, "config");
+        cJSON_Delete(j);
+        CHECKF(ok, "%s: fields missing", path);
+    }
+}
+
+TEST(report_from_all_and_from_partial_results) {
+    if (sanitizer_build()) return;
+    run_mini();
+    char cmd[2048], path[512];
+    snprintf(cmd, sizeof cmd, "%s study report --in %s/results --out %s/rep", bin(), tmp, tmp);
+    CHECKF(sh(cmd) == 0, "%s", out_buf);
+    snprintf(path, sizeof path, "%s/rep/report.md", tmp);
+    char *md;
+    size_t len;
+    CHECK(swax_read_file(path, &md, &len) == 0);
+    int ok = strstr(md, "| swax-w128 |") && strstr(md, "| swax-stoch-linear |") && strstr(md, "32×");
+    free(md);
+    CHECKF(ok, "%s lacks the rows", path);
+    const char *svgs[] = {"niah_vs_length.svg", "niah_far_vs_length.svg", "learning_curves.svg", "loss_by_position.svg"};
+    for (int i = 0; i < 4; i++) {
+        char *s;
+        snprintf(path, sizeof path, "%s/rep/%s", tmp, svgs[i]);
+        CHECKF(swax_read_file(path, &s, &len) == 0, "%s missing", path);
+        ok = len > 100 && !strncmp(s, "<svg", 4) && strstr(s, "</svg>");
+        free(s);
+        CHECKF(ok, "%s is not an SVG", path);
+    }
+    /* partial: one run and a file of another kind beside it */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/part && cp %s/results/swax-w128_s1.json %s/part/ && echo '{\"x\": 1}' > %s/part/other.json && "
+             "%s study report --in %s/part",
+             tmp, tmp, tmp, tmp, bin(), tmp);
+    CHECKF(sh(cmd) == 0 && strstr(out_buf, "1 runs of 1 models"), "%s", out_buf);
+    /* none */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/none && %s study report --in %s/none", tmp, bin(), tmp);
+    CHECKF(sh(cmd) == SWAX_E_INPUT && strstr(out_buf, "no swax-window-study JSON"), "%s", out_buf);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    sh(cmd);
+}
+
+RUN_TESTS()
