@@ -381,6 +381,7 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .mlstm_out_fwd = swax_cuda_mlstm_out_fwd, .mlstm_out_bwd = swax_cuda_mlstm_out_bwd,               \
         .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd, .adamw = swax_cuda_adamw,         \
         .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale,                                               \
+        .gdn_fwd = NULL, .gdn_bwd = NULL, /* Gated DeltaNet: not on the GPU yet (the model refuses D) */  \
     }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
