@@ -5,7 +5,10 @@
  * finite differences (float64). */
 #include <stdint.h>
 
+#include <unistd.h>
+
 #include "core/common.h"
+#include "io/config_json.h"
 #include "ops/cpu/gdn_cell.h"
 #include "ops/cpu/mlstm_cell.h"
 #include "test.h"
@@ -236,6 +239,108 @@ TEST(backward_matches_finite_differences) {
     grad_check(20, 3, 4, 6, 1);  /* document resets */
     grad_check(11, 4, 4, 64, 0); /* one chunk, L > T */
     grad_check(30, 5, 3, 8, 0);  /* several chunks: the state gradient carried back */
+}
+
+/* ---- the layer in the model: config, checkpoint, device ---------------- */
+
+static void small_config(SwaxConfig *c, const char *pattern) {
+    swax_config_default(c, 29, 16, 2);
+    snprintf(c->pattern, sizeof c->pattern, "%s", pattern);
+    c->attn_heads = 2, c->head_dim = 8, c->mlstm_heads = 2, c->ffn_dim = 24, c->window = 4, c->eot_token = -1;
+}
+
+TEST(bad_configs_give_clear_errors) {
+    SwaxConfig c;
+    small_config(&c, "AX");
+    CHECK(swax_config_validate(&c) == SWAX_E_USAGE);
+    CHECKF(strstr(swax_last_error(), "'D' (Gated DeltaNet)"), "message: %s", swax_last_error());
+    small_config(&c, "AD");
+    c.gdn_heads = 3; /* 3 does not divide D/2 = 8 */
+    CHECK(swax_config_validate(&c) == SWAX_E_USAGE);
+    CHECKF(strstr(swax_last_error(), "gdn_heads 3") && strstr(swax_last_error(), "d_model/2 = 8"), "message: %s",
+           swax_last_error());
+    printf("  e.g. %s\n", swax_last_error());
+    c.gdn_heads = -1;
+    CHECK(swax_config_validate(&c) == SWAX_E_USAGE);
+    c.gdn_heads = 0, c.mlstm_heads = 16; /* 0 = mlstm_heads, which is too many for a D layer */
+    CHECK(swax_config_validate(&c) == SWAX_E_USAGE);
+    CHECKF(strstr(swax_last_error(), "from mlstm_heads"), "message: %s", swax_last_error());
+    c.gdn_heads = 8; /* one channel pair per head: allowed */
+    CHECK(swax_config_validate(&c) == 0);
+    small_config(&c, "AM");
+    c.gdn_heads = 3; /* no D layer: not checked */
+    CHECK(swax_config_validate(&c) == 0);
+    CHECK(swax_config_set(&c, "pattern=AD") == 0 && swax_config_set(&c, "gdn_heads=4") == 0);
+    CHECK(!strcmp(c.pattern, "AD") && c.gdn_heads == 4 && swax_config_validate(&c) == 0);
+}
+
+TEST(config_json_round_trip) {
+    SwaxConfig a, b;
+    small_config(&a, "AD");
+    char *txt;
+    CHECK(swax_config_to_json(&a, &txt) == 0);
+    CHECKF(!strstr(txt, "gdn_heads"), "0 (= mlstm_heads) is not written: %s", txt);
+    CHECK(swax_config_from_json(txt, strlen(txt), "t", &b) == 0 && b.gdn_heads == 0);
+    free(txt);
+    a.gdn_heads = 4;
+    CHECK(swax_config_to_json(&a, &txt) == 0);
+    CHECK(strstr(txt, "\"gdn_heads\":\t4"));
+    CHECK(swax_config_from_json(txt, strlen(txt), "t", &b) == 0);
+    CHECK(memcmp(&a, &b, sizeof a) == 0);
+    free(txt);
+}
+
+TEST(checkpoint_round_trip_and_names) {
+    SwaxConfig c;
+    small_config(&c, "DA");
+    c.gdn_heads = 4;
+    SwaxModel *m, *m2;
+    CHECK(swax_model_create(&c, &m) == 0);
+    swax_model_init(m, 3);
+    /* the names of docs/checkpoint.md, in order, and the SPEC initialisation */
+    const char *want[] = {"blocks.0.gdn.wq.weight", "blocks.0.gdn.wk.weight", "blocks.0.gdn.wv.weight",
+                          "blocks.0.gdn.wg.weight", "blocks.0.gdn.wb.weight", "blocks.0.gdn.wa.weight",
+                          "blocks.0.gdn.conv_q.weight", "blocks.0.gdn.conv_k.weight", "blocks.0.gdn.conv_v.weight",
+                          "blocks.0.gdn.A_log", "blocks.0.gdn.dt_bias", "blocks.0.gdn.norm.weight",
+                          "blocks.0.gdn.wo.weight"};
+    const float *p = swax_model_params(m);
+    for (int i = 0; i < 13; i++) {
+        const char *name;
+        size_t off;
+        int nd;
+        int64_t sh[2];
+        CHECK(swax_model_tensor(m, 2 + i, &name, &off, &nd, sh) == 0);
+        CHECKF(!strcmp(name, want[i]), "tensor %d: %s, expected %s", 2 + i, name, want[i]);
+        const size_t n = (size_t)sh[0] * sh[1];
+        for (size_t j = 0; j < n; j++) {
+            const float x = p[off + j];
+            if (strstr(name, "conv_")) CHECK(nd == 2 && sh[1] == 4 && fabsf(x) <= 0.5f);
+            if (strstr(name, "A_log")) CHECK(sh[0] == 4 && x >= 0 && x <= logf(16) + 1e-6f);
+            if (strstr(name, "dt_bias")) { /* softplus(dt_bias) in [0.001, 0.1] */
+                const double dt = log1p(exp((double)x));
+                CHECKF(dt >= 0.001 * 0.999 && dt <= 0.1 * 1.001, "dt %g", dt);
+            }
+        }
+    }
+    char dir[] = "/tmp/swax_test_gdn_XXXXXX";
+    CHECK(mkdtemp(dir));
+    CHECK(swax_model_save(m, dir) == 0);
+    CHECK(swax_model_load(dir, &m2) == 0);
+    CHECK(memcmp(swax_model_params(m), swax_model_params(m2), 4 * swax_model_num_params(m)) == 0);
+    CHECK(memcmp(swax_model_config(m), swax_model_config(m2), sizeof(SwaxConfig)) == 0);
+    int32_t tok[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    SwaxBatch b = {1, 11, tok, NULL, NULL, 4, 4};
+    CHECK(swax_forward(m, &b, NULL) == 0 && swax_forward(m2, &b, NULL) == 0);
+    CHECK(memcmp(swax_model_logits(m), swax_model_logits(m2), 4 * 11 * 29) == 0);
+    /* a device table without the D slots is refused with a clear message (here:
+     * no GPU at all, or the GPU table that lacks Gated DeltaNet) */
+    CHECK(swax_model_set_device(m, "cuda-fp32") != 0);
+    printf("  --device cuda-fp32: %s\n", swax_last_error());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    swax_model_free(m);
+    swax_model_free(m2);
 }
 
 RUN_TESTS()
