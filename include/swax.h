@@ -44,7 +44,7 @@ typedef struct {
     int vocab_used;        /* ids >= vocab_used are padding: never win a softmax */
     int d_model;           /* D */
     int n_blocks;
-    char pattern[SWAX_MAX_PATTERN + 1]; /* over 'A' (SWA) and 'M' (mLSTM); block i = pattern[i % len] */
+    char pattern[SWAX_MAX_PATTERN + 1]; /* over 'A' (SWA), 'M' (mLSTM), 'D' (Gated DeltaNet); block i = pattern[i % len] */
     int attn_heads;        /* SWA heads */
     int head_dim;          /* SWA head width */
     double rope_theta;
@@ -57,7 +57,11 @@ typedef struct {
     int tie_embeddings;
     float igate_bias_init; /* b_i initial value (xLSTM-7B: -10) */
     int eot_token;         /* end-of-text id (document separator), -1 if none */
+    int gdn_heads;         /* Gated DeltaNet heads (pattern D); 0 = mlstm_heads. DK = D/(2 NH), DV = D/NH */
 } SwaxConfig;
+
+/* The Gated DeltaNet head count a config uses (gdn_heads, or mlstm_heads when 0). */
+static inline int swax_config_gdn_heads(const SwaxConfig *c) { return c->gdn_heads > 0 ? c->gdn_heads : c->mlstm_heads; }
 
 /* Fills defaults (SPEC §2) for the given sizes; the rest can be edited after. */
 void swax_config_default(SwaxConfig *c, int vocab_size, int d_model, int n_blocks);

@@ -52,7 +52,7 @@ import torch.nn.functional as F  # noqa: E402
 
 DEFAULTS = dict(pattern="AM", head_dim=64, rope_theta=10000.0, mlstm_heads=4,
                 gate_softcap=15.0, logit_softcap=30.0, norm_eps=1e-6,
-                tie_embeddings=False, igate_bias_init=-10.0, eot_token=-1)
+                tie_embeddings=False, igate_bias_init=-10.0, eot_token=-1, gdn_heads=0)
 
 # SPEC §4 presets (the C presets are authoritative; these serve `bench` and `init`).
 PRESETS = {
@@ -92,8 +92,11 @@ def make_config(d):
         c[key] = float(c[key])
     c["tie_embeddings"] = bool(c["tie_embeddings"])
     c["eot_token"] = int(c["eot_token"])
-    if not c["pattern"] or any(ch not in "AM" for ch in c["pattern"]):
-        raise ValueError("config: pattern must be a non-empty string over 'A' and 'M'")
+    c["gdn_heads"] = int(c["gdn_heads"] or 0) or c["mlstm_heads"]   # 0: as mlstm_heads
+    if not c["pattern"] or any(ch not in "AMD" for ch in c["pattern"]):
+        raise ValueError("config: pattern must be a non-empty string over 'A', 'M' and 'D'")
+    if "D" in c["pattern"] and D % (2 * c["gdn_heads"]):
+        raise ValueError("config: d_model must be a multiple of 2*gdn_heads")
     if c["vocab_used"] > c["vocab_size"]:
         raise ValueError("config: vocab_used > vocab_size")
     if c["head_dim"] % 2:
@@ -122,9 +125,18 @@ def tensor_names(cfg):
     for i in range(cfg["n_blocks"]):
         p = "blocks.%d." % i
         out.append((p + "norm1.weight", (D,)))
-        if cfg["pattern"][i % len(cfg["pattern"])] == "A":
+        kind = cfg["pattern"][i % len(cfg["pattern"])]
+        if kind == "A":
             out += [(p + "attn.wq.weight", (HD, D)), (p + "attn.wk.weight", (HD, D)),
                     (p + "attn.wv.weight", (HD, D)), (p + "attn.wo.weight", (D, HD))]
+        elif kind == "D":
+            g, GH = p + "gdn.", cfg["gdn_heads"]
+            out += [(g + "wq.weight", (D // 2, D)), (g + "wk.weight", (D // 2, D)),
+                    (g + "wv.weight", (D, D)), (g + "wg.weight", (D, D)),
+                    (g + "wb.weight", (GH, D)), (g + "wa.weight", (GH, D)),
+                    (g + "conv_q.weight", (D // 2, 4)), (g + "conv_k.weight", (D // 2, 4)),
+                    (g + "conv_v.weight", (D, 4)), (g + "A_log", (GH,)), (g + "dt_bias", (GH,)),
+                    (g + "norm.weight", (D,)), (g + "wo.weight", (D, D))]
         else:
             m = p + "mlstm."
             out += [(m + "wq.weight", (D // 2, D)), (m + "wk.weight", (D // 2, D)),
@@ -320,6 +332,91 @@ def mlstm_cell(q, k, v, ig, fg, doc_start=None, eps=1e-6, form="chunkwise", chun
         return mlstm_recurrent(q, k, v, ig, fg, doc_start, eps)
     raise ValueError("unknown mLSTM form %r" % form)
 
+# ----------------------------------------------------------------------------- Gated DeltaNet cell
+# Both take q, k (B, NH, T, DK) -- L2-normalised, q also scaled by DK^-1/2 --, v (B, NH, T, DV),
+# beta, g (B, NH, T) (g = log alpha <= 0) and doc_start (B, T) or None; they return o (B, NH, T, DV),
+# o_t = S_t q_t with S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t v_t k_t^T (S is DV x DK),
+# S <- 0 before a document's first token.
+
+
+def gdn_recurrent(q, k, v, beta, g, doc_start=None):
+    """Step by step (the decode form and the oracle)."""
+    B, NH, T, DK = q.shape
+    DV = v.shape[-1]
+    ds = doc_starts(doc_start, B, T, q.device)[:, 0]            # (B, T)
+    S = q.new_zeros(B, NH, DV, DK)
+    outs = []
+    for t in range(T):
+        S = torch.where(ds[:, t, None, None, None], torch.zeros_like(S), S)
+        a = torch.exp(g[..., t])[..., None, None]
+        kt = k[:, :, t]
+        Sk = (S @ kt[..., None])[..., 0]                          # (B, NH, DV)
+        u = beta[..., t, None] * (v[:, :, t] - a[..., 0] * Sk)
+        S = a * S + u[..., :, None] * kt[..., None, :]
+        outs.append((S @ q[:, :, t, :, None])[..., 0])
+    return torch.stack(outs, dim=2)
+
+
+def gdn_chunkwise(q, k, v, beta, g, doc_start=None, chunk=64):
+    """Chunks of L tokens aligned to multiples of L, state S carried between them; inside a
+    chunk the UT transform T = (I + A)^-1 of A_ij = beta_i e^{G_i - G_j} k_i.k_j (j < i) gives
+    W = T diag(beta gamma) K, U = T diag(beta) V and the chunk's deltas U - W S^T (SPEC §2).
+    Document starts inside a chunk are masks (the C code cuts its chunks there instead): no
+    term joins two documents, and tokens after a start do not see the carried state."""
+    B, NH, T, DK = q.shape
+    DV = v.shape[-1]
+    L = int(chunk)
+    if L < 1:
+        raise ValueError("chunk must be >= 1")
+    nc = (T + L - 1) // L
+    pad = nc * L - T
+    ds = doc_starts(doc_start, B, T, q.device)                 # (B, 1, T)
+    if pad:
+        q, k, v = [F.pad(x, (0, 0, 0, pad)) for x in (q, k, v)]
+        beta, g = F.pad(beta, (0, pad)), F.pad(g, (0, pad))
+        ds = F.pad(ds, (0, pad))
+    ar = torch.arange(L, device=q.device)
+    tril, eye = ar[:, None] >= ar[None, :], torch.eye(L, dtype=q.dtype, device=q.device)
+    S = q.new_zeros(B, NH, DV, DK)
+    outs = []
+    for c in range(nc):
+        sl = slice(c * L, (c + 1) * L)
+        qc, kc, vc, bc, gc = q[:, :, sl], k[:, :, sl], v[:, :, sl], beta[..., sl], g[..., sl]
+        seg = torch.cumsum(ds[..., sl].long(), dim=-1)          # (B, 1, L); 0: the carried document
+        valid = tril & (seg[..., :, None] == seg[..., None, :])
+        G = torch.cumsum(gc, dim=-1)
+        M = torch.exp((G[..., :, None] - G[..., None, :]).masked_fill(~valid, float("-inf")))
+        gam = torch.where(seg > 0, torch.zeros_like(G), torch.exp(G))
+        A = bc[..., :, None] * M * (kc @ kc.transpose(-1, -2)) * (1 - eye)
+        Tm = torch.linalg.solve_triangular(eye + A, eye.expand_as(A), upper=False, unitriangular=True)
+        W = Tm @ ((bc * gam)[..., None] * kc)
+        U = Tm @ (bc[..., None] * vc)
+        Dl = U - W @ S.transpose(-1, -2)
+        outs.append(gam[..., None] * (qc @ S.transpose(-1, -2)) + (M * (qc @ kc.transpose(-1, -2))) @ Dl)
+        S = gam[..., -1, None, None] * S + (Dl * M[..., -1, :, None]).transpose(-1, -2) @ kc
+    return torch.cat(outs, dim=2)[:, :, :T]
+
+
+def gdn_cell(q, k, v, beta, g, doc_start=None, form="chunkwise", chunk=64):
+    if form == "chunkwise":
+        return gdn_chunkwise(q, k, v, beta, g, doc_start, chunk)
+    if form in ("recurrent", "parallel"):                     # the recurrence is the oracle
+        return gdn_recurrent(q, k, v, beta, g, doc_start)
+    raise ValueError("unknown Gated DeltaNet form %r" % form)
+
+
+def causal_conv(x, w, ds):
+    """x (B, T, C), w (C, 4): out[t] = sum_i w[c, i] x[t - 3 + i], x = 0 before the document."""
+    B, T, C = x.shape
+    st = start_index(ds)                                        # (B, T)
+    ar = torch.arange(T, device=x.device)
+    out = 0
+    for j in range(4):
+        xs = F.pad(x, (0, 0, j, 0))[:, :T]                      # x[t - j]
+        ok = (ar - j >= st)[..., None]
+        out = out + w[:, 3 - j] * torch.where(ok, xs, torch.zeros_like(xs))
+    return out
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -329,6 +426,14 @@ class Weight(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(d))
+
+
+class ConvW(nn.Module):
+    """Depthwise causal convolution weights (C, 4) held as `.weight`."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(c, 4))
 
 
 def linear(i, o, bias=False):
@@ -383,6 +488,41 @@ class MLSTM(nn.Module):
         return self.wo(torch.sigmoid(self.wog(x)) * h)
 
 
+class GDN(nn.Module):
+    """The Gated DeltaNet layer (SPEC §2, pattern letter D)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        D, NH = cfg["d_model"], cfg["gdn_heads"]
+        self.NH, self.eps = NH, cfg["norm_eps"]
+        self.wq, self.wk = linear(D, D // 2), linear(D, D // 2)
+        self.wv, self.wg = linear(D, D), linear(D, D)
+        self.wb, self.wa = linear(D, NH), linear(D, NH)
+        self.conv_q, self.conv_k, self.conv_v = ConvW(D // 2), ConvW(D // 2), ConvW(D)
+        self.A_log = nn.Parameter(torch.zeros(NH))
+        self.dt_bias = nn.Parameter(torch.zeros(NH))
+        self.norm = Weight(D)
+        self.wo = linear(D, D)
+
+    def forward(self, x, doc_start, form, chunk):
+        B, T, D = x.shape
+        NH = self.NH
+
+        def heads(t):
+            return t.view(B, T, NH, -1).transpose(1, 2)
+        q = heads(F.silu(causal_conv(self.wq(x), self.conv_q.weight, doc_start)))
+        k = heads(F.silu(causal_conv(self.wk(x), self.conv_k.weight, doc_start)))
+        v = heads(F.silu(causal_conv(self.wv(x), self.conv_v.weight, doc_start)))
+        q = q * torch.rsqrt(q.pow(2).sum(-1, keepdim=True) + 1e-6) * (q.shape[-1] ** -0.5)
+        k = k * torch.rsqrt(k.pow(2).sum(-1, keepdim=True) + 1e-6)
+        beta = torch.sigmoid(self.wb(x)).transpose(1, 2)                       # (B, NH, T)
+        g = (-torch.exp(self.A_log) * F.softplus(self.wa(x) + self.dt_bias)).transpose(1, 2)
+        o = gdn_cell(q, k, v, beta, g, doc_start, form, chunk)
+        o = o * torch.rsqrt(o.pow(2).mean(dim=-1, keepdim=True) + self.eps)     # per-head RMSNorm
+        o = o.transpose(1, 2).reshape(B, T, D) * self.norm.weight
+        return self.wo(o * F.silu(self.wg(x)))
+
+
 class FFN(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -400,6 +540,8 @@ class Block(nn.Module):
         self.norm1 = Weight(cfg["d_model"])
         if kind == "A":
             self.attn = SWA(cfg)
+        elif kind == "D":
+            self.gdn = GDN(cfg)
         else:
             self.mlstm = MLSTM(cfg)
         self.norm2 = Weight(cfg["d_model"])
@@ -409,6 +551,8 @@ class Block(nn.Module):
         y = rms_norm(x, self.norm1.weight, self.eps)
         if self.kind == "A":
             x = x + self.attn(y, ctx["cos"], ctx["sin"], ctx["mask"])
+        elif self.kind == "D":
+            x = x + self.gdn(y, ctx["doc_start"], ctx["form"], ctx["chunk"])
         else:
             x = x + self.mlstm(y, ctx["doc_start"], ctx["form"], ctx["chunk"])
         return x + self.ffn(rms_norm(x, self.norm2.weight, self.eps))
@@ -434,7 +578,18 @@ class SwaxModel(nn.Module):
         small, out = math.sqrt(2.0 / (5 * D)), 2.0 / (cfg["n_blocks"] * math.sqrt(D))
         for name, p in self.named_parameters():
             leaf = name.split(".")[-2] if name.count(".") else name
-            if name.endswith("norm.weight") or leaf in ("norm1", "norm2", "norm"):
+            if ".gdn.conv_" in name:                       # U(-1/sqrt(4), 1/sqrt(4))
+                std = None
+                p.copy_(torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.5)
+            elif name.endswith("gdn.A_log"):                 # log U[1, 16]
+                std = None
+                p.copy_(torch.log(1 + 15 * torch.rand(p.shape, generator=g, dtype=torch.float64)))
+            elif name.endswith("gdn.dt_bias"):               # softplus^-1(dt), dt log-uniform [1e-3, 0.1]
+                std = None
+                dt = torch.exp(math.log(1e-3) + math.log(100.0) * torch.rand(p.shape, generator=g,
+                                                                               dtype=torch.float64))
+                p.copy_(dt + torch.log(-torch.expm1(-dt)))
+            elif name.endswith("norm.weight") or leaf in ("norm1", "norm2", "norm"):
                 std = None
                 p.fill_(1.0)
             elif name.endswith("wi.bias"):
@@ -483,6 +638,15 @@ class SwaxModel(nn.Module):
             pad = torch.arange(cfg["vocab_size"], device=dev) >= cfg["vocab_used"]
             logits = logits.masked_fill(pad, float("-inf"))
         return logits
+
+
+def decay_groups(model, wd):
+    """AdamW groups: weight decay on 2-D weight matrices, none on norms, gate biases, the
+    Gated DeltaNet's A_log, dt_bias and (2-D) convolution weights (SPEC §2, §4)."""
+    named = list(model.named_parameters())
+    dec = [p for n, p in named if p.dim() >= 2 and ".gdn.conv_" not in n]
+    nodec = [p for n, p in named if not (p.dim() >= 2 and ".gdn.conv_" not in n)]
+    return [dict(params=dec, weight_decay=wd), dict(params=nodec, weight_decay=0.0)]
 
 
 def lm_loss(logits, targets):
@@ -806,8 +970,7 @@ def cmd_adamw(args):
     clip = meta_num(meta, "clip", float, 0.0)
     window, chunk = meta_num(meta, "window", int), meta_num(meta, "chunk", int, 64)
     params = list(model.parameters())
-    groups = [dict(params=[p for p in params if p.dim() >= 2], weight_decay=wd),
-              dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)]
+    groups = decay_groups(model, wd)
     opt = torch.optim.AdamW(groups, lr=lr, betas=(b1, b2), eps=eps)
     losses = []
     for _ in range(steps):
@@ -855,8 +1018,7 @@ def cmd_bench(args):
     data = torch.randint(0, cfg["vocab_used"], (args.batch, args.seq + 1), generator=g).to(dev)
     tokens, targets = data[:, :-1], data[:, 1:]
     params = list(model.parameters())
-    opt = torch.optim.AdamW([dict(params=[p for p in params if p.dim() >= 2], weight_decay=0.1),
-                             dict(params=[p for p in params if p.dim() < 2], weight_decay=0.0)],
+    opt = torch.optim.AdamW(decay_groups(model, 0.1),
                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
 
     def step():

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import swax_ref as R
+
 from swax_ref import (FormatError, SWA, SwaxModel, apply_rope, doc_starts, lm_loss, load_checkpoint,
                       main, make_config, mlstm_cell, mlstm_chunkwise, mlstm_parallel,
                       mlstm_recurrent, read_safetensors, rope_tables, run_model, save_checkpoint,
@@ -325,6 +327,32 @@ def selftest():
         write_safetensors(exf, exa, meta)
         rc, out = cli(["adamw", "--model", ck, "--exchange", exf, "--out", outf])
         check("cli adamw rejects wrong losses", rc == 1 and "twin adamw: FAILED" in out)
+
+    # Gated DeltaNet (pattern D): chunkwise (UT transform) == recurrence, documents == separate runs
+    B, NH, T, DK, DV = 2, 3, 41, 6, 5
+    q = torch.nn.functional.normalize(torch.randn(B, NH, T, DK, dtype=dt), dim=-1) * DK ** -0.5
+    k = torch.nn.functional.normalize(torch.randn(B, NH, T, DK, dtype=dt), dim=-1)
+    v, beta = torch.randn(B, NH, T, DV, dtype=dt), torch.rand(B, NH, T, dtype=dt)
+    g = -2 * torch.rand(B, NH, T, dtype=dt)
+    ds = torch.rand(B, T) < 0.1
+    worst = 0.0
+    for d in (None, ds):
+        ref = R.gdn_recurrent(q, k, v, beta, g, d)
+        for L in (1, 5, 16, 64):
+            worst = max(worst, rel(R.gdn_chunkwise(q, k, v, beta, g, d, L), ref))
+    check("gdn chunkwise == recurrent (float64, L 1/5/16/64, documents)", worst < 1e-12, "%.2e" % worst)
+    ds1 = torch.zeros(1, T, dtype=torch.bool)
+    ds1[0, 17] = True
+    whole = R.gdn_chunkwise(q[:1], k[:1], v[:1], beta[:1], g[:1], ds1, 8)
+    parts = torch.cat([R.gdn_chunkwise(q[:1, :, a:b], k[:1, :, a:b], v[:1, :, a:b], beta[:1, :, a:b],
+                                       g[:1, :, a:b], None, 8) for a, b in ((0, 17), (17, T))], dim=2)
+    check("gdn document start == separate runs", rel(whole, parts) < 1e-13, "%.2e" % rel(whole, parts))
+    cfg = dict(vocab_size=19, d_model=16, n_blocks=2, pattern="DA", attn_heads=2, head_dim=8, mlstm_heads=2,
+               gdn_heads=4, ffn_dim=24, window=5)
+    mdl = R.SwaxModel(cfg).to(dt).init_weights(3)
+    toks = torch.randint(0, 19, (2, 23))
+    a, b = mdl(toks, ds[:, :23], chunk=4), mdl(toks, ds[:, :23], form="recurrent")
+    check("gdn model chunkwise == recurrent logits", rel(a, b) < 1e-12, "%.2e" % rel(a, b))
 
     npass = sum(results)
     print("%d passed, %d failed" % (npass, len(results) - npass))

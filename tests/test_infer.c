@@ -250,6 +250,11 @@ TEST(prefill_and_decode_match_training_forward) {
         {{"AM", 2, 32, 2, 16, 2, 41, 41, 0, 3.0f}, 600, 16, 64, 0},  /* past several chunks */
         {{"AM", 2, 16, 2, 8, 2, 23, 23, 0, 3.0f}, 9000, 24, 64, 0},  /* past two 4096-row prefill pieces */
         {{"AAM", 3, 16, 2, 8, 2, 23, 23, 0, 3.0f}, 300, 300, 64, 32},/* window = T across pieces */
+        /* Gated DeltaNet (D): state S and the convolution history */
+        {{"AD", 2, 16, 2, 8, 2, 29, 29, 0, 3.0f}, 40, 1, 8, 8},
+        {{"D", 2, 24, 1, 8, 3, 31, 31, 0, 3.0f}, 45, 3, 7, 7},       /* pure D, 3 heads, T % chunk != 0 */
+        {{"D", 1, 16, 1, 8, 1, 17, 17, 0, 3.0f}, 20, 3, 1, 1},       /* 1 head, chunk 1 */
+        {{"ADM", 3, 32, 2, 16, 2, 41, 41, 0, 3.0f}, 600, 16, 64, 0}, /* all three kinds, several chunks */
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         equivalence_case(&cases[i], i);
@@ -257,10 +262,10 @@ TEST(prefill_and_decode_match_training_forward) {
     }
 }
 
-TEST(save_load_continues_bit_exact) {
+static void save_load_case(const char *pattern) {
     swax_rng_seed(&rng, 22, 0);
     make_tmp();
-    ModelCase mc = {"AM", 4, 16, 2, 8, 2, 29, 27, 0, 3.0f};
+    ModelCase mc = {pattern, 4, 16, 2, 8, 2, 29, 27, 0, 3.0f};
     SwaxModel *m = random_model(&mc, 5);
     const int V = mc.V, P = 57, K = 30, W = 9;
     int32_t prompt[57];
@@ -312,6 +317,11 @@ TEST(save_load_continues_bit_exact) {
     swax_model_free(m);
 }
 
+TEST(save_load_continues_bit_exact) {
+    save_load_case("AM");
+    if (!g_test_failed) save_load_case("AD"); /* Gated DeltaNet: S and the convolution history */
+}
+
 /* worst error of batched vs single decode; *exact = all bit-identical */
 static double batched_vs_single(SwaxModel *m, const ModelCase *mc, int *exact) {
     const int S = 5, V = mc->V, W = 7, steps = 25;
@@ -353,21 +363,26 @@ static double batched_vs_single(SwaxModel *m, const ModelCase *mc, int *exact) {
     return worst;
 }
 
-TEST(batched_decode_equals_single_decode) {
+static void batched_case(const char *pattern) {
     swax_rng_seed(&rng, 33, 0);
-    ModelCase mc = {"AM", 4, 32, 2, 16, 2, 37, 37, 0, 3.0f};
+    ModelCase mc = {pattern, 4, 32, 2, 16, 2, 37, 37, 0, 3.0f};
     SwaxModel *m = random_model(&mc, 6);
     int exact;
     const double e1 = batched_vs_single(m, &mc, &exact);
-    printf("  batched vs single decode (OpenBLAS): max err %.3g (%s)\n", e1, exact ? "bit-exact" : "not bit-exact");
+    printf("  %s: batched vs single decode (OpenBLAS): max err %.3g (%s)\n", pattern, e1, exact ? "bit-exact" : "not bit-exact");
     CHECKF(e1 <= TOL, "max err %.3g", e1);
     m->ops = exact_ops();
     const double e2 = batched_vs_single(m, &mc, &exact);
     m->ops = swax_ops_cpu();
-    printf("  batched vs single decode (row-independent matmul): max err %.3g (%s)\n", e2,
+    printf("  %s: batched vs single decode (row-independent matmul): max err %.3g (%s)\n", pattern, e2,
            exact ? "bit-exact" : "not bit-exact");
     CHECK(exact);
     swax_model_free(m);
+}
+
+TEST(batched_decode_equals_single_decode) {
+    batched_case("AM");
+    if (!g_test_failed) batched_case("AD");
 }
 
 TEST(bad_inputs_give_clear_errors) {

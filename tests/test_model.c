@@ -27,6 +27,7 @@ static void make_tmp(void) {
 typedef struct {
     const char *pattern;
     int B, T, window, chunk, docs, tie, D, heads, hdim, nh, V, Vused;
+    int gnh; /* gdn_heads (0: as nh) */
 } Case;
 
 /* random weights everywhere (init leaves gates at 0, which would hide bugs) */
@@ -35,7 +36,7 @@ static SwaxModel *random_model(const Case *k) {
     swax_config_default(&c, k->V, k->D, (int)strlen(k->pattern) + (k->pattern[1] ? 1 : 1));
     snprintf(c.pattern, sizeof c.pattern, "%s", k->pattern);
     c.vocab_used = k->Vused;
-    c.attn_heads = k->heads, c.head_dim = k->hdim, c.mlstm_heads = k->nh, c.ffn_dim = 24;
+    c.attn_heads = k->heads, c.head_dim = k->hdim, c.mlstm_heads = k->nh, c.ffn_dim = 24, c.gdn_heads = k->gnh;
     c.window = k->window, c.tie_embeddings = k->tie, c.eot_token = -1;
     c.gate_softcap = 5.0f, c.logit_softcap = 3.0f; /* small caps: exercised, not saturated */
     SwaxModel *m;
@@ -89,11 +90,16 @@ TEST(matches_twin_logits_loss_and_every_gradient) {
     swax_rng_seed(&rng, 101, 0);
     /* pattern B T window chunk docs tie D heads hdim nh V Vused */
     Case cases[] = {
-        {"AM", 2, 13, 4, 4, 0, 0, 16, 2, 8, 2, 29, 29},
-        {"AM", 2, 17, 1, 5, 1, 0, 16, 2, 8, 2, 29, 25},   /* window 1, documents, padded vocab */
-        {"A", 1, 11, 64, 4, 0, 1, 16, 2, 4, 1, 23, 23},   /* window >= T, tied embeddings */
-        {"M", 2, 19, 3, 1, 1, 0, 24, 1, 8, 3, 31, 31},    /* pure mLSTM, chunk 1, 3 heads */
-        {"AMM", 1, 23, 5, 8, 1, 0, 16, 1, 16, 2, 17, 17}, /* T not a multiple of the chunk */
+        {"AM", 2, 13, 4, 4, 0, 0, 16, 2, 8, 2, 29, 29, 0},
+        {"AM", 2, 17, 1, 5, 1, 0, 16, 2, 8, 2, 29, 25, 0},   /* window 1, documents, padded vocab */
+        {"A", 1, 11, 64, 4, 0, 1, 16, 2, 4, 1, 23, 23, 0},   /* window >= T, tied embeddings */
+        {"M", 2, 19, 3, 1, 1, 0, 24, 1, 8, 3, 31, 31, 0},    /* pure mLSTM, chunk 1, 3 heads */
+        {"AMM", 1, 23, 5, 8, 1, 0, 16, 1, 16, 2, 17, 17, 0}, /* T not a multiple of the chunk */
+        /* Gated DeltaNet (pattern D) */
+        {"AD", 2, 13, 4, 4, 0, 0, 16, 2, 8, 2, 29, 29, 0},
+        {"AD", 2, 21, 3, 5, 1, 0, 16, 2, 8, 2, 29, 25, 0},      /* documents, T % L != 0, padded vocab */
+        {"D", 2, 19, 3, 1, 1, 1, 24, 1, 8, 3, 31, 31, 1},    /* pure D, chunk 1, 1 head, tied */
+        {"ADM", 1, 23, 5, 8, 1, 0, 16, 1, 16, 2, 17, 17, 4}, /* all three kinds, 4 D heads vs 2 mLSTM */
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         twin_case(&cases[i], i);
@@ -101,17 +107,17 @@ TEST(matches_twin_logits_loss_and_every_gradient) {
     }
 }
 
-TEST(adamw_steps_match_twin) {
+static void adamw_case(const char *pattern) {
     swax_rng_seed(&rng, 202, 0);
     make_tmp();
-    Case k = {"AM", 2, 12, 3, 4, 1, 0, 16, 2, 8, 2, 19, 19};
+    Case k = {pattern, 2, 12, 3, 4, 1, 0, 16, 2, 8, 2, 19, 19, 0};
     SwaxModel *m = random_model(&k);
     size_t N = (size_t)k.B * k.T;
     int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
     uint8_t *ds = calloc(N, 1);
     make_batch(&k, tok, tgt, ds);
     char dir[512], ex[600], cmd[2048];
-    snprintf(dir, sizeof dir, "%s/adamw", tmpdir);
+    snprintf(dir, sizeof dir, "%s/adamw_%s", tmpdir, pattern);
     CHECK(swax_model_save(m, dir) == 0); /* the starting point */
     SwaxAdamWConfig oc = {0.9f, 0.95f, 1e-8f, 0.1f};
     SwaxAdamW opt;
@@ -133,7 +139,7 @@ TEST(adamw_steps_match_twin) {
     CHECK(test_write_exchange(ex, m, &x, NULL, 0, losses, steps, meta) == 0);
     snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py adamw --model %s --exchange %s --out %s/twin_losses.npy",
              test_python(), dir, ex, dir);
-    printf("  C losses: %.6f %.6f %.6f %.6f %.6f\n", losses[0], losses[1], losses[2], losses[3], losses[4]);
+    printf("  %s: C losses: %.6f %.6f %.6f %.6f %.6f\n", pattern, losses[0], losses[1], losses[2], losses[3], losses[4]);
     fflush(stdout);
     CHECK(losses[4] < losses[0]);
     CHECKF(system(cmd) == 0, "%s", cmd);
@@ -142,12 +148,17 @@ TEST(adamw_steps_match_twin) {
     swax_model_free(m);
 }
 
+TEST(adamw_steps_match_twin) {
+    adamw_case("AM");
+    if (!g_test_failed) adamw_case("AD"); /* Gated DeltaNet: conv weights without weight decay */
+}
+
 /* The fused head (training mode: loss and head backward in row chunks of
  * SWAX_HEAD_ROWS, no (N, V) logits) computes the same loss and gradients as
  * the plain path, here over 3 chunks and with an accumulation scale. */
 TEST(fused_head_equals_the_plain_head) {
     swax_rng_seed(&rng, 77, 0);
-    Case k = {"AM", 3, 1500, 16, 64, 1, 0, 16, 2, 8, 2, 37, 33};
+    Case k = {"AM", 3, 1500, 16, 64, 1, 0, 16, 2, 8, 2, 37, 33, 0};
     SwaxModel *m = random_model(&k);
     const int N = k.B * k.T;
     int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
@@ -184,7 +195,7 @@ TEST(fused_head_equals_the_plain_head) {
  * activations with the same ops as the forward. */
 TEST(recompute_gives_the_same_bits) {
     swax_rng_seed(&rng, 78, 0);
-    Case k = {"AMM", 2, 100, 7, 16, 1, 0, 16, 2, 8, 2, 29, 27};
+    Case k = {"AMD", 2, 100, 7, 16, 1, 0, 16, 2, 8, 2, 29, 27, 0};
     SwaxModel *m = random_model(&k);
     const int N = k.B * k.T;
     int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
@@ -213,7 +224,7 @@ TEST(recompute_gives_the_same_bits) {
 
 TEST(fused_adamw_equals_clip_then_per_tensor_steps) {
     swax_rng_seed(&rng, 79, 0);
-    Case k = {"AM", 2, 20, 5, 8, 1, 1, 16, 2, 8, 2, 29, 27};
+    Case k = {"AMD", 2, 20, 5, 8, 1, 1, 16, 2, 8, 2, 29, 27, 0};
     SwaxModel *a = random_model(&k);
     SwaxModel *b;
     CHECK(swax_model_create(swax_model_config(a), &b) == 0);
@@ -232,7 +243,7 @@ TEST(fused_adamw_equals_clip_then_per_tensor_steps) {
 TEST(save_load_round_trip_is_bit_exact) {
     swax_rng_seed(&rng, 303, 0);
     make_tmp();
-    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21};
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21, 0};
     SwaxModel *m = random_model(&k), *m2 = NULL;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/roundtrip", tmpdir);
@@ -269,7 +280,7 @@ static void corrupt_copy(const char *src_dir, const char *dst_dir, long truncate
 TEST(bad_checkpoints_give_clear_errors) {
     swax_rng_seed(&rng, 404, 0);
     make_tmp();
-    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21};
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 21, 0};
     SwaxModel *m = random_model(&k), *m2 = NULL;
     char dir[512], bad[600];
     snprintf(dir, sizeof dir, "%s/good", tmpdir);
@@ -302,7 +313,7 @@ TEST(bad_checkpoints_give_clear_errors) {
 
 TEST(bad_batches_give_clear_errors) {
     swax_rng_seed(&rng, 505, 0);
-    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 20};
+    Case k = {"AM", 1, 9, 4, 4, 0, 0, 16, 2, 8, 2, 21, 20, 0};
     SwaxModel *m = random_model(&k);
     int32_t tok[4] = {1, 2, 20, 3};
     SwaxBatch b = {1, 4, tok, NULL, NULL, 4, 4};

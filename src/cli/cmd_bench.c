@@ -11,10 +11,16 @@
 #include "train/optim.h"
 
 /* Training-step throughput (forward, backward, clip, AdamW) on random tokens. */
+enum { MAX_SETS = 32 };
+static const char *bench_sets[MAX_SETS]; /* --set key=value over the preset (e.g. pattern=AD) */
+static int n_bench_sets;
+
 static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads,
                        const char *device, int recompute) {
     SwaxConfig c;
     int rc = swax_config_preset(preset, &c);
+    for (int i = 0; i < n_bench_sets && !rc; i++) rc = swax_config_set(&c, bench_sets[i]);
+    if (!rc) rc = swax_config_validate(&c);
     if (rc) return cli_fail("bench", rc);
     SwaxModel *m;
     if ((rc = swax_model_create(&c, &m))) return cli_fail("bench", rc);
@@ -51,11 +57,11 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         }
     }
     const double tps = N / (total / steps), fpt = swax_model_train_flops_per_token(&c, T, window, chunk);
-    printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"params\": %zu, \"batch\": %d, "
+    printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"pattern\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
            "\"device_mem_gb\": %.2f}\n",
-           device, preset, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
+           device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9);
     if (getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
@@ -68,6 +74,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
             "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
+            "                        [--set key=value ...]   e.g. --set pattern=AD (Gated DeltaNet)\n"
             "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cuda|cuda-fp32]\n"
             "                        (GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
             "                        32k, 1M; try --preset 1.4b)\n"
@@ -80,7 +87,7 @@ int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
                                          {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
                                          {"threads", 1, 0, 'j'}, {"device", 1, 0, 'd'}, {"recompute", 0, 0, 'r'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"set", 1, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? SWAX_E_USAGE : 0;
@@ -101,6 +108,10 @@ int cmd_bench(int argc, char **argv) {
         case 'j': if (cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE; break;
         case 'd': device = optarg; break;
         case 'r': recompute = 1; break;
+        case 'S':
+            if (n_bench_sets == MAX_SETS) return cli_fail("bench", swax_error(SWAX_E_USAGE, "too many --set"));
+            bench_sets[n_bench_sets++] = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return SWAX_E_USAGE;
         }

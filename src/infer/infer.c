@@ -6,6 +6,7 @@
  *   SWA layer:   K ring (w, HD), then V ring (w, HD); position p lives in slot
  *                p mod w; keys are stored rotated (RoPE at their absolute position)
  *   mLSTM layer: C (NH, dk, dv), then n (NH, dk), then m (NH)
+ *   Gated DeltaNet layer: S (NH, dv, dk), then the conv history (3, 2D) (infer_gdn.h)
  * plus the position (tokens consumed) kept beside it.
  *
  * Prefill cuts the tokens into pieces of up to `piece` rows: a multiple of the
@@ -44,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer/infer_gdn.h"
 #include "model/model.h"
 #include "ops/cpu/fastmath.h"
 #include "ops/cpu/mlstm_cell.h"
@@ -84,6 +86,10 @@ struct SwaxState {
     float *d_logits;
     int cap_logit_rows;
     void **graphs; /* (3 (S + 1)) */
+    /* Gated DeltaNet (pattern D): projection width, scratch floats per row, scratch, per-row states */
+    int Pd;
+    size_t gdn_row;
+    float *gdn, **gdn_st;
 };
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -122,6 +128,8 @@ uint64_t swax_config_fingerprint(const SwaxConfig *c) {
                      c->vocab_size, c->vocab_used, c->d_model, c->n_blocks, c->pattern, c->attn_heads, c->head_dim,
                      c->rope_theta, c->mlstm_heads, (double)c->gate_softcap, c->ffn_dim, (double)c->logit_softcap,
                      (double)c->norm_eps, c->tie_embeddings);
+    if (strchr(c->pattern, 'D') && n > 0 && (size_t)n < sizeof buf) /* only then: other fingerprints stay as they were */
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " gdn=%d", swax_config_gdn_heads(c));
     return hash_bytes(0x5357415853544154ull, buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
@@ -243,6 +251,10 @@ static void free_scratch(SwaxState *s) {
         free(s->h_chunks);
         s->d_tok = NULL, s->d_rowseq = NULL, s->d_rowpos = NULL, s->d_chunks = NULL, s->h_chunks = NULL;
     }
+    free(s->gdn);
+    free(s->gdn_st);
+    s->gdn = NULL;
+    s->gdn_st = NULL;
     s->x = s->mid = s->ln = s->rstd = s->mix = s->att = s->ig = s->lf = s->hn = s->hmean = s->hrstd = s->y = NULL;
     s->gu = s->hf = NULL;
     s->rowpos = NULL;
@@ -252,9 +264,11 @@ static void free_scratch(SwaxState *s) {
 
 static size_t scratch_row_bytes(const SwaxState *s) {
     const size_t D = s->D, NH = s->NH, F = s->F;
-    const size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    if ((size_t)s->Pd > mixw) mixw = s->Pd;
     const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D;
-    return sizeof(float) * (6 * D + 1 + mixw + attw + 4 * NH + 3 * F) + sizeof(long) + sizeof(int);
+    return sizeof(float) * (6 * D + 1 + mixw + attw + 4 * NH + 3 * F + s->gdn_row) + sizeof(long) + sizeof(int) +
+           (s->gdn_row ? sizeof(float *) : 0);
 }
 
 /* prefill piece: a multiple of L, about PIECE_SCRATCH_BYTES of scratch */
@@ -270,7 +284,8 @@ static int ensure_scratch(SwaxState *s, int rows) {
     if (rows <= s->cap_rows) return 0;
     free_scratch(s);
     const size_t R = (size_t)rows, D = s->D, NH = s->NH, F = s->F;
-    const size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    if ((size_t)s->Pd > mixw) mixw = s->Pd;
     const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D;
     int fail = 0;
 #define AL(p, n) \
@@ -283,6 +298,10 @@ static int ensure_scratch(SwaxState *s, int rows) {
     AL(s->att, R * attw);
     AL(s->ig, R * NH);
     AL(s->lf, R * NH);
+    if (s->gdn_row) {
+        AL(s->gdn, R * s->gdn_row);
+        AL(s->gdn_st, R);
+    }
     AL(s->hn, R * D);
     AL(s->hmean, R * NH);
     AL(s->hrstd, R * NH);
@@ -354,6 +373,10 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
         if (m->kinds[l] == 'A') {
             if (swax_mul_size(&sz, (size_t)window, 2 * (size_t)s->HD))
                 rc = swax_error(SWAX_E_NOMEM, "state: window %d x %d overflows", window, s->HD);
+        } else if (m->kinds[l] == 'D') {
+            sz = swax_gdn_state_floats(m);
+            s->Pd = m->P_d;
+            s->gdn_row = swax_gdn_scratch_floats(m);
         } else {
             sz = (size_t)s->NH * ((size_t)s->dk * s->dv + s->dk + 1);
         }
@@ -365,7 +388,10 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
     {
         const double D = s->D, F = s->F;
         for (int l = 0; l < c->n_blocks; l++)
-            s->macs_row += (m->kinds[l] == 'A' ? 4.0 * s->HD * D : (double)s->P * D + D * D) + 3.0 * F * D;
+            s->macs_row += (m->kinds[l] == 'A'   ? 4.0 * s->HD * D
+                            : m->kinds[l] == 'D' ? (double)m->P_d * D + D * D
+                                                 : (double)s->P * D + D * D) +
+                           3.0 * F * D;
     }
     if (!rc) {
         s->data = state_alloc(s, n_seqs, (off ? off : 1) * sizeof(float), "state arrays");
@@ -671,6 +697,19 @@ static int mlstm_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq
     return 0;
 }
 
+/* Gated DeltaNet layer: projections here, the rest in infer_gdn.c */
+static int gdn_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0, int L) {
+    const BlockW *w = &m->w.blocks[l];
+    const int D = s->D, P = s->Pd;
+    mm(m->ops, s->mix, P, s->ln, D, w->w_mix, R, D, P);
+    for (int r = 0; r < (prefill_seq >= 0 ? 1 : R); r++)
+        s->gdn_st[r] = seq_data(s, prefill_seq >= 0 ? prefill_seq : s->rowseq[r]) + s->layer_off[l];
+    if (swax_gdn_infer(m, l, R, s->mix, P, s->gdn_st, prefill_seq >= 0, pos0, L, s->gdn, s->y))
+        return swax_error(SWAX_E_NOMEM, "Gated DeltaNet prefill: out of memory for the chunk scratch");
+    mm(m->ops, s->mid, D, s->y, D, w->w_out, R, D, D);
+    return 0;
+}
+
 /* All blocks on the R rows already embedded in s->x; the final residual stream
  * stays in s->x. */
 static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long pos0, int L) {
@@ -683,6 +722,7 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
         if (s->dev && s->kinds[l] == 'A') swa_layer_dev(m, s, l, R, prefill_seq, pos0);
         else if (s->dev) mlstm_layer_dev(m, s, l, R, prefill_seq, pos0, L);
         else if (s->kinds[l] == 'A') swa_layer(m, s, l, R, prefill_seq, pos0);
+        else if (s->kinds[l] == 'D') SWAX_TRY(gdn_layer(m, s, l, R, prefill_seq, pos0, L));
         else SWAX_TRY(mlstm_layer(m, s, l, R, prefill_seq, pos0, L));
         ops->add(s->mid, s->x, (size_t)R * D);
         ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);

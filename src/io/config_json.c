@@ -30,7 +30,7 @@ static const Field k_fields[] = {
     FLD(pattern, F_STR),     FLD(attn_heads, F_INT),     FLD(head_dim, F_INT),      FLD(rope_theta, F_DOUBLE),
     FLD(window, F_INT),      FLD(mlstm_heads, F_INT),    FLD(gate_softcap, F_FLOAT), FLD(ffn_dim, F_INT),
     FLD(logit_softcap, F_FLOAT), FLD(norm_eps, F_FLOAT), FLD(tie_embeddings, F_BOOL), OPT(igate_bias_init, F_FLOAT),
-    OPT(eot_token, F_INT),
+    OPT(eot_token, F_INT),   OPT(gdn_heads, F_INT),
 };
 #define N_FIELDS ((int)(sizeof k_fields / sizeof k_fields[0]))
 
@@ -60,6 +60,7 @@ int swax_config_to_json(const SwaxConfig *c, char **out) {
         const Field *f = &k_fields[i];
         const char *p = (const char *)c + f->off;
         char num[64];
+        if (f->off == offsetof(SwaxConfig, gdn_heads) && c->gdn_heads == 0) continue; /* 0: as mlstm_heads */
         cJSON *item = NULL;
         switch (f->type) {
         case F_INT: item = cJSON_CreateNumber(*(const int *)p); break;

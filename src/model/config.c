@@ -75,11 +75,12 @@ int swax_config_validate(const SwaxConfig *c) {
     if (c->n_blocks < 1 || c->n_blocks > 4096) BAD("config: n_blocks %d out of range [1, 4096]", c->n_blocks);
     size_t plen = strnlen(c->pattern, SWAX_MAX_PATTERN + 1);
     if (plen == 0 || plen > SWAX_MAX_PATTERN) BAD("config: pattern must have 1..%d characters", SWAX_MAX_PATTERN);
-    int has_a = 0, has_m = 0;
+    int has_a = 0, has_m = 0, has_d = 0;
     for (size_t i = 0; i < plen; i++) {
         if (c->pattern[i] == 'A') has_a = 1;
         else if (c->pattern[i] == 'M') has_m = 1;
-        else BAD("config: pattern '%s' may contain only 'A' (SWA) and 'M' (mLSTM)", c->pattern);
+        else if (c->pattern[i] == 'D') has_d = 1;
+        else BAD("config: pattern '%s' may contain only 'A' (SWA), 'M' (mLSTM) and 'D' (Gated DeltaNet)", c->pattern);
     }
     if (has_a) {
         if (c->attn_heads < 1 || c->attn_heads > 1024) BAD("config: attn_heads %d out of range", c->attn_heads);
@@ -93,6 +94,13 @@ int swax_config_validate(const SwaxConfig *c) {
             BAD("config: mlstm_heads %d must divide d_model/2 = %d", c->mlstm_heads, c->d_model / 2);
         if (!(c->gate_softcap > 0) || !isfinite(c->gate_softcap)) BAD("config: gate_softcap must be > 0");
         if (!isfinite(c->igate_bias_init)) BAD("config: igate_bias_init must be finite");
+    }
+    if (c->gdn_heads < 0) BAD("config: gdn_heads %d must be >= 0 (0 = mlstm_heads)", c->gdn_heads);
+    if (has_d) {
+        const int nh = swax_config_gdn_heads(c);
+        if (nh < 1 || nh > c->d_model / 2 || c->d_model % (2 * nh))
+            BAD("config: gdn_heads %d%s must divide d_model/2 = %d (per head DK = D/(2 NH), DV = D/NH)", nh,
+                c->gdn_heads > 0 ? "" : " (from mlstm_heads)", c->d_model / 2);
     }
     if (c->ffn_dim < 1 || c->ffn_dim > (1 << 20)) BAD("config: ffn_dim %d out of range", c->ffn_dim);
     if (!(c->logit_softcap >= 0) || !isfinite(c->logit_softcap)) BAD("config: logit_softcap must be >= 0");

@@ -63,6 +63,17 @@ static void mlstm_call(SwaxModel *m, BlockActs *a, SwaxMlstmCall *c) {
     c->chunks = m->chunks;
 }
 
+static void gdn_call(SwaxModel *m, BlockActs *a, const BlockW *w, SwaxGdnCall *c) {
+    memset(c, 0, sizeof *c);
+    c->B = m->B, c->T = m->T, c->NH = m->NHd, c->dk = m->dkd, c->dv = m->dvd, c->L = m->chunk;
+    c->eps = m->cfg.norm_eps;
+    c->doc_start = m->has_docs ? m->doc_start : NULL;
+    c->proj = a->mix, c->ldp = m->P_d;
+    c->conv_w = w->conv_w, c->A_log = w->A_log, c->dt_bias = w->dt_bias, c->norm_w = w->mix_norm;
+    c->y = a->y, c->xc = a->gd_xc, c->qkv = a->gd_qkv, c->rqk = a->gd_rqk, c->beta = a->gd_beta, c->g = a->gd_g;
+    c->o = a->gd_o, c->orstd = a->gd_orstd, c->Ss = a->gd_Ss, c->max_chunks = m->cap_chunks;
+}
+
 /* Block l: res[l + 1] = block(res[l]), its activations in acts[l] (with
  * --recompute every block shares one set, made again in the backward). */
 static void block_fwd(SwaxModel *m, int l) {
@@ -80,6 +91,14 @@ static void block_fwd(SwaxModel *m, int l) {
         attn_call(m, a, &ac);
         ops->attn_fwd(&ac);
         ops->matmul_fwd(a->res_mid, D, a->att, m->HD, w->w_out, N, m->HD, D);
+    } else if (m->kinds[l] == 'D') {
+        /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | gate D | b NH | a NH] ;
+         * conv, norms, gates, cell, gated RMSNorm -> y {N, D} ; @ W_o -> {N, D} */
+        ops->matmul_fwd(a->mix, m->P_d, a->ln1, D, w->w_mix, N, D, m->P_d);
+        SwaxGdnCall gc;
+        gdn_call(m, a, w, &gc);
+        ops->gdn_fwd(&gc);
+        ops->matmul_fwd(a->res_mid, D, a->y, D, w->w_out, N, D, D);
     } else {
         /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | og D | i NH | f NH] */
         const int P = m->P_m;
@@ -226,6 +245,15 @@ int swax_backward(SwaxModel *m, float scale) {
             ac.dout = m->dmid, ac.dqkv = m->dbig;
             ops->attn_bwd(&ac);
             ops->matmul_bwd(m->dln, D, g->w_mix, m->dbig, 3L * HD, a->ln1, D, w->w_mix, N, D, 3 * HD, 0);
+        } else if (m->kinds[l] == 'D') {
+            const int P = m->P_d;
+            ops->matmul_bwd(m->dmid, D, g->w_out, m->dres, D, a->y, D, w->w_out, N, D, D, 0);
+            SwaxGdnCall gc;
+            gdn_call(m, a, w, &gc);
+            gc.dy = m->dmid, gc.dproj = m->dbig, gc.scratch = m->dgdn;
+            gc.dconv_w = g->conv_w, gc.dA_log = g->A_log, gc.ddt_bias = g->dt_bias, gc.dnorm_w = g->mix_norm;
+            ops->gdn_bwd(&gc);
+            ops->matmul_bwd(m->dln, D, g->w_mix, m->dbig, P, a->ln1, D, w->w_mix, N, D, P, 0);
         } else {
             const int P = m->P_m;
             ops->matmul_bwd(m->dmid, D, g->w_out, m->dres, D, a->y, D, w->w_out, N, D, D, 0);

@@ -29,9 +29,13 @@ int swax_model_layout(SwaxModel *m) {
     m->dk = D / (2 * m->NH);
     m->dv = D / m->NH;
     m->P_m = 3 * D + 2 * m->NH;
+    m->NHd = swax_config_gdn_heads(c);
+    m->dkd = D / (2 * m->NHd);
+    m->dvd = D / m->NHd;
+    m->P_d = 3 * D + 2 * m->NHd;
     for (int i = 0; i < c->n_blocks; i++) m->kinds[i] = c->pattern[i % plen];
     m->kinds[c->n_blocks] = 0;
-    const int cap = 3 + 16 * c->n_blocks;
+    const int cap = 3 + 20 * c->n_blocks;
     m->tensors = swax_calloc(cap, sizeof(SwaxTensor), "tensor table");
     if (!m->tensors) return SWAX_E_NOMEM;
     size_t off = 0;
@@ -46,6 +50,22 @@ int swax_model_layout(SwaxModel *m) {
             T2("attn.wk.weight", m->HD, D);
             T2("attn.wv.weight", m->HD, D);
             T2("attn.wo.weight", D, m->HD);
+        } else if (m->kinds[i] == 'D') {
+            /* Gated DeltaNet: the projection rows [q; k; v; g; b; a] contiguous (w_mix) */
+            T2("gdn.wq.weight", D / 2, D);
+            T2("gdn.wk.weight", D / 2, D);
+            T2("gdn.wv.weight", D, D);
+            T2("gdn.wg.weight", D, D);
+            T2("gdn.wb.weight", m->NHd, D);
+            T2("gdn.wa.weight", m->NHd, D);
+            /* conv weights: 2-D but no weight decay (SPEC §2) */
+            snprintf(nm, sizeof nm, "blocks.%d.gdn.conv_q.weight", i), add_tensor(m, &off, cap, nm, 2, D / 2, 4, 0);
+            snprintf(nm, sizeof nm, "blocks.%d.gdn.conv_k.weight", i), add_tensor(m, &off, cap, nm, 2, D / 2, 4, 0);
+            snprintf(nm, sizeof nm, "blocks.%d.gdn.conv_v.weight", i), add_tensor(m, &off, cap, nm, 2, D, 4, 0);
+            T1("gdn.A_log", m->NHd);
+            T1("gdn.dt_bias", m->NHd);
+            T1("gdn.norm.weight", D);
+            T2("gdn.wo.weight", D, D);
         } else {
             T2("mlstm.wq.weight", D / 2, D);
             T2("mlstm.wk.weight", D / 2, D);
@@ -93,6 +113,13 @@ void swax_model_views(SwaxModel *m, float *base, ModelW *w) {
         if (m->kinds[i] == 'A') {
             P(w_mix, "attn.wq.weight");
             P(w_out, "attn.wo.weight");
+        } else if (m->kinds[i] == 'D') {
+            P(w_mix, "gdn.wq.weight");
+            P(conv_w, "gdn.conv_q.weight");
+            P(A_log, "gdn.A_log");
+            P(dt_bias, "gdn.dt_bias");
+            P(mix_norm, "gdn.norm.weight");
+            P(w_out, "gdn.wo.weight");
         } else {
             P(w_mix, "mlstm.wq.weight");
             P(b_gates, "mlstm.wi.bias");
@@ -155,6 +182,18 @@ void swax_model_init(SwaxModel *m, uint64_t seed) {
         } else if (strstr(nm, "wf.bias")) {
             for (size_t j = 0; j < n; j++) p[j] = n > 1 ? (float)(3.0 + 3.0 * (double)j / (double)(n - 1)) : 3.0f;
             continue;
+        } else if (strstr(nm, "gdn.conv_")) { /* U(−1/√4, 1/√4) */
+            for (size_t j = 0; j < n; j++) p[j] = (float)(swax_rng_uniform(&r) - 0.5);
+            continue;
+        } else if (strstr(nm, "gdn.A_log")) { /* log U[1, 16] */
+            for (size_t j = 0; j < n; j++) p[j] = (float)log(1.0 + 15.0 * swax_rng_uniform(&r));
+            continue;
+        } else if (strstr(nm, "gdn.dt_bias")) { /* softplus⁻¹(dt), dt log-uniform in [0.001, 0.1] */
+            for (size_t j = 0; j < n; j++) {
+                const double dt = exp(log(0.001) + (log(0.1) - log(0.001)) * swax_rng_uniform(&r));
+                p[j] = (float)(dt + log(-expm1(-dt)));
+            }
+            continue;
         } else if (strstr(nm, "wi.weight") || strstr(nm, "wf.weight") || strstr(nm, "wog.weight")) {
             sd = 0;
         } else if (strstr(nm, ".wo.weight") || strstr(nm, "w_down")) {
@@ -178,13 +217,14 @@ void swax_model_free_acts(SwaxModel *m) {
             BlockActs *a = &m->acts[i];
             void *ptrs[] = {a->ln1, a->rstd1, a->mix, a->att, a->lse, a->ig, a->lf, a->h, a->hn, a->hmean,
                             a->hrstd, a->y, a->m_t, a->den_t, a->arg_t, a->Cs, a->ns, a->ms, a->arg_end,
-                            a->res_mid, a->ln2, a->rstd2, a->gu, a->hf};
+                            a->res_mid, a->ln2, a->rstd2, a->gu, a->hf, a->gd_xc, a->gd_qkv, a->gd_rqk,
+                            a->gd_beta, a->gd_g, a->gd_o, a->gd_orstd, a->gd_Ss};
             for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
         }
     free(m->acts);
     m->acts = NULL;
     void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
-                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead};
+                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead, m->dgdn};
     for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
     m->lnf = m->rstdf = m->logits = m->losses = m->lse = m->dhead = NULL;
     m->cap_logit_rows = 0;
@@ -195,7 +235,7 @@ void swax_model_free_acts(SwaxModel *m) {
     m->h_doc_start = NULL;
     m->h_doc_lo = m->h_chunks = NULL;
     m->h_losses = m->h_logits = NULL;
-    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = NULL;
+    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = m->dgdn = NULL;
     m->cap_B = m->cap_T = m->cap_chunks = 0;
 }
 
@@ -247,12 +287,14 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
      * block; the backward makes each block's again */
     const int nsets = m->recompute ? 1 : c->n_blocks;
     m->act_sets = m->acts ? nsets : 0;
-    int has_a = 0, has_m = 0;
-    for (int i = 0; i < c->n_blocks; i++) has_a |= m->kinds[i] == 'A', has_m |= m->kinds[i] != 'A';
+    int has_a = 0, has_m = 0, has_d = 0;
+    for (int i = 0; i < c->n_blocks; i++)
+        has_a |= m->kinds[i] == 'A', has_m |= m->kinds[i] == 'M', has_d |= m->kinds[i] == 'D';
     for (int i = 0; !fail && i < nsets; i++) {
         BlockActs *a = &m->acts[i];
         const int want_a = m->recompute ? has_a : m->kinds[i] == 'A';
-        const int want_m = m->recompute ? has_m : m->kinds[i] != 'A';
+        const int want_m = m->recompute ? has_m : m->kinds[i] == 'M';
+        const int want_d = m->recompute ? has_d : m->kinds[i] == 'D';
         ALLOC(a->ln1, N * D, float);
         ALLOC(a->rstd1, N, float);
         ALLOC(a->res_mid, N * D, float);
@@ -260,8 +302,23 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
         ALLOC(a->rstd2, N, float);
         ALLOC(a->gu, N * 2 * F, float);
         ALLOC(a->hf, N * F, float);
-        const size_t mixw = want_m && (!want_a || P > 3 * HD) ? P : 3 * HD;
+        size_t mixw = want_a ? 3 * HD : 0;
+        if (want_m && P > mixw) mixw = P;
+        if (want_d && (size_t)m->P_d > mixw) mixw = m->P_d;
         ALLOC(a->mix, N * mixw, float);
+        if (want_d) {
+            const size_t NHd = m->NHd, S = (size_t)nB * NHd * nC;
+            ALLOC(a->gd_xc, N * 2 * D, float);
+            ALLOC(a->gd_qkv, N * 2 * D, float);
+            ALLOC(a->gd_rqk, N * 2 * NHd, float);
+            ALLOC(a->gd_beta, N * NHd, float);
+            ALLOC(a->gd_g, N * NHd, float);
+            ALLOC(a->gd_o, N * D, float);
+            ALLOC(a->gd_orstd, N * NHd, float);
+            ALLOC(a->gd_Ss, S * m->dkd * m->dvd, float);
+            if (!want_m) ALLOC(a->y, N * D, float);
+            if ((size_t)m->P_d > bigw) bigw = m->P_d;
+        }
         if (want_a) {
             ALLOC(a->att, N * HD, float);
             ALLOC(a->lse, N * c->attn_heads, float);
@@ -308,6 +365,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->dh2, N * D, float);
     ALLOC(m->dig, N * NH, float);
     ALLOC(m->dlf, N * NH, float);
+    if (has_d) ALLOC(m->dgdn, N * (3 * D + 2 * (size_t)m->NHd), float);
 #undef ALLOC
 #undef HALLOC
     if (fail) {
@@ -353,6 +411,12 @@ double swax_model_train_flops_per_token(const SwaxConfig *c, int T, int window, 
         if (c->pattern[i % plen] == 'A') {
             mm += 4 * D * HD;
             cell += 4 * w_eff * HD; /* QKᵀ and PV per token, forward */
+        } else if (c->pattern[i % plen] == 'D') {
+            const double nh = swax_config_gdn_heads(c), gk = D / (2 * nh), gv = D / nh;
+            mm += D * (3 * D + 2 * nh) + D * D;
+            /* per head and token, forward (chunk of L): A, W, U, P Δ, QKᵀ over L/2 on
+             * average, S0 w, S0 q and the state update (dk·dv each) */
+            cell += nh * ((L / 2) * (2 * gk + 2 * gv + gk) + 3 * 2 * gk * gv);
         } else {
             mm += D * (3 * D + 2 * NH) + D * D;
             /* per head and token, forward: intra-chunk QKᵀ and PV over L/2 keys on
@@ -406,6 +470,10 @@ int swax_model_set_device(SwaxModel *m, const char *device) {
     if (!to) return swax_error_wrap(SWAX_E_USAGE, "--device %s", device);
     if (to->is_device && getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) to = swax_ops_profiled(to);
     if (to == m->ops) return 0;
+    if (strchr(m->cfg.pattern, 'D') && (!to->gdn_fwd || !to->gdn_bwd))
+        return swax_error(SWAX_E_USAGE,
+                          "pattern '%s' has Gated DeltaNet (D) layers, which the %s backend does not have yet "
+                          "(use --device cpu)", m->cfg.pattern, to->name);
     /* host copy of the parameters, then everything is made again on the new side */
     float *host = swax_calloc(m->n_params, sizeof(float), "parameters");
     if (!host) return SWAX_E_NOMEM;

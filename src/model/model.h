@@ -25,6 +25,9 @@ typedef struct {
     float *norm2;    /* (D) */
     float *w_gu;     /* (2F, D) = [w_gate; w_up] */
     float *w_down;   /* (D, F) */
+    /* D (Gated DeltaNet): w_mix (3D + 2NH, D) = [wq; wk; wv; wg; wb; wa], mix_norm (D), w_out (D, D) W_o, and */
+    float *conv_w;   /* D: (2D, 4) = [conv_q; conv_k; conv_v] */
+    float *A_log, *dt_bias; /* D: (NH) each */
 } BlockW;
 
 typedef struct {
@@ -46,12 +49,16 @@ typedef struct {
     float *res_mid;              /* (N, D) after the mixer's residual add */
     float *ln2, *rstd2;          /* (N, D), (N) */
     float *gu, *hf;              /* (N, 2F), (N, F) */
+    /* D (Gated DeltaNet; SwaxGdnCall in ops.h): mix is proj (N, 3D + 2NH), y (N, D) */
+    float *gd_xc, *gd_qkv, *gd_rqk;  /* (N, 2D), (N, 2D), (N, 2NH) */
+    float *gd_beta, *gd_g, *gd_o, *gd_orstd; /* (N, NH), (N, NH), (N, D), (N, NH) */
+    float *gd_Ss;                /* (B, NH, chunks, dv, dk) chunk start states */
 } BlockActs;
 
 struct SwaxModel {
     SwaxConfig cfg;
     const SwaxOps *ops;
-    char kinds[4097];            /* per block: 'A' or 'M' */
+    char kinds[4097];            /* per block: 'A', 'M' or 'D' */
     int HD, NH, dk, dv, P_m;     /* SWA width; mLSTM heads, DQK, DV, projection width */
 
     size_t n_params;
@@ -98,6 +105,9 @@ struct SwaxModel {
     int B, T, window, chunk, has_docs, has_targets;
     long n_targets;
     int logits_valid;
+    /* Gated DeltaNet (pattern D): heads, DK, DV, projection width 3D + 2NH; backward scratch (N, 3D + 2NH) */
+    int NHd, dkd, dvd, P_d;
+    float *dgdn;
 };
 
 /* Builds the tensor table and the weight views for cfg (no allocation of activations). */

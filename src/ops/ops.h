@@ -94,6 +94,35 @@ typedef struct {
     size_t per_seq, off;
     const int *rowseq;           /* (R) */
 } SwaxInferStepCall;
+/* Everything one Gated DeltaNet layer call needs between its input projection
+ * and its output projection (SPEC §2, pattern letter D): the short causal
+ * convolutions, silu, L2-normalised q/k, the gates, the cell (all heads, all
+ * sequences) and the gated per-head RMSNorm. D = NH·dv, qk width D/2. */
+typedef struct {
+    int B, T, NH, dk, dv, L;
+    float eps;                /* the output RMSNorm's (norm_eps) */
+    const uint8_t *doc_start; /* (B, T) or NULL: state and convolution restart there */
+    /* (N, ldp): q at 0, k at D/2, v at D (conv inputs), output gate at 2D,
+     * β pre-activation at 3D, a (decay) pre-activation at 3D + NH */
+    const float *proj; long ldp;
+    const float *conv_w;      /* (2D, 4): q, k, v channels; out[t] = Σ_i w[c,i] x[t−3+i] */
+    const float *A_log, *dt_bias; /* (NH) */
+    const float *norm_w;      /* (D) */
+    float *y;                 /* out (N, D) = RMSNorm_head(o)·w ⊙ silu(gate) */
+    /* saved for the backward */
+    float *xc;                /* (N, 2D) convolution outputs (before silu) */
+    float *qkv;               /* (N, 2D) cell inputs: q̂/√dk, k̂, v */
+    float *rqk;               /* (N, 2NH) rsqrt(Σq² + 1e-6), rsqrt(Σk² + 1e-6) per head */
+    float *beta, *g;          /* (N, NH) β = sigmoid, g = −e^A_log·softplus(a + dt_bias) */
+    float *o;                 /* (N, D) cell output */
+    float *orstd;             /* (N, NH) the output RMSNorm's rsqrt */
+    float *Ss; int max_chunks; /* (B, NH, max_chunks, dv, dk) chunk start states */
+    /* backward */
+    const float *dy;          /* (N, D) */
+    float *dproj;             /* (N, ldp): all 3D + 2NH columns written */
+    float *dconv_w, *dA_log, *ddt_bias, *dnorm_w; /* += */
+    float *scratch;           /* (N, 3D + 2NH) */
+} SwaxGdnCall;
 
 typedef struct SwaxOps {
     const char *name;
@@ -184,6 +213,11 @@ typedef struct SwaxOps {
     void (*adamw_segs)(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
                        const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2, float eps, float wd,
                        int step);
+    /* Gated DeltaNet (pattern D): proj -> y, and dy -> dproj and the layer's
+     * small parameters' gradients. NULL in a table that lacks them (the model
+     * refuses pattern D there). */
+    void (*gdn_fwd)(SwaxGdnCall *c);
+    void (*gdn_bwd)(SwaxGdnCall *c);
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);

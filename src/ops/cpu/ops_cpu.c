@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "ops/cpu/fastmath.h"
+#include "ops/cpu/gdn_layer.h"
 #include "ops/cpu/mlstm_cell.h"
 #include "ops/cpu/swa.h"
 #include "ops/ops.h"
@@ -466,6 +467,8 @@ static const SwaxOps cpu_ops = {
     .adamw_segs = adamw_segs,
     .sumsq = sumsq,
     .scale = scale,
+    .gdn_fwd = swax_cpu_gdn_fwd,
+    .gdn_bwd = swax_cpu_gdn_bwd,
 };
 
 const SwaxOps *swax_ops_cpu(void) { return &cpu_ops; }
