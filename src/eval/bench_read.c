@@ -174,14 +174,15 @@ static int finish_mc(SwaxBenchItem *it, const char *where) {
 }
 
 static int set_id(SwaxBenchItem *it, const cJSON *j, const char *const *keys, const char *where) {
-    const char *s = any_str(j, keys);
     long v;
-    if (s) it->id = sdup(s);
-    else {
-        const cJSON *f = NULL;
-        for (int i = 0; keys[i] && !f; i++) f = field(j, keys[i]);
-        it->id = f && as_int(f, &v) ? sfmt("%ld", v) : sdup(where);
+    for (int i = 0; keys[i] && !it->id; i++) { /* the first key present, string or integer */
+        const cJSON *f = field(j, keys[i]);
+        if (cJSON_IsString(f) && f->valuestring) it->id = sdup(f->valuestring);
+        else if (f && as_int(f, &v)) it->id = sfmt("%ld", v);
+        else continue;
+        return it->id ? 0 : OOM(where);
     }
+    it->id = sdup(where);
     return it->id ? 0 : OOM(where);
 }
 
@@ -824,7 +825,7 @@ static int load_file(Rd *r) {
         rc = swax_error(SWAX_E_INPUT, "%s: empty file", r->path);
     } else if (data[p] == '[' || data[p] == '{') {
         const char *end = NULL;
-        cJSON *all = cJSON_ParseWithLengthOpts(data + p, len - p, &end, 1);
+        cJSON *all = cJSON_ParseWithLengthOpts(data + p, len - p + 1, &end, 1); /* + its NUL */
         const cJSON *list = all && cJSON_IsArray(all) ? all : all ? field(all, "Data") : NULL;
         if (all && cJSON_IsArray(list)) {
             long i = 0;
