@@ -314,6 +314,33 @@ static void gen_text_inputs(void) {
             "{\"context\": \"\", \"choices\": [\"caf\\u00e9\", \"tea\", \"\"], \"answer\": 2, \"extra\": null}\n");
     put_str("choice_jsonl", "bad_answer.jsonl", "{\"context\": \"x\", \"choices\": [\"a\", \"b\"], \"answer\": 2}\n");
     put_str("choice_jsonl", "bad_trailing.jsonl", "{\"context\": \"x\", \"choices\": [\"a\", \"b\"], \"answer\": 1} x\n");
+    /* eval bench: one seed per release format (tests/test_bench_suite.c has the full fixtures) */
+    put_str("bench", "valid_hellaswag.jsonl",
+            "{\"ind\": 1, \"activity_label\": \"Cooking\", \"ctx_a\": \"A man cuts.\", \"ctx_b\": \"he\", \"label\": 0, "
+            "\"endings\": [\"cooks [title] it.\", \"runs.\"]}\n");
+    put_str("bench", "valid_arc.jsonl",
+            "{\"id\": \"q\", \"question\": {\"stem\": \"Gas?\", \"choices\": [{\"text\": \"ice\", \"label\": \"A\"}, "
+            "{\"text\": \"steam\", \"label\": \"B\"}]}, \"answerKey\": \"B\"}\n");
+    put_str("bench", "valid_winogrande.jsonl",
+            "{\"qID\": \"x\", \"sentence\": \"A fits B because _ is small.\", \"option1\": \"A\", \"option2\": \"B\", \"answer\": \"1\"}\n");
+    put_str("bench", "valid_triviaqa.json",
+            "{\"Data\": [{\"Question\": \"Red planet?\", \"QuestionId\": \"t1\", \"Answer\": {\"Value\": \"Mars\", \"Aliases\": [\"Mars\"]}}]}\n");
+    put_str("bench", "valid_race.txt",
+            "{\"answers\": [\"A\"], \"options\": [[\"a\", \"b\", \"c\", \"d\"]], \"questions\": [\"Q?\"], \"article\": \"Text.\", \"id\": \"r1\"}\n");
+    put_str("bench", "valid_humaneval.jsonl",
+            "{\"task_id\": \"HumanEval/0\", \"prompt\": \"def f(a):\\n\", \"canonical_solution\": \"    return a\\n\", "
+            "\"test\": \"def check(c):\\n    assert c(1) == 1\\n\", \"entry_point\": \"f\", \"plus_input\": [[2]], \"base_input\": [[1]]}\n");
+    put_str("bench", "valid_mbpp.json",
+            "[{\"prompt\": \"Add.\", \"code\": \"def add(a, b): return a + b\", \"task_id\": 2, \"test_imports\": [], "
+            "\"test_list\": [\"assert add(1, 2) == 3\"]}]\n");
+    put_str("bench", "valid_longbench.jsonl",
+            "{\"input\": \"Q?\", \"context\": \"C.\", \"answers\": [\"Num\"], \"dataset\": \"trec_e\", "
+            "\"all_classes\": [\"Num\", \"Loc\"], \"_id\": \"1\"}\n");
+    put_str("bench", "valid_longbench_v2.json",
+            "[{\"_id\": \"1\", \"difficulty\": \"easy\", \"length\": \"long\", \"question\": \"Q?\", \"choice_A\": \"a\", "
+            "\"choice_B\": \"b\", \"choice_C\": \"c\", \"choice_D\": \"d\", \"answer\": \"C\", \"context\": \"x\"}]\n");
+    put_str("bench", "bad_list.json", "[{\"question\": 1},\n");
+    put_str("bench", "bad_scalar.jsonl", "\"text\"\n42\n");
 
     static const char *adj[] = {"famous", "joyful", "active", "capable", "visible", "careless", "reddish", "heroic",
                                 "distant", "urgent", "primary", "nervous", "helpful", "massive", "portable",

@@ -32,6 +32,7 @@
 
 #include "core/common.h"
 #include "data/build.h"
+#include "eval/bench.h"
 #include "eval/eval.h"
 #include "infer/infer.h"
 #include "io/config_json.h"
@@ -498,6 +499,44 @@ static int fuzz_choice_jsonl(const uint8_t *d, size_t n) {
     return 0;
 }
 
+/* The benchmark readers of `swax eval bench` (eval/bench_read.c): the input
+ * goes through every task's reader (a JSONL line, a JSON list, TriviaQA's
+ * {"Data": [...]}, one RACE article); whatever one accepts must hold items it
+ * promises. 0 if any reader accepted it, else the last status. */
+static int fuzz_bench(const uint8_t *d, size_t n) {
+    char path[1024];
+    fuzz_path(path, sizeof path, "bench/task.jsonl");
+    fuzz_write(path, d, n);
+    int rc = 0, any = 0;
+    for (int i = 0; swax_bench_task_at(i); i++) {
+        const SwaxBenchTask *t = swax_bench_task_at(i);
+        if (!t->read) continue;
+        SwaxBenchSet s = {0};
+        int r = swax_bench_load(t, path, &s);
+        if (!fuzz_status_ok(r)) FUZZ_CHECK(!"bench reader returned an unclean status");
+        if (!r) {
+            any = 1;
+            FUZZ_CHECK(s.n >= 1);
+            for (long k = 0; k < s.n; k++) {
+                const SwaxBenchItem *it = &s.v[k];
+                FUZZ_CHECK(it->id != NULL);
+                if (t->kind == SWAX_BENCH_MC || t->kind == SWAX_BENCH_PARTIAL) {
+                    FUZZ_CHECK(it->n_choices >= 2 && it->answer >= 0 && it->answer < it->n_choices && it->shot);
+                    for (int c = 0; c < it->n_choices; c++) FUZZ_CHECK(it->choices[c] != NULL);
+                    FUZZ_CHECK(t->kind == SWAX_BENCH_PARTIAL ? it->suffix != NULL : it->context != NULL);
+                }
+                if (t->kind == SWAX_BENCH_GEN) FUZZ_CHECK(it->n_golds >= 1 && (it->prompt || (it->doc && it->query)));
+                if (t->kind == SWAX_BENCH_CODE) FUZZ_CHECK(it->prompt && it->program);
+                for (int g = 0; g < it->n_golds; g++) fuzz_sink += (unsigned)swax_bench_metric(
+                    it->metric ? it->metric : "f1", it->golds[g], it);
+            }
+        }
+        rc = r;
+        swax_bench_set_free(&s);
+    }
+    return any ? 0 : rc;
+}
+
 /* NIAH key words (swax eval niah --words FILE). */
 static int fuzz_words(const uint8_t *d, size_t n) {
     char path[1024];
@@ -597,6 +636,7 @@ static const FuzzTarget fuzz_targets[] = {
     FUZZ_TARGET(infer_state, "swax_state_load (+ one decode step)")
     FUZZ_TARGET(model_load, "swax_model_load (fixed config.json, fuzzed model.safetensors)")
     FUZZ_TARGET(choice_jsonl, "swax_choice_load")
+    FUZZ_TARGET(bench, "swax_bench_load with every task's reader (eval bench)")
     FUZZ_TARGET(words, "swax_words_load")
     FUZZ_TARGET(essay, "swax_essay_from_text")
     FUZZ_TARGET(data_jsonl, "swax_data_build on a .jsonl source")

@@ -52,7 +52,7 @@ run_one() { # harness seconds -> writes build-fuzz/logs/<h>.log
   [ -d "fuzz/regress/$h" ] && seeds+=("fuzz/regress/$h")
   local dict=""
   case $h in
-    config|tokenizer_json|choice_jsonl|data_jsonl|safetensors|model_load) dict=fuzz/dicts/json.dict ;;
+    config|tokenizer_json|choice_jsonl|bench|data_jsonl|safetensors|model_load) dict=fuzz/dicts/json.dict ;;
     npy) dict=fuzz/dicts/npy.dict ;;
     tokenizer_ranks|words|essay|latest) dict=fuzz/dicts/text.dict ;;
   esac

@@ -11,6 +11,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_eval_bench(int argc, char **argv); /* `swax eval bench` (cmd_eval_bench.c) */
 int cmd_data(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

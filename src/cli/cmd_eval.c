@@ -17,12 +17,13 @@ static const char *const k_default_words = "/usr/share/dict/words";
 
 static void usage_main(FILE *f) {
     fprintf(f,
-            "usage: swax eval <ppl|niah|choice|gen-data> [options]   (--help on each)\n\n"
+            "usage: swax eval <ppl|niah|choice|bench|gen-data> [options]   (--help on each)\n\n"
             "  ppl       loss and perplexity on held-out shards, by position bucket\n"
             "  niah      RULER needle-in-a-haystack: accuracy over tasks x lengths x depths\n"
             "  choice    multiple choice by log-likelihood (acc, acc_norm)\n"
+            "  bench     the paper's benchmarks from their release files (HellaSwag ... LongBench, BABILong)\n"
             "  gen-data  synthetic retrieval documents (NIAH format or key-value recall) as JSONL\n\n"
-            "ppl, niah and choice take --device cpu (default), cuda (GPU, bf16 matrix products) or\n"
+            "ppl, niah, choice and bench take --device cpu (default), cuda (GPU, bf16 matrix products) or\n"
             "cuda-fp32 (GPU, fp32): the model, its forward and the inference state run on the GPU.\n");
 }
 
@@ -513,6 +514,7 @@ int cmd_eval(int argc, char **argv) {
     if (!strcmp(sub, "ppl")) return cmd_ppl(argc - 1, argv + 1);
     if (!strcmp(sub, "niah")) return cmd_niah(argc - 1, argv + 1);
     if (!strcmp(sub, "choice")) return cmd_choice(argc - 1, argv + 1);
+    if (!strcmp(sub, "bench")) return cmd_eval_bench(argc - 1, argv + 1);
     if (!strcmp(sub, "gen-data")) return cmd_gen_data(argc - 1, argv + 1);
     fprintf(stderr, "swax eval: unknown subcommand '%s'\n\n", sub);
     usage_main(stderr);
