@@ -345,7 +345,7 @@ TEST(optimizer_reshards_between_world_sizes) {
     char dir[400], path[500];
     snprintf(dir, sizeof dir, "%s/ck_single", tmp);
     swax_mkdir_p(dir);
-    SwaxAdamW opt = {swax_adamw_defaults(), P, m, v, 40, swax_ops_cpu()};
+    SwaxAdamW opt = {.cfg = swax_adamw_defaults(), .n = P, .m = m, .v = v, .step = 40, .ops = swax_ops_cpu()};
     SwaxTrainProgress tp = {40, 77, 9, 999, 1.5};
     snprintf(path, sizeof path, "%s/train_state.bin", dir);
     CHECK(swax_train_state_save(path, &tp, &opt) == 0);
