@@ -129,7 +129,7 @@ int swax_dist_discover(SwaxDistInfo *d, int rank, int world, const char *master,
 }
 
 int swax_dist_default_file(SwaxDistInfo *d, const char *dir) {
-    if (d->master[0] || d->file[0]) return 0;
+    if (d->master[0] || d->file[0] || d->world == 1) return 0; /* one rank: nobody to meet */
     if (!d->job[0])
         return swax_error(SWAX_E_USAGE,
                           "rank %d of %d (%s): no launcher job id to name a rendezvous file: give --master HOST:PORT "

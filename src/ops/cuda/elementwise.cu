@@ -197,12 +197,15 @@ struct AdamArgs {
     float decay, b1, omb1, b2, omb2, eps, step_size, bc2_sqrt;
 };
 
+/* The CPU's arithmetic, operation by operation (no contraction into FMAs,
+ * whose choice could differ between the kernels that inline this): every
+ * AdamW path gives the same bits, and the same as the CPU's. */
 __device__ __forceinline__ void adam_one(float &p, float g, float &m, float &v, const AdamArgs &a) {
-    const float pi = p * a.decay;
-    m = a.b1 * m + a.omb1 * g;
-    v = a.b2 * v + a.omb2 * g * g;
-    const float denom = sqrtf(v) / a.bc2_sqrt + a.eps;
-    p = pi - a.step_size * m / denom;
+    const float pi = __fmul_rn(p, a.decay);
+    m = __fadd_rn(__fmul_rn(a.b1, m), __fmul_rn(a.omb1, g));
+    v = __fadd_rn(__fmul_rn(a.b2, v), __fmul_rn(__fmul_rn(a.omb2, g), g));
+    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(v), a.bc2_sqrt), a.eps);
+    p = __fsub_rn(pi, __fdiv_rn(__fmul_rn(a.step_size, m), denom));
 }
 
 template <int W>
