@@ -228,7 +228,7 @@ static void gen_tokenizers(void) {
 
 static void gen_train_state(void) {
     char p[1024];
-    SwaxAdamW opt = {swax_adamw_defaults(), FUZZ_TS_PARAMS, NULL, NULL, 17, swax_ops_cpu()};
+    SwaxAdamW opt = {.cfg = swax_adamw_defaults(), .n = FUZZ_TS_PARAMS, .step = 17, .ops = swax_ops_cpu()};
     opt.m = calloc(FUZZ_TS_PARAMS, sizeof(float));
     opt.v = calloc(FUZZ_TS_PARAMS, sizeof(float));
     for (int i = 0; i < FUZZ_TS_PARAMS; i++) opt.m[i] = 0.01f * (float)(i - 32), opt.v[i] = 1e-4f * (float)i;

@@ -421,7 +421,7 @@ static int fuzz_train_state(const uint8_t *d, size_t n) {
     char path[1024];
     fuzz_path(path, sizeof path, "train_state.bin");
     fuzz_write(path, d, n);
-    SwaxAdamW opt = {swax_adamw_defaults(), FUZZ_TS_PARAMS, NULL, NULL, 0, swax_ops_cpu()};
+    SwaxAdamW opt = {.cfg = swax_adamw_defaults(), .n = FUZZ_TS_PARAMS, .ops = swax_ops_cpu()};
     opt.m = calloc(FUZZ_TS_PARAMS, sizeof(float));
     opt.v = calloc(FUZZ_TS_PARAMS, sizeof(float));
     SWAX_ASSERT(opt.m && opt.v);
