@@ -212,12 +212,16 @@ TEST(fp32_batched_decode_in_any_order_equals_one_at_a_time) {
 
 /* bf16 products ("cuda") against the CPU's fp32: the logits carry the bf16
  * rounding of every matrix-product operand (2^-9 relative) through the
- * blocks: measured 6.1e-2 on case 0 (H100, 2026-12-06); test_cuda_model's
- * whole-model bf16 logits sit 1e-2 to 1.9e-1 from fp32 on such random models,
- * the same as the CPU with bf16-rounded operands. Decode against prefill, both
- * bf16 on the GPU: the recurrent fp32 step beside the tensor-core chunkwise
- * form (bf16 q, k, v): TOL_BF16_DEC. */
-#define TOL_BF16 0.15
+ * blocks, which these random models amplify: measured 6.1e-2 (case 0) and
+ * 0.26 (case 1) on the H100, 2026-12-06; test_cuda_model's whole-model bf16
+ * logits sit 1e-2 to 1.9e-1 from fp32 on such models, as the CPU's do with
+ * bf16-rounded operands. So bf16 inference is held to the bf16 training
+ * forward on the same card: no farther from the CPU's fp32 than
+ * max(TOL_BF16_FLOOR, 2 × the training forward's distance). Decode against
+ * prefill, both bf16 on the GPU (the recurrent fp32 step beside the
+ * tensor-core chunkwise form with bf16 q, k, v): TOL_BF16_DEC, measured 9.3e-4
+ * on case 0. */
+#define TOL_BF16_FLOOR 1e-2
 #define TOL_BF16_DEC 5e-2
 
 TEST(bf16_prefill_and_decode_stay_near_the_cpu) {
@@ -237,14 +241,21 @@ TEST(bf16_prefill_and_decode_stay_near_the_cpu) {
         CHECK(swax_state_create(gm, 1, k->window, &gs) == 0);
         CHECK(prefill_cut(cm, cs, 0, tok, cut, np, k->chunk, cpu) == 0);
         CHECK(prefill_cut(gm, gs, 0, tok, cut, np, k->chunk, gpu) == 0);
-        CHECK_REL(gpu, cpu, (size_t)T * V, TOL_BF16, "case %d: bf16 GPU prefill vs CPU", ci);
+        float *trn = malloc(sizeof(float) * T * V);
+        CHECK(train_logits(gm, tok, T, k->window, k->chunk, trn) == 0);
+        const double e_train = rel_err(trn, cpu, (size_t)T * V), tol = fmax(TOL_BF16_FLOOR, 2 * e_train);
+        free(trn);
+        CHECK_REL(gpu, cpu, (size_t)T * V, tol, "case %d: bf16 GPU prefill vs CPU (bf16 training forward %.2g)", ci,
+                  e_train);
         swax_state_reset(gs, 0);
         int seq = 0;
         for (int t = 0; t < T; t++) CHECK(swax_decode(gm, gs, &seq, tok + t, 1, dec + (size_t)t * V) == 0);
-        CHECK_REL(dec, cpu, (size_t)T * V, TOL_BF16, "case %d: bf16 GPU decode vs CPU", ci);
+        CHECK_REL(dec, cpu, (size_t)T * V, tol, "case %d: bf16 GPU decode vs CPU", ci);
         CHECK_REL(dec, gpu, (size_t)T * V, TOL_BF16_DEC, "case %d: bf16 GPU decode vs bf16 GPU prefill", ci);
-        printf("  case %d: bf16 prefill vs CPU %.1e, decode vs CPU %.1e, decode vs prefill %.1e\n", ci,
-               rel_err(gpu, cpu, (size_t)T * V), rel_err(dec, cpu, (size_t)T * V), rel_err(dec, gpu, (size_t)T * V));
+        printf("  case %d: bf16 prefill vs CPU %.1e, decode vs CPU %.1e (training forward %.1e), decode vs prefill "
+               "%.1e\n",
+               ci, rel_err(gpu, cpu, (size_t)T * V), rel_err(dec, cpu, (size_t)T * V), e_train,
+               rel_err(dec, gpu, (size_t)T * V));
         swax_state_free(cs), swax_state_free(gs);
         swax_model_free(cm), swax_model_free(gm);
         free(tok), free(cpu), free(gpu), free(dec);
