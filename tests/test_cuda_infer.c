@@ -61,13 +61,7 @@ static SwaxModel *cpu_model(const Case *k, uint64_t seed) {
     return m;
 }
 
-static SwaxModel *gpu_twin(SwaxModel *cm, const char *device) {
-    SwaxModel *g;
-    SWAX_ASSERT(swax_model_create(swax_model_config(cm), &g) == 0);
-    memcpy(swax_model_params(g), swax_model_params(cm), sizeof(float) * swax_model_num_params(cm));
-    SWAX_ASSERT(swax_model_set_device(g, device) == 0);
-    return g;
-}
+static SwaxModel *gpu_twin(SwaxModel *cm, const char *device) { return test_model_twin_on(cm, device); }
 
 static void rand_tokens(int32_t *t, int n, int Vused) {
     for (int i = 0; i < n; i++) t[i] = (int32_t)(swax_rng_u64(&rng) % (uint64_t)Vused);

@@ -49,13 +49,7 @@ static SwaxModel *cpu_model_sd(const Case *k, uint64_t seed, double weight_sd) {
 static SwaxModel *cpu_model(const Case *k, uint64_t seed) { return cpu_model_sd(k, seed, 0.4); }
 
 /* A second model with the same config and weights, on the GPU ("cuda-fp32" or "cuda"). */
-static SwaxModel *gpu_twin_on(SwaxModel *cm, const char *device) {
-    SwaxModel *g;
-    SWAX_ASSERT(swax_model_create(swax_model_config(cm), &g) == 0);
-    memcpy(swax_model_params(g), swax_model_params(cm), sizeof(float) * swax_model_num_params(cm));
-    SWAX_ASSERT(swax_model_set_device(g, device) == 0);
-    return g;
-}
+static SwaxModel *gpu_twin_on(SwaxModel *cm, const char *device) { return test_model_twin_on(cm, device); }
 static SwaxModel *gpu_twin(SwaxModel *cm) { return gpu_twin_on(cm, "cuda-fp32"); }
 
 static void make_batch(const Case *k, int32_t *tok, int32_t *tgt, uint8_t *ds) {

@@ -27,6 +27,15 @@ static inline void test_randomize_params(SwaxModel *m, SwaxRng *r, double weight
     }
 }
 
+/* A second model with cm's config and weights, moved to `device` ("cuda-fp32", "cuda", ...). */
+static inline SwaxModel *test_model_twin_on(SwaxModel *cm, const char *device) {
+    SwaxModel *g;
+    SWAX_ASSERT(swax_model_create(swax_model_config(cm), &g) == 0);
+    memcpy(swax_model_params(g), swax_model_params(cm), sizeof(float) * swax_model_num_params(cm));
+    SWAX_ASSERT(swax_model_set_device(g, device) == 0);
+    return g;
+}
+
 /* Three AdamW steps two ways on two copies of a model with the same batch:
  * swax_grad_clip + one adamw call per tensor (the segment table switched
  * off) on a, the fused swax_adamw_step_scaled on b; with max_norm small enough

@@ -239,3 +239,12 @@ int swax_map_file(const char *path, size_t min_bytes, const char *what, const ch
     *len = size;
     return 0;
 }
+
+uint64_t swax_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}

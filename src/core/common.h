@@ -39,6 +39,10 @@ int swax_mul_size(size_t *out, size_t a, size_t b);
 
 /* Whole file into memory (NUL-terminated as a convenience). */
 int swax_read_file(const char *path, char **data, size_t *len);
+/* FNV-1a 64 of n bytes continued from h (start from SWAX_FNV_OFFSET): the
+ * checksum of the training-state and optimizer-shard files. */
+#define SWAX_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t swax_fnv1a(uint64_t h, const void *data, size_t n);
 /* Atomic write: PATH.tmp.PID, fsync, rename over PATH, fsync the folder.
  * Nothing already at PATH is touched unless every byte was written. */
 int swax_write_file_atomic(const char *path, const void *data, size_t len);

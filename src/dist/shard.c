@@ -8,6 +8,7 @@
 
 #include "core/common.h"
 #include "dist/dist.h"
+#include "train/train_state.h"
 
 SwaxRange swax_shard_piece(SwaxRange b, int r, int n) {
     const size_t q = b.len / (size_t)n;
@@ -26,17 +27,9 @@ size_t swax_shard_size(const SwaxRange *b, int nb, int r, int n) {
 static const char SH_MAGIC[8] = {'S', 'W', 'A', 'X', 'O', 'S', 'H', '1'};
 enum { SH_HEAD = 8 + 4 * 4 + 3 * 8 };
 /* train_state.bin (train_state.h): the one-process layout */
-static const char TS_MAGIC[8] = {'S', 'W', 'A', 'X', 'T', 'S', 'T', '1'};
-enum { TS_HEAD = 8 + 4 + 4 + 6 * 8 + 8 };
+#define TS_MAGIC SWAX_TRAIN_STATE_MAGIC
+#define TS_HEAD SWAX_TRAIN_STATE_HEAD
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 static void shard_name(char *buf, size_t cap, const char *dir, int r, int n) {
     snprintf(buf, cap, "%s/optim_%d_of_%d.bin", dir, r, n);
@@ -56,11 +49,11 @@ int swax_optim_shard_save(const char *dir, const SwaxRange *b, int nb, size_t n_
     uint64_t *tab = malloc(sizeof(uint64_t) * 2 * (size_t)(nb ? nb : 1));
     if (!tab) return swax_error(SWAX_E_NOMEM, "shard table");
     for (int i = 0; i < nb; i++) tab[2 * i] = b[i].off, tab[2 * i + 1] = b[i].len;
-    uint64_t ck = 0xcbf29ce484222325ull;
-    ck = fnv1a(ck, h, sizeof h);
-    ck = fnv1a(ck, tab, sizeof(uint64_t) * 2 * (size_t)nb);
-    ck = fnv1a(ck, m, len * sizeof(float));
-    ck = fnv1a(ck, v, len * sizeof(float));
+    uint64_t ck = SWAX_FNV_OFFSET;
+    ck = swax_fnv1a(ck, h, sizeof h);
+    ck = swax_fnv1a(ck, tab, sizeof(uint64_t) * 2 * (size_t)nb);
+    ck = swax_fnv1a(ck, m, len * sizeof(float));
+    ck = swax_fnv1a(ck, v, len * sizeof(float));
     SwaxAtomicFile af;
     int rc = swax_atomic_open(&af, path);
     if (!rc) {
@@ -131,7 +124,7 @@ static int verify_file(Src *s, size_t expect_len) {
     rewind(s->f);
     unsigned char *buf = malloc(1 << 20);
     if (!buf) return swax_error(SWAX_E_NOMEM, "checksum buffer");
-    uint64_t ck = 0xcbf29ce484222325ull;
+    uint64_t ck = SWAX_FNV_OFFSET;
     size_t left = expect_len - 8;
     while (left) {
         size_t k = left < (1u << 20) ? left : (1u << 20);
@@ -139,7 +132,7 @@ static int verify_file(Src *s, size_t expect_len) {
             free(buf);
             return swax_error(SWAX_E_INPUT, "%s: read error", s->path);
         }
-        ck = fnv1a(ck, buf, k);
+        ck = swax_fnv1a(ck, buf, k);
         left -= k;
     }
     uint64_t want;

@@ -12,17 +12,9 @@
 #include "core/common.h"
 #include "io/tokenizer.h"
 
-static const char MAGIC[8] = {'S', 'W', 'A', 'X', 'T', 'S', 'T', '1'};
-enum { HEADER_BYTES = 8 + 4 + 4 + 6 * 8 + 8 };
+#define MAGIC SWAX_TRAIN_STATE_MAGIC
+#define HEADER_BYTES SWAX_TRAIN_STATE_HEAD
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 static void put_u32(unsigned char *b, uint32_t v) { memcpy(b, &v, 4); }
 static void put_u64(unsigned char *b, uint64_t v) { memcpy(b, &v, 8); }
@@ -48,9 +40,9 @@ int swax_train_state_save(const char *path, const SwaxTrainProgress *p, const Sw
     put_u64(h + 48, p->tokens_seen);
     put_u64(h + 56, (uint64_t)opt->step);
     memcpy(h + 64, &p->elapsed_s, 8);
-    uint64_t ck = 0xcbf29ce484222325ull;
-    ck = fnv1a(ck, h, sizeof h);
-    ck = fnv1a(ck, mv, 2 * opt->n * sizeof(float));
+    uint64_t ck = SWAX_FNV_OFFSET;
+    ck = swax_fnv1a(ck, h, sizeof h);
+    ck = swax_fnv1a(ck, mv, 2 * opt->n * sizeof(float));
     SwaxAtomicFile af;
     int rc = swax_atomic_open(&af, path);
     if (rc) {
@@ -85,7 +77,7 @@ int swax_train_state_load(const char *path, SwaxTrainProgress *p, SwaxAdamW *opt
         rc = swax_error(SWAX_E_INPUT, "%s: size %zu, expected %zu (truncated?)", path, len,
                         HEADER_BYTES + 2 * opt->n * sizeof(float) + 8);
     } else {
-        uint64_t ck = fnv1a(0xcbf29ce484222325ull, b, len - 8);
+        uint64_t ck = swax_fnv1a(SWAX_FNV_OFFSET, b, len - 8);
         if (ck != get_u64(b + len - 8)) {
             rc = swax_error(SWAX_E_INPUT, "%s: checksum mismatch (corrupt file)", path);
         } else {

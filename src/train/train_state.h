@@ -13,6 +13,12 @@
 
 #include "train/optim.h"
 
+/* train_state.bin: magic, then the header (version, progress, moments' count;
+ * SWAX_TRAIN_STATE_HEAD bytes in all), the moments m then v (fp32), an FNV-1a
+ * checksum of everything before it. (dist/shard.c reads it to re-shard.) */
+#define SWAX_TRAIN_STATE_MAGIC "SWAXTST1"
+enum { SWAX_TRAIN_STATE_HEAD = 8 + 4 + 4 + 6 * 8 + 8 };
+
 typedef struct {
     uint64_t step, data_pos, seed, tokens_seen;
     double elapsed_s;

@@ -1032,12 +1032,8 @@ extern "C" void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_
     SWAX_CUDA_LAUNCHED();
 }
 
-extern "C" void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
-                                     const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2,
-                                     float eps, float wd, int step) {
-    if (n == 0) return;
-    SWAX_CUDA_REQUIRE(p && g && m && v && step >= 1 && nseg >= 1 && start[0] == 0 && start[nseg] == n);
-    /* exactly the CPU's host-side constants (and adamw's) */
+/* The step's constants, computed on the host exactly as the CPU computes them. */
+static AdamArgs adam_args(float lr, float b1, float b2, float eps, float wd, int step) {
     const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
     AdamArgs a;
     a.decay = 1.0f - lr * wd;
@@ -1046,6 +1042,15 @@ extern "C" void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *
     a.eps = eps;
     a.step_size = lr / bc1;
     a.bc2_sqrt = sqrtf(bc2);
+    return a;
+}
+
+extern "C" void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,
+                                     const uint8_t *decay, int nseg, float gscale, float lr, float b1, float b2,
+                                     float eps, float wd, int step) {
+    if (n == 0) return;
+    SWAX_CUDA_REQUIRE(p && g && m && v && step >= 1 && nseg >= 1 && start[0] == 0 && start[nseg] == n);
+    const AdamArgs a = adam_args(lr, b1, b2, eps, wd, step);
     cudaStream_t st = swax_cuda_stream();
     const bool vec = al16(p) && al16(g) && al16(m) && al16(v);
     for (int s0 = 0; s0 < nseg; s0 += SEG_MAX) { /* one launch per SEG_MAX segments */
@@ -1066,15 +1071,7 @@ extern "C" void swax_cuda_adamw(float *p, const float *g, float *m, float *v, si
                                 float eps, float wd, int step) {
     if (n == 0) return;
     SWAX_CUDA_REQUIRE(p && g && m && v && step >= 1);
-    /* exactly the CPU's host-side constants */
-    const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
-    AdamArgs a;
-    a.decay = 1.0f - lr * wd;
-    a.b1 = b1, a.omb1 = 1.0f - b1;
-    a.b2 = b2, a.omb2 = 1.0f - b2;
-    a.eps = eps;
-    a.step_size = lr / bc1;
-    a.bc2_sqrt = sqrtf(bc2);
+    const AdamArgs a = adam_args(lr, b1, b2, eps, wd, step);
     cudaStream_t st = swax_cuda_stream();
     if (al16(p) && al16(g) && al16(m) && al16(v)) {
         adamw_kernel<4><<<flat_blocks(n / 4), FLAT_THREADS, 0, st>>>(p, g, m, v, n, a);
