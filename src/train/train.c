@@ -198,6 +198,25 @@ int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m) {
     return 0;
 }
 
+int swax_tr_open_log(const SwaxTrainOptions *o, long upto, History *h, FILE **log) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/log.jsonl", o->out);
+    if (o->resume) SWAX_TRY(swax_tr_log_reload(path, upto, h));
+    else unlink(path);
+    if (!(*log = fopen(path, "a"))) return swax_error(SWAX_E_IO, "%s: cannot write the log", path);
+    return 0;
+}
+
+int swax_tr_batch_alloc(Batch *b, int B, int T) {
+    const size_t NT = (size_t)B * T;
+    b->rows = malloc(sizeof(int32_t) * (size_t)B * (T + 1));
+    b->tokens = malloc(sizeof(int32_t) * NT);
+    b->targets = malloc(sizeof(int32_t) * NT);
+    b->docs = malloc(NT);
+    if (!b->rows || !b->tokens || !b->targets || !b->docs) return swax_error(SWAX_E_NOMEM, "batch buffers");
+    return 0;
+}
+
 int swax_train_run(const SwaxTrainOptions *o) {
     if (o->B < 1 || o->T < 1 || o->accum < 1 || o->steps < 1)
         return swax_error(SWAX_E_USAGE, "batch, seq-len, grad-accum and steps must be >= 1");
@@ -257,26 +276,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
     /* the run folder remembers its options: `--resume` alone continues */
     snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, o->out);
     if ((rc = swax_write_file_atomic(path, tj, strlen(tj)))) goto done;
-    snprintf(path, sizeof path, "%s/log.jsonl", o->out);
-    if (o->resume) {
-        if ((rc = swax_tr_log_reload(path, (long)prog.step, &hist))) goto done;
-    } else {
-        unlink(path);
-    }
-    log = fopen(path, "a");
-    if (!log) {
-        rc = swax_error(SWAX_E_IO, "%s: cannot write the log", path);
-        goto done;
-    }
+    if ((rc = swax_tr_open_log(o, (long)prog.step, &hist, &log))) goto done;
     const size_t NT = (size_t)o->B * o->T;
-    b.rows = malloc(sizeof(int32_t) * (size_t)o->B * (o->T + 1));
-    b.tokens = malloc(sizeof(int32_t) * NT);
-    b.targets = malloc(sizeof(int32_t) * NT);
-    b.docs = malloc(NT);
-    if (!b.rows || !b.tokens || !b.targets || !b.docs) {
-        rc = swax_error(SWAX_E_NOMEM, "batch buffers");
-        goto done;
-    }
+    if ((rc = swax_tr_batch_alloc(&b, o->B, o->T))) goto done;
     const int eot = cfg->eot_token;
     const int tty = isatty(2);
     void (*old_handler)(int) = signal(SIGINT, on_sigint);

@@ -212,27 +212,15 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
     if (R == 0) {
         snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, o->out);
         if ((rc = swax_write_file_atomic(path, tj, strlen(tj)))) goto done;
-        snprintf(path, sizeof path, "%s/log.jsonl", o->out);
-        if (o->resume) {
-            if ((rc = swax_tr_log_reload(path, (long)prog.step, &hist))) goto done;
-        } else {
-            unlink(path);
-        }
-        if (!(log = fopen(path, "a"))) {
-            rc = swax_error(SWAX_E_IO, "%s: cannot write the log", path);
-            goto done;
-        }
+        if ((rc = swax_tr_open_log(o, (long)prog.step, &hist, &log))) goto done;
     }
     const size_t NT = (size_t)o->B * o->T;
-    bt.rows = malloc(sizeof(int32_t) * (size_t)o->B * (o->T + 1));
-    bt.tokens = malloc(sizeof(int32_t) * NT);
-    bt.targets = malloc(sizeof(int32_t) * NT);
-    bt.docs = malloc(NT);
+    if ((rc = swax_tr_batch_alloc(&bt, o->B, o->T))) goto done;
     const int nst = nb + o->accum + 1; /* per rank: sumsq per bucket piece, loss terms, stop flag */
     stats = malloc(sizeof(double) * (size_t)nst);
     all = malloc(sizeof(double) * (size_t)nst * N);
-    if (!bt.rows || !bt.tokens || !bt.targets || !bt.docs || !stats || !all) {
-        rc = swax_error(SWAX_E_NOMEM, "batch buffers");
+    if (!stats || !all) {
+        rc = swax_error(SWAX_E_NOMEM, "statistics buffers");
         goto done;
     }
     const int eot = cfg->eot_token;

@@ -5,6 +5,7 @@
 #define SWAX_TRAIN_INTERNAL_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/progress.h"
 #include "data/loader.h"
@@ -27,6 +28,11 @@ int swax_tr_log_reload(const char *path, long upto, History *h);
 void swax_tr_write_curve(const char *out, const History *h);
 void swax_tr_progress(const SwaxTrainOptions *o, long step, float loss, int w, double lr, double tps, double eta,
                       int tty, int edge, SwaxThrottle *thr);
+/* RUN/log.jsonl opened for appending: on a resume its rows up to `upto` are
+ * reloaded into h (the curve), else it starts empty. */
+int swax_tr_open_log(const SwaxTrainOptions *o, long upto, History *h, FILE **log);
+/* The batch buffers of B rows of T tokens; SWAX_E_NOMEM with a message. */
+int swax_tr_batch_alloc(Batch *b, int B, int T);
 int swax_tr_next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch *b);
 int swax_tr_evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
                      double *out);
