@@ -167,9 +167,11 @@ typedef struct {
     int omp_prev, blas_prev;
 } Threads;
 
-static void threads_enter(Threads *t, double work_macs) {
+static void threads_enter(Threads *t, double work_macs, double min_macs) {
+    const char *e = getenv("SWAX_INFER_MIN_MACS"); /* tests: 0 = thread even the smallest model */
+    if (e && *e) min_macs = atof(e);
     t->omp_prev = omp_get_max_threads();
-    if (work_macs < 4e6 && t->omp_prev > 1) omp_set_num_threads(1);
+    if (work_macs < min_macs && t->omp_prev > 1) omp_set_num_threads(1);
     t->blas_prev = 0;
     if (openblas_get_parallel() == 1) {
         const int b = openblas_get_num_threads();
@@ -185,16 +187,134 @@ static void threads_exit(const Threads *t) {
     if (t->blas_prev) openblas_set_num_threads(t->blas_prev);
 }
 
-/* out (R, OC) = inp (R, C) · w (OC, C)ᵀ through ops->matmul_fwd, in column
- * slices (multiples of 16) over the OpenMP threads when the matrix is large.
- * One row with the CPU ops table goes to BLAS's gemv instead (sgemm would pack
- * the whole weight matrix for a single row: measured 2x slower decode). */
+/* ---- the few-row matrix product ------------------------------------------ */
+
+/* out (R, o0..o1) = inp (R, C) · w (o0..o1, C)ᵀ for few rows (decode), without
+ * BLAS: sgemm packs the whole weight matrix into its panel layout on every
+ * call (measured: the packing took more time than the arithmetic at 8 rows),
+ * gemv reads the weights once per row. Here a block of 4 weight rows stays in
+ * L1 while every input row (R_BLK at a time) passes over it, so the weights
+ * are read from memory once per call whatever R is.
+ *
+ * Each output element is the dot product of one input row and one weight row
+ * with one fixed order of operations: vector lanes over c (fused multiply-add,
+ * MMV lanes), the lanes summed in a fixed tree, then the scalar tail c >=
+ * C - C % MMV. The blocking never changes it, so a row's result depends on
+ * nothing but that row: batched decode equals one-at-a-time decode bit for bit,
+ * and so does any split of the rows or columns over threads. */
+#if defined(__AVX2__) && defined(__FMA__)
+/* 256-bit vectors also where AVX-512 is there: measured faster here (Zen 5,
+ * out-of-cache weights, 8 rows: 3.4 vs 4.3-5.9 ms for 34.6 MB of weights)
+ * and the same arithmetic in the native and the portable (x86-64-v3) builds */
+#include <immintrin.h>
+#define MMV 8
+#define R_BLK 2
+typedef __m256 mmvec;
+static inline mmvec mv_zero(void) { return _mm256_setzero_ps(); }
+static inline mmvec mv_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline mmvec mv_fma(mmvec a, mmvec b, mmvec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline __m256 mv_half(mmvec v) { return v; }
+#else /* any other target: one lane, plain C (the same order of operations everywhere) */
+#define MMV 1
+#define R_BLK 2
+typedef float mmvec;
+static inline mmvec mv_zero(void) { return 0.0f; }
+static inline mmvec mv_load(const float *p) { return *p; }
+static inline mmvec mv_fma(mmvec a, mmvec b, mmvec c) { return fmaf(a, b, c); }
+#endif
+
+/* the lane sums of 4 accumulators into y[0..3] (each sum uses only its own
+ * vector's lanes, in a fixed tree), plus the scalar tails when C % MMV != 0 */
+static inline void mv_store4(float *y, mmvec a0, mmvec a1, mmvec a2, mmvec a3, const float *x, const float *w,
+                             int Cv, int C, int n) {
+    float t[4];
+#if MMV > 1
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(mv_half(a0), mv_half(a1)), _mm256_hadd_ps(mv_half(a2), mv_half(a3)));
+    _mm_storeu_ps(t, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+#else
+    t[0] = a0, t[1] = a1, t[2] = a2, t[3] = a3;
+#endif
+    for (int j = 0; j < n; j++) {
+        float tail = 0;
+        for (int c = Cv; c < C; c++) tail = fmaf(x[c], w[(size_t)j * C + c], tail);
+        y[j] = Cv < C ? t[j] + tail : t[j];
+    }
+}
+
+static void mm_rows(float *out, long ldo, const float *inp, long ldi, const float *w, int R, int C, int o0, int o1) {
+    const int Cv = C - C % MMV;
+    int o = o0;
+    for (; o + 4 <= o1; o += 4) {
+        const float *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+        /* the next block's rows are fetched while this one computes (a plain
+         * stream of 4 rows at a time outran the hardware prefetcher: +40%) */
+        const float *nx = o + 8 <= o1 ? w0 + 4 * (size_t)C : NULL;
+        int r = 0;
+        for (; r + R_BLK <= R; r += R_BLK) {
+            mmvec a[R_BLK][4];
+            for (int i = 0; i < R_BLK; i++) a[i][0] = a[i][1] = a[i][2] = a[i][3] = mv_zero();
+            for (int c = 0; c < Cv; c += MMV) {
+                if (nx && r == 0)
+                    for (int j = 0; j < 4; j++) __builtin_prefetch(nx + (size_t)j * C + c);
+                const mmvec v0 = mv_load(w0 + c), v1 = mv_load(w1 + c), v2 = mv_load(w2 + c), v3 = mv_load(w3 + c);
+                for (int i = 0; i < R_BLK; i++) {
+                    const mmvec x = mv_load(inp + (size_t)(r + i) * ldi + c);
+                    a[i][0] = mv_fma(x, v0, a[i][0]);
+                    a[i][1] = mv_fma(x, v1, a[i][1]);
+                    a[i][2] = mv_fma(x, v2, a[i][2]);
+                    a[i][3] = mv_fma(x, v3, a[i][3]);
+                }
+            }
+            for (int i = 0; i < R_BLK; i++)
+                mv_store4(out + (size_t)(r + i) * ldo + o, a[i][0], a[i][1], a[i][2], a[i][3],
+                          inp + (size_t)(r + i) * ldi, w0, Cv, C, 4);
+        }
+        for (; r < R; r++) {
+            const float *x = inp + (size_t)r * ldi;
+            mmvec a0 = mv_zero(), a1 = mv_zero(), a2 = mv_zero(), a3 = mv_zero();
+            for (int c = 0; c < Cv; c += MMV) {
+                if (nx && r == 0)
+                    for (int j = 0; j < 4; j++) __builtin_prefetch(nx + (size_t)j * C + c);
+                const mmvec xv = mv_load(x + c);
+                a0 = mv_fma(xv, mv_load(w0 + c), a0);
+                a1 = mv_fma(xv, mv_load(w1 + c), a1);
+                a2 = mv_fma(xv, mv_load(w2 + c), a2);
+                a3 = mv_fma(xv, mv_load(w3 + c), a3);
+            }
+            mv_store4(out + (size_t)r * ldo + o, a0, a1, a2, a3, x, w0, Cv, C, 4);
+        }
+    }
+    if (o < o1) { /* the last 1-3 columns: the same arithmetic, missing columns zero */
+        const int n = o1 - o;
+        const float *w0 = w + (size_t)o * C, *w1 = n > 1 ? w0 + C : w0, *w2 = n > 2 ? w0 + 2 * (size_t)C : w0;
+        for (int r = 0; r < R; r++) {
+            const float *x = inp + (size_t)r * ldi;
+            mmvec a0 = mv_zero(), a1 = mv_zero(), a2 = mv_zero();
+            for (int c = 0; c < Cv; c += MMV) {
+                const mmvec xv = mv_load(x + c);
+                a0 = mv_fma(xv, mv_load(w0 + c), a0);
+                a1 = mv_fma(xv, mv_load(w1 + c), a1);
+                a2 = mv_fma(xv, mv_load(w2 + c), a2);
+            }
+            mv_store4(out + (size_t)r * ldo + o, a0, a1, a2, mv_zero(), x, w0, Cv, C, n);
+        }
+    }
+}
+
+/* Rows up to this many go to mm_rows with the CPU table (decode batches, short
+ * prefill tails); more rows amortise sgemm's packing. */
+#define MM_ROWS_MAX 32
+
+/* out (R, OC) = inp (R, C) · w (OC, C)ᵀ, in column slices (multiples of 16)
+ * over the OpenMP threads when the matrix is large. With the CPU ops table and
+ * at most MM_ROWS_MAX rows: mm_rows; otherwise ops->matmul_fwd (sgemm; a
+ * device table, or a test's table, always). */
 static void mm(const SwaxOps *ops, float *out, long ldo, const float *inp, long ldi, const float *w, int R, int C,
                int OC) {
     const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    const int gemv = R == 1 && ops == swax_ops_cpu();
+    const int rows = R <= MM_ROWS_MAX && ops == swax_ops_cpu();
     if (ops->is_device || nt <= 1 || (double)C * OC < 65536.0 || OC < 32 * nt) {
-        if (gemv) cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C, inp, 1, 0.0f, out, 1);
+        if (rows) mm_rows(out, ldo, inp, ldi, w, R, C, 0, OC);
         else ops->matmul_fwd(out, ldo, inp, ldi, w, R, C, OC);
         return;
     }
@@ -202,7 +322,7 @@ static void mm(const SwaxOps *ops, float *out, long ldo, const float *inp, long 
 #pragma omp parallel for schedule(static)
     for (int o0 = 0; o0 < OC; o0 += blk) {
         const int n = OC - o0 < blk ? OC - o0 : blk;
-        if (gemv) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, C, 1.0f, w + (size_t)o0 * C, C, inp, 1, 0.0f, out + o0, 1);
+        if (rows) mm_rows(out, ldo, inp, ldi, w, R, C, o0, o0 + n);
         else ops->matmul_fwd(out + o0, ldo, inp, ldi, w + (size_t)o0 * C, R, C, n);
     }
 }
@@ -790,7 +910,8 @@ int swax_prefill(SwaxModel *m, SwaxState *s, int seq, const int32_t *tokens, siz
     const int D = s->D;
     const size_t V = (size_t)s->V;
     Threads th;
-    threads_enter(&th, s->dev ? 0.0 : (double)(n < (size_t)piece ? n : (size_t)piece) * (s->macs_row + (double)V * D));
+    threads_enter(&th, s->dev ? 0.0 : (double)(n < (size_t)piece ? n : (size_t)piece) * (s->macs_row + (double)V * D),
+                  4e6);
     int rc = 0;
     size_t done = 0;
     while (done < n) {
@@ -867,6 +988,26 @@ static int decode_dev(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t
     return 0;
 }
 
+/* CPU decode of rows r0 .. r0 + R - 1 of a step (rowseq / rowpos filled):
+ * embedding, blocks, logits. It runs on a view of the state whose row scratch
+ * starts at row r0 (every operation of a decode step is per row), so threads
+ * can run disjoint row ranges at once. */
+static int decode_rows(SwaxModel *m, const SwaxState *s, const int32_t *tokens, int r0, int R, float *logits) {
+    SwaxState v = *s;
+    const size_t D = s->D, NH = s->NH, F = s->F;
+    size_t mixw = 3 * (size_t)s->HD > (size_t)s->P ? 3 * (size_t)s->HD : (size_t)s->P;
+    if ((size_t)s->Pd > mixw) mixw = s->Pd;
+    const size_t attw = (size_t)s->HD > D ? (size_t)s->HD : D, r = (size_t)r0;
+    v.x += r * D, v.mid += r * D, v.ln += r * D, v.rstd += r, v.mix += r * mixw, v.att += r * attw;
+    v.ig += r * NH, v.lf += r * NH, v.hn += r * D, v.hmean += r * NH, v.hrstd += r * NH, v.y += r * D;
+    v.gu += r * 2 * F, v.hf += r * F, v.rowpos += r, v.rowseq += r;
+    if (v.gdn) v.gdn += r * s->gdn_row, v.gdn_st += r;
+    m->ops->embed_fwd(v.x, tokens + r0, m->w.embed, R, s->D);
+    const int rc = run_blocks(m, &v, R, -1, 0, 1); /* decode cannot fail past the checks */
+    if (!rc && logits) lm_head_rows(m, &v, 0, R, logits + r * (size_t)s->V);
+    return rc;
+}
+
 int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits) {
     SWAX_TRY(check_model(s, m));
     if (n < 1 || !seqs || !tokens) return swax_error(SWAX_E_USAGE, "decode: needs n >= 1 sequences and tokens");
@@ -885,14 +1026,33 @@ int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *toke
         s->rowpos[i] = s->pos[seqs[i]];
     }
     if (s->dev) return decode_dev(m, s, seqs, tokens, n, logits, NULL);
+    const double row_macs = s->macs_row + (logits ? (double)s->V * s->D : 0.0);
+    /* one row: the products split by columns, ~50 parallel regions a step;
+     * with the passive waiting swax sets, each wakes the sleeping threads
+     * (~30 us on this VM): below ~32M multiply-adds one thread is faster
+     * (bench-cpu, 7.4M: 870 tokens/s on 1 thread, 460 on 2). Several rows:
+     * one region a step (below), worth it from ~4M. */
     Threads th;
-    threads_enter(&th, n * (s->macs_row + (logits ? (double)s->V * s->D : 0.0)));
-    m->ops->embed_fwd(s->x, tokens, m->w.embed, n, s->D);
-    const int rc = run_blocks(m, s, n, -1, 0, 1); /* decode cannot fail past the checks above */
-    if (!rc) {
-        for (int i = 0; i < n; i++) s->pos[seqs[i]]++;
-        if (logits) lm_head(m, s, 0, n, logits);
+    threads_enter(&th, n * row_macs, n == 1 ? 32e6 : 4e6);
+    const int nt = omp_get_max_threads();
+    int rc = 0;
+    if (nt > 1 && n >= 2 && m->ops == swax_ops_cpu()) {
+        /* the rows are independent: each thread runs the whole step on its own
+         * share of them, in one parallel region (no barrier inside the step;
+         * splitting every product by columns instead costs a region per
+         * operation, ~50 a step, each a wake-up of the sleeping threads) */
+        const int T = n < nt ? n : nt;
+#pragma omp parallel num_threads(T) reduction(| : rc)
+        {
+            const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+            const int r0 = (int)((long)n * t / nth), r1 = (int)((long)n * (t + 1) / nth);
+            if (r1 > r0) rc |= decode_rows(m, s, tokens, r0, r1 - r0, logits);
+        }
+    } else {
+        rc = decode_rows(m, s, tokens, 0, n, logits);
     }
+    if (!rc)
+        for (int i = 0; i < n; i++) s->pos[seqs[i]]++;
     threads_exit(&th);
     return rc;
 }
