@@ -15,8 +15,12 @@ enum { MAX_SETS = 32 };
 static const char *bench_sets[MAX_SETS]; /* --set key=value over the preset (e.g. pattern=AD) */
 static int n_bench_sets;
 
+/* One bench-train figure at `threads`; base_threads > 0 (a sweep): adds the
+ * speedup and scaling efficiency (speedup / thread ratio) relative to
+ * base_threads, which ran at base_tps (0: this is that run).
+ * The tokens/s go to *tps_out. */
 static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads,
-                       const char *device, int recompute) {
+                       const char *device, int recompute, int base_threads, double base_tps, double *tps_out) {
     SwaxConfig c;
     int rc = swax_config_preset(preset, &c);
     for (int i = 0; i < n_bench_sets && !rc; i++) rc = swax_config_set(&c, bench_sets[i]);
@@ -60,9 +64,17 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"pattern\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
-           "\"device_mem_gb\": %.2f}\n",
+           "\"device_mem_gb\": %.2f",
            device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9);
+    if (base_threads > 0) { /* a sweep; its first line is the base itself */
+        const double sp = base_tps > 0 ? tps / base_tps : 1.0;
+        printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base_threads, sp,
+               sp * base_threads / threads);
+    }
+    printf("}\n");
+    fflush(stdout);
+    if (tps_out) *tps_out = tps;
     if (getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
     swax_model_free(m);
@@ -70,13 +82,44 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     return 0;
 }
 
+/* "1,2,4": up to MAX_LIST integers in [1, hi] */
+enum { MAX_LIST = 32 };
+static int parse_list(const char *flag, const char *arg, long hi, long *out, int *n) {
+    char buf[256];
+    if (strlen(arg) >= sizeof buf) {
+        fprintf(stderr, "swax bench: error: %s list too long\n", flag);
+        return SWAX_E_USAGE;
+    }
+    strcpy(buf, arg);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_LIST) {
+            fprintf(stderr, "swax bench: error: %s takes at most %d values\n", flag, MAX_LIST);
+            return SWAX_E_USAGE;
+        }
+        if (cli_parse_int("bench", flag, t, 1, hi, &out[*n])) return SWAX_E_USAGE;
+        (*n)++;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "swax bench: error: %s needs a value (e.g. 1 or 1,2,4)\n", flag);
+        return SWAX_E_USAGE;
+    }
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
-            "                        [--steps 3] [--threads N] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
+            "                        [--steps 3] [--threads N[,N...]] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
             "                        [--set key=value ...]   e.g. --set pattern=AD (Gated DeltaNet)\n"
+            "                        --threads 1,2,4,8,16: a thread sweep, one line per count with tokens/s,\n"
+            "                        \"speedup\" and \"efficiency\" (speedup / thread ratio) relative to the first count\n"
             "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cuda|cuda-fp32]\n"
-            "                        (GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
+            "                        [--batch 1,8,32] [--max-context N] [--steps N]\n"
+            "                        (CPU: prefill at 1k, 32k, 1M (those <= --max-context), decode tokens/s at each\n"
+            "                        batch (default 1,8; \"vs_batch1\" when 1 comes first), --steps decode tokens per\n"
+            "                        batch size (default 256);\n"
+            "                        GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
             "                        32k, 1M; try --preset 1.4b)\n"
             "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n\n"
             "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
@@ -87,25 +130,35 @@ int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"seq", 1, 0, 's'},
                                          {"window", 1, 0, 'w'}, {"chunk", 1, 0, 'c'}, {"steps", 1, 0, 'n'},
                                          {"threads", 1, 0, 'j'}, {"device", 1, 0, 'd'}, {"recompute", 0, 0, 'r'},
-                                         {"set", 1, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"set", 1, 0, 'S'}, {"max-context", 1, 0, 'M'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? SWAX_E_USAGE : 0;
     }
     const char *what = argv[1], *preset = NULL, *device = "cpu";
-    long B = 4, T = 1024, w = 128, L = 64, steps = 3, threads = 0;
+    long B = 4, T = 1024, w = 128, L = 64, steps = 3, threads = 0, max_ctx = 0;
+    long tlist[MAX_LIST], blist[MAX_LIST];
+    int n_tlist = 0, n_blist = 0, steps_given = 0;
     int recompute = 0;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': preset = optarg; break;
-        case 'b': if (cli_parse_int("bench", "--batch", optarg, 1, 4096, &B)) return SWAX_E_USAGE; break;
+        case 'b':
+            if (parse_list("--batch", optarg, 4096, blist, &n_blist)) return SWAX_E_USAGE;
+            B = blist[0];
+            break;
         case 's': if (cli_parse_int("bench", "--seq", optarg, 1, 1 << 24, &T)) return SWAX_E_USAGE; break;
         case 'w': if (cli_parse_int("bench", "--window", optarg, 1, 1 << 24, &w)) return SWAX_E_USAGE; break;
         case 'c': if (cli_parse_int("bench", "--chunk", optarg, 1, 4096, &L)) return SWAX_E_USAGE; break;
-        case 'n': if (cli_parse_int("bench", "--steps", optarg, 1, 1000, &steps)) return SWAX_E_USAGE; break;
-        case 'j': if (cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return SWAX_E_USAGE; break;
+        case 'n': if (cli_parse_int("bench", "--steps", optarg, 1, 100000, &steps)) return SWAX_E_USAGE; steps_given = 1; break;
+        case 'j':
+            if (parse_list("--threads", optarg, 1024, tlist, &n_tlist)) return SWAX_E_USAGE;
+            threads = tlist[0];
+            break;
+        case 'M': if (cli_parse_int("bench", "--max-context", optarg, 1, 1L << 40, &max_ctx)) return SWAX_E_USAGE; break;
         case 'd': device = optarg; break;
         case 'r': recompute = 1; break;
         case 'S':
@@ -116,9 +169,24 @@ int cmd_bench(int argc, char **argv) {
         default: usage(stderr); return SWAX_E_USAGE;
         }
     }
-    if (!strcmp(what, "train"))
-        return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps, (int)threads,
-                           device, recompute);
+    if (!strcmp(what, "train")) {
+        if (n_blist > 1) {
+            fprintf(stderr, "swax bench: error: bench train takes one --batch (a list is for bench infer)\n");
+            return SWAX_E_USAGE;
+        }
+        if (n_tlist <= 1)
+            return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps,
+                               (int)threads, device, recompute, 0, 0, NULL);
+        double base = 0; /* a sweep: one line per count, relative to the first */
+        for (int i = 0; i < n_tlist; i++) {
+            double tps = 0;
+            int rc = bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps,
+                                 (int)tlist[i], device, recompute, (int)tlist[0], i ? base : 0, &tps);
+            if (rc) return rc;
+            if (i == 0) base = tps;
+        }
+        return 0;
+    }
     if (!strcmp(what, "kernels")) {
         const SwaxOps *ops = !strcmp(device, "cpu") ? swax_ops_cpu() : swax_ops_cuda_bf16();
         if (!ops) return cli_fail("bench", swax_error_wrap(SWAX_E_USAGE, "--device %s", device));
@@ -127,7 +195,16 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!strcmp(what, "infer")) {
         SwaxInferBenchOpts o = {0};
+        if (n_tlist > 1) {
+            fprintf(stderr, "swax bench: error: bench infer takes one --threads (a list is for bench train)\n");
+            return SWAX_E_USAGE;
+        }
+        int bs[MAX_LIST];
+        for (int i = 0; i < n_blist; i++) bs[i] = (int)blist[i];
         o.threads = (int)threads, o.device = device;
+        o.batches = n_blist ? bs : NULL, o.n_batches = n_blist;
+        o.max_context = max_ctx;
+        if (steps_given) o.decode_tokens = (int)steps;
         for (int i = 2; i < argc; i++) /* --window / --chunk only when given (the defaults above are training's) */
             if (!strncmp(argv[i], "--window", 8)) o.window = (int)w;
             else if (!strncmp(argv[i], "--chunk", 7)) o.chunk = (int)L;

@@ -250,31 +250,12 @@ int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out
         fprintf(out, "}\n");
         fflush(out);
     }
-    /* decode at batch 1 after a 1k-token prompt, greedy, feeding back the pick */
-    double dec_rate = 0;
+    /* decode at each batch size: B sequences, each after its own prompt of
+     * max(256, w) tokens (the rings full, as in a long generation), greedy,
+     * feeding back the picks; one call of swax_decode per step for all B rows.
+     * Batch 1 is the baseline the others are divided by. */
     size_t state_rw = 0;
-    if (!rc) {
-        SwaxState *s = NULL;
-        float *lg = malloc(sizeof(float) * (size_t)c->vocab_size);
-        int32_t *prompt = malloc(sizeof(int32_t) * 1024);
-        rc = (!lg || !prompt) ? swax_error(SWAX_E_NOMEM, "bench buffers") : 0;
-        if (!rc) rc = swax_state_create(m, 1, window, &s);
-        if (!rc) {
-            for (int i = 0; i < 1024; i++) prompt[i] = (int32_t)((i * 7919) % c->vocab_used);
-            rc = swax_prefill(m, s, 0, prompt, 1024, chunk, lg, NULL);
-        }
-        if (!rc) {
-            int seq = 0;
-            int32_t tok = swax_sample(lg, c->vocab_used, NULL, NULL);
-            rc = swax_decode(m, s, &seq, &tok, 1, lg); /* warm-up */
-            const double t0 = swax_time_sec();
-            for (int i = 0; i < ndec && !rc; i++) {
-                tok = swax_sample(lg, c->vocab_used, NULL, NULL);
-                rc = swax_decode(m, s, &seq, &tok, 1, lg);
-            }
-            dec_rate = ndec / (swax_time_sec() - t0);
-        }
-        /* state traffic per token */
+    {
         const size_t D = c->d_model, NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
         const size_t HD = (size_t)c->attn_heads * c->head_dim;
         const size_t plen = strlen(c->pattern);
@@ -282,46 +263,58 @@ int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out
             if (c->pattern[l % plen] == 'A') state_rw += 4 * (2 * (size_t)window * HD + 2 * HD);
             else state_rw += 2 * 4 * NH * (dk * dv + dk + 1);
         }
-        swax_state_free(s);
-        s = NULL;
-        /* batched decode: 8 sequences, one token each per call */
-        enum { NB = 8 };
-        float *lgb = !rc ? malloc(sizeof(float) * NB * (size_t)c->vocab_size) : NULL;
-        if (!rc && !lgb) rc = swax_error(SWAX_E_NOMEM, "bench buffers");
-        if (!rc) rc = swax_state_create(m, NB, window, &s);
-        for (int i = 0; i < NB && !rc; i++) rc = swax_prefill(m, s, i, prompt + 64 * i, 64, chunk, NULL, NULL);
-        if (!rc) {
-            int seqs[NB];
-            int32_t toks[NB];
-            for (int i = 0; i < NB; i++) seqs[i] = i, toks[i] = (int32_t)(i % c->vocab_used);
-            const int steps = ndec / NB > 8 ? ndec / NB : 8;
+    }
+    const size_t V = c->vocab_size, Dm = c->d_model;
+    const size_t wbytes = 4 * (nparams - (c->tie_embeddings ? 0 : (V - 1) * Dm));
+    const double bw = !rc ? copy_bandwidth() : 0;
+    static const int default_batches[2] = {1, 8};
+    const int *batches = o->batches && o->n_batches > 0 ? o->batches : default_batches;
+    const int nb = o->batches && o->n_batches > 0 ? o->n_batches : 2;
+    const int plen = window > 256 ? window : 256;
+    double rate1 = 0;
+    for (int bi = 0; bi < nb && !rc; bi++) {
+        const int B = batches[bi];
+        SwaxState *s = NULL;
+        float *lg = malloc(sizeof(float) * (size_t)B * V);
+        int32_t *prompt = malloc(sizeof(int32_t) * ((size_t)plen + 64)), *toks = malloc(sizeof(int32_t) * (size_t)B);
+        int *seqs = malloc(sizeof(int) * (size_t)B);
+        rc = (!lg || !prompt || !toks || !seqs) ? swax_error(SWAX_E_NOMEM, "bench buffers") : 0;
+        if (!rc) rc = swax_state_create(m, B, window, &s);
+        for (int i = 0; i < plen + 64; i++) prompt[i] = (int32_t)(((long)i * 7919) % c->vocab_used);
+        for (int i = 0; i < B && !rc; i++) rc = swax_prefill(m, s, i, prompt + i % 64, (size_t)plen, chunk, lg + (size_t)i * V, NULL);
+        for (int i = 0; i < B && !rc; i++) seqs[i] = i, toks[i] = swax_sample(lg + (size_t)i * V, c->vocab_used, NULL, NULL);
+        const int steps = ndec / B > 16 ? ndec / B : 16;
+        double dt = 0;
+        for (int k = -1; k < steps && !rc; k++) { /* step -1: warm-up */
             const double t0 = swax_time_sec();
-            for (int k = 0; k < steps && !rc; k++) {
-                rc = swax_decode(m, s, seqs, toks, NB, lgb);
-                for (int i = 0; i < NB; i++) toks[i] = swax_sample(lgb + (size_t)i * c->vocab_size, c->vocab_used, NULL, NULL);
+            rc = swax_decode(m, s, seqs, toks, B, lg);
+            for (int i = 0; i < B; i++) toks[i] = swax_sample(lg + (size_t)i * V, c->vocab_used, NULL, NULL);
+            if (k >= 0) dt += swax_time_sec() - t0;
+        }
+        if (!rc) {
+            const double rate = (double)B * steps / dt;
+            if (bi == 0 && B == 1) rate1 = rate;
+            const double bytes = (double)wbytes + (double)B * (double)state_rw;
+            const double bound = bw > 0 ? B * bw / bytes : 0;
+            const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+            if (B == 1)
+                fprintf(out,
+                        "{\"bench\": \"infer_decode\", \"batch\": 1, \"tokens\": %d, \"tokens_per_s\": %.1f, "
+                        "\"weight_bytes\": %zu, \"state_bytes_rw\": %zu, \"l3_bytes\": %ld, \"copy_bandwidth_GBps\": %.2f, "
+                        "\"bound_tokens_per_s\": %.1f, \"fraction_of_bound\": %.3f}\n",
+                        steps, rate, wbytes, state_rw, l3, bw / 1e9, bound, bound > 0 ? rate / bound : 0);
+            else {
+                fprintf(out,
+                        "{\"bench\": \"infer_decode_batch\", \"batch\": %d, \"steps\": %d, \"tokens_per_s\": %.1f, "
+                        "\"ms_per_step\": %.3f, \"bound_tokens_per_s\": %.1f",
+                        B, steps, rate, 1e3 * dt / steps, bound);
+                if (rate1 > 0) fprintf(out, ", \"vs_batch1\": %.2f", rate / rate1);
+                fprintf(out, "}\n");
             }
-            const double dt = swax_time_sec() - t0;
-            if (!rc)
-                fprintf(out, "{\"bench\": \"infer_decode_batch\", \"batch\": %d, \"steps\": %d, \"tokens_per_s\": %.1f}\n", NB,
-                        steps, NB * steps / dt);
+            fflush(out);
         }
         swax_state_free(s);
-        free(lgb);
-        free(lg), free(prompt);
-    }
-    if (!rc) {
-        const size_t D = c->d_model, V = c->vocab_size;
-        const size_t wbytes = 4 * (nparams - (c->tie_embeddings ? 0 : (V - 1) * D));
-        const double bw = copy_bandwidth();
-        const double bytes = (double)wbytes + (double)state_rw;
-        const double bound = bw > 0 ? bw / bytes : 0;
-        const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-        fprintf(out,
-                "{\"bench\": \"infer_decode\", \"batch\": 1, \"tokens\": %d, \"tokens_per_s\": %.1f, "
-                "\"weight_bytes\": %zu, \"state_bytes_rw\": %zu, \"l3_bytes\": %ld, \"copy_bandwidth_GBps\": %.2f, "
-                "\"bound_tokens_per_s\": %.1f, \"fraction_of_bound\": %.3f}\n",
-                ndec, dec_rate, wbytes, state_rw, l3, bw / 1e9, bound, bound > 0 ? dec_rate / bound : 0);
-        fflush(out);
+        free(lg), free(prompt), free(toks), free(seqs);
     }
     swax_model_free(m);
     return rc;

@@ -90,7 +90,7 @@ int32_t swax_sample(const float *logits, int vocab_used, const SwaxSampler *sp, 
 /* Inference benchmark (bench_infer.c) of a preset name (random init) or a
  * checkpoint folder: prefill tokens/s at contexts 1k, 32k and 1M (the 1M run
  * also reports the rate over its last 32k tokens: flat = constant cost), decode
- * tokens/s at batch 1, and the memory-bandwidth bound on decode (measured copy
+ * tokens/s at batch 1 and 8 (or the batches asked for), and the memory-bandwidth bound on decode (measured copy
  * bandwidth / bytes read and written per token), with the fraction reached.
  * One JSON line per figure on `out`. threads <= 0: leave as is. */
 int swax_infer_bench(const char *preset_or_dir, int threads, FILE *out);
@@ -101,6 +101,8 @@ typedef struct {
     long max_context;  /* contexts above it are skipped (reported as such); <= 0: 1M */
     int decode_tokens; /* <= 0: 256 */
     const char *device; /* NULL or "cpu"; "cuda" / "cuda-fp32": on the GPU (decode batch 1 and 64, prefill 4k, 32k, 1M) */
+    const int *batches; /* CPU: decode batch sizes to time (NULL: 1 and 8); batch 1 first gives the ratios */
+    int n_batches;
 } SwaxInferBenchOpts;
 int swax_infer_bench_ex(const char *preset_or_dir, const SwaxInferBenchOpts *o, FILE *out);
 
