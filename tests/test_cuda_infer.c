@@ -331,6 +331,68 @@ TEST(graph_replay_is_bit_identical_to_the_uncaptured_step) {
     graph_case("cuda");
 }
 
+/* The decode kernels (infer.cu): the split-key attention and the dk-split
+ * mLSTM step (defaults) against the previous kernels (SWAX_INFER_KERNELS=old)
+ * over many sequences at different positions (ring partly filled, exactly
+ * full, wrapped; one sequence at position 0), batched, at several split sizes
+ * (SWAX_INFER_SPLIT_KEYS: 1 key, 3 keys, the whole window; SWAX_INFER_STEP_ROWS:
+ * 1 row, 3 rows, all of dk). Prefill takes the same bits under both (the
+ * staging change does not touch the arithmetic); decode within TOL_DEC; the
+ * same variant twice gives the same bits (fixed-order merges, no atomics). */
+typedef struct {
+    const char *kernels, *split_keys, *step_rows;
+} KernelVariant;
+
+static void run_variant(SwaxModel *gm, const KernelVariant *kv, int window, int S, const int *plen,
+                        int32_t (*tok)[64], int steps, float *pre, float *dec) {
+    if (kv->kernels) setenv("SWAX_INFER_KERNELS", kv->kernels, 1);
+    if (kv->split_keys) setenv("SWAX_INFER_SPLIT_KEYS", kv->split_keys, 1);
+    if (kv->step_rows) setenv("SWAX_INFER_STEP_ROWS", kv->step_rows, 1);
+    const int V = gm->cfg.vocab_size;
+    SwaxState *s;
+    SWAX_ASSERT(swax_state_create(gm, S, window, &s) == 0);
+    for (int i = 0; i < S; i++)
+        if (plen[i] > 0) SWAX_ASSERT(swax_prefill(gm, s, i, tok[i], (size_t)plen[i], 0, pre + (size_t)i * V, NULL) == 0);
+    int seqs[8];
+    int32_t in[8];
+    for (int st = 0; st < steps; st++) {
+        const int n = st % 2 ? S - 2 : S; /* two batch sizes, rows in a rotating order */
+        for (int i = 0; i < n; i++) seqs[i] = (i + st) % S, in[i] = tok[seqs[i]][plen[seqs[i]] + st];
+        SWAX_ASSERT(swax_decode(gm, s, seqs, in, n, dec + (size_t)st * S * V) == 0);
+    }
+    swax_state_free(s);
+    unsetenv("SWAX_INFER_KERNELS"), unsetenv("SWAX_INFER_SPLIT_KEYS"), unsetenv("SWAX_INFER_STEP_ROWS");
+}
+
+TEST(decode_kernels_split_and_old_agree) {
+    swax_rng_seed(&rng, 16, 0);
+    static const Case k = {"AM", 2, 64, 2, 64, 2, 48, 40, 40, 0, 0, 16, 16}; /* dh 64, w 16, mLSTM dk 16 dv 32 */
+    enum { S = 6, STEPS = 10 };
+    const int plen[S] = {0, 5, 15, 16, 17, 40}; /* empty, partial, full - 1, full, wrapped by 1, wrapped */
+    SwaxModel *cm = cpu_model(&k, 41), *gm = gpu_twin(cm, "cuda-fp32");
+    const int V = k.V;
+    int32_t tok[S][64];
+    for (int i = 0; i < S; i++) rand_tokens(tok[i], 64, k.Vused);
+    static const KernelVariant vs[] = {{"old", NULL, NULL}, {NULL, NULL, NULL},  {NULL, "1", "1"},
+                                       {NULL, "3", "3"},    {NULL, "1024", "1024"}, {NULL, NULL, NULL}};
+    enum { NV = sizeof vs / sizeof vs[0] };
+    const size_t npre = (size_t)S * V, ndec = (size_t)STEPS * S * V;
+    float *pre = calloc(NV * npre, sizeof(float)), *dec = calloc(NV * ndec, sizeof(float));
+    for (int v = 0; v < NV; v++) run_variant(gm, &vs[v], k.window, S, plen, tok, STEPS, pre + v * npre, dec + v * ndec);
+    double worst = 0;
+    for (int v = 1; v < NV; v++) {
+        CHECK(memcmp(pre, pre + v * npre, sizeof(float) * npre) == 0);
+        const double e = rel_err(dec + v * ndec, dec, ndec);
+        worst = e > worst ? e : worst;
+        CHECK_REL(dec + v * ndec, dec, ndec, TOL_DEC, "variant %d (split keys %s, step rows %s) vs old kernels", v,
+                  vs[v].split_keys ? vs[v].split_keys : "auto", vs[v].step_rows ? vs[v].step_rows : "auto");
+    }
+    CHECK(memcmp(dec + 1 * ndec, dec + 5 * ndec, sizeof(float) * ndec) == 0); /* deterministic */
+    printf("  split decode vs old kernels: max rel err %.1e\n", worst);
+    free(pre), free(dec);
+    swax_model_free(cm), swax_model_free(gm);
+}
+
 TEST(state_files_move_between_gpu_and_cpu) {
     swax_rng_seed(&rng, 15, 0);
     for (int ci = 0; ci < 3; ci++) {

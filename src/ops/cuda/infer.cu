@@ -22,14 +22,33 @@
  *             fp32, P through shared memory, each thread accumulates a quarter
  *             of the output columns. Visits keys [first row's p - w + 1, last
  *             row's p]: O(R·(w + PQ)) work, memory independent of context.
+ *             The tile's 32 K/V row addresses are made once per tile
+ *             (SWAX_INFER_KERNELS=old: per staged element; same bits).
  *             decode (one row per sequence, seq and position from device
- *             arrays): block per (row, head), 8 warps; each warp takes every
- *             8th group of KU = 4 keys (4 loads in flight, lanes over dh,
- *             butterfly dot products), online softmax per warp; the 8
- *             partial results are merged in warp order (fixed order).
- *   ring      block per stored row: k and v of the last min(w, R) rows
- *             (decode: every row) into slot p mod w of the row's sequence.
- * infer_mlstm_step, two launches: step per (dv tile of 64, head, row): the
+ *             arrays), default: flash-decoding. Split kernel: block per
+ *             (split of ks keys, head, row), 8 warps: scores (warp per group
+ *             of 4 keys, lanes over dh, butterfly sums) into shared memory,
+ *             the split's max, weights and sum, then P·V with a thread per
+ *             column; writes (max, sum, Σ e·v) per split. ks is chosen so
+ *             that R·H·splits fills ~4 blocks per SM (1.4b at batch 1: 64
+ *             keys, 32 splits, 512 blocks instead of 16). Merge kernel:
+ *             block per (head, row), the splits in split order, then this
+ *             head's k and v into ring slot p mod w (no split reads that
+ *             slot: it holds position p - w, outside the window; key p is
+ *             read from qkv), so decode is rope, split, merge.
+ *             SWAX_INFER_KERNELS=old: block per (row, head), 8 warps; each
+ *             warp takes every 8th group of KU = 4 keys, online softmax per
+ *             warp, merged in warp order; then the ring launch.
+ *   ring      (prefill, and the old decode) block per stored row: k and v of
+ *             the last min(w, R) rows into slot p mod w of the row's sequence.
+ * infer_mlstm_step, default two launches: split per (jt rows of C, head,
+ *   row), a thread per dv column: C' of its rows in place (the old kernel's
+ *   arithmetic, the same bits), partial h over its rows (j order); merge per
+ *   (head, row): den (old order, same bits), h = Σ splits in split order
+ *   (one split: the old bits), then n' and m'. jt: ~2 blocks per SM over
+ *   NH·R (1.4b at batch 1: 4 rows, 256 blocks instead of 32).
+ *   SWAX_INFER_STEP_ROWS / SWAX_INFER_SPLIT_KEYS override jt / ks (tests).
+ *   SWAX_INFER_KERNELS=old, two launches: step per (dv tile of 64, head, row): the
  *   C rows of this tile updated in place, C' = f C + i k vᵀ, h_e = Σ_j C'_je
  *   q̃_j in j order, den = n'·q̃ (block sum in a fixed order, every tile the
  *   same bits); then state per (head, row): n' and m' written (after every
@@ -43,6 +62,8 @@
  *   (and the step run directly, as a new warm-up) when it changed. */
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/cuda_slots.h"
@@ -93,9 +114,14 @@ template <int DP> constexpr size_t prefill_smem() {
     return sizeof(float) * ((size_t)PQ * (DP + 4) + 2 * (size_t)PK * (DP + 4) + (size_t)PQ * (PK + 1));
 }
 
-template <int DP>
+/* FAST: each K/V tile's 32 row addresses are made once per tile (one ring
+ * modulo per key, by 32 threads) instead of per element (two 64-bit modulos
+ * and offset products per staged float): the same staged values, so the same
+ * bits as the previous kernel (FAST = false, SWAX_INFER_KERNELS=old). */
+template <int DP, bool FAST>
 __global__ void __launch_bounds__(PNT) k_attn_prefill(SwaxInferAttnCall c) {
     extern __shared__ float4 smem4[];
+    __shared__ const float *s_kp[PK], *s_vp[PK];
     float *smem = reinterpret_cast<float *>(smem4);
     constexpr int SP = DP + 4, NC = DP / 4, NU = PK / 4;
     float *sq = smem, *sk = sq + PQ * SP, *sv = sk + PK * SP, *sp = sv + PK * SP;
@@ -115,16 +141,32 @@ __global__ void __launch_bounds__(PNT) k_attn_prefill(SwaxInferAttnCall c) {
     for (int q = 0; q < NC; q++) acc[q] = 0.f;
     for (long j0 = jlo; j0 <= plast; j0 += PK) {
         __syncthreads(); /* the previous tile's readers are done */
-        for (int x = tid; x < PK * DP; x += PNT) {
-            const int kk = x / DP, d = x % DP;
-            const long j = j0 + kk;
-            float kv = 0.f, vv = 0.f;
-            if (j <= plast && d < dh) {
-                kv = key_row(c, c.seq, c.pos0, 0, j, h, 1)[d];
-                vv = key_row(c, c.seq, c.pos0, 0, j, h, 2)[d];
+        if (FAST) {
+            if (tid < PK) {
+                const long j = j0 + tid;
+                s_kp[tid] = j <= plast ? key_row(c, c.seq, c.pos0, 0, j, h, 1) : nullptr;
+                s_vp[tid] = j <= plast ? key_row(c, c.seq, c.pos0, 0, j, h, 2) : nullptr;
             }
-            sk[kk * SP + d] = kv;
-            sv[kk * SP + d] = vv;
+            __syncthreads();
+            for (int x = tid; x < PK * DP; x += PNT) {
+                const int kk = x / DP, d = x % DP;
+                const float *kp = s_kp[kk], *vp = s_vp[kk];
+                const bool ok = kp != nullptr && d < dh;
+                sk[kk * SP + d] = ok ? kp[d] : 0.f;
+                sv[kk * SP + d] = ok ? vp[d] : 0.f;
+            }
+        } else {
+            for (int x = tid; x < PK * DP; x += PNT) {
+                const int kk = x / DP, d = x % DP;
+                const long j = j0 + kk;
+                float kv = 0.f, vv = 0.f;
+                if (j <= plast && d < dh) {
+                    kv = key_row(c, c.seq, c.pos0, 0, j, h, 1)[d];
+                    vv = key_row(c, c.seq, c.pos0, 0, j, h, 2)[d];
+                }
+                sk[kk * SP + d] = kv;
+                sv[kk * SP + d] = vv;
+            }
         }
         __syncthreads();
         float s[NU], bmx = -INFINITY;
@@ -251,6 +293,137 @@ __global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
     }
 }
 
+/* Decode, split keys (flash-decoding; the default): block per (split, head,
+ * row), DS_T threads. A row's window [lo, p] is cut into splits of ks keys
+ * from lo; split sp takes [lo + sp·ks, lo + sp·ks + ks) ∩ [lo, p] (empty
+ * splits return at once: the merge never reads them). Scores: warp w takes
+ * groups of DS_UK consecutive keys (lanes over dh, DS_UK rows in flight,
+ * butterfly sums), into shared memory; then the split's max M, weights
+ * e = exp(s − M) and their sum l (warp 0, lane-strided then butterfly); then
+ * P·V with a thread per column and DS_T / DP key groups (keys i ≡ g), summed
+ * over the groups in g order. Writes (M, l, Σ e·v) to part. Key p (the row's
+ * own) comes from qkv, earlier ones from the ring (slot j mod w, one modulo
+ * per block). Fixed order everywhere: the same bits for the same inputs. */
+constexpr int DS_T = 256, DS_W = DS_T / 32, DS_UK = 4, DS_KMAX = 1024;
+
+template <int DP>
+__global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int ks, int nsplit, float *part) {
+    constexpr int NC = DP / 32, KG = DS_T / DP > 1 ? DS_T / DP : 1, CPT = DP / DS_T > 1 ? DP / DS_T : 1;
+    __shared__ float s_q[DP], s_e[DS_KMAX], s_acc[KG][DP], s_l;
+    const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int dh = c.dh, w = c.window, HD = c.H * dh;
+    const int seq = c.rowseq[r];
+    const long p = c.rowpos[r];
+    const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
+    const long j0 = lo + (long)sp * ks;
+    if (j0 > p) return; /* the whole block: no barrier pending */
+    const int n = (int)(p - j0 + 1 < ks ? p - j0 + 1 : ks);
+    const float scale = 1.0f / sqrtf((float)dh);
+    const float *q = c.qkv + (size_t)r * c.ldq + (size_t)h * dh;
+    for (int d = tid; d < DP; d += DS_T) s_q[d] = d < dh ? q[d] : 0.f;
+    const float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)h * dh; /* slot s at rk + s·HD */
+    const float *rv = rk + (size_t)w * HD;
+    const float *ck = c.qkv + (size_t)r * c.ldq + HD + (size_t)h * dh, *cv = ck + HD; /* key p */
+    const int slot0 = (int)(j0 % w); /* slot0 + i < 2w for i < n <= w */
+    __syncthreads();
+    float qv[NC];
+#pragma unroll
+    for (int t = 0; t < NC; t++) qv[t] = s_q[lane + 32 * t];
+    for (int kb = warp * DS_UK; kb < n; kb += DS_W * DS_UK) {
+        float s[DS_UK];
+#pragma unroll
+        for (int u = 0; u < DS_UK; u++) {
+            const int i = kb + u < n ? kb + u : n - 1; /* clamped: a valid address, dropped below */
+            int sl = slot0 + i;
+            sl = sl >= w ? sl - w : sl;
+            const float *kr = j0 + i == p ? ck : rk + (size_t)sl * HD;
+            float part_ = 0.f;
+#pragma unroll
+            for (int t = 0; t < NC; t++) {
+                const int d = lane + 32 * t;
+                if (d < dh) part_ = fmaf(qv[t], kr[d], part_);
+            }
+            s[u] = part_;
+        }
+#pragma unroll
+        for (int u = 0; u < DS_UK; u++) {
+            const float v = swax_warp_sum(s[u]) * scale;
+            if (lane == 0 && kb + u < n) s_e[kb + u] = v;
+        }
+    }
+    __syncthreads();
+    float M = -INFINITY; /* every warp the same value (max is exact in any order) */
+    for (int i = lane; i < n; i += 32) M = fmaxf(M, s_e[i]);
+    M = swax_warp_max(M);
+    __syncthreads(); /* every thread has M before the scores become weights */
+    for (int i = tid; i < n; i += DS_T) s_e[i] = s_e[i] == -INFINITY ? 0.f : expf(s_e[i] - M);
+    __syncthreads();
+    if (warp == 0) {
+        float l = 0.f;
+        for (int i = lane; i < n; i += 32) l += s_e[i];
+        l = swax_warp_sum(l);
+        if (lane == 0) s_l = l;
+    }
+    const int g = KG > 1 ? tid / DP : 0;
+#pragma unroll
+    for (int cc = 0; cc < CPT; cc++) {
+        const int d = (KG > 1 ? tid % DP : tid) + DS_T * cc;
+        float acc = 0.f;
+        if (d < dh) {
+#pragma unroll 8
+            for (int i = g; i < n; i += KG) {
+                int sl = slot0 + i;
+                sl = sl >= w ? sl - w : sl;
+                const float *vr = j0 + i == p ? cv : rv + (size_t)sl * HD;
+                acc = fmaf(s_e[i], vr[d], acc);
+            }
+        }
+        s_acc[g][d] = acc;
+    }
+    __syncthreads();
+    float *o = part + ((size_t)r * c.H * nsplit + (size_t)h * nsplit + sp) * (DP + 2);
+    if (tid == 0) o[0] = M, o[1] = s_l;
+    for (int d = tid; d < DP; d += DS_T) {
+        float a = s_acc[0][d];
+#pragma unroll
+        for (int x = 1; x < KG; x++) a += s_acc[x][d];
+        o[2 + d] = a;
+    }
+}
+
+/* The splits of (head, row) = blockIdx (x, y) merged in split order:
+ * out = Σ_s e^{M_s − M} acc_s / Σ_s e^{M_s − M} l_s. Then this head's k and v
+ * of the row into ring slot p mod w: no split reads that slot (it holds
+ * position p − w, outside the window; key p is read from qkv), so no third
+ * launch is needed. */
+template <int DP>
+__global__ void __launch_bounds__(DP) k_attn_dmerge(SwaxInferAttnCall c, int ks, int nsplit, const float *part) {
+    const int h = blockIdx.x, r = blockIdx.y, tid = threadIdx.x;
+    const int dh = c.dh, w = c.window, HD = c.H * dh;
+    const int seq = c.rowseq[r];
+    const long p = c.rowpos[r];
+    const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
+    const int nact = (int)((p - lo) / ks) + 1;
+    const float *pp = part + ((size_t)r * c.H + h) * nsplit * (DP + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < nact; s++) M = fmaxf(M, pp[(size_t)s * (DP + 2)]);
+    float L = 0.f, a = 0.f;
+    for (int s = 0; s < nact; s++) {
+        const float *ps = pp + (size_t)s * (DP + 2);
+        const float f = ps[0] == -INFINITY ? 0.f : expf(ps[0] - M);
+        L = fmaf(f, ps[1], L);
+        if (tid < dh) a = fmaf(f, ps[2 + tid], a);
+    }
+    if (tid < dh) c.out[(size_t)r * HD + (size_t)h * dh + tid] = a / L;
+    float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(p % w) * HD + (size_t)h * dh;
+    float *rv = rk + (size_t)w * HD;
+    const float *src = c.qkv + (size_t)r * c.ldq + HD + (size_t)h * dh;
+    for (int d = tid; d < dh; d += DP) {
+        rk[d] = src[d];
+        rv[d] = src[HD + d];
+    }
+}
+
 /* Row blockIdx.x of the stored rows: prefill stores rows R - n .. R - 1. */
 __global__ void k_ring_write(SwaxInferAttnCall c, int first) {
     const int r = first + blockIdx.x, HD = c.H * c.dh;
@@ -332,6 +505,74 @@ __global__ void k_mlstm_step_state(SwaxInferStepCall c) {
     if (threadIdx.x == 0) *s.m = mn;
 }
 
+/* mLSTM step, dk split (the default): block per (split of jt rows of C, head,
+ * row), ST_T threads over the dv columns. Each updates its rows of C in place
+ * with the previous kernel's arithmetic (the same bits of C) and writes its
+ * partial h_e = Σ_{j in split} C'_je q̃_j (j order) to part. */
+constexpr int ST_T = 256;
+__global__ void __launch_bounds__(ST_T) k_mlstm_step_split(SwaxInferStepCall c, int jt, int nsplit, float *part) {
+    extern __shared__ float4 step_smem4[];
+    float *sq = reinterpret_cast<float *>(step_smem4), *sk = sq + jt;
+    const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, dk = c.dk, dv = c.dv;
+    const int j0 = sp * jt, nj = dk - j0 < jt ? dk - j0 : jt;
+    const StepPtrs s = step_ptrs(c, r, h);
+    const float *row = c.proj + (size_t)r * c.ldp;
+    const float *q = row + (size_t)h * dk, *k = row + (size_t)(c.NH + h) * dk, *v = row + (size_t)2 * c.NH * dk + (size_t)h * dv;
+    float mn, fp, ip;
+    step_gates(c.lf[(size_t)r * c.NH + h], *s.m, c.ig[(size_t)r * c.NH + h], mn, fp, ip);
+    const float scale = 1.0f / sqrtf((float)dk);
+    for (int j = tid; j < nj; j += (int)blockDim.x) {
+        sq[j] = __fmul_rn(q[j0 + j], scale);
+        sk[j] = __fmul_rn(ip, k[j0 + j]);
+    }
+    __syncthreads();
+    float *o = part + (((size_t)r * c.NH + h) * nsplit + sp) * dv;
+    for (int e = tid; e < dv; e += (int)blockDim.x) {
+        const float ve = v[e];
+        float *__restrict__ Ce = s.C + (size_t)j0 * dv + e;
+        float hacc = 0.f;
+#pragma unroll 4
+        for (int j = 0; j < nj; j++) {
+            const float cn = __fadd_rn(__fmul_rn(fp, Ce[(size_t)j * dv]), __fmul_rn(sk[j], ve));
+            Ce[(size_t)j * dv] = cn;
+            hacc = __fadd_rn(hacc, __fmul_rn(cn, sq[j]));
+        }
+        o[e] = hacc;
+    }
+}
+
+/* (head, row) = blockIdx (x, y), STEP_ET threads, after every split: den as
+ * the previous kernel (same order, same bits), h_e = Σ_s part_s (split order;
+ * one split gives the previous kernel's bits), then n' and m' written. */
+__global__ void __launch_bounds__(STEP_ET) k_mlstm_step_merge(SwaxInferStepCall c, int nsplit, const float *part) {
+    __shared__ float red[32];
+    const int h = blockIdx.x, r = blockIdx.y, tid = threadIdx.x, dk = c.dk, dv = c.dv;
+    const StepPtrs s = step_ptrs(c, r, h);
+    const float *row = c.proj + (size_t)r * c.ldp;
+    const float *q = row + (size_t)h * dk, *k = row + (size_t)(c.NH + h) * dk;
+    const float m = *s.m;
+    float mn, fp, ip;
+    step_gates(c.lf[(size_t)r * c.NH + h], m, c.ig[(size_t)r * c.NH + h], mn, fp, ip);
+    const float scale = 1.0f / sqrtf((float)dk);
+    float den_part = 0.f;
+    for (int j = tid; j < dk; j += STEP_ET) {
+        const float ik = __fmul_rn(ip, k[j]), qj = __fmul_rn(q[j], scale);
+        const float nn = __fadd_rn(__fmul_rn(fp, s.n[j]), ik);
+        den_part = fmaf(nn, qj, den_part);
+        s.n[j] = nn; /* this thread's own j: read above, nobody else reads it */
+    }
+    const float den = swax_block_sum(den_part, red); /* its barriers: every thread has read m */
+    const float em = expf(-mn), ad = fabsf(den);
+    const float inv = 1.0f / ((ad >= em ? ad : em) + c.eps);
+    const float *pp = part + ((size_t)r * c.NH + h) * nsplit * dv;
+    for (int e = tid; e < dv; e += STEP_ET) {
+        float a = pp[e];
+        for (int x = 1; x < nsplit; x++) a = __fadd_rn(a, pp[(size_t)x * dv + e]);
+        c.h[(size_t)r * c.NH * dv + (size_t)h * dv + e] = a * inv;
+    }
+    if (tid == 0) *s.m = mn;
+}
+
 __global__ void __launch_bounds__(ARG_THREADS) k_argmax(int32_t *out, const float *logits, int V, int Vused) {
     __shared__ float s_v[ARG_THREADS];
     __shared__ int s_i[ARG_THREADS];
@@ -355,20 +596,77 @@ __global__ void __launch_bounds__(ARG_THREADS) k_argmax(int32_t *out, const floa
     if (threadIdx.x == 0) out[blockIdx.x] = s_i[0] == INT_MAX ? 0 : s_i[0];
 }
 
-template <int DP> void launch_prefill(const SwaxInferAttnCall *c) {
+template <int DP, bool FAST> void launch_prefill(const SwaxInferAttnCall *c) {
     static bool configured = false;
     constexpr size_t sm = prefill_smem<DP>();
     if (!configured) {
-        SWAX_CUDA_CHECK(cudaFuncSetAttribute(k_attn_prefill<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+        SWAX_CUDA_CHECK(
+            cudaFuncSetAttribute(k_attn_prefill<DP, FAST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
         configured = true;
     }
-    k_attn_prefill<DP><<<dim3(swax_ceil_div((size_t)c->R, PQ), c->H), PNT, sm, swax_cuda_stream()>>>(*c);
+    k_attn_prefill<DP, FAST><<<dim3(swax_ceil_div((size_t)c->R, PQ), c->H), PNT, sm, swax_cuda_stream()>>>(*c);
     SWAX_CUDA_LAUNCHED();
+}
+template <int DP> void launch_prefill(const SwaxInferAttnCall *c, bool old) {
+    if (old) launch_prefill<DP, false>(c);
+    else launch_prefill<DP, true>(c);
 }
 
 template <int DP> void launch_decode(const SwaxInferAttnCall *c) {
     k_attn_decode<DP><<<dim3(c->R, c->H), DNW * 32, 0, swax_cuda_stream()>>>(*c);
     SWAX_CUDA_LAUNCHED();
+    k_ring_write<<<c->R, 128, 0, swax_cuda_stream()>>>(*c, 0);
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* Scratch for the split kernels' partial results (slots no other file uses). */
+constexpr int SCR_DEC_ATTN = SWAX_SCRATCH_SLOTS - 1, SCR_DEC_STEP = SWAX_SCRATCH_SLOTS - 2;
+static_assert(SCR_DEC_STEP > SWAX_SCRATCH_BF16_W, "infer.cu's scratch slots collide with the enum");
+
+/* SWAX_INFER_KERNELS=old: the previous decode kernels (one block per (row,
+ * head) over the whole window; the mLSTM step per (dv tile, head, row)) and
+ * the previous prefill staging, for A/B runs in one process. Read at every
+ * launch (host side; a captured graph keeps the choice it was captured with). */
+static bool old_kernels() {
+    const char *e = getenv("SWAX_INFER_KERNELS");
+    return e && !strcmp(e, "old");
+}
+/* a positive integer from the environment, else def (tests: split sizes) */
+static long env_long(const char *name, long def) {
+    const char *e = getenv(name);
+    const long v = e ? atol(e) : 0;
+    return v > 0 ? v : def;
+}
+
+/* Keys per split: enough blocks for ~4 per SM over R·H (row, head) pairs,
+ * in multiples of one pass of the block's warps (DS_W·DS_UK keys), at most
+ * DS_KMAX (the score buffer); SWAX_INFER_SPLIT_KEYS overrides. */
+static int decode_split_keys(const SwaxInferAttnCall *c) {
+    const long RH = (long)c->R * c->H, pass = DS_W * DS_UK;
+    long ns = (4L * swax_cuda_sm_count() + RH - 1) / RH;
+    ns = ns < 1 ? 1 : ns;
+    long ks = (c->window + ns - 1) / ns;
+    ks = (ks + pass - 1) / pass * pass;
+    ks = env_long("SWAX_INFER_SPLIT_KEYS", ks);
+    return (int)(ks < 1 ? 1 : ks > DS_KMAX ? DS_KMAX : ks);
+}
+
+/* true when the split decode ran (false: shapes it does not take) */
+template <int DP> bool launch_decode_split(const SwaxInferAttnCall *c) {
+    const int ks = decode_split_keys(c);
+    const long nsplit = (c->window + ks - 1) / ks;
+    if ((long)c->R * c->H * nsplit > 65536 || c->R > 65535 || c->H > 65535) return false;
+    cudaStream_t st = swax_cuda_stream();
+    float *part = static_cast<float *>(
+        swax_cuda_scratch(SCR_DEC_ATTN, sizeof(float) * (size_t)c->R * c->H * (size_t)nsplit * (DP + 2)));
+    k_attn_dsplit<DP><<<dim3((unsigned)nsplit, c->H, c->R), DS_T, 0, st>>>(*c, ks, (int)nsplit, part);
+    SWAX_CUDA_LAUNCHED();
+    k_attn_dmerge<DP><<<dim3(c->H, c->R), DP, 0, st>>>(*c, ks, (int)nsplit, part);
+    SWAX_CUDA_LAUNCHED();
+    return true;
+}
+template <int DP> void launch_decode(const SwaxInferAttnCall *c, bool old) {
+    if (old || !launch_decode_split<DP>(c)) launch_decode<DP>(c);
 }
 
 struct Graph {
@@ -388,18 +686,19 @@ extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
     const size_t nrope = (size_t)c->R * (c->dh / 2);
     k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c);
     SWAX_CUDA_LAUNCHED();
+    const bool old = old_kernels();
     if (c->seq >= 0) {
-        if (c->dh <= 64) launch_prefill<64>(c);
-        else if (c->dh <= 128) launch_prefill<128>(c);
-        else launch_prefill<256>(c);
-    } else {
-        if (c->dh <= 64) launch_decode<64>(c);
-        else if (c->dh <= 128) launch_decode<128>(c);
-        else launch_decode<256>(c);
+        if (c->dh <= 64) launch_prefill<64>(c, old);
+        else if (c->dh <= 128) launch_prefill<128>(c, old);
+        else launch_prefill<256>(c, old);
+        const int first = c->R > c->window ? c->R - c->window : 0;
+        k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
+        SWAX_CUDA_LAUNCHED();
+    } else { /* decode: the ring write is in the launch sequence of the kernel taken */
+        if (c->dh <= 64) launch_decode<64>(c, old);
+        else if (c->dh <= 128) launch_decode<128>(c, old);
+        else launch_decode<256>(c, old);
     }
-    const int first = c->seq >= 0 && c->R > c->window ? c->R - c->window : 0;
-    k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
-    SWAX_CUDA_LAUNCHED();
 }
 
 extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
@@ -410,6 +709,25 @@ extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
     const size_t sm = sizeof(float) * 2 * (size_t)c->dk;
     SWAX_CUDA_REQUIRE(sm <= 48 * 1024);
     cudaStream_t st = swax_cuda_stream();
+    if (!old_kernels()) {
+        /* rows of C per split: ~2 blocks per SM over NH·R (head, row) pairs;
+         * SWAX_INFER_STEP_ROWS overrides */
+        const long HR = (long)c->NH * c->R;
+        long ns = (2L * swax_cuda_sm_count() + HR - 1) / HR;
+        ns = ns < 1 ? 1 : ns > c->dk ? c->dk : ns;
+        long jt = env_long("SWAX_INFER_STEP_ROWS", (c->dk + ns - 1) / ns);
+        jt = jt > c->dk ? c->dk : jt;
+        const long nsplit = (c->dk + jt - 1) / jt;
+        const int threads = c->dv >= ST_T ? ST_T : (int)swax_ceil_div((size_t)c->dv, 32) * 32;
+        float *part = static_cast<float *>(
+            swax_cuda_scratch(SCR_DEC_STEP, sizeof(float) * (size_t)HR * (size_t)nsplit * (size_t)c->dv));
+        k_mlstm_step_split<<<dim3((unsigned)nsplit, c->NH, c->R), threads, sizeof(float) * 2 * (size_t)jt, st>>>(
+            *c, (int)jt, (int)nsplit, part);
+        SWAX_CUDA_LAUNCHED();
+        k_mlstm_step_merge<<<dim3(c->NH, c->R), STEP_ET, 0, st>>>(*c, (int)nsplit, part);
+        SWAX_CUDA_LAUNCHED();
+        return;
+    }
     k_mlstm_step<<<dim3(swax_ceil_div((size_t)c->dv, STEP_ET), c->NH, c->R), STEP_ET, sm, st>>>(*c);
     SWAX_CUDA_LAUNCHED();
     k_mlstm_step_state<<<dim3(c->NH, c->R), 128, 0, st>>>(*c);
