@@ -17,6 +17,13 @@ size_t swax_gdn_scratch_floats(const SwaxModel *m) { return 3 * (size_t)m->cfg.d
 
 int swax_gdn_infer(const SwaxModel *m, int l, int R, const float *mix, long ldm, float *const *state, int prefill,
                    long pos0, int L, float *scratch, float *y) {
+    /* the GPU has the training layer (gdn.cu) but not yet this one: refuse
+     * rather than read device memory on the host */
+    if (m->ops->is_device) {
+        swax_error(SWAX_E_USAGE, "inference with Gated DeltaNet (D) layers is not on the %s backend yet "
+                                 "(use --device cpu)", m->ops->name);
+        return -1;
+    }
     const BlockW *w = &m->w.blocks[l];
     const int D = m->cfg.d_model, C = 2 * D, NH = m->NHd, dk = m->dkd, dv = m->dvd;
     const size_t nS = (size_t)NH * dk * dv;

@@ -46,6 +46,7 @@ enum {
     SWAX_SCRATCH_BF16_A = 6, /* bf16 copies of matrix-product operands */
     SWAX_SCRATCH_BF16_B = 7,
     SWAX_SCRATCH_BF16_W = 8,
+    SWAX_SCRATCH_GDN = 9,    /* the Gated DeltaNet layer (gdn.cu) */
     SWAX_SCRATCH_SLOTS = 12
 };
 extern "C" void *swax_cuda_scratch(int slot, size_t bytes);

@@ -1,6 +1,6 @@
 /* cuda_slots.h — the CUDA backend's functions, one per ops.h slot, with the
  * slot's signature (all pointers device memory). Defined in elementwise.cu,
- * attn.cu, mlstm.cu, infer.cu and ops_cuda.cu; gathered into the table by ops_cuda.cu. */
+ * attn.cu, mlstm.cu, gdn.cu, infer.cu and ops_cuda.cu; gathered into the table by ops_cuda.cu. */
 #ifndef SWAX_CUDA_SLOTS_H
 #define SWAX_CUDA_SLOTS_H
 
@@ -54,6 +54,10 @@ void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n
                           float wd, int step);
 double swax_cuda_sumsq(const float *x, size_t n);
 void swax_cuda_scale(float *x, size_t n, float s);
+
+/* Gated DeltaNet layer (gdn.cu): fp32 CUDA-core kernels, in both tables */
+void swax_cuda_gdn_fwd(SwaxGdnCall *c);
+void swax_cuda_gdn_bwd(SwaxGdnCall *c);
 
 /* inference (infer.cu) */
 void swax_cuda_infer_attn(const SwaxInferAttnCall *c);

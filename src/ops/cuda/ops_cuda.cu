@@ -393,7 +393,7 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .infer_attn = swax_cuda_infer_attn, .infer_mlstm_step = swax_cuda_infer_mlstm_step,               \
         .graph_run = swax_cuda_graph_run, .graph_free = swax_cuda_graph_free, .argmax = swax_cuda_argmax,  \
         .adamw_segs = swax_cuda_adamw_segs,                                                               \
-        .gdn_fwd = NULL, .gdn_bwd = NULL, /* Gated DeltaNet: not on the GPU yet (the model refuses D) */  \
+        .gdn_fwd = swax_cuda_gdn_fwd, .gdn_bwd = swax_cuda_gdn_bwd, /* fp32 kernels in both tables */      \
     }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
