@@ -76,7 +76,8 @@ if [ "${SWAX_CUDA_SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/nul
               "memcheck test_cuda_attn attn_any_even" "memcheck test_cuda_mlstm mlstm_documents" \
               "memcheck test_cuda_mlstm mlstm_partial_tiles" "racecheck test_cuda_attn attn_misaligned" \
               "racecheck test_cuda_mlstm mlstm_documents" "memcheck test_cuda_model checkpoint" \
-              "memcheck test_cuda_infer bad_inputs" "racecheck test_cuda_infer batched_decode" ; do
+              "memcheck test_cuda_infer bad_inputs" "racecheck test_cuda_infer batched_decode" \
+              "memcheck test_cuda_gdn gdn_documents" "racecheck test_cuda_gdn gdn_documents" ; do
     set -- $spec
     tool=$1; name=$2; filt=$3
     [ -x "$BIN_T/$name" ] || continue

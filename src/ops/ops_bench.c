@@ -1,7 +1,10 @@
 /* ops_bench.c — kernel timings of one ops table at the shapes of SPEC §8:
  * SWA forward+backward (B8 H16 T4096 d64, w 128 and 2048) and the mLSTM cell
- * forward+backward (B8 NH4 T4096, DQK 128, DV 256, chunk 64), on fresh random
- * inputs, median of several runs after a warm-up. One JSON line per figure;
+ * forward+backward (B8 NH4 T4096, DQK 128, DV 256, chunk 64) and the Gated
+ * DeltaNet layer's middle, gdn_fwd + gdn_bwd, at the same shape (FLA's
+ * chunk_gated_delta_rule benchmark shape B8 T4096 H4 dk128 dv256; ours also
+ * runs the short convolutions, the q/k norms, the gates and the gated
+ * RMSNorm), on fresh random inputs, median of several runs after a warm-up. One JSON line per figure;
  * scripts/test_cuda.sh prints them beside the PyTorch figures
  * (scripts/gpu_baseline.py) measured on the same card. */
 #include <math.h>
@@ -68,6 +71,65 @@ static void mlstm_run(void *p, int phase) {
     MlstmCtx *m = p;
     if (phase == 0 || phase == 2) m->ops->mlstm_cell_fwd(&m->c);
     if (phase == 1 || phase == 2) m->ops->mlstm_cell_bwd(&m->c);
+}
+
+typedef struct {
+    const SwaxOps *ops;
+    SwaxGdnCall c;
+} GdnCtx;
+
+static void gdn_run(void *p, int phase) {
+    GdnCtx *g = p;
+    if (phase == 0 || phase == 2) g->ops->gdn_fwd(&g->c);
+    if (phase == 1 || phase == 2) g->ops->gdn_bwd(&g->c);
+}
+
+/* Gated DeltaNet: B8 T4096 NH4 dk128 dv256 (D 1024, bench-gpu's layer), chunk 64, no documents */
+static int gdn_bench(const SwaxOps *ops, SwaxRng *r, FILE *out, int reps) {
+    const int B = 8, NH = 4, T = 4096, dk = 128, dv = 256, L = 64, nC = (T + L - 1) / L, D = NH * dv;
+    const size_t N = (size_t)B * T, ldp = 3 * (size_t)D + 2 * (size_t)NH;
+    GdnCtx g = {ops, {0}};
+    SwaxGdnCall *c = &g.c;
+    c->B = B, c->T = T, c->NH = NH, c->dk = dk, c->dv = dv, c->L = L, c->eps = 1e-5f, c->max_chunks = nC;
+    c->proj = dev_random(ops, r, N * ldp, -1, 1), c->ldp = (long)ldp;
+    c->conv_w = dev_random(ops, r, 2 * (size_t)D * 4, -0.5f, 0.5f);
+    c->A_log = dev_random(ops, r, NH, 0, 2.7f);
+    c->dt_bias = dev_random(ops, r, NH, -4, -1);
+    c->norm_w = dev_random(ops, r, D, 1, 1);
+    c->y = dev_random(ops, r, N * D, 0, 0);
+    c->xc = dev_random(ops, r, N * 2 * D, 0, 0);
+    c->qkv = dev_random(ops, r, N * 2 * D, 0, 0);
+    c->rqk = dev_random(ops, r, N * 2 * NH, 0, 0);
+    c->beta = dev_random(ops, r, N * NH, 0, 0);
+    c->g = dev_random(ops, r, N * NH, 0, 0);
+    c->o = dev_random(ops, r, N * D, 0, 0);
+    c->orstd = dev_random(ops, r, N * NH, 0, 0);
+    c->Ss = dev_random(ops, r, (size_t)B * NH * nC * dk * dv, 0, 0);
+    c->dy = dev_random(ops, r, N * D, -1, 1);
+    c->dproj = dev_random(ops, r, N * ldp, 0, 0);
+    c->dconv_w = dev_random(ops, r, 2 * (size_t)D * 4, 0, 0);
+    c->dA_log = dev_random(ops, r, NH, 0, 0);
+    c->ddt_bias = dev_random(ops, r, NH, 0, 0);
+    c->dnorm_w = dev_random(ops, r, D, 0, 0);
+    c->scratch = dev_random(ops, r, N * ldp, 0, 0);
+    void *ptrs[] = {(void *)c->proj, (void *)c->conv_w, (void *)c->A_log, (void *)c->dt_bias, (void *)c->norm_w,
+                    c->y, c->xc, c->qkv, c->rqk, c->beta, c->g, c->o, c->orstd, c->Ss, (void *)c->dy, c->dproj,
+                    c->dconv_w, c->dA_log, c->ddt_bias, c->dnorm_w, c->scratch};
+    const size_t np = sizeof ptrs / sizeof ptrs[0];
+    int ok = 1;
+    for (size_t i = 0; i < np; i++) ok &= ptrs[i] != NULL;
+    if (ok) {
+        const double tf = time_median(ops, gdn_run, &g, 0, reps);
+        const double tb = time_median(ops, gdn_run, &g, 1, reps);
+        fprintf(out,
+                "{\"bench\": \"gdn\", \"device\": \"%s\", \"B\": %d, \"NH\": %d, \"T\": %d, \"dk\": %d, \"dv\": %d, "
+                "\"chunk\": %d, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"fwdbwd_ms\": %.3f}\n",
+                ops->name, B, NH, T, dk, dv, L, tf * 1e3, tb * 1e3, (tf + tb) * 1e3);
+        fflush(out);
+    }
+    for (size_t i = 0; i < np; i++)
+        if (ptrs[i]) ops->free(ptrs[i]);
+    return ok ? 0 : SWAX_E_NOMEM;
 }
 
 int swax_ops_bench(const SwaxOps *ops, FILE *out) {
@@ -160,5 +222,6 @@ int swax_ops_bench(const SwaxOps *ops, FILE *out) {
                         c->ns, c->ms, c->arg_end, dtab, (void *)c->dh, c->dproj, c->dig, c->dlf};
         for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) ops->free(ptrs[i]);
     }
+    if (ops->gdn_fwd && ops->gdn_bwd) return gdn_bench(ops, &r, out, reps);
     return 0;
 }
