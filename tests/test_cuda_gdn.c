@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "infer/infer.h"
 #include "model/model.h"
 #include "ops/cpu/mlstm_cell.h" /* the chunk rule: how many chunks (max_chunks) */
 #include "ops/ops.h"
@@ -315,6 +316,25 @@ TEST(gdn_model_AD_loss_and_every_gradient_match_the_cpu) {
         swax_model_free(cm);
         swax_model_free(gm);
     }
+}
+
+/* inference of a D model stays on the CPU for now: a device state is refused, naming why */
+TEST(gdn_inference_on_a_device_is_refused_with_a_message) {
+    SwaxConfig c;
+    swax_config_default(&c, 61, 64, 3);
+    snprintf(c.pattern, sizeof c.pattern, "AD");
+    c.vocab_used = 57, c.attn_heads = 2, c.head_dim = 16, c.mlstm_heads = 2, c.gdn_heads = 2;
+    c.ffn_dim = 96, c.window = 9, c.eot_token = -1;
+    SwaxModel *cm;
+    CHECK(swax_model_create(&c, &cm) == 0);
+    swax_model_init(cm, 3);
+    SwaxModel *gm = test_model_twin_on(cm, "cuda-fp32");
+    SwaxState *s = NULL;
+    CHECK(swax_state_create(gm, 1, 0, &s) == SWAX_E_USAGE && s == NULL);
+    CHECKF(strstr(swax_last_error(), "Gated DeltaNet") != NULL, "message: %s", swax_last_error());
+    CHECK(swax_state_create(cm, 1, 0, &s) == 0 && s != NULL); /* the CPU model runs it */
+    swax_state_free(s);
+    swax_model_free(cm), swax_model_free(gm);
 }
 
 RUN_CUDA_TESTS()

@@ -471,6 +471,11 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
     if (m->ops->is_device && (!m->ops->infer_attn || !m->ops->infer_mlstm_step || !m->ops->copy))
         return swax_error(SWAX_E_USAGE, "inference: the ops table %s has no inference slots (use --device cpu)",
                           m->ops->name);
+    if (m->ops->is_device && strchr(c->pattern, 'D'))
+        return swax_error(SWAX_E_USAGE,
+                          "inference of Gated DeltaNet (pattern %s) runs on the CPU in this version; the model is on %s "
+                          "(use --device cpu)",
+                          c->pattern, m->ops->name);
     if (window <= 0) window = c->window;
     if (window < 1) return swax_error(SWAX_E_USAGE, "state: window %d must be >= 1", window);
     SwaxState *s = swax_calloc(1, sizeof *s, "inference state");
