@@ -246,26 +246,7 @@ TEST(gdn_rerun_gives_identical_bits) {
 /* ---- the whole model: pattern AD on cuda-fp32 against the CPU ---- */
 
 static double grad_err(SwaxModel *m, const float *a, const float *b, const char **worst) {
-    double w = 0, gmax = 0;
-    const size_t n = swax_model_num_params(m);
-    for (size_t i = 0; i < n; i++) gmax = fabs(b[i]) > gmax ? fabs(b[i]) : gmax;
-    *worst = "";
-    for (int i = 0; i < swax_model_num_tensors(m); i++) {
-        const char *name;
-        size_t off;
-        int nd;
-        int64_t sh[2];
-        swax_model_tensor(m, i, &name, &off, &nd, sh);
-        double md = 0, mr = 1e-3 * gmax;
-        for (size_t j = off; j < off + (size_t)sh[0] * (size_t)sh[1]; j++) {
-            const double d = fabs((double)a[j] - (double)b[j]);
-            if (!(d <= md)) md = d;
-            if (fabs(b[j]) > mr) mr = fabs(b[j]);
-        }
-        const double e = md / (mr > 1e-30 ? mr : 1e-30);
-        if (!(e <= w)) w = e, *worst = name;
-    }
-    return w;
+    return test_grad_err(m, a, b, worst);
 }
 
 TEST(gdn_model_AD_loss_and_every_gradient_match_the_cpu) {

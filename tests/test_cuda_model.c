@@ -60,32 +60,8 @@ static void make_batch(const Case *k, int32_t *tok, int32_t *tgt, uint8_t *ds) {
     }
 }
 
-/* Worst per-tensor relative error of gradient a against b; names the tensor.
- * Each tensor's error is relative to its largest |b|, but never to less than
- * 1e-3 of the largest |b| over all tensors: some gradients are exactly zero
- * (W_q, W_k of an SWA layer at window 1, where softmax over one key is 1), and
- * both sides then hold only rounding noise. */
 static double grad_err(SwaxModel *m, const float *a, const float *b, const char **worst) {
-    double w = 0, gmax = 0;
-    const size_t n = swax_model_num_params(m);
-    for (size_t i = 0; i < n; i++) gmax = fabs(b[i]) > gmax ? fabs(b[i]) : gmax;
-    *worst = "";
-    for (int i = 0; i < swax_model_num_tensors(m); i++) {
-        const char *name;
-        size_t off;
-        int nd;
-        int64_t sh[2];
-        swax_model_tensor(m, i, &name, &off, &nd, sh);
-        double md = 0, mr = 1e-3 * gmax;
-        for (size_t j = off; j < off + (size_t)sh[0] * (size_t)sh[1]; j++) {
-            const double d = fabs((double)a[j] - (double)b[j]);
-            if (!(d <= md)) md = d; /* NaN propagates */
-            if (fabs(b[j]) > mr) mr = fabs(b[j]);
-        }
-        const double e = md / (mr > 1e-30 ? mr : 1e-30);
-        if (!(e <= w)) w = e, *worst = name;
-    }
-    return w;
+    return test_grad_err(m, a, b, worst);
 }
 
 /* The CPU path's own noise on this case: the same forward and backward with
