@@ -93,8 +93,9 @@ static int time_prefill(SwaxModel *m, int window, int chunk, long ctx, long tail
  * Decode at batch 1 and 64 (greedy ids from the device: no logits copy), each
  * beside its HBM bound: bytes per step = the weights as the table reads them
  * (bf16 for "cuda", fp32 for "cuda-fp32"; the embedding one row per sequence
- * unless tied) + batch x the state read and written (mLSTM C, n, m; SWA ring
- * w keys and values read, one slot written), over the device copy bandwidth
+ * unless tied) + batch x the state read and written (mLSTM C, n, m; SWA ring:
+ * the keys and values in the window at the step's mean position — the filled
+ * part of the ring, at most w — read, one slot written), over the device copy bandwidth
  * measured here (device-to-device copies of 1 GiB, best of 10, bytes read +
  * written per second). Prefill at 4k, 32k and 1M tokens (1M: also the rate
  * over its last 32k: flat = constant cost). */
@@ -126,15 +127,18 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
     const size_t nparams = swax_model_num_params(m), D = c->d_model, V = c->vocab_size;
     const int wsize = strcmp(ops->name, "cuda-fp32") ? 2 : 4;
     const size_t wbytes = (size_t)wsize * (nparams - (c->tie_embeddings ? 0 : (V - 1) * D));
-    size_t state_rw = 0;
+    /* state bytes per sequence and step: mLSTM (and D) layers in full; SWA layers
+     * per key in the window (ring_key) plus the slot written (ring_fix) */
+    size_t state_rw = 0, ring_key = 0;
     {
         const size_t NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
         const size_t HD = (size_t)c->attn_heads * c->head_dim, plen = strlen(c->pattern);
         for (int l = 0; l < c->n_blocks; l++) {
-            if (c->pattern[l % plen] == 'A') state_rw += 4 * (2 * (size_t)window * HD + 2 * HD);
+            if (c->pattern[l % plen] == 'A') state_rw += 4 * 2 * HD, ring_key += 4 * 2 * HD;
             else state_rw += 2 * 4 * NH * (dk * dv + dk + 1);
         }
     }
+    const long prompt_len = 192;
     const double bw = device_bandwidth(ops);
     fprintf(out,
             "{\"bench\": \"infer_model\", \"model\": \"%s\", \"device\": \"%s\", \"params\": %zu, \"d_model\": %d, "
@@ -151,7 +155,7 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
         int seqs[64];
         rc = prompt ? swax_state_create(m, B, window, &s) : swax_error(SWAX_E_NOMEM, "bench buffers");
         for (int i = 0; i < 256 && !rc; i++) prompt[i] = (int32_t)((i * 7919) % c->vocab_used);
-        for (int i = 0; i < B && !rc; i++) rc = swax_prefill(m, s, i, prompt + i % 64, 192, chunk, NULL, NULL);
+        for (int i = 0; i < B && !rc; i++) rc = swax_prefill(m, s, i, prompt + i % 64, (size_t)prompt_len, chunk, NULL, NULL);
         for (int i = 0; i < B; i++) seqs[i] = i, toks[i] = (int32_t)(i % c->vocab_used);
         for (int k = 0; k < 3 && !rc; k++) rc = swax_decode_greedy(m, s, seqs, toks, B, next); /* warm-up, capture */
         const int steps = ndec;
@@ -162,13 +166,16 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
         }
         const double dt = swax_time_sec() - t0;
         if (!rc) {
-            const double bytes = (double)wbytes + (double)B * (double)state_rw;
+            /* keys in the window at the timed steps' mean position (after 3 warm-up steps) */
+            const double mean_pos = (double)prompt_len + 3 + steps / 2.0;
+            const double keys = mean_pos + 1 < window ? mean_pos + 1 : window;
+            const double bytes = (double)wbytes + (double)B * ((double)state_rw + keys * (double)ring_key);
             const double bound = bw > 0 ? B * bw / bytes : 0, rate = B * steps / dt;
             fprintf(out,
                     "{\"bench\": \"infer_decode\", \"device\": \"%s\", \"batch\": %d, \"steps\": %d, "
                     "\"tokens_per_s\": %.1f, \"ms_per_step\": %.3f, \"weight_bytes\": %zu, \"state_bytes_rw\": %zu, "
                     "\"bound_tokens_per_s\": %.1f, \"fraction_of_bound\": %.3f}\n",
-                    ops->name, B, steps, rate, 1e3 * dt / steps, wbytes, (size_t)B * state_rw, bound,
+                    ops->name, B, steps, rate, 1e3 * dt / steps, wbytes, (size_t)(bytes - (double)wbytes), bound,
                     bound > 0 ? rate / bound : 0);
             fflush(out);
         }
