@@ -89,6 +89,31 @@ static int time_prefill(SwaxModel *m, int window, int chunk, long ctx, long tail
     return rc;
 }
 
+/* Prefill at the three contexts (those above max_ctx reported as skipped; from
+ * 64k on also the rate over the last 32k tokens), one JSON line each, with a
+ * "device" field when device is non-NULL. */
+static int prefill_sweep(SwaxModel *m, int window, int chunk, const long ctxs[3], long max_ctx, const char *device,
+                         FILE *out) {
+    for (int i = 0; i < 3; i++) {
+        const long ctx = ctxs[i];
+        if (ctx > max_ctx) {
+            fprintf(out, "{\"bench\": \"infer_prefill\", \"context\": %ld, \"skipped\": \"above max_context %ld\"}\n",
+                    ctx, max_ctx);
+            continue;
+        }
+        const long tail = ctx >= 65536 ? 32768 : 0;
+        double secs = 0, tsecs = 0;
+        SWAX_TRY(time_prefill(m, window, chunk, ctx, tail, &secs, &tsecs));
+        fprintf(out, "{\"bench\": \"infer_prefill\", ");
+        if (device) fprintf(out, "\"device\": \"%s\", ", device);
+        fprintf(out, "\"context\": %ld, \"seconds\": %.3f, \"tokens_per_s\": %.1f", ctx, secs, ctx / secs);
+        if (tail) fprintf(out, ", \"last_%ld_tokens_per_s\": %.1f", tail, tail / tsecs);
+        fprintf(out, "}\n");
+        fflush(out);
+    }
+    return 0;
+}
+
 /* ---- on the GPU ----------------------------------------------------------
  * Decode at batch 1 and 64 (greedy ids from the device: no logits copy), each
  * beside its HBM bound: bytes per step = the weights as the table reads them
@@ -183,23 +208,7 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
         free(prompt);
     }
     const long ctxs[3] = {4096, 32768, 1L << 20};
-    for (int i = 0; i < 3 && !rc; i++) {
-        const long ctx = ctxs[i];
-        if (ctx > max_ctx) {
-            fprintf(out, "{\"bench\": \"infer_prefill\", \"context\": %ld, \"skipped\": \"above max_context %ld\"}\n",
-                    ctx, max_ctx);
-            continue;
-        }
-        const long tail = ctx >= 65536 ? 32768 : 0;
-        double secs = 0, tsecs = 0;
-        rc = time_prefill(m, window, chunk, ctx, tail, &secs, &tsecs);
-        if (rc) break;
-        fprintf(out, "{\"bench\": \"infer_prefill\", \"device\": \"%s\", \"context\": %ld, \"seconds\": %.3f, "
-                     "\"tokens_per_s\": %.1f", ops->name, ctx, secs, ctx / secs);
-        if (tail) fprintf(out, ", \"last_%ld_tokens_per_s\": %.1f", tail, tail / tsecs);
-        fprintf(out, "}\n");
-        fflush(out);
-    }
+    if (!rc) rc = prefill_sweep(m, window, chunk, ctxs, max_ctx, ops->name, out);
     return rc;
 }
 
@@ -240,23 +249,7 @@ int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out
     fflush(out);
     int rc = 0;
     const long ctxs[3] = {1024, 32768, 1L << 20};
-    for (int i = 0; i < 3 && !rc; i++) {
-        const long ctx = ctxs[i];
-        if (ctx > max_ctx) {
-            fprintf(out, "{\"bench\": \"infer_prefill\", \"context\": %ld, \"skipped\": \"above max_context %ld\"}\n",
-                    ctx, max_ctx);
-            continue;
-        }
-        const long tail = ctx >= 65536 ? 32768 : 0;
-        double secs = 0, tsecs = 0;
-        rc = time_prefill(m, window, chunk, ctx, tail, &secs, &tsecs);
-        if (rc) break;
-        fprintf(out, "{\"bench\": \"infer_prefill\", \"context\": %ld, \"seconds\": %.3f, \"tokens_per_s\": %.1f", ctx,
-                secs, ctx / secs);
-        if (tail) fprintf(out, ", \"last_%ld_tokens_per_s\": %.1f", tail, tail / tsecs);
-        fprintf(out, "}\n");
-        fflush(out);
-    }
+    if (!rc) rc = prefill_sweep(m, window, chunk, ctxs, max_ctx, NULL, out);
     /* decode at each batch size: B sequences, each after its own prompt of
      * max(256, w) tokens (the rings full, as in a long generation), greedy,
      * feeding back the picks; one call of swax_decode per step for all B rows.

@@ -1013,8 +1013,9 @@ static int decode_rows(SwaxModel *m, const SwaxState *s, const int32_t *tokens, 
     return rc;
 }
 
-int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits) {
-    SWAX_TRY(check_model(s, m));
+/* The checks of a decode call (rows, distinct sequences, token ids), then the
+ * scratch for n rows and each row's sequence and position. */
+static int decode_begin(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n) {
     if (n < 1 || !seqs || !tokens) return swax_error(SWAX_E_USAGE, "decode: needs n >= 1 sequences and tokens");
     if (n > s->S) return swax_error(SWAX_E_USAGE, "decode: %d rows for a state of %d sequences", n, s->S);
     for (int i = 0; i < n; i++) {
@@ -1030,6 +1031,12 @@ int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *toke
         s->rowseq[i] = seqs[i];
         s->rowpos[i] = s->pos[seqs[i]];
     }
+    return 0;
+}
+
+int swax_decode(SwaxModel *m, SwaxState *s, const int *seqs, const int32_t *tokens, int n, float *logits) {
+    SWAX_TRY(check_model(s, m));
+    SWAX_TRY(decode_begin(m, s, seqs, tokens, n));
     if (s->dev) return decode_dev(m, s, seqs, tokens, n, logits, NULL);
     const double row_macs = s->macs_row + (logits ? (double)s->V * s->D : 0.0);
     /* one row: the products split by columns, ~50 parallel regions a step;
@@ -1074,21 +1081,7 @@ int swax_decode_greedy(SwaxModel *m, SwaxState *s, const int *seqs, const int32_
         return rc;
     }
     /* the checks of swax_decode, then the device step with the argmax on the device */
-    if (n < 1 || !seqs || !tokens) return swax_error(SWAX_E_USAGE, "decode: needs n >= 1 sequences and tokens");
-    if (n > s->S) return swax_error(SWAX_E_USAGE, "decode: %d rows for a state of %d sequences", n, s->S);
-    for (int i = 0; i < n; i++) {
-        if (seqs[i] < 0 || seqs[i] >= s->S)
-            return swax_error(SWAX_E_USAGE, "decode: sequence %d out of range [0, %d)", seqs[i], s->S);
-        for (int j = 0; j < i; j++)
-            if (seqs[j] == seqs[i])
-                return swax_error(SWAX_E_USAGE, "decode: sequence %d appears twice in one call", seqs[i]);
-    }
-    SWAX_TRY(check_tokens(m, tokens, (size_t)n, "decode"));
-    SWAX_TRY(ensure_scratch(s, n));
-    for (int i = 0; i < n; i++) {
-        s->rowseq[i] = seqs[i];
-        s->rowpos[i] = s->pos[seqs[i]];
-    }
+    SWAX_TRY(decode_begin(m, s, seqs, tokens, n));
     return decode_dev(m, s, seqs, tokens, n, NULL, next);
 }
 
