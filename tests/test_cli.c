@@ -7,26 +7,21 @@
 
 #include "core/common.h"
 #include "test.h"
+#include "test_shell.h"
 
 static char tmp[256];
 static char out_buf[65536];
 
-static const char *bin(void) {
-    const char *b = getenv("SWAX_BIN");
-    return b ? b : "build/swax";
-}
-
-/* Runs `swax ARGS`, captures stdout+stderr into out_buf, returns the exit code (-1 on a signal). */
+static const char *bin(void) { return test_swax_bin(); }
+/* Runs a shell command / `swax ARGS`: output into out_buf, the exit code back. */
+static int sh(const char *cmd) { return test_sh(cmd, out_buf, sizeof out_buf); }
 static int run(const char *args) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -2;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
+    return sh(cmd);
 }
+
+
 
 static void setup(void) {
     if (tmp[0]) return;
@@ -123,17 +118,6 @@ TEST(set_takes_config_json_values) {
            out_buf);
 }
 
-/* Runs a shell command, output into out_buf; returns the exit code. */
-static int sh(const char *cmd) {
-    char full[4200];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -2;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* `make` on a machine without a library stops with one line naming it and the
  * command that installs it, before any compiler error (run from the repository

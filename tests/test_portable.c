@@ -14,25 +14,14 @@
 
 #include "core/common.h"
 #include "test.h"
+#include "test_shell.h"
 
 #define OUTDIR "build-portable/test-cpu"
 
 static char out_buf[1 << 16];
 
-/* Runs a shell command, output (stdout + stderr, up to 64 KiB) into out_buf; returns the exit code. */
-static int sh(const char *cmd) {
-    char full[4200];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -2;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int sh(const char *cmd) { return test_sh(cmd, out_buf, sizeof out_buf); }
+
 
 static int skip_reason(void) {
     const char *b = getenv("SWAX_BUILD");

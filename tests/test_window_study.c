@@ -11,25 +11,15 @@
 
 #include "core/common.h"
 #include "test.h"
+#include "test_shell.h"
 
 static char tmp[256];
 static char out_buf[65536];
 
-static const char *bin(void) {
-    const char *b = getenv("SWAX_BIN");
-    return b ? b : "build/swax";
-}
+static const char *bin(void) { return test_swax_bin(); }
+static int sh(const char *cmd) { return test_sh(cmd, out_buf, sizeof out_buf); }
 
-static int sh(const char *cmd) {
-    char full[4200];
-    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -2;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+
 
 static cJSON *load(const char *path) {
     char *text;
