@@ -14,6 +14,7 @@
 #include "eval/bench.h"
 #include "infer/infer.h"
 #include "test.h"
+#include "test_shell.h"
 
 TEST_MAIN_DEFS
 
@@ -506,21 +507,7 @@ TEST(babilong_lengths_and_answers) {
 
 /* ---- end to end ----------------------------------------------------------------------------------- */
 
-static const char *swax_bin(void) {
-    static char bin[4200];
-    const char *env = getenv("SWAX_BIN");
-    if (env && *env && env[0] == '/') return env;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "build/swax";
-    exe[n] = 0;
-    for (int up = 0; up < 2; up++) {
-        char *s = strrchr(exe, '/');
-        if (s) *s = 0;
-    }
-    snprintf(bin, sizeof bin, "%s/swax", exe);
-    return bin;
-}
+static const char *swax_bin(void) { return test_swax_bin_beside(); }
 
 static int run_cmd(const char *cmd, char *out, size_t cap) {
     FILE *p = popen(cmd, "r");

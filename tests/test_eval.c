@@ -16,6 +16,7 @@
 #include "io/shard.h"
 #include "io/tokenizer.h"
 #include "test.h"
+#include "test_shell.h"
 
 /* ---- fixtures ---------------------------------------------------------------------- */
 
@@ -838,21 +839,7 @@ TEST(heatmap_svg) {
 
 /* ---- NIAH end to end and the CLI ------------------------------------------------------------- */
 
-static const char *swax_bin(void) {
-    static char bin[4200];
-    const char *env = getenv("SWAX_BIN");
-    if (env && *env && env[0] == '/') return env;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "build/swax";
-    exe[n] = 0;
-    for (int up = 0; up < 2; up++) {
-        char *s = strrchr(exe, '/');
-        if (s) *s = 0;
-    }
-    snprintf(bin, sizeof bin, "%s/swax", exe); /* BUILD/tests/test_eval -> BUILD/swax */
-    return bin;
-}
+static const char *swax_bin(void) { return test_swax_bin_beside(); }
 
 static int run_cmd(const char *cmd, char *out, size_t cap) {
     FILE *p = popen(cmd, "r");

@@ -5,12 +5,32 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* The swax binary under test: $SWAX_BIN (scripts/run_tests.sh sets it), else build/swax. */
 static inline const char *test_swax_bin(void) {
     const char *b = getenv("SWAX_BIN");
     return b ? b : "build/swax";
+}
+
+/* The swax binary beside the test binary (BUILD/tests/test_x -> BUILD/swax), or
+ * $SWAX_BIN when that is an absolute path: for tests that change directory. */
+static inline const char *test_swax_bin_beside(void) {
+    static char bin[4200];
+    const char *env = getenv("SWAX_BIN");
+    if (env && *env && env[0] == '/') return env;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return "build/swax";
+    exe[n] = 0;
+    for (int up = 0; up < 2; up++) {
+        char *s = strrchr(exe, '/');
+        if (s) *s = 0;
+    }
+    snprintf(bin, sizeof bin, "%s/swax", exe);
+    return bin;
 }
 
 /* Runs `cmd` in a shell with stderr joined to stdout; the first cap - 1 bytes
