@@ -90,15 +90,6 @@ typedef struct {
 
 static float logsigmoid(double x) { return (float)(x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x))); }
 
-/* float -> bf16 -> float, round to nearest even (finite inputs). */
-static float round_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 /* The CPU's rule (mlstm_cell_impl.inc chunk_end). */
 static int chunk_row(int *row, int T, int L, const uint8_t *ds, int MC) {
     int n = 0;
@@ -165,8 +156,8 @@ static void setup_make(Setup *S, const MCase *k) {
     S->proj_r = malloc(sizeof(float) * S->n_proj);
     S->dh_r = malloc(sizeof(float) * S->n_h);
     SWAX_ASSERT(S->proj_r && S->dh_r);
-    for (size_t i = 0; i < S->n_proj; i++) S->proj_r[i] = round_bf16(S->proj[i]);
-    for (size_t i = 0; i < S->n_h; i++) S->dh_r[i] = round_bf16(S->dh[i]);
+    for (size_t i = 0; i < S->n_proj; i++) S->proj_r[i] = bf16_round(S->proj[i]);
+    for (size_t i = 0; i < S->n_h; i++) S->dh_r[i] = bf16_round(S->dh[i]);
     if (k->docs) {
         S->ds = calloc((size_t)S->N, 1);
         SWAX_ASSERT(S->ds);

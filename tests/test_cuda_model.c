@@ -196,34 +196,16 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
  * trained scales than the 0.4 of the fp32 test, whose random models are so
  * chaotic that bf16 alone moves their logits by 20%. */
 
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-/* dense bf16-rounded copy of rows × cols (stride ld) */
-static float *rounded(const float *x, long ld, int rows, int cols) {
-    float *r = malloc(sizeof(float) * (size_t)rows * cols + 4);
-    SWAX_ASSERT(r);
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) r[(size_t)i * cols + j] = bf16_round(x[(size_t)i * ld + j]);
-    return r;
-}
-
 static void emu_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int Cc, int OC) {
-    float *ri = rounded(inp, ldi, N, Cc), *rw = rounded(w, Cc, OC, Cc);
+    float *ri = bf16_rounded(inp, ldi, N, Cc), *rw = bf16_rounded(w, Cc, OC, Cc);
     C->matmul_fwd(out, ldo, ri, Cc, rw, N, Cc, OC);
     free(ri), free(rw);
 }
 
 static void emu_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
                            long ldi, const float *w, int N, int Cc, int OC, int acc) {
-    float *rg = rounded(dout, lddo, N, OC), *ri = rounded(inp, ldi, N, Cc), *rw = rounded(w, Cc, OC, Cc);
+    float *rg = bf16_rounded(dout, lddo, N, OC), *ri = bf16_rounded(inp, ldi, N, Cc);
+    float *rw = bf16_rounded(w, Cc, OC, Cc);
     C->matmul_bwd(dinp, lddi, dw, rg, OC, ri, Cc, rw, N, Cc, OC, acc);
     free(rg), free(ri), free(rw);
 }

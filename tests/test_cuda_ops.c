@@ -502,4 +502,45 @@ TEST(cuda_sumsq) {
     sumsq_case(3 * (1u << 20) + 5, 3);
 }
 
+/* ---------------------------------------------------------- bf16 products */
+
+/* The "cuda" table's matrix products round both operands to bf16 (on the way
+ * in: strided activations, weights that are not parameters) and accumulate in
+ * fp32: they must equal the CPU's fp32 product of the same operands rounded
+ * on the host, up to the order of the fp32 sums. Strided and offset inputs
+ * (ld > C, pointers one float off) reach the scalar conversion; dense,
+ * aligned ones with C % 4 == 0 the vectorised one. */
+static void bf16_matmul_case(const SwaxOps *B16, int N, int Cc, int OC, long ldi, int off) {
+    float *inp = urand((size_t)N * ldi, -2, 2), *w = urand((size_t)OC * Cc, -1, 1);
+    float *dout = urand((size_t)N * OC, -1, 1), *dw0 = urand((size_t)OC * Cc, -1, 1);
+    float *ri = bf16_rounded(inp, ldi, N, Cc), *rw = bf16_rounded(w, Cc, OC, Cc), *rg = bf16_rounded(dout, OC, N, OC);
+    float *out = nanbuf((size_t)N * OC), *dinp = nanbuf((size_t)N * Cc), *dw = host_copy(dw0, (size_t)OC * Cc);
+    C->matmul_fwd(out, OC, ri, Cc, rw, N, Cc, OC);
+    C->matmul_bwd(dinp, Cc, dw, rg, OC, ri, Cc, rw, N, Cc, OC, 0);
+    DBuf d_inp = dbuf(inp, (size_t)N * ldi, off), d_w = dbuf(w, (size_t)OC * Cc, off);
+    DBuf d_dout = dbuf(dout, (size_t)N * OC, off), d_out = dbuf(NULL, (size_t)N * OC, off);
+    DBuf d_dinp = dbuf(NULL, (size_t)N * Cc, off), d_dw = dbuf(dw0, (size_t)OC * Cc, off);
+    B16->matmul_fwd(d_out.p, OC, d_inp.p, ldi, d_w.p, N, Cc, OC);
+    B16->matmul_bwd(d_dinp.p, Cc, d_dw.p, d_dout.p, OC, d_inp.p, ldi, d_w.p, N, Cc, OC, 0);
+    float *g_out = dget(d_out), *g_dinp = dget(d_dinp), *g_dw = dget(d_dw);
+    CHECK_REL(g_out, out, (size_t)N * OC, 1e-5, "bf16 matmul_fwd N=%d C=%d OC=%d ldi=%ld off=%d", N, Cc, OC, ldi, off);
+    CHECK_REL(g_dinp, dinp, (size_t)N * Cc, 1e-5, "bf16 matmul_bwd dinp N=%d C=%d OC=%d", N, Cc, OC);
+    CHECK_REL(g_dw, dw, (size_t)OC * Cc, 1e-5, "bf16 matmul_bwd dw N=%d C=%d OC=%d", N, Cc, OC);
+    free(inp), free(w), free(dout), free(dw0), free(ri), free(rw), free(rg), free(out), free(dinp), free(dw);
+    free(g_out), free(g_dinp), free(g_dw);
+    dfree(d_inp), dfree(d_w), dfree(d_dout), dfree(d_out), dfree(d_dinp), dfree(d_dw);
+}
+
+TEST(cuda_bf16_matmul_rounds_operands_like_the_cpu) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16);
+    swax_rng_seed(&rng, 127, 0);
+    bf16_matmul_case(B16, 1, 7, 3, 7, 0);
+    bf16_matmul_case(B16, 37, 13, 5, 13, 1);
+    bf16_matmul_case(B16, 64, 128, 96, 130, 0);  /* strided rows */
+    bf16_matmul_case(B16, 65, 96, 40, 101, 1);   /* strided, odd stride, misaligned */
+    bf16_matmul_case(B16, 300, 256, 72, 256, 0); /* dense, vectorised */
+    bf16_matmul_case(B16, 129, 64, 3 * 64 + 8, 64, 1);
+}
+
 RUN_CUDA_TESTS()

@@ -307,7 +307,9 @@ extern "C" void swax_cuda_matmul_bwd(float *dinp, long lddi, float *dw, const fl
  * params_updated (after every optimizer step); activations are rounded to
  * bf16 on their way into each product. */
 
-static __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, long ld, int rows, int cols) {
+/* The first version: one element per thread, a 64-bit division and modulo per
+ * element (kept for A/B timing: SWAX_BF16_CVT=old). */
+static __global__ void to_bf16_kernel_old(__nv_bfloat16 *dst, const float *src, long ld, int rows, int cols) {
     const size_t n = (size_t)rows * cols;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const size_t r = i / (size_t)cols, c = i % (size_t)cols;
@@ -315,14 +317,72 @@ static __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, long
     }
 }
 
+/* rows x cols of src (row stride ld) into dense dst (row stride cols), rounded
+ * to nearest even: rows over blockIdx.y, columns over x, VEC floats per thread
+ * (4: one 16-byte load, one 8-byte store; the caller checks the alignment).
+ * The same bits as the old kernel; no integer division per element. */
+template <int VEC>
+static __global__ void to_bf16_rows_kernel(__nv_bfloat16 *__restrict__ dst, const float *__restrict__ src, long ld,
+                                           long rows, long cols) {
+    const long nv = cols / VEC;
+    for (long r = blockIdx.y; r < rows; r += gridDim.y) {
+        const float *s = src + r * ld;
+        __nv_bfloat16 *d = dst + r * cols;
+        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < nv; c += (long)gridDim.x * blockDim.x) {
+            if (VEC == 4) {
+                const float4 v = reinterpret_cast<const float4 *>(s)[c];
+                __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+                uint2 u;
+                memcpy(&u.x, &lo, 4);
+                memcpy(&u.y, &hi, 4);
+                reinterpret_cast<uint2 *>(d)[c] = u;
+            } else {
+                d[c] = __float2bfloat16_rn(s[c]);
+            }
+        }
+    }
+}
+
+static int cvt_old(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("SWAX_BF16_CVT");
+        v = e && !strcmp(e, "old");
+    }
+    return v;
+}
+
+static void to_bf16(__nv_bfloat16 *dst, const float *src, long ld, long rows, long cols) {
+    const size_t n = (size_t)rows * (size_t)cols;
+    if (!n) return;
+    if (cvt_old()) {
+        const unsigned grid = n / 256 + 1 < 4u * (unsigned)ctx.sm_count * 8 ? (unsigned)(n / 256 + 1) : 4u * ctx.sm_count * 8;
+        to_bf16_kernel_old<<<grid, 256, 0, ctx.stream>>>(dst, src, ld, (int)rows, (int)cols);
+        SWAX_CUDA_LAUNCHED();
+        return;
+    }
+    if (ld == cols) cols = (long)n, rows = 1, ld = (long)n; /* dense: one long row */
+    const int vec4 = cols % 4 == 0 && ld % 4 == 0 && ((uintptr_t)src & 15) == 0 && ((uintptr_t)dst & 7) == 0;
+    const long nv = vec4 ? cols / 4 : cols;
+    const long max_blocks = 16L * ctx.sm_count;
+    long gx = (nv + 255) / 256;
+    if (gx > max_blocks) gx = max_blocks;
+    long gy = max_blocks / gx;
+    if (gy < 1) gy = 1;
+    if (gy > rows) gy = rows;
+    if (gy > 65535) gy = 65535;
+    const dim3 grid((unsigned)gx, (unsigned)gy);
+    if (vec4)
+        to_bf16_rows_kernel<4><<<grid, 256, 0, ctx.stream>>>(dst, src, ld, rows, cols);
+    else
+        to_bf16_rows_kernel<1><<<grid, 256, 0, ctx.stream>>>(dst, src, ld, rows, cols);
+    SWAX_CUDA_LAUNCHED();
+}
+
 /* rows × cols of src (row stride ld) as a dense bf16 matrix in scratch slot `slot`. */
 static const __nv_bfloat16 *as_bf16(int slot, const float *src, long ld, int rows, int cols) {
     __nv_bfloat16 *dst = (__nv_bfloat16 *)swax_cuda_scratch(slot, sizeof(__nv_bfloat16) * (size_t)rows * cols);
-    const size_t n = (size_t)rows * cols;
-    if (!n) return dst;
-    const unsigned grid = n / 256 + 1 < 4u * (unsigned)ctx.sm_count * 8 ? (unsigned)(n / 256 + 1) : 4u * ctx.sm_count * 8;
-    to_bf16_kernel<<<grid, 256, 0, ctx.stream>>>(dst, src, ld, rows, cols);
-    SWAX_CUDA_LAUNCHED();
+    to_bf16(dst, src, ld, rows, cols);
     return dst;
 }
 
@@ -339,9 +399,7 @@ static void bf16_params_updated(const float *params, size_t n) {
         SWAX_CUDA_CHECK(cudaMalloc(&shadow.copy, sizeof(__nv_bfloat16) * (n ? n : 1)));
         shadow.base = params, shadow.n = n;
     }
-    const unsigned grid = 8u * ctx.sm_count;
-    to_bf16_kernel<<<grid, 256, 0, ctx.stream>>>(shadow.copy, params, (long)n, 1, (int)n);
-    SWAX_CUDA_LAUNCHED();
+    to_bf16(shadow.copy, params, (long)n, 1, (long)n);
 }
 
 /* The bf16 copy of a weight matrix (OC, C): from the parameters' copy when w is
