@@ -509,7 +509,8 @@ TEST(cuda_sumsq) {
  * fp32: they must equal the CPU's fp32 product of the same operands rounded
  * on the host, up to the order of the fp32 sums. Strided and offset inputs
  * (ld > C, pointers one float off) reach the scalar conversion; dense,
- * aligned ones with C % 4 == 0 the vectorised one. */
+ * aligned ones with C % 4 == 0 the vectorised one. A backward reuses the
+ * forward's bf16 copy of the input only while the input is unchanged. */
 static void bf16_matmul_case(const SwaxOps *B16, int N, int Cc, int OC, long ldi, int off) {
     float *inp = urand((size_t)N * ldi, -2, 2), *w = urand((size_t)OC * Cc, -1, 1);
     float *dout = urand((size_t)N * OC, -1, 1), *dw0 = urand((size_t)OC * Cc, -1, 1);
@@ -526,6 +527,18 @@ static void bf16_matmul_case(const SwaxOps *B16, int N, int Cc, int OC, long ldi
     CHECK_REL(g_out, out, (size_t)N * OC, 1e-5, "bf16 matmul_fwd N=%d C=%d OC=%d ldi=%ld off=%d", N, Cc, OC, ldi, off);
     CHECK_REL(g_dinp, dinp, (size_t)N * Cc, 1e-5, "bf16 matmul_bwd dinp N=%d C=%d OC=%d", N, Cc, OC);
     CHECK_REL(g_dw, dw, (size_t)OC * Cc, 1e-5, "bf16 matmul_bwd dw N=%d C=%d OC=%d", N, Cc, OC);
+    /* the input replaced (to_device) between forward and backward: the backward
+     * must round the new values, not reuse the forward's kept copy */
+    float *inp2 = urand((size_t)N * ldi, -2, 2), *ri2 = bf16_rounded(inp2, ldi, N, Cc);
+    memcpy(dw, dw0, sizeof(float) * (size_t)OC * Cc);
+    C->matmul_bwd(NULL, Cc, dw, rg, OC, ri2, Cc, rw, N, Cc, OC, 0);
+    dset(d_inp, inp2);
+    dset(d_dw, dw0);
+    B16->matmul_bwd(NULL, Cc, d_dw.p, d_dout.p, OC, d_inp.p, ldi, d_w.p, N, Cc, OC, 0);
+    free(g_dw);
+    g_dw = dget(d_dw);
+    CHECK_REL(g_dw, dw, (size_t)OC * Cc, 1e-5, "bf16 matmul_bwd dw after a new input N=%d C=%d OC=%d", N, Cc, OC);
+    free(inp2), free(ri2);
     free(inp), free(w), free(dout), free(dw0), free(ri), free(rw), free(rg), free(out), free(dinp), free(dw);
     free(g_out), free(g_dinp), free(g_dw);
     dfree(d_inp), dfree(d_w), dfree(d_dout), dfree(d_out), dfree(d_dinp), dfree(d_dw);

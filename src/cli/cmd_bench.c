@@ -46,9 +46,9 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     swax_model_set_fused_head(m, 1); /* as swax train does */
     swax_model_set_recompute(m, recompute);
     double best = INFINITY, total = 0;
+    float loss = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 is warm-up */
         double t0 = swax_time_sec();
-        float loss;
         swax_zero_grad(m);
         if ((rc = swax_forward(m, &b, &loss)) || (rc = swax_backward(m, 1.0f))) return cli_fail("bench", rc);
         swax_adamw_step_scaled(&opt, m, 1e-4f, swax_clip_coef(swax_grad_norm(m), 1.0f));
@@ -64,9 +64,9 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"pattern\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
-           "\"device_mem_gb\": %.2f",
+           "\"device_mem_gb\": %.2f, \"last_loss\": %.9g",
            device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
-           tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9);
+           tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9, (double)loss);
     if (base_threads > 0) { /* a sweep; its first line is the base itself */
         const double sp = base_tps > 0 ? tps / base_tps : 1.0;
         printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base_threads, sp,

@@ -140,7 +140,11 @@ typedef struct SwaxOps {
 
     /* out (N, OC) = inp (N, C) · w (OC, C)ᵀ ; ld* are row strides */
     void (*matmul_fwd)(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC);
-    /* dinp (N, C) (+)= dout · w ; dw (OC, C) += doutᵀ · inp. dinp may be NULL. */
+    /* dinp (N, C) (+)= dout · w ; dw (OC, C) += doutᵀ · inp. dinp may be NULL.
+     * When a matmul_fwd saw the same inp (pointer, ldi, N, C), inp must be
+     * unchanged since, except through to_device / zero / copy / free: a
+     * backend may reuse what it derived from it (the "cuda" table keeps the
+     * forward's bf16 copy). */
     void (*matmul_bwd)(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
                        long ldi, const float *w, int N, int C, int OC, int accumulate_dinp);
     void (*embed_fwd)(float *out, const int32_t *tok, const float *wte, int N, int D);

@@ -141,8 +141,11 @@ static void *cu_alloc(size_t bytes) {
     return p;
 }
 
+static void kept_forget(const void *p, size_t bytes);
+
 static void cu_free(void *p) {
     if (!p) return;
+    kept_forget(NULL, 0); /* the allocation's extent is unknown here: forget every kept copy */
     /* queued work may still read it */
     SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
     SWAX_CUDA_CHECK(cudaFree(p));
@@ -150,6 +153,7 @@ static void cu_free(void *p) {
 
 static void cu_to_device(void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
+    kept_forget(dst, bytes);
     SWAX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx.stream));
     /* src is pageable host memory the caller may reuse at once */
     SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
@@ -162,10 +166,12 @@ static void cu_to_host(void *dst, const void *src, size_t bytes) {
 }
 
 static void cu_zero(void *p, size_t bytes) {
+    kept_forget(p, bytes);
     if (bytes) SWAX_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));
 }
 
 static void cu_copy(void *dst, const void *src, size_t bytes) {
+    kept_forget(dst, bytes);
     if (bytes && dst != src) SWAX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream));
 }
 
@@ -410,22 +416,123 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
     return as_bf16(slot, w, C, OC, C);
 }
 
+/* Kept bf16 copies of product inputs. A product's backward reads the same
+ * activation as its forward (ops.h: the model does not change a product's
+ * input between the two), so the forward's bf16 copy is kept, keyed by
+ * (pointer, stride, rows, cols), and the backward reuses it instead of
+ * rounding the activation again (one read of 4 and one write of 2 bytes per
+ * element saved; ~14 GB a bench-gpu step). A forward always rounds afresh
+ * into its key's copy; writes through to_device, zero and copy forget the
+ * copies they overlap, free forgets all. Not under stream capture (a graph
+ * keeps its scratch pointers), within a memory
+ * budget (an eighth of the card; first come, first kept), and only once a
+ * backward product has run (inference keeps nothing). SWAX_BF16_KEEP=0 turns
+ * it off (A/B timing). */
+typedef struct {
+    const float *src;
+    long ld;
+    int rows, cols, valid;
+    __nv_bfloat16 *buf;
+    size_t cap;
+} KeptCopy;
+enum { KEPT_CAP = 128 };
+static KeptCopy kept[KEPT_CAP];
+static size_t kept_bytes;
+
+static void kept_forget(const void *p, size_t bytes) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < KEPT_CAP; i++) {
+        KeptCopy *e = &kept[i];
+        if (!e->valid) continue;
+        const char *a = (const char *)e->src, *b = (const char *)(e->src + ((size_t)e->rows - 1) * e->ld + e->cols);
+        if (!p || (a < hi && lo < b)) e->valid = 0;
+    }
+}
+
+static int kept_training; /* set by the first backward product: inference never keeps copies */
+
+static int kept_enabled(void) {
+    static int v = -1;
+    if (!kept_training) return 0;
+    if (v < 0) {
+        const char *e = getenv("SWAX_BF16_KEEP");
+        v = !(e && !strcmp(e, "0"));
+    }
+    if (!v) return 0;
+    cudaStreamCaptureStatus cs;
+    SWAX_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &cs));
+    return cs == cudaStreamCaptureStatusNone;
+}
+
+static size_t kept_budget(void) {
+    static size_t b;
+    if (!b) {
+        size_t fr = 0, tot = 0;
+        SWAX_CUDA_CHECK(cudaMemGetInfo(&fr, &tot));
+        b = tot / 8; /* at most an eighth of the card */
+    }
+    return b;
+}
+
+/* The forward's bf16 copy of inp: rounded now into its kept slot, or into
+ * scratch when it cannot be kept. */
+static const __nv_bfloat16 *kept_round(const float *src, long ld, int rows, int cols) {
+    const size_t need = sizeof(__nv_bfloat16) * (size_t)rows * cols;
+    if (!need || !kept_enabled() || need > kept_budget()) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+    KeptCopy *e = NULL, *fr = NULL;
+    for (int i = 0; i < KEPT_CAP && !e; i++) {
+        if (kept[i].buf && kept[i].src == src && kept[i].ld == ld && kept[i].rows == rows && kept[i].cols == cols)
+            e = &kept[i];
+        else if (!kept[i].buf && !fr)
+            fr = &kept[i];
+    }
+    if (!e) { /* first come, first kept: no eviction (no allocation churn in a step) */
+        if (!fr || kept_bytes + need > kept_budget()) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+        if (cudaMalloc(&fr->buf, need) != cudaSuccess) {
+            cudaGetLastError();
+            fr->buf = NULL;
+            return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+        }
+        e = fr;
+        e->cap = need;
+        kept_bytes += need;
+        e->src = src, e->ld = ld, e->rows = rows, e->cols = cols;
+    }
+    to_bf16(e->buf, src, ld, rows, cols);
+    e->valid = 1;
+    return e->buf;
+}
+
+/* The backward's bf16 copy of inp: the forward's kept copy when it is still
+ * valid, else rounded now into scratch. */
+static const __nv_bfloat16 *kept_find(const float *src, long ld, int rows, int cols) {
+    if (kept_enabled())
+        for (int i = 0; i < KEPT_CAP; i++) {
+            KeptCopy *e = &kept[i];
+            if (e->valid && e->src == src && e->ld == ld && e->rows == rows && e->cols == cols) {
+                return e->buf;
+            }
+        }
+    return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+}
+
 static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
     SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
-    const __nv_bfloat16 *ib = as_bf16(SWAX_SCRATCH_BF16_A, inp, ldi, N, C);
+    const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
     gemm(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0);
 }
 
 static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                             const float *w, int N, int C, int OC, int acc) {
+    kept_training = 1;
     const __nv_bfloat16 *gb = as_bf16(SWAX_SCRATCH_BF16_B, dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
         gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
     }
     if (dw) {
-        const __nv_bfloat16 *ib = as_bf16(SWAX_SCRATCH_BF16_A, inp, ldi, N, C);
+        const __nv_bfloat16 *ib = kept_find(inp, ldi, N, C);
         gemm(1, 0, 1, C, OC, N, ib, C, gb, OC, dw, C, 1);
     }
 }
