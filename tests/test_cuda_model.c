@@ -81,6 +81,44 @@ static void cpu_noise(SwaxModel *cm, const SwaxBatch *b, const float *logits, co
     *fg = grad_err(cm, swax_model_grads(cm), grads, &w);
 }
 
+/* fp32's own spread on a case: the CPU path again with every product's output
+ * moved by at most half an ulp (a random factor 1 + u 2^-24, |u| <= 1). On
+ * the chaotic random models here one such draw moves some gradients by 1e-3
+ * (case 2: 0.9e-4 to 1.6e-3 from the float64 truth over 40 draws, median
+ * 7e-4), so one CPU run's distance from the truth is not a yardstick; the
+ * largest over a few draws is. */
+static SwaxRng nudge_rng;
+static void nudged_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int Cc, int OC) {
+    C->matmul_fwd(out, ldo, inp, ldi, w, N, Cc, OC);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < OC; j++) {
+            float *o = &out[(size_t)i * ldo + j];
+            *o = (float)(*o * (1.0 + (2.0 * swax_rng_uniform(&nudge_rng) - 1.0) * 0x1p-24));
+        }
+}
+
+/* The largest distance from the truth (logits *el, gradients *eg) over
+ * `draws` nudged CPU runs of cm on b. */
+static void cpu_fp32_spread(SwaxModel *cm, const SwaxBatch *b, const float *tl, const float *tg, int draws, double *el,
+                            double *eg) {
+    SwaxOps nudged = *C;
+    nudged.matmul_fwd = nudged_matmul_fwd;
+    const SwaxOps *keep = cm->ops;
+    cm->ops = &nudged;
+    const size_t nl = (size_t)b->B * b->T * swax_model_config(cm)->vocab_size;
+    *el = *eg = 0;
+    for (int d = 0; d < draws; d++) {
+        float loss;
+        const char *w;
+        swax_zero_grad(cm);
+        SWAX_ASSERT(swax_forward(cm, b, &loss) == 0);
+        *el = fmax(*el, rel_err(swax_model_logits(cm), tl, nl));
+        SWAX_ASSERT(swax_backward(cm, 1.0f) == 0);
+        *eg = fmax(*eg, grad_err(cm, swax_model_grads(cm), tg, &w));
+    }
+    cm->ops = keep;
+}
+
 static const Case cases[] = {
     /* pattern B  T    w    L   docs tie D   H hd nh V    Vu   F */
     {"AM", 2, 37, 5, 16, 0, 0, 32, 2, 16, 2, 61, 57, 40},      /* T not a multiple of the chunk */
@@ -134,11 +172,12 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
         if (gl > fl) fl = gl;
         if (gg > fg) fg = gg;
         /* Both against the float64 twin (where python3 with torch runs): fp32
-         * on these random models is itself up to ~1e-4 (logits) and ~6e-4
+         * on these random models is itself up to ~1e-4 (logits) and ~1e-3
          * (gradients) from the truth on the CPU, so the GPU is held to being as
-         * accurate as the CPU, |gpu - truth| <= max(1e-4, 3 |cpu - truth|), and
+         * accurate as fp32 is on the case, |gpu - truth| <= max(1e-4, 3 s) with
+         * s the CPU's largest distance over its plain and 4 nudged runs, and
          * the GPU-CPU distance may reach the sum of the two (triangle inequality). */
-        double ctl = 0, ctg = 0, gtl = 0, gtg = 0;
+        double ctl = 0, ctg = 0, gtl = 0, gtg = 0, sl = 0, sg = 0;
         int truth = 0;
         {
             double *tl64 = malloc(sizeof(double) * nl), *tg64 = malloc(sizeof(double) * np), tloss;
@@ -153,6 +192,8 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
                 const char *w;
                 ctl = rel_err(logc, tlf, nl), gtl = rel_err(logg, tlf, nl);
                 ctg = grad_err(cm, gc, tgf, &w), gtg = grad_err(cm, gg_final, tgf, &w);
+                swax_rng_seed(&nudge_rng, 1000 + ci, 0);
+                cpu_fp32_spread(cm, &b, tlf, tgf, 4, &sl, &sg);
             }
             free(tl64), free(tg64), free(tlf), free(tgf);
         }
@@ -161,9 +202,11 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
                "%.1e) | grads %.1e (%s; noise %.1e)\n",
                ci, k->pattern, k->B, k->T, k->window, k->chunk, k->docs, k->D, lc, lg, el, fl, eg, worst, fg);
         if (truth) {
-            printf("    vs float64 twin: logits cpu %.1e gpu %.1e | grads cpu %.1e gpu %.1e\n", ctl, gtl, ctg, gtg);
-            CHECKF(gtl <= fmax(1e-4, 3 * ctl), "case %zu: GPU logits %.3g from float64, CPU %.3g", ci, gtl, ctl);
-            CHECKF(gtg <= fmax(1e-4, 3 * ctg), "case %zu: GPU grads %.3g from float64, CPU %.3g", ci, gtg, ctg);
+            printf("    vs float64 twin: logits cpu %.1e gpu %.1e | grads cpu %.1e gpu %.1e | cpu with products nudged "
+                   "by <= 1/2 ulp, worst of 4: logits %.1e grads %.1e\n", ctl, gtl, ctg, gtg, sl, sg);
+            const double yl = fmax(ctl, sl), yg = fmax(ctg, sg); /* fp32's spread on this case */
+            CHECKF(gtl <= fmax(1e-4, 3 * yl), "case %zu: GPU logits %.3g from float64, CPU fp32 spread %.3g", ci, gtl, yl);
+            CHECKF(gtg <= fmax(1e-4, 3 * yg), "case %zu: GPU grads %.3g from float64, CPU fp32 spread %.3g", ci, gtg, yg);
         }
         if (el > tl) { /* where does it start? the residual stream after each block */
             CHECK(swax_forward(cm, &b, &lc) == 0);
