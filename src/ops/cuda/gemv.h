@@ -1,0 +1,43 @@
+/* gemv.h — the batch-small bf16 matrix-vector product for decode (gemv.cu),
+ * C-compatible: the GPU tests call it directly, ops_cuda.cu's bf16_matmul_fwd
+ * tries it before cuBLASLt.
+ *
+ * swax_cuda_gemv_bf16: out (N, OC) = round_bf16(inp) (N, C) · w (OC, C)ᵀ with
+ * fp32 accumulation, for N = 1..8 rows. inp is fp32 (row stride ldi >= C),
+ * each element rounded to nearest even bf16 (__float2bfloat16_rn, as the
+ * cuBLASLt path rounds it); w is a dense row-major (OC, C) bf16 matrix (row
+ * stride C); out is fp32 (row stride ldo >= OC). Every weight byte is read
+ * once for all N rows. Deterministic: no atomics, a fixed summation order that
+ * depends only on (C, OC) and the device's multiprocessor count (not on N,
+ * the strides or the stream), so each output row has the same bits whether it
+ * is computed alone or in a batch of up to 8. stream: a cudaStream_t (NULL =
+ * the legacy default stream). Asynchronous like any launcher.
+ * Returns 0 when launched; nonzero, launching nothing and touching nothing,
+ * when the call is outside what it handles, so the caller uses cuBLASLt:
+ * N outside 1..8, C < 8 or C % 8 != 0, OC < 1, ldi < C, ldo < OC, w not
+ * 16-byte aligned, N·C·2 bytes of staged input beyond the block's shared
+ * memory (C > ~14000 at N = 8), or no usable device. */
+#ifndef SWAX_CUDA_GEMV_H
+#define SWAX_CUDA_GEMV_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
+                        void *stream);
+
+/* Timing helpers for the tests (they allocate, time and free; negative on
+ * failure). swax_cuda_gemv_bench_us: the median device time (microseconds, CUDA
+ * events) of one swax_cuda_gemv_bf16 call on random data, rotating over
+ * enough weight copies that the L2 cache cannot hold them.
+ * swax_cuda_copy_bench_us: the median time of one device-to-device copy of
+ * `bytes` (which reads and writes `bytes` each), the bandwidth ceiling. */
+double swax_cuda_gemv_bench_us(int N, int C, int OC, int reps);
+double swax_cuda_copy_bench_us(long bytes, int reps);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
