@@ -13,29 +13,18 @@
  * the output untouched. Last, a timing print (2048x6144 and 2048x50304 at
  * N = 1 and 8): microseconds and GB/s of weights beside the device's copy
  * bandwidth.
- *
- * The kernel's entry points are declared weak here: a build without CUDA
- * (the sanitizer build) links this test without them (it skips before any
- * call), and in a CUDA build they are linked once ops_cuda.cu calls
- * swax_cuda_gemv_bf16 (until then the first test says so and fails). */
+ */
 #include <stdint.h>
 
 #include "ops/cuda/gemv.h"
 #include "test_cuda.h"
 
-extern __typeof__(swax_cuda_gemv_bf16) swax_cuda_gemv_bf16 __attribute__((weak));
-extern __typeof__(swax_cuda_gemv_bench_us) swax_cuda_gemv_bench_us __attribute__((weak));
-extern __typeof__(swax_cuda_copy_bench_us) swax_cuda_copy_bench_us __attribute__((weak));
 /* the backend's stream (a cudaStream_t; ops_cuda.cu): the test's uploads and
  * downloads run on it, so the products must too */
-void *swax_cuda_stream(void) __attribute__((weak));
+void *swax_cuda_stream(void);
 
 static SwaxRng rng;
 
-#define NEED_GEMV()                                                                                            \
-    CHECKF(swax_cuda_gemv_bf16 && swax_cuda_gemv_bench_us && swax_cuda_copy_bench_us && swax_cuda_stream,    \
-           "gemv.cu is not linked into this test: nothing in libswax.a references swax_cuda_gemv_bf16 yet "    \
-           "(ops_cuda.cu's bf16_matmul_fwd should call it)")
 
 static float *urand(size_t n, float lo, float hi) {
     float *x = malloc(sizeof(float) * (n ? n : 1));
@@ -184,7 +173,6 @@ static void gemv_shape(int Cc, int OC) {
 }
 
 TEST(cuda_gemv_matches_cpu_product_of_rounded_operands) {
-    NEED_GEMV();
     swax_rng_seed(&rng, 131, 0);
     static const int Cs[] = {8, 64, 136, 2048, 4096};
     static const int OCs[] = {1, 7, 33, 6144};
@@ -213,7 +201,6 @@ static void refused_or_right(int rc, DBuf d_out, const float *ref, int N, int OC
 }
 
 TEST(cuda_gemv_refuses_what_it_cannot_do) {
-    NEED_GEMV();
     swax_rng_seed(&rng, 132, 0);
     void *st = swax_cuda_stream();
     const int Cc = 64, OC = 33;
@@ -269,7 +256,6 @@ TEST(cuda_gemv_refuses_what_it_cannot_do) {
  * weight copies) against the device-to-device copy bandwidth. Passes when the
  * timing ran; the figures are for reading. */
 TEST(cuda_gemv_bandwidth) {
-    NEED_GEMV();
     const long copy_bytes = 256L << 20;
     const double copy_us = swax_cuda_copy_bench_us(copy_bytes, 20);
     CHECKF(copy_us > 0, "copy timing failed");

@@ -28,3 +28,27 @@ void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) { (void)c, no_cuda(__func__); }
 void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) { (void)fwd, (void)dq, (void)dkdv, no_cuda(__func__); }
 void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c) { (void)c, no_cuda(__func__); }
 void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) { (void)c, no_cuda(__func__); }
+
+/* gemv.cu's entry points and the backend's stream (test_cuda_gemv) */
+#include "ops/cuda/gemv.h"
+void *swax_cuda_stream(void);
+int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
+                        void *stream) {
+    (void)out, (void)ldo, (void)inp, (void)ldi, (void)w_bf16, (void)N, (void)C, (void)OC, (void)stream;
+    no_cuda(__func__);
+    return -1;
+}
+double swax_cuda_gemv_bench_us(int N, int C, int OC, int reps) {
+    (void)N, (void)C, (void)OC, (void)reps;
+    no_cuda(__func__);
+    return -1;
+}
+double swax_cuda_copy_bench_us(long bytes, int reps) {
+    (void)bytes, (void)reps;
+    no_cuda(__func__);
+    return -1;
+}
+void *swax_cuda_stream(void) {
+    no_cuda(__func__);
+    return NULL;
+}

@@ -22,6 +22,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/cuda_slots.h"
+#include "ops/cuda/gemv.h"
 
 extern "C" {
 #include "core/common.h"
@@ -516,9 +517,23 @@ static const __nv_bfloat16 *kept_find(const float *src, long ld, int rows, int c
     return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
 }
 
+/* SWAX_GEMV=0: decode products through cuBLASLt too (A/B timing) */
+static int gemv_on(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("SWAX_GEMV");
+        v = !(e && !strcmp(e, "0"));
+    }
+    return v;
+}
+
 static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
     SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
+    /* decode: N <= 8 rows in one pass over the weights (gemv.cu; nonzero =
+     * not handled). Not in training: it makes no kept copy of the input. */
+    if (N <= 8 && !kept_training && gemv_on() && swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
+        return;
     const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
     gemm(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0);
 }
