@@ -50,6 +50,12 @@ enum {
     SWAX_SCRATCH_SLOTS = 12
 };
 extern "C" void *swax_cuda_scratch(int slot, size_t bytes);
+/* A bf16 buffer for rows x cols of src (row stride ld) rounded to bf16, which
+ * the caller fills now; the next bf16 product backward with exactly that
+ * dout uses it instead of rounding dout itself (NULL when switched off:
+ * SWAX_BF16_DOUT=0). Any other write through the table's memory slots or a
+ * forward product forgets it. */
+extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols);
 
 #define SWAX_CUDA_CHECK(call)                                                         \
     do {                                                                              \

@@ -59,6 +59,7 @@
  * Kernels are templated on the activation element type T (only float is
  * instantiated; a bf16 mode would add ldv/stv/ldf/stf overloads). Parameters,
  * parameter gradients and per-row statistics stay fp32. */
+#include <cuda_bf16.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -693,15 +694,32 @@ __global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, f
     }
 }
 
+/* W bf16 values from W floats, rounded to nearest even (W = 4: one 8-byte store). */
+__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[1]) { *p = __float2bfloat16_rn(a[0]); }
+__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[4]) {
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(a[0], a[1]), hi = __floats2bfloat162_rn(a[2], a[3]);
+    uint2 u;
+    memcpy(&u.x, &lo, 4);
+    memcpy(&u.y, &hi, 4);
+    *reinterpret_cast<uint2 *>(p) = u;
+}
+
+/* dbf (may be NULL): the same d logits rounded to bf16, dense (N, V), for
+ * the head's backward product (the "cuda" table: no separate rounding pass). */
 template <int W, typename T>
 __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *lse, const int32_t *targets, int V,
-                                                        int Vused, float cap, float inv_cap, float scale) {
+                                                        int Vused, float cap, float inv_cap, float scale,
+                                                        __nv_bfloat16 *dbf) {
     const int r = blockIdx.x;
     T *z = logits + (size_t)r * V;
+    __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
     const int t = targets[r];
     if (t < 0) { /* uniform over the block; no barriers in this kernel */
         const float zero[W] = {};
-        for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) stv(z + i, zero);
+        for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+            stv(z + i, zero);
+            if (zb) stv_bf16(zb + i, zero);
+        }
         return;
     }
     const float l = lse[r];
@@ -728,6 +746,7 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
             }
         }
         stv(z + i, a);
+        if (zb) stv_bf16(zb + i, a);
     }
 }
 
@@ -1015,21 +1034,34 @@ extern "C" void swax_cuda_xent_fwd(float *logits, float *lse, float *losses, con
     SWAX_CUDA_LAUNCHED();
 }
 
-extern "C" void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
-                                   float cap, float scale) {
+static void xent_bwd_launch(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
+                            float scale, __nv_bfloat16 *dbf) {
     SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(logits && lse && targets);
     cudaStream_t st = swax_cuda_stream();
     const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
-    if (V % 4 == 0 && al16(logits)) {
+    if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         xent_bwd_kernel<4, float><<<N, row_threads((size_t)V / 4, 1024), 0, st>>>(logits, lse, targets, V, Vused, cap,
-                                                                                  inv_cap, scale);
+                                                                                  inv_cap, scale, dbf);
     } else {
         xent_bwd_kernel<1, float><<<N, row_threads((size_t)V, 1024), 0, st>>>(logits, lse, targets, V, Vused, cap,
-                                                                              inv_cap, scale);
+                                                                              inv_cap, scale, dbf);
     }
     SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
+                                   float cap, float scale) {
+    xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, NULL);
+}
+
+/* The "cuda" table's slot: also leaves the d logits rounded to bf16 where the
+ * head's backward product will look for them (ops_cuda.cu: swax_cuda_dout_bf16). */
+extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V,
+                                        int Vused, float cap, float scale) {
+    __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16(logits, V, N, V) : NULL;
+    xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
 /* The step's constants, computed on the host exactly as the CPU computes them. */

@@ -417,6 +417,40 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
     return as_bf16(slot, w, C, OC, C);
 }
 
+/* A product backward's dout already rounded to bf16 by the kernel that wrote
+ * it (the cross-entropy backward: d logits, 50,304 wide; ~10 GB a bench-gpu
+ * step not read and rounded again). Valid for the next backward product with
+ * exactly that dout only; SWAX_BF16_DOUT=0 turns it off (A/B timing). */
+static struct {
+    const float *src;
+    long ld;
+    int rows, cols, valid;
+} dside;
+
+extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWAX_BF16_DOUT");
+        on = !(e && !strcmp(e, "0"));
+    }
+    dside.valid = 0;
+    if (!on || rows <= 0 || cols <= 0) return NULL;
+    void *p = swax_cuda_scratch(SWAX_SCRATCH_BF16_B, sizeof(__nv_bfloat16) * (size_t)rows * cols);
+    dside.src = src, dside.ld = ld, dside.rows = rows, dside.cols = cols, dside.valid = 1;
+    return p;
+}
+
+/* dout (rows x cols, stride ld) as bf16: the kernel-made copy when it is the
+ * one announced, else rounded now; either way in scratch slot B. */
+static const __nv_bfloat16 *dout_bf16(const float *dout, long ld, int rows, int cols) {
+    const int hit = dside.valid && dside.src == dout && dside.ld == ld && dside.rows == rows && dside.cols == cols;
+    dside.valid = 0;
+    if (hit)
+        return (const __nv_bfloat16 *)swax_cuda_scratch(SWAX_SCRATCH_BF16_B,
+                                                        sizeof(__nv_bfloat16) * (size_t)rows * cols);
+    return as_bf16(SWAX_SCRATCH_BF16_B, dout, ld, rows, cols);
+}
+
 /* Kept bf16 copies of product inputs. A product's backward reads the same
  * activation as its forward (ops.h: the model does not change a product's
  * input between the two), so the forward's bf16 copy is kept, keyed by
@@ -441,6 +475,7 @@ static KeptCopy kept[KEPT_CAP];
 static size_t kept_bytes;
 
 static void kept_forget(const void *p, size_t bytes) {
+    dside.valid = 0;
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < KEPT_CAP; i++) {
         KeptCopy *e = &kept[i];
@@ -529,6 +564,7 @@ static int gemv_on(void) {
 
 static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
     SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
+    dside.valid = 0;
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
     /* decode: N <= 8 rows in one pass over the weights (gemv.cu; nonzero =
      * not handled). Not in training: it makes no kept copy of the input. */
@@ -541,7 +577,7 @@ static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, co
 static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
-    const __nv_bfloat16 *gb = as_bf16(SWAX_SCRATCH_BF16_B, dout, lddo, N, OC);
+    const __nv_bfloat16 *gb = dout_bf16(dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
         gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
@@ -589,9 +625,17 @@ extern "C" const SwaxOps *swax_ops_cuda(void) {
     return &cuda_ops_fp32;
 }
 
+extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V,
+                                        int Vused, float cap, float scale);
+
 extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
     if (ctx_init()) return NULL;
-    return &cuda_ops_bf16;
+    static SwaxOps t; /* the table above, with the cross-entropy backward that also rounds d logits */
+    if (!t.name) {
+        t = cuda_ops_bf16;
+        t.xent_bwd = swax_cuda_xent_bwd_bf16;
+    }
+    return &t;
 }
 
 extern "C" int swax_cuda_device_name(char *buf, size_t cap) {
