@@ -27,10 +27,11 @@
  * the state (same layout, so state files move between devices) and all
  * scratch in device memory; positions stay on the host. It never takes the
  * CPU-only code below (mm's OpenMP slicing and gemv, attend, swax_rope_f, the
- * ring memcpy, mlstm_segment, swax_mlstm_step_f): the mixers go to the
- * table's inference slots (ops.h: infer_attn, infer_mlstm_step) and the
- * chunkwise prefill to mlstm_cell_fwd with the state carried in and out (C0 /
- * C1), under a chunk table made here with the same absolute alignment. Token
+ * ring memcpy, mlstm_segment, swax_mlstm_step_f, swax_gdn_infer): the mixers
+ * go to the table's inference slots (ops.h: infer_attn, infer_mlstm_step,
+ * infer_gdn) and the mLSTM's chunkwise prefill to mlstm_cell_fwd with the
+ * state carried in and out (C0 / C1), under a chunk table made here with the
+ * same absolute alignment (the Gated DeltaNet slot makes its own). Token
  * ids, row sequences and positions are uploaded into fixed device buffers;
  * logits come back to the caller's host arrays through a device buffer of at
  * most LOGIT_ROWS rows. A decode step for n sequences runs as a graph
@@ -418,7 +419,7 @@ static int ensure_scratch(SwaxState *s, int rows) {
     AL(s->att, R * attw);
     AL(s->ig, R * NH);
     AL(s->lf, R * NH);
-    if (s->gdn_row) {
+    if (s->gdn_row && !s->dev) { /* host scratch of swax_gdn_infer (a device table has its own) */
         AL(s->gdn, R * s->gdn_row);
         AL(s->gdn_st, R);
     }
@@ -471,11 +472,11 @@ int swax_state_create(const SwaxModel *m, int n_seqs, int window, SwaxState **ou
     if (m->ops->is_device && (!m->ops->infer_attn || !m->ops->infer_mlstm_step || !m->ops->copy))
         return swax_error(SWAX_E_USAGE, "inference: the ops table %s has no inference slots (use --device cpu)",
                           m->ops->name);
-    if (m->ops->is_device && strchr(c->pattern, 'D'))
+    if (m->ops->is_device && strchr(c->pattern, 'D') && !m->ops->infer_gdn)
         return swax_error(SWAX_E_USAGE,
-                          "inference of Gated DeltaNet (pattern %s) runs on the CPU in this version; the model is on %s "
-                          "(use --device cpu)",
-                          c->pattern, m->ops->name);
+                          "inference: the ops table %s has no Gated DeltaNet inference slot (pattern %s; use --device "
+                          "cpu)",
+                          m->ops->name, c->pattern);
     if (window <= 0) window = c->window;
     if (window < 1) return swax_error(SWAX_E_USAGE, "state: window %d must be >= 1", window);
     SwaxState *s = swax_calloc(1, sizeof *s, "inference state");
@@ -835,6 +836,26 @@ static int gdn_layer(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, 
     return 0;
 }
 
+/* device: the Gated DeltaNet layer through the table's infer_gdn (ops.h):
+ * prefill chunkwise with S carried in and out, decode the recurrent step; the
+ * convolution history lives in the state as on the CPU */
+static void gdn_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0, int L) {
+    const SwaxOps *ops = m->ops;
+    const BlockW *w = &m->w.blocks[l];
+    const int D = s->D, P = s->Pd;
+    ops->matmul_fwd(s->mix, P, s->ln, D, w->w_mix, R, D, P);
+    SwaxInferGdnCall gc;
+    memset(&gc, 0, sizeof gc);
+    gc.R = R, gc.NH = m->NHd, gc.dk = m->dkd, gc.dv = m->dvd, gc.L = L, gc.eps = m->cfg.norm_eps;
+    gc.proj = s->mix, gc.ldp = P;
+    gc.conv_w = w->conv_w, gc.A_log = w->A_log, gc.dt_bias = w->dt_bias, gc.norm_w = w->mix_norm;
+    gc.y = s->y;
+    gc.state = s->data, gc.per_seq = s->per_seq, gc.off = s->layer_off[l];
+    gc.seq = prefill_seq, gc.pos0 = pos0, gc.rowseq = s->d_rowseq;
+    ops->infer_gdn(&gc);
+    ops->matmul_fwd(s->mid, D, s->y, D, w->w_out, R, D, D);
+}
+
 /* All blocks on the R rows already embedded in s->x; the final residual stream
  * stays in s->x. */
 static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long pos0, int L) {
@@ -845,6 +866,7 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
         const BlockW *w = &m->w.blocks[l];
         ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
         if (s->dev && s->kinds[l] == 'A') swa_layer_dev(m, s, l, R, prefill_seq, pos0);
+        else if (s->dev && s->kinds[l] == 'D') gdn_layer_dev(m, s, l, R, prefill_seq, pos0, L);
         else if (s->dev) mlstm_layer_dev(m, s, l, R, prefill_seq, pos0, L);
         else if (s->kinds[l] == 'A') swa_layer(m, s, l, R, prefill_seq, pos0);
         else if (s->kinds[l] == 'D') SWAX_TRY(gdn_layer(m, s, l, R, prefill_seq, pos0, L));

@@ -1,9 +1,12 @@
 /* infer_gdn.c — see infer_gdn.h. The arithmetic is the training layer's
  * (ops/cpu/gdn_layer.c's rows, gdn_cell's chunkwise form and step): only where
- * the convolution's earlier inputs come from differs (the state's history). */
+ * the convolution's earlier inputs come from differs (the state's history).
+ * The CUDA tables' infer_gdn slot (ops/cuda/gdn.cu) computes the same on the
+ * device over the same state layout. */
 #include "infer/infer_gdn.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/cpu/gdn_cell.h"
@@ -17,13 +20,9 @@ size_t swax_gdn_scratch_floats(const SwaxModel *m) { return 3 * (size_t)m->cfg.d
 
 int swax_gdn_infer(const SwaxModel *m, int l, int R, const float *mix, long ldm, float *const *state, int prefill,
                    long pos0, int L, float *scratch, float *y) {
-    /* the GPU has the training layer (gdn.cu) but not yet this one: refuse
-     * rather than read device memory on the host */
-    if (m->ops->is_device) {
-        swax_error(SWAX_E_USAGE, "inference with Gated DeltaNet (D) layers is not on the %s backend yet "
-                                 "(use --device cpu)", m->ops->name);
-        return -1;
-    }
+    /* host memory only: a device model's layers go to its table's infer_gdn
+     * slot (infer.c's gdn_layer_dev), the same arithmetic over the same state */
+    SWAX_ASSERT(!m->ops->is_device);
     const BlockW *w = &m->w.blocks[l];
     const int D = m->cfg.d_model, C = 2 * D, NH = m->NHd, dk = m->dkd, dv = m->dvd;
     const size_t nS = (size_t)NH * dk * dv;

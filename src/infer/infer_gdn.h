@@ -1,7 +1,9 @@
 /* infer_gdn.h — the Gated DeltaNet layer (pattern D) in inference: chunkwise
  * prefill with the state carried in and out, the recurrent step in decode.
  * infer.c owns the state block and the projections; this file owns what lies
- * between them. State of one layer and sequence (floats):
+ * between them, for a model on the CPU (a device model's layers go to its
+ * table's infer_gdn slot, ops.h, the same arithmetic over the same state).
+ * State of one layer and sequence (floats):
  *   S (NH, dv, dk), then the convolution history (3, 2D): the q, k, v conv
  *   inputs of the last 3 positions, oldest first (zeros before position 0). */
 #ifndef SWAX_INFER_GDN_H

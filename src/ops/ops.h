@@ -94,6 +94,32 @@ typedef struct {
     size_t per_seq, off;
     const int *rowseq;           /* (R) */
 } SwaxInferStepCall;
+/* Inference (infer.c): the Gated DeltaNet layer between its projections for R
+ * rows, the arithmetic of swax_gdn_infer (infer_gdn.c). The state of
+ * sequence s lies at state + s·per_seq + off: S (NH, dv, dk), then the
+ * convolution history (3, 2D), the q, k, v conv inputs of the last 3
+ * positions, oldest first (infer_gdn.h). Each row's convolution takes its
+ * earlier inputs from the call's rows of its sequence or from the history;
+ * then silu, L2-normalised q/k, β, g as the training layer. Prefill (seq >=
+ * 0): the rows are positions pos0.. of sequence seq; the chunkwise form with
+ * S carried in and out, chunks at absolute multiples of L (a head chunk up to
+ * the next one, then L-sized; a table may cap L: the CUDA one at 128). Decode
+ * (seq < 0): row r is the next token of sequence rowseq[r] (distinct
+ * sequences, a device array), the recurrent step. Both: the gated per-head
+ * RMSNorm into y, and the history takes the last 3 inputs. Scratch is the
+ * table's own. */
+typedef struct {
+    int R, NH, dk, dv, L;
+    float eps;                    /* the output RMSNorm's (norm_eps) */
+    const float *proj; long ldp;  /* (R, ldp): the columns of SwaxGdnCall's proj */
+    const float *conv_w, *A_log, *dt_bias, *norm_w;
+    float *y;                     /* out (R, NH·dv) */
+    float *state;                 /* the state array */
+    size_t per_seq, off;          /* floats: a sequence's block, the layer's offset in it */
+    int seq; long pos0;           /* prefill */
+    const int *rowseq;            /* decode: (R) */
+} SwaxInferGdnCall;
+
 /* Everything one Gated DeltaNet layer call needs between its input projection
  * and its output projection (SPEC §2, pattern letter D): the short causal
  * convolutions, silu, L2-normalised q/k, the gates, the cell (all heads, all
@@ -222,6 +248,9 @@ typedef struct SwaxOps {
      * refuses pattern D there). */
     void (*gdn_fwd)(SwaxGdnCall *c);
     void (*gdn_bwd)(SwaxGdnCall *c);
+    /* Gated DeltaNet inference on a device table (SwaxInferGdnCall; NULL in
+     * the CPU table, whose inference infer_gdn.c computes) */
+    void (*infer_gdn)(const SwaxInferGdnCall *c);
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);

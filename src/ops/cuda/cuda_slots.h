@@ -58,6 +58,7 @@ void swax_cuda_scale(float *x, size_t n, float s);
 /* Gated DeltaNet layer (gdn.cu): fp32 CUDA-core kernels, in both tables */
 void swax_cuda_gdn_fwd(SwaxGdnCall *c);
 void swax_cuda_gdn_bwd(SwaxGdnCall *c);
+void swax_cuda_infer_gdn(const SwaxInferGdnCall *c); /* inference: prefill and decode steps */
 
 /* inference (infer.cu) */
 void swax_cuda_infer_attn(const SwaxInferAttnCall *c);

@@ -106,6 +106,12 @@ struct Gdn {
     float *dproj, *dconv_w, *dA_log, *ddt_bias, *dnorm_w;
     float *dO, *dX, *dB, *dG; /* c->scratch */
     int *cs;
+    /* inference (the infer_gdn slot; 0 / NULL in training): the first chunk's
+     * length when it is a head chunk up to an absolute multiple of L (0: none),
+     * and the state the scan starts from and writes its end state back to
+     * (B = 1: (NH, dv, dk), as Ss's per (b, h) blocks) */
+    int head;
+    float *Sio;
     float *G, *gam, *Tm, *U, *W, *Dl, *P;                                  /* forward scratch */
     float *dDl, *CM, *X, *E, *cA, *Z, *dW, *R, *dBv, *dBk, *dSe, *part; /* backward scratch */
 };
@@ -160,7 +166,8 @@ __global__ void k_starts(const Gdn p) {
     int n = 0;
     for (int c0 = 0; c0 < p.T && n < p.MC; n++) {
         row[n] = c0;
-        int e = c0 + p.L < p.T ? c0 + p.L : p.T;
+        const int len = n == 0 && p.head > 0 ? p.head : p.L;
+        int e = c0 + len < p.T ? c0 + len : p.T;
         if (ds)
             for (int t = c0 + 1; t < e; t++)
                 if (ds[t]) {
@@ -266,7 +273,10 @@ __global__ void k_fwd_scan(const Gdn p) {
     const int e0 = blockIdx.x * EV, bh = blockIdx.y, b = bh / p.NH, h = bh % p.NH, tid = threadIdx.x;
     const int ne = p.dv - e0 < EV ? p.dv - e0 : EV, dk = p.dk, SP = p.SP;
     float *S = smem, *ej = S + EV * SP;
-    for (int x = tid; x < EV * SP; x += blockDim.x) S[x] = 0;
+    for (int x = tid; x < EV * SP; x += blockDim.x) {
+        const int el = x / SP, d = x % SP;
+        S[x] = p.Sio && el < ne && d < dk ? p.Sio[((size_t)bh * p.dv + e0 + el) * dk + d] : 0.0f;
+    }
     __syncthreads();
     for (int ci = 0; ci < p.MC; ci++) {
         int c0, n;
@@ -298,6 +308,11 @@ __global__ void k_fwd_scan(const Gdn p) {
         }
         __syncthreads();
     }
+    if (p.Sio) /* inference: the end state back (these rows are this block's alone) */
+        for (int x = tid; x < ne * dk; x += blockDim.x) {
+            const int el = x / dk, d = x % dk;
+            p.Sio[((size_t)bh * p.dv + e0 + el) * dk + d] = S[el * SP + d];
+        }
 }
 
 /* P_ij = M_ij (q_i·k_j) (j <= i); with_delta: Δ = U − W S0ᵀ (the scan's arithmetic). smem: G (L) */
@@ -783,4 +798,191 @@ extern "C" void swax_cuda_gdn_bwd(SwaxGdnCall *c) {
     const int PW = p.D + p.C * KW + 2 * p.NH, nblk = (int)swax_ceil_div(p.N, ROWBLK);
     GDN_LAUNCH(k_partials, dim3(swax_ceil_div(PW, 128), nblk), 128, 0, p);
     GDN_LAUNCH(k_final, swax_ceil_div(PW, 128), 128, 0, p, nblk);
+}
+
+/* ---- inference: the infer_gdn slot (ops.h SwaxInferGdnCall) ----
+ *
+ * The arithmetic of swax_gdn_infer (infer_gdn.c) over the state layout of
+ * infer_gdn.h, in fp32 in both tables:
+ *   k_inf_prep   block per row: the convolution with the earlier inputs from
+ *                the call's rows or the sequence's history (rows before the
+ *                call's first: history row 3 + r − j), silu, the per-head L2
+ *                norms, β, g (k_prep's arithmetic). Decode: each thread then
+ *                shifts its own channels of the row's history (the reads of
+ *                that channel are done; rows are distinct sequences).
+ * Prefill (B = 1, T = R; chunks as on the CPU: a head chunk up to the next
+ *   absolute multiple of L, then L-sized; L capped at LMAX = 128, the chunk
+ *   kernels' limit, aligned to multiples of the capped L):
+ *   k_inf_hist   thread per channel: the history takes the last 3 inputs of
+ *                (history, rows), in slot order (slot i reads slot R + i > i,
+ *                not yet written), after k_inf_prep has read it.
+ *   k_starts (with the head chunk), k_chunk_prep, k_fwd_scan (starting from
+ *   the sequence's S and writing the end state back, Sio), k_delta_p,
+ *   k_fwd_out, k_out_norm: the training forward's kernels.
+ * Decode:
+ *   k_inf_step   block per (8 rows of S, head, row), a warp per row e of S
+ *                (dk across lanes, coalesced): u = β (v_e − α S_e·k),
+ *                S_e ← α S_e + u k, o_e = S_e·q (swax_gdn_step_f; the rows of
+ *                S are independent); warp sums in butterfly order.
+ *   k_out_norm.
+ * Scratch (slot SWAX_SCRATCH_GDN): R·(2D + D + 3NH) floats; prefill adds the
+ * forward's chunk scratch (B = 1) and Ss (NH·MC·dv·dk). A decode step queues
+ * the same launches with the same scratch every time (graph capture). */
+namespace {
+
+constexpr int SW = 8; /* decode: rows of S (warps) per block */
+
+struct GdnInf {
+    int R, NH, dk, dv, D, C;
+    const float *proj;
+    long ldp;
+    const float *conv_w, *A_log, *dt_bias;
+    float *state;
+    size_t per_seq, off, nS; /* nS: floats of S (NH·dv·dk); the history follows */
+    int seq;
+    const int *rowseq;
+    float *qkv, *beta, *g, *o;
+};
+
+__device__ __forceinline__ float *inf_layer(const GdnInf &q, int r) {
+    const int seq = q.seq >= 0 ? q.seq : q.rowseq[r];
+    return q.state + (size_t)seq * q.per_seq + q.off;
+}
+
+/* smem: u (C), scale (2NH) */
+__global__ void k_inf_prep(const GdnInf q) {
+    float *const smem = gdn_smem;
+    float *u = smem, *sc = u + q.C;
+    const int r = blockIdx.x, tid = threadIdx.x, C = q.C;
+    const bool dec = q.seq < 0;
+    float *hist = inf_layer(q, r) + q.nS;
+    const int rl = dec ? 0 : r; /* the row's place among the call's rows of its sequence */
+    const float *xr[KW];
+    for (int j = 0; j < KW; j++)
+        xr[j] = rl - j >= 0 ? q.proj + (size_t)(r - j) * q.ldp : hist + (size_t)(KW - 1 + rl - j) * C;
+    for (int ch = tid; ch < C; ch += blockDim.x) {
+        const float *w = q.conv_w + (size_t)ch * KW;
+        float acc = 0;
+        for (int j = 0; j < KW; j++) acc += w[KW - 1 - j] * xr[j][ch];
+        u[ch] = acc * sigm(acc);
+        if (dec) { /* this channel's history: its reads above are done */
+            const float x0 = xr[0][ch];
+            hist[ch] = hist[(size_t)C + ch];
+            hist[(size_t)C + ch] = hist[2 * (size_t)C + ch];
+            hist[2 * (size_t)C + ch] = x0;
+        }
+    }
+    __syncthreads();
+    const float qs = 1.0f / sqrtf((float)q.dk);
+    for (int ph = tid; ph < 2 * q.NH; ph += blockDim.x) {
+        const float *x = u + (size_t)ph * q.dk;
+        float ss = 0;
+        for (int j = 0; j < q.dk; j++) ss += x[j] * x[j];
+        const float rr = 1.0f / sqrtf(ss + QK_EPS);
+        sc[ph] = ph < q.NH ? rr * qs : rr;
+    }
+    __syncthreads();
+    for (int ch = tid; ch < C; ch += blockDim.x) q.qkv[(size_t)r * C + ch] = ch < q.D ? u[ch] * sc[ch / q.dk] : u[ch];
+    const float *pre = q.proj + (size_t)r * q.ldp + 3 * (size_t)q.D;
+    for (int h = tid; h < q.NH; h += blockDim.x) {
+        q.beta[(size_t)r * q.NH + h] = sigm(pre[h]);
+        const float x = pre[q.NH + h] + q.dt_bias[h];
+        q.g[(size_t)r * q.NH + h] = -expf(q.A_log[h]) * (x > 20.0f ? x : log1pf(expf(x)));
+    }
+}
+
+/* prefill: thread per channel of the sequence's history */
+__global__ void k_inf_hist(const GdnInf q) {
+    const int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= q.C) return;
+    float *hist = inf_layer(q, 0) + q.nS;
+    for (int i = 0; i < KW - 1; i++) {
+        const int src = q.R - (KW - 1) + i;
+        hist[(size_t)i * q.C + ch] =
+            src >= 0 ? q.proj[(size_t)src * q.ldp + ch] : hist[(size_t)(KW - 1 + src) * q.C + ch];
+    }
+}
+
+__global__ void __launch_bounds__(SW * 32) k_inf_step(const GdnInf q) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int e = blockIdx.x * SW + warp, h = blockIdx.y, r = blockIdx.z, dk = q.dk;
+    if (e >= q.dv) return; /* a whole warp: no block-wide synchronisation below */
+    float *S = inf_layer(q, r) + ((size_t)h * q.dv + e) * dk;
+    const float *row = q.qkv + (size_t)r * q.C;
+    const float *qq = row + (size_t)h * dk, *kk = row + (size_t)(q.NH + h) * dk;
+    const float v = row[q.D + (size_t)h * q.dv + e];
+    const float al = expf(q.g[(size_t)r * q.NH + h]), be = q.beta[(size_t)r * q.NH + h];
+    float sk = 0;
+    for (int j = lane; j < dk; j += 32) sk += S[j] * kk[j];
+    sk = swax_warp_sum(sk);
+    const float u = be * (v - al * sk);
+    float so = 0;
+    for (int j = lane; j < dk; j += 32) {
+        const float s = al * S[j] + u * kk[j];
+        S[j] = s;
+        so += s * qq[j];
+    }
+    so = swax_warp_sum(so);
+    if (lane == 0) q.o[(size_t)r * q.D + (size_t)h * q.dv + e] = so;
+}
+
+/* The inference scratch: the row buffers, then (prefill) Ss and the chunk scratch. */
+void carve_inf(Arena &a, Gdn &p, GdnInf &q, bool prefill) {
+    const size_t R = (size_t)q.R;
+    p.qkv = a.take<float>(R * q.C), p.beta = a.take<float>(R * q.NH), p.g = a.take<float>(R * q.NH);
+    p.o = a.take<float>(R * q.D), p.orstd = a.take<float>(R * q.NH);
+    q.qkv = p.qkv, q.beta = p.beta, q.g = p.g, q.o = p.o;
+    if (!prefill) return;
+    p.Ss = a.take<float>((size_t)p.BH * p.MC * p.dv * p.dk);
+    carve(a, p, false);
+}
+
+size_t optin_inf_prep;
+
+} // namespace
+
+extern "C" void swax_cuda_infer_gdn(const SwaxInferGdnCall *c) {
+    if (c->R <= 0) return;
+    const bool prefill = c->seq >= 0;
+    SWAX_CUDA_REQUIRE(c->NH > 0 && c->dk > 0 && c->dv > 0 && 2 * c->NH * c->dk == c->NH * c->dv);
+    SWAX_CUDA_REQUIRE(c->proj && c->conv_w && c->A_log && c->dt_bias && c->norm_w && c->y && c->state);
+    SWAX_CUDA_REQUIRE(prefill ? c->pos0 >= 0 && c->L >= 1 : c->rowseq && c->R <= 65535);
+    GdnInf q;
+    memset(&q, 0, sizeof q);
+    q.R = c->R, q.NH = c->NH, q.dk = c->dk, q.dv = c->dv, q.D = c->NH * c->dv, q.C = 2 * q.D;
+    q.proj = c->proj, q.ldp = c->ldp, q.conv_w = c->conv_w, q.A_log = c->A_log, q.dt_bias = c->dt_bias;
+    q.state = c->state, q.per_seq = c->per_seq, q.off = c->off, q.nS = (size_t)q.NH * q.dv * q.dk;
+    q.seq = c->seq, q.rowseq = c->rowseq;
+    /* the forward's kernels see one sequence of T = R rows */
+    Gdn p;
+    memset(&p, 0, sizeof p);
+    p.B = 1, p.T = c->R, p.NH = c->NH, p.dk = c->dk, p.dv = c->dv, p.D = q.D, p.C = q.C, p.N = c->R, p.BH = c->NH;
+    p.SP = c->dk + 1, p.eps = c->eps, p.proj = c->proj, p.ldp = c->ldp, p.conv_w = c->conv_w;
+    p.A_log = c->A_log, p.dt_bias = c->dt_bias, p.norm_w = c->norm_w, p.y = c->y;
+    if (prefill) {
+        const int L = c->L < LMAX ? c->L : LMAX;
+        const int head0 = (int)((L - c->pos0 % L) % L), head = head0 < c->R ? head0 : c->R;
+        p.L = L, p.head = head;
+        p.MC = (head > 0 ? 1 : 0) + (int)swax_ceil_div((size_t)(c->R - head), (size_t)L);
+        p.Sio = c->state + (size_t)c->seq * c->per_seq + c->off;
+    }
+    Arena a = {nullptr, 0};
+    carve_inf(a, p, q, prefill);
+    a = {static_cast<char *>(swax_cuda_scratch(SWAX_SCRATCH_GDN, a.off)), 0};
+    carve_inf(a, p, q, prefill);
+    const size_t sm_prep = sizeof(float) * (q.C + 2 * (size_t)q.NH);
+    smem_optin(k_inf_prep, sm_prep, optin_inf_prep);
+    GDN_LAUNCH(k_inf_prep, c->R, NR, sm_prep, q);
+    if (prefill) {
+        GDN_LAUNCH(k_inf_hist, swax_ceil_div(q.C, NR), NR, 0, q);
+        launch_chunks(p);
+        const size_t sm = sizeof(float) * ((size_t)EV * p.SP + p.L);
+        smem_optin(k_fwd_scan, sm, optin_fscan);
+        GDN_LAUNCH(k_fwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
+        GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, sizeof(float) * p.L, p, 0);
+        GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
+    } else {
+        GDN_LAUNCH(k_inf_step, dim3(swax_ceil_div(q.dv, SW), q.NH, c->R), SW * 32, 0, q);
+    }
+    GDN_LAUNCH(k_out_norm, c->R, NR, sizeof(float) * q.NH, p);
 }

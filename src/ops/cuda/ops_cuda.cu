@@ -610,6 +610,7 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .graph_run = swax_cuda_graph_run, .graph_free = swax_cuda_graph_free, .argmax = swax_cuda_argmax,  \
         .adamw_segs = swax_cuda_adamw_segs,                                                               \
         .gdn_fwd = swax_cuda_gdn_fwd, .gdn_bwd = swax_cuda_gdn_bwd, /* fp32 kernels in both tables */      \
+        .infer_gdn = swax_cuda_infer_gdn,                                                                 \
     }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
