@@ -247,7 +247,7 @@ static int opts_eq(const SwaxTrainOptions *a, const SwaxTrainOptions *b) {
              !memcmp(&a->sched.anneal, &b->sched.anneal, sizeof(double)) && a->chunk == b->chunk &&
              a->doc_mask == b->doc_mask && a->eval_every == b->eval_every && a->eval_batches == b->eval_batches &&
              a->ckpt_every == b->ckpt_every && a->keep_ckpts == b->keep_ckpts && a->seed == b->seed &&
-             a->nan_policy == b->nan_policy;
+             a->nan_policy == b->nan_policy && !strcmp(a->device, b->device) && a->recompute == b->recompute;
     for (int i = 0; ok && i < a->nsets; i++) ok = !strcmp(a->sets[i], b->sets[i]);
     for (int i = 0; ok && i < a->sched.n; i++)
         ok = a->sched.windows[i] == b->sched.windows[i] && !memcmp(&a->sched.probs[i], &b->sched.probs[i], 8);
@@ -268,6 +268,7 @@ TEST(options_file_round_trips_and_names_bad_files) {
     a.sched.anneal = 1.0 / 3, a.sched.mode = SWAX_ANNEAL_SWITCH;
     a.seed = (1ull << 60) + 7, a.doc_mask = 0, a.nan_policy = SWAX_NAN_SKIP;
     snprintf(a.tokenizer, sizeof a.tokenizer, "tok \"quoted\"/dir"); /* relative, with quotes */
+    snprintf(a.device, sizeof a.device, "cuda-fp32"), a.recompute = 1;   /* where it ran comes back too */
     CHECKF(swax_train_options_save(p, &a) == 0, "%s", swax_last_error());
     memset(&b, 0, sizeof b);
     b.threads = 3, b.quiet = 1;
@@ -291,6 +292,16 @@ TEST(options_file_round_trips_and_names_bad_files) {
     CHECK(system(cmd) == 0);
     rc = swax_train_options_load(p, &b);
     CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), "windows"), "%s", swax_last_error());
+    snprintf(cmd, sizeof cmd, "sed 's/\"device\":.*/\"device\": \"gpu\",/' %s.good > %s", p, p);
+    CHECK(system(cmd) == 0);
+    rc = swax_train_options_load(p, &b);
+    CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), p) && strstr(swax_last_error(), "\"device\""), "%s",
+           swax_last_error());
+    /* a file from before the device was saved: the CPU, no recompute */
+    snprintf(cmd, sizeof cmd, "sed '/\"device\"\\|\"recompute\"/d' %s.good > %s", p, p);
+    CHECK(system(cmd) == 0);
+    CHECKF(swax_train_options_load(p, &b) == 0, "%s", swax_last_error());
+    CHECK(b.device[0] == 0 && b.recompute == 0);
     snprintf(cmd, sizeof cmd, "echo '{\"format\": \"swax\", \"version\": 1}' > %s", p);
     CHECK(system(cmd) == 0);
     CHECK(swax_train_options_load(p, &b) == SWAX_E_INPUT && strstr(swax_last_error(), "swax-train"));
@@ -409,7 +420,20 @@ TEST(cli_resume_with_out_alone) {
     size_t len;
     snprintf(p, sizeof p, "%s/train.json", b);
     CHECK(swax_read_file(p, &text, &len) == 0);
-    CHECKF(strstr(text, "\"steps\":\t30") && strstr(text, "\"train_data\":\t\"/"), "%s", text);
+    CHECKF(strstr(text, "\"steps\":\t30") && strstr(text, "\"train_data\":\t\"/") &&
+               strstr(text, "\"device\":\t\"cpu\""), "%s", text);
+    free(text);
+    /* the device is the run's too: a run saved as on the GPU resumes there (here, without one, the GPU's
+     * error), and --device moves it (listed, saved) */
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"device\":.*/\"device\": \"cuda\",/' %s && %s train --out %s --resume",
+             p, swax_bin(), b);
+    rc = shell(cmd);
+    CHECKF(rc != 0 ? strstr(cli_out, "--device cuda") != NULL : 1, "rc %d: %s", rc, cli_out);
+    snprintf(cmd, sizeof cmd, "%s train --out %s --resume --device cpu --steps 31 --quiet", swax_bin(), b);
+    rc = shell(cmd);
+    CHECKF(rc == 0 && strstr(cli_out, "--device cpu (was cuda)"), "rc %d: %s", rc, cli_out);
+    CHECK(swax_read_file(p, &text, &len) == 0);
+    CHECKF(strstr(text, "\"device\":\t\"cpu\"") && strstr(text, "\"steps\":\t31"), "%s", text);
     free(text);
     snprintf(cmd, sizeof cmd, "ls -a %s | grep -c tmp", b);
     CHECKF(shell(cmd) == 1 && cli_out[0] == '0', "leftovers: %s", cli_out); /* atomic: no temporary files */

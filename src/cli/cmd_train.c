@@ -205,10 +205,13 @@ static int resume_options(SwaxTrainOptions *cli, const unsigned char *given, int
         note(ov, sizeof ov, "--nan %s", cli->nan_policy == SWAX_NAN_SKIP ? "skip" : "stop");
         s.nan_policy = cli->nan_policy;
     }
-    /* where to compute is not a property of the run: a run started on the GPU
-     * continues on the CPU (or the other way round) when told so */
-    memcpy(s.device, cli->device, sizeof s.device);
-    s.recompute = cli->recompute;
+    /* where it computes: as before unless told otherwise (a run started on the GPU
+     * continues on the CPU, or the other way round, with --device) */
+    if (GIVEN(O_DEVICE) && strcmp(cli->device[0] ? cli->device : "cpu", s.device[0] ? s.device : "cpu")) {
+        note(ov, sizeof ov, "--device %s (was %s)", cli->device[0] ? cli->device : "cpu", s.device[0] ? s.device : "cpu");
+        memcpy(s.device, cli->device, sizeof s.device);
+    }
+    if (GIVEN(O_RECOMP) && !s.recompute) note(ov, sizeof ov, "--recompute"), s.recompute = 1;
     if (ov[0]) fprintf(stderr, "swax train: resuming with %s, overridden on the command line: %s\n", path, ov);
     else if (!s.quiet) fprintf(stderr, "swax train: resuming with the options in %s\n", path);
     *cli = s;
@@ -286,10 +289,10 @@ int cmd_train(int argc, char **argv) {
     double anneal = -1, d;
     long v;
     int c, gpus = 0, rank_given = 0;
-    unsigned char given[O_QUIET - O_PRESET + 1] = {0}; /* the flags on the command line */
+    unsigned char given[O_DTIME - O_PRESET + 1] = {0}; /* the flags on the command line */
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c >= O_PRESET && c <= O_QUIET) given[c - O_PRESET] = 1;
+        if (c >= O_PRESET && c <= O_DTIME) given[c - O_PRESET] = 1;
         switch (c) {
         case O_PRESET: break;
         case O_DATA: data = optarg; break;

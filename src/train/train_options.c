@@ -109,7 +109,9 @@ int swax_train_options_json(const SwaxTrainOptions *o, char **out) {
              cJSON_AddItemToArray(ps, exact(a.sched.probs[i], 0));
     ok = ok && cJSON_AddStringToObject(root, "anneal_mode", a.sched.mode == SWAX_ANNEAL_SWITCH ? "switch" : "linear") &&
          cJSON_AddBoolToObject(root, "doc_mask", a.doc_mask != 0) &&
-         cJSON_AddStringToObject(root, "nan", a.nan_policy == SWAX_NAN_SKIP ? "skip" : "stop");
+         cJSON_AddStringToObject(root, "nan", a.nan_policy == SWAX_NAN_SKIP ? "skip" : "stop") &&
+         cJSON_AddStringToObject(root, "device", a.device[0] ? a.device : "cpu") &&
+         cJSON_AddBoolToObject(root, "recompute", a.recompute != 0);
     /* a seed past 2^53 would not survive a JSON number: digits in a string then */
     if (ok && a.seed <= (1ull << 53)) {
         ok = cJSON_AddNumberToObject(root, "seed", (double)a.seed) != NULL;
@@ -227,6 +229,15 @@ static int from_json(const cJSON *root, const char *path, SwaxTrainOptions *o) {
     if (cJSON_IsString(np) && !strcmp(np->valuestring, "stop")) o->nan_policy = SWAX_NAN_STOP;
     else if (cJSON_IsString(np) && !strcmp(np->valuestring, "skip")) o->nan_policy = SWAX_NAN_SKIP;
     else return BAD("%s: \"nan\" must be \"stop\" or \"skip\"", path);
+    /* where it ran (optional: runs from before they were saved ran on the CPU, without recompute) */
+    const cJSON *dv = cJSON_GetObjectItemCaseSensitive(root, "device");
+    if (dv && !(cJSON_IsString(dv) && (!strcmp(dv->valuestring, "cpu") || !strcmp(dv->valuestring, "cuda") ||
+                                       !strcmp(dv->valuestring, "cuda-fp32"))))
+        return BAD("%s: \"device\" must be \"cpu\", \"cuda\" or \"cuda-fp32\"", path);
+    snprintf(o->device, sizeof o->device, "%s", dv && strcmp(dv->valuestring, "cpu") ? dv->valuestring : "");
+    const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(root, "recompute");
+    if (rcp && !cJSON_IsBool(rcp)) return BAD("%s: \"recompute\" must be true or false", path);
+    o->recompute = cJSON_IsTrue(rcp);
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(root, "seed");
     char *end = NULL;
     if (get_num(seed, 0, 9007199254740992.0, &d)) {
