@@ -5,10 +5,14 @@ which `swax bench kernels` is read (scripts/test_cuda.sh prints the ratios):
   SWA    flex_attention (torch.compile'd) with a sliding-window causal block
          mask, bf16, B8 H16 T4096 d64, window 128 and 2048, forward+backward;
   mLSTM  NX-AI's Triton TFLA kernel (mlstm_kernels, chunkwise xl_chunk), bf16,
-         B8 NH4 T4096 DQK128 DV256, forward+backward.
+         B8 NH4 T4096 DQK128 DV256, forward+backward;
+  GDN    FLA's Triton chunk_gated_delta_rule (q/k L2-normalised in the kernel),
+         bf16, the same shape, forward+backward (`swax bench kernels`' gdn line
+         also does the short convolutions, gates and gated RMSNorm: more work).
 
-mlstm_kernels is not vendored: put a snapshot of the public repository's
-`mlstm_kernels/` package in .baseline/ (ignored by git) or on PYTHONPATH.
+Neither is vendored: put snapshots of the public repositories' packages
+(`mlstm_kernels/`, and `fla/` of fla-org/flash-linear-attention) in .baseline/
+(ignored by git) or on PYTHONPATH. `--only swa,mlstm,gdn` picks figures.
 Prints one JSON line per figure; times are medians (triton.testing.do_bench)."""
 import json
 import os
@@ -80,7 +84,56 @@ def mlstm(B=8, NH=4, T=4096, dk=128, dv=256):
                       "fwd_ms": round(tf, 3), "fwdbwd_ms": round(tfb, 3)}), flush=True)
 
 
+def gdn(B=8, H=4, T=4096, dk=128, dv=256):
+    import importlib.util
+    import types
+
+    if importlib.util.find_spec("einops") is None:  # only FLA's reference code (unused here) needs it
+        stub = types.ModuleType("einops")
+
+        def missing(*a, **k):
+            raise RuntimeError("einops is not installed")
+
+        stub.rearrange = stub.repeat = stub.reduce = stub.einsum = missing
+        sys.modules["einops"] = stub
+    try:
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule
+    except Exception as e:  # noqa: BLE001 - report and go on
+        print(json.dumps({"bench": "gdn", "impl": "fla", "error": repr(e)}), flush=True)
+        return
+    q = torch.randn(B, T, H, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    k = torch.randn(B, T, H, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(B, T, H, dv, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    # log decay (negative, fp32) and beta in (0, 1), as the layer feeds them
+    g = torch.nn.functional.logsigmoid(torch.randn(B, T, H, device="cuda") + 4).requires_grad_(True)
+    beta = torch.rand(B, T, H, device="cuda", dtype=torch.bfloat16).requires_grad_(True)
+    do = torch.randn(B, T, H, dv, device="cuda", dtype=torch.bfloat16)
+
+    def call():
+        return chunk_gated_delta_rule(q, k, v, g, beta, use_qk_l2norm_in_kernel=True)[0]
+
+    def fwd():
+        return call()
+
+    def fwdbwd():
+        call().backward(do)
+
+    try:
+        tf, tfb = bench(fwd), bench(fwdbwd)
+    except Exception as e:  # noqa: BLE001
+        print(json.dumps({"bench": "gdn", "impl": "fla", "error": repr(e)[:400]}), flush=True)
+        return
+    print(json.dumps({"bench": "gdn", "impl": "fla", "B": B, "NH": H, "T": T, "dk": dk, "dv": dv, "chunk": 64,
+                      "fwd_ms": round(tf, 3), "fwdbwd_ms": round(tfb, 3)}), flush=True)
+
+
 if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="PyTorch kernel baselines (JSON lines)")
+    ap.add_argument("--only", default="swa,mlstm,gdn", help="comma list of swa, mlstm, gdn")
+    only = ap.parse_args().only.split(",")
     print(json.dumps({"torch": torch.__version__, "device": torch.cuda.get_device_name()}), flush=True)
-    swa()
-    mlstm()
+    for name, fn in (("swa", swa), ("mlstm", mlstm), ("gdn", gdn)):
+        if name in only:
+            fn()

@@ -121,9 +121,9 @@ if [ "${SWAX_CUDA_BENCH:-1}" != 0 ]; then
   : > "$LOGS/baseline.jsonl"
   [ "${SWAX_CUDA_BASELINE:-1}" != 0 ] && timeout 300 python3 scripts/gpu_baseline.py 2>"$LOGS/baseline.err" | tee "$LOGS/baseline.jsonl"
   kern_rows=()
-  for spec in "swa 128" "swa 2048" "mlstm 0"; do
+  for spec in "swa 128" "swa 2048" "mlstm 0" "gdn 0"; do
     set -- $spec
-    if [ "$1" = swa ]; then sel="\"window\": $2,"; else sel='"bench": "mlstm"'; fi
+    if [ "$1" = swa ]; then sel="\"window\": $2,"; else sel="\"bench\": \"$1\""; fi
     ours=$(grep '"bench": "'"$1"'"' "$LOGS/kernels.jsonl" | grep -F "$sel" | field fwdbwd_ms | head -n1)
     base=$(grep '"bench": "'"$1"'"' "$LOGS/baseline.jsonl" | grep -F "$sel" | field fwdbwd_ms | head -n1)
     label="$1"; [ "$1" = swa ] && label="swa w=$2"
