@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "io/npy.h"
 #include "io/safetensors.h"
 #include "test.h"
 #include "test_twin_util.h"
@@ -107,7 +108,10 @@ TEST(matches_twin_logits_loss_and_every_gradient) {
     }
 }
 
-static void adamw_case(const char *pattern) {
+/* 5 AdamW steps (lr 1e-2, clip 1) in C and in the float64 twin from the same
+ * weights and batch; loss s is held to tol[s] relative (the twin's losses are
+ * read back from its .npy). */
+static void adamw_case(const char *pattern, const double tol[5]) {
     swax_rng_seed(&rng, 202, 0);
     make_tmp();
     Case k = {pattern, 2, 12, 3, 4, 1, 0, 16, 2, 8, 2, 19, 19, 0};
@@ -137,20 +141,56 @@ static void adamw_case(const char *pattern) {
                           "steps", "5", "clip", "1.0", NULL};
     const TestExchange x = {k.B, k.T, k.window, k.chunk, tok, tgt, k.docs ? ds : NULL};
     CHECK(test_write_exchange(ex, m, &x, NULL, 0, losses, steps, meta) == 0);
-    snprintf(cmd, sizeof cmd, "%s reference/swax_ref.py adamw --model %s --exchange %s --out %s/twin_losses.npy",
-             test_python(), dir, ex, dir);
+    double tmax = 0;
+    for (int s = 0; s < steps; s++) tmax = tol[s] > tmax ? tol[s] : tmax;
+    snprintf(cmd, sizeof cmd,
+             "%s reference/swax_ref.py adamw --model %s --exchange %s --out %s/twin_losses.npy --tol %g",
+             test_python(), dir, ex, dir, tmax);
     printf("  %s: C losses: %.6f %.6f %.6f %.6f %.6f\n", pattern, losses[0], losses[1], losses[2], losses[3], losses[4]);
     fflush(stdout);
     CHECK(losses[4] < losses[0]);
     CHECKF(system(cmd) == 0, "%s", cmd);
+    char np_path[700];
+    snprintf(np_path, sizeof np_path, "%s/twin_losses.npy", dir);
+    float *tw = NULL;
+    int nd;
+    int64_t sh[8];
+    CHECKF(swax_npy_read_f32(np_path, &tw, &nd, sh) == 0, "%s", swax_last_error());
+    if (tw) {
+        CHECK(nd == 1 && sh[0] == steps);
+        for (int s = 0; s < steps && nd == 1 && sh[0] == steps; s++) {
+            const double re = fabs((double)losses[s] - tw[s]) / fabs((double)tw[s]);
+            CHECKF(re <= tol[s], "%s step %d: C loss %.9g, twin %.9g, relative %.3e > %.0e", pattern, s, losses[s],
+                   tw[s], re, tol[s]);
+        }
+    }
+    free(tw);
     swax_adamw_free(&opt);
     free(tok), free(tgt), free(ds);
     swax_model_free(m);
 }
 
 TEST(adamw_steps_match_twin) {
-    adamw_case("AM");
-    if (!g_test_failed) adamw_case("AD"); /* Gated DeltaNet: conv weights without weight decay */
+    const double tight[5] = {1e-4, 1e-4, 1e-4, 1e-4, 1e-4};
+    adamw_case("AM", tight); /* measured: <= 1.1e-7 at every step */
+    if (!g_test_failed) adamw_case("AD", tight); /* Gated DeltaNet: conv weights without weight decay; <= 3.9e-7 */
+    /* All three mixers (4 blocks AMDA). Steps 0-3 agree to 4.6e-8, 2.8e-7,
+     * 1.3e-6, 6.7e-6; step 4 differs by 1.35e-3. That is the loss surface, not
+     * the C code: the C gradients match the twin's at the C weights at every
+     * step (<= 3.9e-5 relative, as the twin in float32 vs float64: 4.2e-5) and
+     * the weights after 4 steps agree to 8e-6; but at those weights one token
+     * (b0 t7) sits on a near-cancellation: block 0's attention amplifies a
+     * 1e-5 weight change ~50x and the mLSTM cell output there (|h| 0.19, the
+     * smallest) another ~165x before its per-head LayerNorm rescales it; the
+     * gradient norm jumps from 3.6 to 39. The float64 twin on its own shows
+     * the same spread at step 4: in float32 1.4e-3 (any chunk size 1-12),
+     * from starting weights perturbed by 6e-8 relative up to 2.3e-3 (8 draws;
+     * 1e-7: 3.6e-3), while step 3 stays <= 1.1e-5; in float64 its chunk sizes
+     * agree to 3e-15 at step 3 and 6e-13 at step 4 (the 1000x jump again).
+     * AM and AD, perturbed alike, stay <= 8.3e-7. So steps 0-3 are held to
+     * 1e-4, step 4 to 1e-2 (~4x the float32-level spread). */
+    const double amd[5] = {1e-4, 1e-4, 1e-4, 1e-4, 1e-2};
+    if (!g_test_failed) adamw_case("AMD", amd);
 }
 
 /* The fused head (training mode: loss and head backward in row chunks of
