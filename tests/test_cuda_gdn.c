@@ -281,11 +281,14 @@ TEST(gdn_model_AD_loss_and_every_gradient_match_the_cpu) {
         CHECK(swax_forward(cm, &b, &lc) == 0);
         CHECK(swax_forward(gm, &b, &lg) == 0);
         const size_t nl = (size_t)N * V, np = swax_model_num_params(cm);
-        float *logg = host_from(swax_model_logits(gm), sizeof(float) * nl);
+        /* swax_model_logits / swax_model_grads of a device model return host
+         * copies (the model fetches them): copied here, not fetched again */
+        CHECK(swax_model_logits(gm) != NULL && swax_model_logits(cm) != NULL);
+        float *logg = host_copy(swax_model_logits(gm), nl);
         const double el = rel_err(logg, swax_model_logits(cm), nl);
         CHECK(swax_backward(cm, 1.0f) == 0);
         CHECK(swax_backward(gm, 1.0f) == 0);
-        float *gg = host_from(swax_model_grads(gm), sizeof(float) * np);
+        float *gg = host_copy(swax_model_grads(gm), np);
         const char *worst;
         const double eg = grad_err(cm, gg, swax_model_grads(cm), &worst);
         printf("  %-3s B%d T%-3d L%-2d docs %d D%-3d: loss cpu %.7f gpu %.7f | logits %.1e | grads %.1e (%s)\n",
