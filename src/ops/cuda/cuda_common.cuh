@@ -98,4 +98,17 @@ __device__ __forceinline__ float swax_block_sum(float v, float *shared) {
     return swax_warp_sum(v);
 }
 
+/* Bytes of dynamic shared memory for a kernel's n floats, plus SWAX_SMEM_SLACK
+ * floats past the last array. ptxas may turn the remainder of an unrolled loop
+ * over a shared array (ej[j], ej[j + 1], ej[j + 2] under j < n) into one wider
+ * load that reads past the last element used: compute-sanitizer showed a
+ * 12-byte read at ej[0] in k_fwd_scan's state update (the case dk 8, L 1 of
+ * test_cuda_gdn's gdn_documents, whose allocation ended 4 bytes after ej[0]).
+ * The hardware allocates shared memory in larger granules, so the results were
+ * right, but the read left the launch's allocation; the slack (16 bytes: any
+ * read of up to 16 bytes that starts at a used element) keeps it inside. Same
+ * in infer.cu's mLSTM decode step (a 12-byte read at sq[0] with one row a split). */
+constexpr size_t SWAX_SMEM_SLACK = 4;
+static inline size_t swax_smem_f(size_t n) { return sizeof(float) * (n + SWAX_SMEM_SLACK); }
+
 #endif

@@ -749,17 +749,6 @@ bool make(const SwaxGdnCall *c, Gdn &p, bool bwd) {
     return true;
 }
 
-/* Bytes of dynamic shared memory for a kernel's n floats, plus SMEM_SLACK
- * floats past the last array. ptxas may turn the remainder of an unrolled loop
- * over a shared array (ej[j], ej[j + 1], ej[j + 2] under j < n) into one wider
- * load that reads past the last element used: compute-sanitizer showed a
- * 12-byte read at ej[0] in k_fwd_scan's state update (the case dk 8, L 1 of
- * test_cuda_gdn's gdn_documents, whose allocation ended 4 bytes after ej[0]).
- * The hardware allocates shared memory in larger granules, so the results were
- * right, but the read left the launch's allocation; the slack (16 bytes: any
- * read of up to 16 bytes that starts at a used element) keeps it inside. */
-constexpr size_t SMEM_SLACK = 4;
-inline size_t smem_f(size_t n) { return sizeof(float) * (n + SMEM_SLACK); }
 
 /* Dynamic shared memory above 48 KiB needs the kernel's opt-in (once per size). */
 template <class K> void smem_optin(K kern, size_t bytes, size_t &done) {
@@ -774,7 +763,7 @@ size_t optin_prep, optin_fscan, optin_bscan;
 /* k_starts, k_chunk_prep: the chunk table and the chunk-local quantities (forward and backward) */
 void launch_chunks(const Gdn &p) {
     GDN_LAUNCH(k_starts, swax_ceil_div(p.B, 64), 64, 0, p);
-    const size_t sm = smem_f(2 * (size_t)p.L * p.L + 3 * (size_t)p.L);
+    const size_t sm = swax_smem_f(2 * (size_t)p.L * p.L + 3 * (size_t)p.L);
     smem_optin(k_chunk_prep, sm, optin_prep);
     GDN_LAUNCH(k_chunk_prep, dim3(p.MC, p.BH), NT, sm, p);
 }
@@ -785,27 +774,27 @@ extern "C" void swax_cuda_gdn_fwd(SwaxGdnCall *c) {
     Gdn p;
     if (!make(c, p, false)) return;
     SWAX_CUDA_REQUIRE(c->y);
-    GDN_LAUNCH(k_prep, p.N, NR, smem_f(p.C + 2 * (size_t)p.NH), p);
+    GDN_LAUNCH(k_prep, p.N, NR, swax_smem_f(p.C + 2 * (size_t)p.NH), p);
     launch_chunks(p);
-    const size_t sm = smem_f((size_t)EV * p.SP + p.L);
+    const size_t sm = swax_smem_f((size_t)EV * p.SP + p.L);
     smem_optin(k_fwd_scan, sm, optin_fscan);
     GDN_LAUNCH(k_fwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, smem_f(p.L), p, 0);
+    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 0);
     GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
-    GDN_LAUNCH(k_out_norm, p.N, NR, smem_f(p.NH), p);
+    GDN_LAUNCH(k_out_norm, p.N, NR, swax_smem_f(p.NH), p);
 }
 
 extern "C" void swax_cuda_gdn_bwd(SwaxGdnCall *c) {
     Gdn p;
     if (!make(c, p, true)) return;
-    GDN_LAUNCH(k_out_bwd, p.N, NR, smem_f(p.NH), p);
+    GDN_LAUNCH(k_out_bwd, p.N, NR, swax_smem_f(p.NH), p);
     launch_chunks(p);
-    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, smem_f(p.L), p, 1);
-    const size_t sm = smem_f(2 * (size_t)EV * p.SP + 2 * (size_t)p.L);
+    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 1);
+    const size_t sm = swax_smem_f(2 * (size_t)EV * p.SP + 2 * (size_t)p.L);
     smem_optin(k_bwd_scan, sm, optin_bscan);
     GDN_LAUNCH(k_bwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-    GDN_LAUNCH(k_bwd_chunk, dim3(p.MC, p.BH), NT, smem_f(7 * (size_t)p.L + p.dv), p);
-    GDN_LAUNCH(k_prep_bwd, p.N, NR, smem_f(2 * (size_t)p.NH), p);
+    GDN_LAUNCH(k_bwd_chunk, dim3(p.MC, p.BH), NT, swax_smem_f(7 * (size_t)p.L + p.dv), p);
+    GDN_LAUNCH(k_prep_bwd, p.N, NR, swax_smem_f(2 * (size_t)p.NH), p);
     GDN_LAUNCH(k_conv_bwd, swax_ceil_div((size_t)p.N * p.C, 256), 256, 0, p);
     const int PW = p.D + p.C * KW + 2 * p.NH, nblk = (int)swax_ceil_div(p.N, ROWBLK);
     GDN_LAUNCH(k_partials, dim3(swax_ceil_div(PW, 128), nblk), 128, 0, p);
@@ -982,19 +971,19 @@ extern "C" void swax_cuda_infer_gdn(const SwaxInferGdnCall *c) {
     carve_inf(a, p, q, prefill);
     a = {static_cast<char *>(swax_cuda_scratch(SWAX_SCRATCH_GDN, a.off)), 0};
     carve_inf(a, p, q, prefill);
-    const size_t sm_prep = smem_f(q.C + 2 * (size_t)q.NH);
+    const size_t sm_prep = swax_smem_f(q.C + 2 * (size_t)q.NH);
     smem_optin(k_inf_prep, sm_prep, optin_inf_prep);
     GDN_LAUNCH(k_inf_prep, c->R, NR, sm_prep, q);
     if (prefill) {
         GDN_LAUNCH(k_inf_hist, swax_ceil_div(q.C, NR), NR, 0, q);
         launch_chunks(p);
-        const size_t sm = smem_f((size_t)EV * p.SP + p.L);
+        const size_t sm = swax_smem_f((size_t)EV * p.SP + p.L);
         smem_optin(k_fwd_scan, sm, optin_fscan);
         GDN_LAUNCH(k_fwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-        GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, smem_f(p.L), p, 0);
+        GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 0);
         GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
     } else {
         GDN_LAUNCH(k_inf_step, dim3(swax_ceil_div(q.dv, SW), q.NH, c->R), SW * 32, 0, q);
     }
-    GDN_LAUNCH(k_out_norm, c->R, NR, smem_f(q.NH), p);
+    GDN_LAUNCH(k_out_norm, c->R, NR, swax_smem_f(q.NH), p);
 }

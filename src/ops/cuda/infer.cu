@@ -706,7 +706,7 @@ extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
     if (c->R == 0) return;
     SWAX_CUDA_REQUIRE(c->proj && c->ig && c->lf && c->h && c->state && c->rowseq);
     SWAX_CUDA_REQUIRE(c->R <= 65535 && c->NH <= 65535);
-    const size_t sm = sizeof(float) * 2 * (size_t)c->dk;
+    const size_t sm = swax_smem_f(2 * (size_t)c->dk);
     SWAX_CUDA_REQUIRE(sm <= 48 * 1024);
     cudaStream_t st = swax_cuda_stream();
     if (!old_kernels()) {
@@ -721,7 +721,7 @@ extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
         const int threads = c->dv >= ST_T ? ST_T : (int)swax_ceil_div((size_t)c->dv, 32) * 32;
         float *part = static_cast<float *>(
             swax_cuda_scratch(SCR_DEC_STEP, sizeof(float) * (size_t)HR * (size_t)nsplit * (size_t)c->dv));
-        k_mlstm_step_split<<<dim3((unsigned)nsplit, c->NH, c->R), threads, sizeof(float) * 2 * (size_t)jt, st>>>(
+        k_mlstm_step_split<<<dim3((unsigned)nsplit, c->NH, c->R), threads, swax_smem_f(2 * (size_t)jt), st>>>(
             *c, (int)jt, (int)nsplit, part);
         SWAX_CUDA_LAUNCHED();
         k_mlstm_step_merge<<<dim3(c->NH, c->R), STEP_ET, 0, st>>>(*c, (int)nsplit, part);
