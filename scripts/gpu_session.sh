@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# gpu_session.sh — one full call on a lent GPU machine, within a time budget: the GPU tests
+# (scripts/test_cuda.sh, without the sanitizer), training/inference/kernel benchmarks with the A/B
+# switches (the same bits checked through bench train's last_loss), a step profile, then the
+# PyTorch baselines on the same card while time is left. Writes a short summary.txt and one
+# logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
+# (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
+#   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train infer kernels
+#                                                       profile baseline sanitize (default: all
+#                                                       but sanitize, in that order)
+# e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
+set -u
+cd "$(dirname "$0")/.."
+T0=$(date +%s); BUDGET=${BUDGET:-560}
+OUTD=${OUT:-build/gpu-session}; L=$OUTD/l; S=$OUTD/summary.txt
+mkdir -p "$L"
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+at() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$S"; }
+R=/tmp/swax-gpu-bundle
+[ -f .gpu/bundle.tar.xz ] || { echo "gpu_session.sh: .gpu/bundle.tar.xz missing (scripts/gpu_bundle.sh)" >&2; exit 3; }
+rm -rf "$R" && mkdir -p "$R" && tar -C "$R" -xJf .gpu/bundle.tar.xz
+export LD_LIBRARY_PATH="$R/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}" SWAX_BIN=$R/bin/swax
+export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3)} NCCL_NVLS_ENABLE=0
+B=$R/bin/swax
+SECTIONS=${*:-tests train infer kernels profile baseline}
+echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
+# bench train at bench-gpu; $1: environment (VAR=value ...), $2: window
+bt() { timeout 90 env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
+for sec in $SECTIONS; do
+  [ "$(left)" -gt 30 ] || { at "out of budget before $sec"; break; }
+  case $sec in
+    tests)
+      SWAX_CUDA_SANITIZE=0 SWAX_CUDA_BENCH=0 SWAX_CUDA_TEST_TIMEOUT=150 OUT=$L bash scripts/test_cuda.sh > "$L/tests.txt" 2>&1
+      grep -E '^\| test_cuda|FAIL' "$L/tests.txt" >> "$S"; at "tests done" ;;
+    sanitize)
+      SWAX_CUDA_TESTS=0 SWAX_CUDA_BENCH=0 OUT=$L bash scripts/test_cuda.sh > "$L/sanitize.txt" 2>&1
+      grep -E '^\| (memcheck|racecheck)' "$L/sanitize.txt" >> "$S"; at "sanitizer done" ;;
+    train)
+      for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
+      at "A/B w128 DOUT=0: $(bt SWAX_BF16_DOUT=0 128)"
+      at "A/B w128 DOUT=0 KEEP=0: $(bt 'SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0' 128)"
+      at "A/B w128 DOUT=0 KEEP=0 CVT=old: $(bt 'SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old' 128)"
+      at "train w128 pattern AD: $(timeout 90 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
+          --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
+    infer)
+      timeout 150 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 > "$L/infer.jsonl" 2>&1
+      timeout 60 env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
+      timeout 60 env SWAX_INFER_KERNELS=old "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+        > "$L/infer_old.jsonl" 2>&1
+      for f in infer infer_gemv0 infer_old; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
+      at "infer done" ;;
+    kernels)
+      timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"; at "kernels done" ;;
+    profile)
+      SWAX_PROFILE=1 timeout 60 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
+        --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
+    baseline)
+      t=$(left)
+      if [ "$t" -gt 150 ]; then
+        timeout $(( t - 60 )) python3 scripts/gpu_baseline_model.py --windows 128,2048 --steps 6 \
+          > "$L/baseline_model.jsonl" 2> "$L/baseline_model.err"
+        grep train_baseline "$L/baseline_model.jsonl" >> "$S"
+      fi
+      t=$(left)
+      [ "$t" -gt 40 ] && timeout $(( t - 10 )) python3 scripts/gpu_baseline.py > "$L/baseline_kernels.jsonl" 2> "$L/baseline_kernels.err"
+      cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
+    *) at "unknown section $sec (tests train infer kernels profile baseline sanitize)" ;;
+  esac
+done
+at "end"
+tar -C "$OUTD" -czf "$OUTD/logs.tgz" l && rm -rf "$L"
+cat "$S"
