@@ -556,4 +556,63 @@ TEST(cuda_bf16_matmul_rounds_operands_like_the_cpu) {
     bf16_matmul_case(B16, 129, 64, 3 * 64 + 8, 64, 1);
 }
 
+/* The "cuda" table's backward kernels whose output the next product's backward
+ * reads (cross-entropy: d logits; SwiGLU: d(gate, up)) also write it rounded to
+ * bf16, and that product uses their copy instead of rounding again: the same
+ * bits as rounding afresh (forced by a write in between, which forgets the
+ * copy), and the same fp32 outputs as the plain CUDA slots. */
+static void side_copy_case(const SwaxOps *B16, int which, int N, int F, int C2) {
+    /* which 0: SwiGLU, dout = d(gate, up) (N, 2F); 1: cross-entropy, dout = d logits (N, V = 2F) */
+    const int OC = 2 * F;
+    float *gu = urand((size_t)N * OC, -3, 3), *dh = urand((size_t)N * F, -1, 1), *inp = urand((size_t)N * C2, -1, 1);
+    float *w = urand((size_t)OC * C2, -0.5f, 0.5f);
+    int32_t *tg = malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) tg[i] = i % 5 == 0 ? -1 : (int32_t)(swax_rng_u64(&rng) % (uint64_t)(OC - 3));
+    int32_t *d_tg = dev_from(tg, sizeof(int32_t) * (size_t)N);
+    DBuf d_gu = dbuf(gu, (size_t)N * OC, 0), d_dh = dbuf(dh, (size_t)N * F, 0), d_inp = dbuf(inp, (size_t)N * C2, 0);
+    DBuf d_w = dbuf(w, (size_t)OC * C2, 0), d_dout = dbuf(NULL, (size_t)N * OC, 0), d_lse = dbuf(NULL, (size_t)N, 0);
+    DBuf d_x = dbuf(NULL, 4, 0);
+    float *res[3][3] = {{0}}; /* run: dout, dinp, dw */
+    for (int run = 0; run < 3; run++) {
+        const SwaxOps *t = run == 2 ? G : B16;
+        DBuf d_dinp = dbuf(NULL, (size_t)N * C2, 0), d_dw = dbuf(NULL, (size_t)OC * C2, 0);
+        B16->zero(d_dw.p, sizeof(float) * (size_t)OC * C2);
+        if (which == 0) {
+            t->swiglu_bwd(d_dout.p, d_dh.p, d_gu.p, N, F);
+        } else {
+            G->to_device(d_dout.p, gu, sizeof(float) * (size_t)N * OC);
+            G->xent_fwd(d_dout.p, d_lse.p, NULL, d_tg, N, OC, OC - 3, 30.0f);
+            t->xent_bwd(d_dout.p, d_lse.p, d_tg, N, OC, OC - 3, 30.0f, 0.25f);
+        }
+        if (run == 1) B16->zero(d_x.p, sizeof(float) * 4); /* any write in between: the copy is forgotten */
+        B16->matmul_bwd(d_dinp.p, C2, d_dw.p, d_dout.p, OC, d_inp.p, C2, d_w.p, N, C2, OC, 0);
+        res[run][0] = dget(d_dout), res[run][1] = dget(d_dinp), res[run][2] = dget(d_dw);
+        dfree(d_dinp), dfree(d_dw);
+    }
+    const size_t n[3] = {(size_t)N * OC, (size_t)N * C2, (size_t)OC * C2};
+    const char *name[3] = {"dout", "dinp", "dw"};
+    for (int k = 0; k < 3; k++) {
+        CHECKF(!memcmp(res[0][k], res[1][k], sizeof(float) * n[k]), "%s side copy vs rounded afresh: %s differs (N %d F %d)",
+               which ? "xent" : "swiglu", name[k], N, F);
+        CHECKF(!memcmp(res[0][k], res[2][k], sizeof(float) * n[k]), "%s bf16 slot vs plain slot: %s differs (N %d F %d)",
+               which ? "xent" : "swiglu", name[k], N, F);
+    }
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 3; k++) free(res[r][k]);
+    free(gu), free(dh), free(inp), free(w), free(tg);
+    G->free(d_tg);
+    dfree(d_gu), dfree(d_dh), dfree(d_inp), dfree(d_w), dfree(d_dout), dfree(d_lse), dfree(d_x);
+}
+
+TEST(cuda_bf16_side_copies_equal_rounding_afresh) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16);
+    swax_rng_seed(&rng, 131, 0);
+    for (int which = 0; which < 2; which++) {
+        side_copy_case(B16, which, 1, 4, 8);
+        side_copy_case(B16, which, 37, 13, 24); /* F odd: the scalar kernel */
+        side_copy_case(B16, which, 130, 64, 96);
+    }
+}
+
 RUN_CUDA_TESTS()

@@ -112,6 +112,16 @@ __device__ __forceinline__ void stv_al(T *p, const float (&a)[W], bool al) {
     }
 }
 
+/* W bf16 values from W floats, rounded to nearest even (W = 4: one 8-byte store). */
+__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[1]) { *p = __float2bfloat16_rn(a[0]); }
+__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[4]) {
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(a[0], a[1]), hi = __floats2bfloat162_rn(a[2], a[3]);
+    uint2 u;
+    memcpy(&u.x, &lo, 4);
+    memcpy(&u.y, &hi, 4);
+    *reinterpret_cast<uint2 *>(p) = u;
+}
+
 __device__ __forceinline__ float sigmoid_acc(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float logsigmoid_acc(float x) {
     return x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x));
@@ -465,11 +475,14 @@ __global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F) {
     }
 }
 
+/* dbf (may be NULL): the same d(gate, up) rounded to bf16, dense (N, 2F), for
+ * the gate/up product's backward (the "cuda" table: no separate rounding pass). */
 template <int W, typename T>
-__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F) {
+__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F, __nv_bfloat16 *dbf) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
         const T *g = gu + (size_t)r * 2 * F, *d = dh + (size_t)r * F;
         T *dg = dgu + (size_t)r * 2 * F;
+        __nv_bfloat16 *db = dbf ? dbf + (size_t)r * 2 * F : NULL;
         for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
             float gv[W], uv[W], dv[W], dgv[W], duv[W];
             ldv(g + c, gv);
@@ -483,6 +496,10 @@ __global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F
             }
             stv(dg + c, dgv);
             stv(dg + F + c, duv);
+            if (db) {
+                stv_bf16(db + c, dgv);
+                stv_bf16(db + F + c, duv);
+            }
         }
     }
 }
@@ -694,15 +711,6 @@ __global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, f
     }
 }
 
-/* W bf16 values from W floats, rounded to nearest even (W = 4: one 8-byte store). */
-__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[1]) { *p = __float2bfloat16_rn(a[0]); }
-__device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[4]) {
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(a[0], a[1]), hi = __floats2bfloat162_rn(a[2], a[3]);
-    uint2 u;
-    memcpy(&u.x, &lo, 4);
-    memcpy(&u.y, &hi, 4);
-    *reinterpret_cast<uint2 *>(p) = u;
-}
 
 /* dbf (may be NULL): the same d logits rounded to bf16, dense (N, V), for
  * the head's backward product (the "cuda" table: no separate rounding pass). */
@@ -927,20 +935,35 @@ extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
     SWAX_CUDA_LAUNCHED();
 }
 
+static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf) {
+    cudaStream_t st = swax_cuda_stream();
+    if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
+        const int threads = row_threads((size_t)F / 4, 256);
+        swiglu_bwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
+                                                                                                   F, dbf);
+    } else {
+        const int threads = row_threads((size_t)F, 256);
+        swiglu_bwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
+                                                                                               dbf);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
 extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(dgu && dh && gu);
-    cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu)) {
-        const int threads = row_threads((size_t)F / 4, 256);
-        swiglu_bwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
-                                                                                                   F);
-    } else {
-        const int threads = row_threads((size_t)F, 256);
-        swiglu_bwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F);
-    }
-    SWAX_CUDA_LAUNCHED();
+    swiglu_bwd_launch(dgu, dh, gu, N, F, NULL);
+}
+
+/* The "cuda" table's slot: also leaves d(gate, up) rounded to bf16 where the
+ * gate/up product's backward will look for them (ops_cuda.cu:
+ * swax_cuda_dout_bf16; ~8.7 GB a bench-gpu step not read and rounded again). */
+extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(dgu && dh && gu);
+    swiglu_bwd_launch(dgu, dh, gu, N, F, (__nv_bfloat16 *)swax_cuda_dout_bf16(dgu, 2L * F, N, 2 * F));
 }
 
 extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,

@@ -418,9 +418,10 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
 }
 
 /* A product backward's dout already rounded to bf16 by the kernel that wrote
- * it (the cross-entropy backward: d logits, 50,304 wide; ~10 GB a bench-gpu
- * step not read and rounded again). Valid for the next backward product with
- * exactly that dout only; SWAX_BF16_DOUT=0 turns it off (A/B timing). */
+ * it (the cross-entropy backward: d logits, 50,304 wide, ~10 GB a bench-gpu
+ * step; the SwiGLU backward: d(gate, up), ~8.7 GB; not read and rounded
+ * again). Valid for the next backward product with exactly that dout only;
+ * SWAX_BF16_DOUT=0 turns it off (A/B timing). */
 static struct {
     const float *src;
     long ld;
@@ -628,13 +629,17 @@ extern "C" const SwaxOps *swax_ops_cuda(void) {
 
 extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V,
                                         int Vused, float cap, float scale);
+extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
 
 extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
     if (ctx_init()) return NULL;
-    static SwaxOps t; /* the table above, with the cross-entropy backward that also rounds d logits */
+    static SwaxOps t; /* the table above, with the backward kernels whose output a product's backward
+                       * reads next also writing it rounded to bf16 (cross-entropy: d logits; SwiGLU:
+                       * d(gate, up)) */
     if (!t.name) {
         t = cuda_ops_bf16;
         t.xent_bwd = swax_cuda_xent_bwd_bf16;
+        t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
     }
     return &t;
 }
