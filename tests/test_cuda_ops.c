@@ -615,4 +615,58 @@ TEST(cuda_bf16_side_copies_equal_rounding_afresh) {
     }
 }
 
+/* In training, the "cuda" table's RMSNorm and SwiGLU forwards also write their
+ * output rounded to bf16 into the kept copy the next product would make, and
+ * that product (and its backward) use it: the same bits as rounding afresh
+ * (forced by a write in between), and the plain slots' fp32 outputs. */
+static void fwd_side_case(const SwaxOps *B16, int which, int N, int K, int OC) {
+    /* which 0: RMSNorm (N, K) -> product; 1: SwiGLU (N, 2K) -> h (N, K) -> product */
+    const int IW = which ? 2 * K : K;
+    float *x = urand((size_t)N * IW, -2, 2), *nw = urand((size_t)K, 0.5f, 1.5f), *w = urand((size_t)OC * K, -0.5f, 0.5f);
+    float *dy = urand((size_t)N * OC, -1, 1);
+    DBuf d_x = dbuf(x, (size_t)N * IW, 0), d_nw = dbuf(nw, (size_t)K, 0), d_w = dbuf(w, (size_t)OC * K, 0);
+    DBuf d_dy = dbuf(dy, (size_t)N * OC, 0), d_a = dbuf(NULL, (size_t)N * K, 0), d_r = dbuf(NULL, (size_t)N, 0);
+    DBuf d_z = dbuf(NULL, 4, 0);
+    float *res[3][4] = {{0}}; /* run: activation, product, dinp, dw */
+    for (int run = 0; run < 3; run++) {
+        const SwaxOps *t = run == 2 ? G : B16;
+        DBuf d_y = dbuf(NULL, (size_t)N * OC, 0), d_di = dbuf(NULL, (size_t)N * K, 0), d_dw = dbuf(NULL, (size_t)OC * K, 0);
+        B16->zero(d_dw.p, sizeof(float) * (size_t)OC * K);
+        if (which == 0) t->rmsnorm_fwd(d_a.p, d_r.p, d_x.p, d_nw.p, N, K, 1e-6f);
+        else t->swiglu_fwd(d_a.p, d_x.p, N, K);
+        if (run == 1) B16->zero(d_z.p, sizeof(float) * 4); /* any write in between: the copy is not taken */
+        B16->matmul_fwd(d_y.p, OC, d_a.p, K, d_w.p, N, K, OC);
+        B16->matmul_bwd(d_di.p, K, d_dw.p, d_dy.p, OC, d_a.p, K, d_w.p, N, K, OC, 0);
+        res[run][0] = dget(d_a), res[run][1] = dget(d_y), res[run][2] = dget(d_di), res[run][3] = dget(d_dw);
+        dfree(d_y), dfree(d_di), dfree(d_dw);
+    }
+    const size_t n[4] = {(size_t)N * K, (size_t)N * OC, (size_t)N * K, (size_t)OC * K};
+    const char *name[4] = {"activation", "product", "dinp", "dw"};
+    for (int k = 0; k < 4; k++) {
+        CHECKF(!memcmp(res[0][k], res[1][k], sizeof(float) * n[k]),
+               "%s producer copy vs rounded afresh: %s differs (N %d K %d OC %d)", which ? "swiglu" : "rmsnorm", name[k],
+               N, K, OC);
+        CHECKF(!memcmp(res[0][k], res[2][k], sizeof(float) * n[k]),
+               "%s bf16 slot vs plain slot: %s differs (N %d K %d OC %d)", which ? "swiglu" : "rmsnorm", name[k], N, K, OC);
+    }
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 4; k++) free(res[r][k]);
+    free(x), free(nw), free(w), free(dy);
+    dfree(d_x), dfree(d_nw), dfree(d_w), dfree(d_dy), dfree(d_a), dfree(d_r), dfree(d_z);
+}
+
+TEST(cuda_bf16_forward_producer_copies_equal_rounding_afresh) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16);
+    swax_rng_seed(&rng, 137, 0);
+    /* copies are kept (and made by producers) once a backward product has run in the process:
+     * this first case's first run sets that; every later run takes the producer path */
+    fwd_side_case(B16, 0, 2, 8, 4);
+    for (int which = 0; which < 2; which++) {
+        fwd_side_case(B16, which, 1, 8, 4);
+        fwd_side_case(B16, which, 37, 13, 24); /* odd width: the scalar kernels */
+        fwd_side_case(B16, which, 130, 64, 96);
+    }
+}
+
 RUN_CUDA_TESTS()

@@ -56,6 +56,14 @@ extern "C" void *swax_cuda_scratch(int slot, size_t bytes);
  * SWAX_BF16_DOUT=0). Any other write through the table's memory slots or a
  * forward product forgets it. */
 extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols);
+/* The same for a product's forward input: the kept bf16 copy of src (rows x
+ * cols, stride ld) that the next bf16 product forward with exactly that input
+ * would make, which the caller (the kernel producing src) fills now; that
+ * forward then uses it without rounding src again, and its backward finds it
+ * as usual. NULL (the caller writes fp32 only) outside training, under stream
+ * capture, past the keep budget, or with SWAX_BF16_FWD=0. Any other write
+ * through the table's memory slots or any other product forgets it. */
+extern "C" void *swax_cuda_fwd_bf16(const float *src, long ld, int rows, int cols);
 
 #define SWAX_CUDA_CHECK(call)                                                         \
     do {                                                                              \

@@ -379,13 +379,16 @@ __global__ void embed_bwd_kernel(float *dwte, const T *dout, const int *perm, co
 
 /* ---------------------------------------------------------------- RMSNorm */
 
+/* ob (may be NULL): the same output rounded to bf16, dense (N, D), for the next
+ * product's forward (the "cuda" table in training: no separate rounding pass). */
 template <int W, typename T>
 __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, const T *inp, const float *w, int D,
-                                                          float eps) {
+                                                          float eps, __nv_bfloat16 *ob) {
     __shared__ float sh[32];
     const int r = blockIdx.x;
     const T *x = inp + (size_t)r * D;
     T *o = out + (size_t)r * D;
+    __nv_bfloat16 *b = ob ? ob + (size_t)r * D : NULL;
     float ss = 0.0f;
     for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
         float a[W];
@@ -403,6 +406,7 @@ __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, c
 #pragma unroll
         for (int j = 0; j < W; j++) a[j] = a[j] * rs * wv[j];
         stv(o + c, a);
+        if (b) stv_bf16(b + c, a);
     }
 }
 
@@ -460,10 +464,11 @@ __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, 
 /* ---------------------------------------------------------------- SwiGLU */
 
 template <int W, typename T>
-__global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F) {
+__global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F, __nv_bfloat16 *hb) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
         const T *g = gu + (size_t)r * 2 * F;
         T *o = h + (size_t)r * F;
+        __nv_bfloat16 *b = hb ? hb + (size_t)r * F : NULL;
         for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
             float gv[W], uv[W];
             ldv(g + c, gv);
@@ -471,6 +476,7 @@ __global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F) {
 #pragma unroll
             for (int j = 0; j < W; j++) gv[j] = gv[j] * sigmoid_acc(gv[j]) * uv[j];
             stv(o + c, gv);
+            if (b) stv_bf16(b + c, gv);
         }
     }
 }
@@ -865,18 +871,32 @@ extern "C" void swax_cuda_embed_bwd(float *dwte, const float *dout, const int32_
     SWAX_CUDA_LAUNCHED();
 }
 
-extern "C" void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int D,
-                                      float eps) {
+static void rmsnorm_fwd_launch(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps,
+                               __nv_bfloat16 *ob) {
     SWAX_CUDA_REQUIRE(N >= 0 && D > 0);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(out && rstd && inp && w);
     cudaStream_t st = swax_cuda_stream();
-    if (D % 4 == 0 && al16(out) && al16(inp) && al16(w)) {
-        rmsnorm_fwd_kernel<4, float><<<N, row_threads((size_t)D / 4, 512), 0, st>>>(out, rstd, inp, w, D, eps);
+    if (D % 4 == 0 && al16(out) && al16(inp) && al16(w) && (!ob || ((uintptr_t)ob & 7) == 0)) {
+        rmsnorm_fwd_kernel<4, float><<<N, row_threads((size_t)D / 4, 512), 0, st>>>(out, rstd, inp, w, D, eps, ob);
     } else {
-        rmsnorm_fwd_kernel<1, float><<<N, row_threads((size_t)D, 512), 0, st>>>(out, rstd, inp, w, D, eps);
+        rmsnorm_fwd_kernel<1, float><<<N, row_threads((size_t)D, 512), 0, st>>>(out, rstd, inp, w, D, eps, ob);
     }
     SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                                      float eps) {
+    rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps, NULL);
+}
+
+/* The "cuda" table's slot: in training, also writes the output rounded to bf16
+ * into the kept copy the next product's forward would make (ops_cuda.cu:
+ * swax_cuda_fwd_bf16). */
+extern "C" void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                                           float eps) {
+    rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps,
+                       N > 0 ? (__nv_bfloat16 *)swax_cuda_fwd_bf16(out, D, N, D) : NULL);
 }
 
 extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
@@ -920,19 +940,32 @@ static dim3 rows_cols_grid(int N, size_t groups, int threads) {
     return dim3(gx, gy);
 }
 
+static void swiglu_fwd_launch(float *h, const float *gu, int N, int F, __nv_bfloat16 *hb) {
+    cudaStream_t st = swax_cuda_stream();
+    if (F % 4 == 0 && al16(h) && al16(gu) && (!hb || ((uintptr_t)hb & 7) == 0)) {
+        const int threads = row_threads((size_t)F / 4, 256);
+        swiglu_fwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F, hb);
+    } else {
+        const int threads = row_threads((size_t)F, 256);
+        swiglu_fwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(h, gu, N, F, hb);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
 extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(h && gu);
-    cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(h) && al16(gu)) {
-        const int threads = row_threads((size_t)F / 4, 256);
-        swiglu_fwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F);
-    } else {
-        const int threads = row_threads((size_t)F, 256);
-        swiglu_fwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(h, gu, N, F);
-    }
-    SWAX_CUDA_LAUNCHED();
+    swiglu_fwd_launch(h, gu, N, F, NULL);
+}
+
+/* The "cuda" table's slot: in training, also writes h rounded to bf16 into the
+ * kept copy the down product's forward would make (ops_cuda.cu: swax_cuda_fwd_bf16). */
+extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(h && gu);
+    swiglu_fwd_launch(h, gu, N, F, (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F));
 }
 
 static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf) {

@@ -475,8 +475,21 @@ enum { KEPT_CAP = 128 };
 static KeptCopy kept[KEPT_CAP];
 static size_t kept_bytes;
 
+/* A product forward's input already rounded by the kernel that produced it,
+ * into the input's kept slot (swax_cuda_fwd_bf16: RMSNorm and SwiGLU outputs;
+ * ~7.5 GB a bench-gpu step not read again to be rounded). Valid for the next
+ * forward product with exactly that input only; SWAX_BF16_FWD=0 turns it off.
+ * (The final norm's output goes to the head in row chunks, other keys: its copy
+ * is made and not taken, 2 bytes an element of waste.) */
+static struct {
+    const float *src;
+    long ld;
+    int rows, cols, valid;
+} fside;
+
 static void kept_forget(const void *p, size_t bytes) {
     dside.valid = 0;
+    fside.valid = 0;
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < KEPT_CAP; i++) {
         KeptCopy *e = &kept[i];
@@ -511,11 +524,11 @@ static size_t kept_budget(void) {
     return b;
 }
 
-/* The forward's bf16 copy of inp: rounded now into its kept slot, or into
- * scratch when it cannot be kept. */
-static const __nv_bfloat16 *kept_round(const float *src, long ld, int rows, int cols) {
+/* The kept slot of (src, ld, rows, cols): found, or made now; NULL when
+ * copies are not kept (see above) or it does not fit. */
+static KeptCopy *kept_slot(const float *src, long ld, int rows, int cols) {
     const size_t need = sizeof(__nv_bfloat16) * (size_t)rows * cols;
-    if (!need || !kept_enabled() || need > kept_budget()) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+    if (!need || !kept_enabled() || need > kept_budget()) return NULL;
     KeptCopy *e = NULL, *fr = NULL;
     for (int i = 0; i < KEPT_CAP && !e; i++) {
         if (kept[i].buf && kept[i].src == src && kept[i].ld == ld && kept[i].rows == rows && kept[i].cols == cols)
@@ -524,18 +537,43 @@ static const __nv_bfloat16 *kept_round(const float *src, long ld, int rows, int 
             fr = &kept[i];
     }
     if (!e) { /* first come, first kept: no eviction (no allocation churn in a step) */
-        if (!fr || kept_bytes + need > kept_budget()) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+        if (!fr || kept_bytes + need > kept_budget()) return NULL;
         if (cudaMalloc(&fr->buf, need) != cudaSuccess) {
             cudaGetLastError();
             fr->buf = NULL;
-            return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+            return NULL;
         }
         e = fr;
         e->cap = need;
         kept_bytes += need;
         e->src = src, e->ld = ld, e->rows = rows, e->cols = cols;
     }
-    to_bf16(e->buf, src, ld, rows, cols);
+    return e;
+}
+
+extern "C" void *swax_cuda_fwd_bf16(const float *src, long ld, int rows, int cols) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("SWAX_BF16_FWD");
+        on = !(e && !strcmp(e, "0"));
+    }
+    fside.valid = 0;
+    if (!on || rows <= 0 || cols <= 0) return NULL;
+    KeptCopy *e = kept_slot(src, ld, rows, cols);
+    if (!e) return NULL;
+    e->valid = 0; /* until the product that takes it */
+    fside.src = src, fside.ld = ld, fside.rows = rows, fside.cols = cols, fside.valid = 1;
+    return e->buf;
+}
+
+/* The forward's bf16 copy of inp: the producer's (announced just before), or
+ * rounded now into its kept slot, or into scratch when it cannot be kept. */
+static const __nv_bfloat16 *kept_round(const float *src, long ld, int rows, int cols) {
+    const int made = fside.valid && fside.src == src && fside.ld == ld && fside.rows == rows && fside.cols == cols;
+    fside.valid = 0;
+    KeptCopy *e = kept_slot(src, ld, rows, cols);
+    if (!e) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
+    if (!made) to_bf16(e->buf, src, ld, rows, cols);
     e->valid = 1;
     return e->buf;
 }
@@ -578,6 +616,7 @@ static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, co
 static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
+    fside.valid = 0;
     const __nv_bfloat16 *gb = dout_bf16(dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
@@ -630,16 +669,21 @@ extern "C" const SwaxOps *swax_ops_cuda(void) {
 extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V,
                                         int Vused, float cap, float scale);
 extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
+extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F);
+extern "C" void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D,
+                                           float eps);
 
 extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
     if (ctx_init()) return NULL;
     static SwaxOps t; /* the table above, with the backward kernels whose output a product's backward
                        * reads next also writing it rounded to bf16 (cross-entropy: d logits; SwiGLU:
-                       * d(gate, up)) */
+                       * d(gate, up)), */
     if (!t.name) {
         t = cuda_ops_bf16;
         t.xent_bwd = swax_cuda_xent_bwd_bf16;
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
+        t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;   /* and the forward kernels whose output a product */
+        t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16; /* reads next write its kept bf16 copy (training) */
     }
     return &t;
 }
