@@ -53,11 +53,23 @@ def swa(B=8, H=16, T=4096, d=64):
                           "fwd_ms": round(tf, 3), "fwdbwd_ms": round(tfb, 3)}), flush=True)
 
 
-def mlstm(B=8, NH=4, T=4096, dk=128, dv=256):
+def imported(bench, impl, load):
+    """load() (an import), or None after a JSON line saying why it failed."""
     try:
-        from mlstm_kernels.torch.chunkwise.triton_xl_chunk import mlstm_chunkwise__xl_chunk
+        return load()
     except Exception as e:  # noqa: BLE001 - report and go on
-        print(json.dumps({"bench": "mlstm", "impl": "tfla", "error": repr(e)}), flush=True)
+        print(json.dumps({"bench": bench, "impl": impl, "error": repr(e)}), flush=True)
+        return None
+
+
+def mlstm(B=8, NH=4, T=4096, dk=128, dv=256):
+    def load():
+        from mlstm_kernels.torch.chunkwise.triton_xl_chunk import mlstm_chunkwise__xl_chunk
+
+        return mlstm_chunkwise__xl_chunk
+
+    mlstm_chunkwise__xl_chunk = imported("mlstm", "tfla", load)
+    if mlstm_chunkwise__xl_chunk is None:
         return
     # bf16 q, k, v; fp32 gate pre-activations (i: log input gate; f: raw forget
     # pre-activation, TFLA applies logsigmoid itself); autocast off so nothing is cast
@@ -96,10 +108,13 @@ def gdn(B=8, H=4, T=4096, dk=128, dv=256):
 
         stub.rearrange = stub.repeat = stub.reduce = stub.einsum = missing
         sys.modules["einops"] = stub
-    try:
+    def load():
         from fla.ops.gated_delta_rule import chunk_gated_delta_rule
-    except Exception as e:  # noqa: BLE001 - report and go on
-        print(json.dumps({"bench": "gdn", "impl": "fla", "error": repr(e)}), flush=True)
+
+        return chunk_gated_delta_rule
+
+    chunk_gated_delta_rule = imported("gdn", "fla", load)
+    if chunk_gated_delta_rule is None:
         return
     q = torch.randn(B, T, H, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     k = torch.randn(B, T, H, dk, device="cuda", dtype=torch.bfloat16, requires_grad=True)

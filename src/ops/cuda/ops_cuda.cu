@@ -350,13 +350,19 @@ static __global__ void to_bf16_rows_kernel(__nv_bfloat16 *__restrict__ dst, cons
     }
 }
 
+/* An A/B switch read once: whether the environment variable `name` is set to
+ * `value` (*cache: -1 until read). */
+static int env_is(const char *name, const char *value, int *cache) {
+    if (*cache < 0) {
+        const char *e = getenv(name);
+        *cache = e && !strcmp(e, value);
+    }
+    return *cache;
+}
+
 static int cvt_old(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("SWAX_BF16_CVT");
-        v = e && !strcmp(e, "old");
-    }
-    return v;
+    return env_is("SWAX_BF16_CVT", "old", &v);
 }
 
 static void to_bf16(__nv_bfloat16 *dst, const float *src, long ld, long rows, long cols) {
@@ -422,31 +428,40 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
  * step; the SwiGLU backward: d(gate, up), ~8.7 GB; not read and rounded
  * again). Valid for the next backward product with exactly that dout only;
  * SWAX_BF16_DOUT=0 turns it off (A/B timing). */
-static struct {
+/* A bf16 copy announced by the kernel that wrote src (rows x cols, stride ld):
+ * taken by the next product that reads exactly that operand. */
+typedef struct {
     const float *src;
     long ld;
     int rows, cols, valid;
-} dside;
+} SideCopy;
+
+static void side_set(SideCopy *c, const float *src, long ld, int rows, int cols) {
+    c->src = src, c->ld = ld, c->rows = rows, c->cols = cols, c->valid = 1;
+}
+
+/* Whether c announced exactly this operand; either way it is used up. */
+static int side_take(SideCopy *c, const float *src, long ld, int rows, int cols) {
+    const int hit = c->valid && c->src == src && c->ld == ld && c->rows == rows && c->cols == cols;
+    c->valid = 0;
+    return hit;
+}
+
+static SideCopy dside;
 
 extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("SWAX_BF16_DOUT");
-        on = !(e && !strcmp(e, "0"));
-    }
+    static int off = -1;
     dside.valid = 0;
-    if (!on || rows <= 0 || cols <= 0) return NULL;
+    if (env_is("SWAX_BF16_DOUT", "0", &off) || rows <= 0 || cols <= 0) return NULL;
     void *p = swax_cuda_scratch(SWAX_SCRATCH_BF16_B, sizeof(__nv_bfloat16) * (size_t)rows * cols);
-    dside.src = src, dside.ld = ld, dside.rows = rows, dside.cols = cols, dside.valid = 1;
+    side_set(&dside, src, ld, rows, cols);
     return p;
 }
 
 /* dout (rows x cols, stride ld) as bf16: the kernel-made copy when it is the
  * one announced, else rounded now; either way in scratch slot B. */
 static const __nv_bfloat16 *dout_bf16(const float *dout, long ld, int rows, int cols) {
-    const int hit = dside.valid && dside.src == dout && dside.ld == ld && dside.rows == rows && dside.cols == cols;
-    dside.valid = 0;
-    if (hit)
+    if (side_take(&dside, dout, ld, rows, cols))
         return (const __nv_bfloat16 *)swax_cuda_scratch(SWAX_SCRATCH_BF16_B,
                                                         sizeof(__nv_bfloat16) * (size_t)rows * cols);
     return as_bf16(SWAX_SCRATCH_BF16_B, dout, ld, rows, cols);
@@ -481,11 +496,7 @@ static size_t kept_bytes;
  * forward product with exactly that input only; SWAX_BF16_FWD=0 turns it off.
  * (The final norm's output goes to the head in row chunks, other keys: its copy
  * is made and not taken, 2 bytes an element of waste.) */
-static struct {
-    const float *src;
-    long ld;
-    int rows, cols, valid;
-} fside;
+static SideCopy fside;
 
 static void kept_forget(const void *p, size_t bytes) {
     dside.valid = 0;
@@ -502,13 +513,8 @@ static void kept_forget(const void *p, size_t bytes) {
 static int kept_training; /* set by the first backward product: inference never keeps copies */
 
 static int kept_enabled(void) {
-    static int v = -1;
-    if (!kept_training) return 0;
-    if (v < 0) {
-        const char *e = getenv("SWAX_BF16_KEEP");
-        v = !(e && !strcmp(e, "0"));
-    }
-    if (!v) return 0;
+    static int off = -1;
+    if (!kept_training || env_is("SWAX_BF16_KEEP", "0", &off)) return 0;
     cudaStreamCaptureStatus cs;
     SWAX_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &cs));
     return cs == cudaStreamCaptureStatusNone;
@@ -552,25 +558,20 @@ static KeptCopy *kept_slot(const float *src, long ld, int rows, int cols) {
 }
 
 extern "C" void *swax_cuda_fwd_bf16(const float *src, long ld, int rows, int cols) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("SWAX_BF16_FWD");
-        on = !(e && !strcmp(e, "0"));
-    }
+    static int off = -1;
     fside.valid = 0;
-    if (!on || rows <= 0 || cols <= 0) return NULL;
+    if (env_is("SWAX_BF16_FWD", "0", &off) || rows <= 0 || cols <= 0) return NULL;
     KeptCopy *e = kept_slot(src, ld, rows, cols);
     if (!e) return NULL;
     e->valid = 0; /* until the product that takes it */
-    fside.src = src, fside.ld = ld, fside.rows = rows, fside.cols = cols, fside.valid = 1;
+    side_set(&fside, src, ld, rows, cols);
     return e->buf;
 }
 
 /* The forward's bf16 copy of inp: the producer's (announced just before), or
  * rounded now into its kept slot, or into scratch when it cannot be kept. */
 static const __nv_bfloat16 *kept_round(const float *src, long ld, int rows, int cols) {
-    const int made = fside.valid && fside.src == src && fside.ld == ld && fside.rows == rows && fside.cols == cols;
-    fside.valid = 0;
+    const int made = side_take(&fside, src, ld, rows, cols);
     KeptCopy *e = kept_slot(src, ld, rows, cols);
     if (!e) return as_bf16(SWAX_SCRATCH_BF16_A, src, ld, rows, cols);
     if (!made) to_bf16(e->buf, src, ld, rows, cols);
@@ -593,12 +594,8 @@ static const __nv_bfloat16 *kept_find(const float *src, long ld, int rows, int c
 
 /* SWAX_GEMV=0: decode products through cuBLASLt too (A/B timing) */
 static int gemv_on(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("SWAX_GEMV");
-        v = !(e && !strcmp(e, "0"));
-    }
-    return v;
+    static int off = -1;
+    return !env_is("SWAX_GEMV", "0", &off);
 }
 
 static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
