@@ -67,6 +67,11 @@ int swax_ppl_stats_init(SwaxPplStats *s, long seq_len, long bucket);
 void swax_ppl_stats_free(SwaxPplStats *s);
 /* A prediction made at input position pos (0 = first token of the sequence). */
 void swax_ppl_stats_add(SwaxPplStats *s, long pos, double nll);
+/* Adds the losses of rows p0 .. p0 + len - 1: row i's logits at lg + i V (the
+ * first Vu count), its target tokens[p0 + i + 1]. The log-softmaxes run in
+ * parallel over rows, the sums in position order: the same bits on any
+ * number of threads. */
+int swax_ppl_add_rows(SwaxPplStats *s, const float *lg, long p0, long len, int V, int Vu, const int32_t *tokens);
 double swax_ppl_bucket_loss(const SwaxPplStats *s, int b); /* NaN when empty */
 double swax_ppl_loss(const SwaxPplStats *s);               /* over every prediction */
 
