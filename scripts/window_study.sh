@@ -148,7 +148,7 @@ if [ "$MINI" = 1 ]; then
   STEPS=${STEPS:-24} SEEDS=1 ONLY=${ONLY:-swax-w128,swax-stoch-linear}
   NIAH_TASKS=single1,multikey1 NIAH_SAMPLES=1 NIAH_DEPTHS=0,50 MULTS="1 2 4 8 16 32"
   CURVE_SAMPLES=1 CURVE_DEPTHS=0 CURVE_POINTS=2 PPL_MAX=$((8 * T)) EVAL_BATCHES=2
-  GEN_NIAH=100 GEN_KV=100 NIAH_MIN=400 THREADS=${THREADS:-$NCPU} EVAL_DEVICE=cpu
+  GEN_NIAH=100 GEN_KV=100 KV_QUERIES=all NIAH_MIN=400 THREADS=${THREADS:-$NCPU} EVAL_DEVICE=cpu
   OUTD=${OUTD:-.study/mini/results} WORK=${WORK:-.study/mini/work}
   TRAIN_MAX_S=60 EVAL_MAX_S=60 MIN_DOC=()
 else
@@ -157,7 +157,10 @@ else
   STEPS=${STEPS:-3000}
   NIAH_TASKS=single1,single2,multikey1 NIAH_SAMPLES=4 NIAH_DEPTHS=0,25,50,75 MULTS="1 2 4 8 16 32"
   CURVE_SAMPLES=4 CURVE_DEPTHS=0,25,50,75 CURVE_POINTS=8 PPL_MAX=$((6 * 32 * T)) EVAL_BATCHES=8
-  GEN_NIAH=24000 GEN_KV=24000 NIAH_MIN=256
+  # key-value documents recall EVERY pair (--queries all), not 4: see docs/window_study.md, "Why
+  # the first GPU run retrieved nothing" (4 recalls in a ~1000-token document: ~2% of its tokens
+  # are retrieval targets; every pair: ~45%)
+  GEN_NIAH=24000 GEN_KV=24000 KV_QUERIES=all NIAH_MIN=256
   TRAIN_MAX_S=${TRAIN_MAX_S:-330} EVAL_MAX_S=${EVAL_MAX_S:-90} MIN_DOC=(--min-doc-len $((32 * T)))
 fi
 ONLY=${ONLY:-$STUDY} WORK=${WORK:-.study/work}
@@ -242,11 +245,13 @@ prepare() {
     [ -f "$ARCHIVE" ] || die "$ARCHIVE missing: run scripts/fetch_study_corpus.sh here and carry .study/pack" 3
     [ -f "$tok/tokenizer.json" ] || die "$tok/tokenizer.json missing (scripts/fetch_study_corpus.sh)" 3
   fi
-  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV"
+  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES"
   if [ -f "$WORK/data/data.json" ] && [ "$(cat "$WORK/.stamp" 2>/dev/null)" = "$key" ]; then
     say "data: up to date ($WORK/data)"
     return 0
   fi
+  "$BIN" eval gen-data --help 2>&1 | grep -q -- --queries ||
+    die "$BIN has no 'gen-data --queries' (dense key-value recall): rebuild it / the bundle (--bundle)" 3
   rm -rf "$WORK/corpus" "$WORK/data" "$WORK/heldout" "$WORK/gen" "$WORK/.stamp"
   mkdir -p "$WORK/corpus" "$WORK/gen"
   say "unpacking $ARCHIVE"
@@ -259,7 +264,7 @@ prepare() {
     "$BIN" eval gen-data --kind niah --tasks "$NIAH_TASKS" --docs $((GEN_NIAH / par)) --min-len "$NIAH_MIN" --max-len "$T" \
       --seed $((100 + k)) --tokenizer "$tok" "${essay[@]}" --out "$WORK/gen/niah_$k.jsonl" --quiet & pids+=($!)
     "$BIN" eval gen-data --kind kv --docs $((GEN_KV / par)) --min-len 64 --max-len "$T" --seed $((200 + k)) \
-      --tokenizer "$tok" --out "$WORK/gen/kv_$k.jsonl" --quiet & pids+=($!)
+      --queries "$KV_QUERIES" --tokenizer "$tok" --out "$WORK/gen/kv_$k.jsonl" --quiet & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || die "gen-data failed"; done
   cat "$WORK"/gen/niah_*.jsonl > "$WORK/gen/niah.jsonl"; cat "$WORK"/gen/kv_*.jsonl > "$WORK/gen/kv.jsonl"

@@ -744,9 +744,12 @@ TEST(gen_data_documents) {
         swax_str_free(&a);
         swax_str_free(&b);
     }
+    /* recalls: the default 4, every pair (queries 0: dense recall, the window study's), or 2 */
+    const int qs[] = {SWAX_KV_QUERIES, 0, 2};
+    for (int qi = 0; qi < 3; qi++)
     for (uint64_t d = 0; d < 10; d++) {
         SwaxStr a = {0};
-        CHECK(swax_gen_kv_doc(&f.gen, 200, 600, 3, d, &a) == 0);
+        CHECK(swax_gen_kv_doc(&f.gen, 200, 600, qs[qi], 3, d, &a) == 0);
         CHECKF(a.n >= 200 - 30 && a.n <= 600 + 4, "kv doc: %zu bytes", a.n);
         CHECK(!strncmp(a.p, "Key-value pairs:\n", 17));
         const char *rec = strstr(a.p, "Recall:\n");
@@ -759,9 +762,13 @@ TEST(gen_data_documents) {
             snprintf(line, sizeof line, "\n%.*s\n", (int)(e - l), l);
             const char *at = strstr(a.p, line);
             CHECK(at && at < rec); /* a pair from the list, value included */
+            CHECK(!strstr(rec, line + 1) || strstr(rec, line + 1) == l); /* each pair recalled once */
             l = e + 1;
         }
-        CHECK(nq == 4);
+        int pairs = 0;
+        for (const char *l = a.p + 17; l < rec; l++) pairs += *l == '\n';
+        CHECKF(nq == (qs[qi] ? qs[qi] : pairs) && pairs >= 2, "kv doc: %d recalls of %d pairs (queries %d)", nq, pairs,
+               qs[qi]);
         swax_str_free(&a);
     }
     /* the file: one {"text"} per line */

@@ -431,10 +431,12 @@ static int cmd_gen_data(int argc, char **argv) {
                                          {"tasks", required_argument, 0, 'T'},
                                          {"essay", required_argument, 0, 'e'},
                                          {"words", required_argument, 0, 'W'},
+                                         {"queries", required_argument, 0, 'Q'},
                                          {"out", required_argument, 0, 'o'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    long queries = SWAX_KV_QUERIES;
     const char *kind = "niah", *tok_s = NULL, *tasks_s = swax_niah_task_list(), *words_path = NULL, *out = NULL;
     const char **essays = calloc((size_t)argc + 1, sizeof *essays);
     int n_essays = 0, quiet = 0, opt, rc = 0;
@@ -452,12 +454,16 @@ static int cmd_gen_data(int argc, char **argv) {
         case 'T': tasks_s = optarg; break;
         case 'e': essays[n_essays++] = optarg; break;
         case 'W': words_path = optarg; break;
+        case 'Q':
+            if (!strcmp(optarg, "all")) queries = 0;
+            else rc = cli_parse_int(CMD, "--queries", optarg, 1, 1L << 20, &queries);
+            break;
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
         case 'h':
             printf("usage: swax eval gen-data --kind niah|kv --docs N --min-len L --max-len L --out FILE.jsonl\n"
                    "                          [--seed S] [--tokenizer DIR|JSON] [--tasks ...] [--essay FILE|DIR]...\n"
-                   "                          [--words FILE] [--quiet]\n\n"
+                   "                          [--words FILE] [--queries N|all] [--quiet]\n\n"
                    "Synthetic retrieval documents for training, one {\"text\": ...} per line (mix them into\n"
                    "shards with `swax data build --mix FILE.jsonl:WEIGHT`). Lengths are tokens of\n"
                    "--tokenizer (bytes without one), drawn uniformly in [min, max].\n"
@@ -465,8 +471,9 @@ static int cmd_gen_data(int argc, char **argv) {
                    "        answer (\" 1234567.\"), so next-token training learns retrieval. Essay tasks use\n"
                    "        --essay (TRAINING prose — never the held-out essay NIAH is evaluated on), else\n"
                    "        the noise haystack.\n"
-                   "  kv:   \"Key-value pairs:\" then \"{key}: {value}\" lines, then \"Recall:\" and up to 4\n"
-                   "        of the keys again, each followed by its value.\n");
+                   "  kv:   \"Key-value pairs:\" then \"{key}: {value}\" lines, then \"Recall:\" and up to\n"
+                   "        --queries (default 4; all: every pair, in random order) of the keys again, each\n"
+                   "        followed by its value.\n");
             free(essays);
             return 0;
         default: rc = SWAX_E_USAGE;
@@ -489,7 +496,7 @@ static int cmd_gen_data(int argc, char **argv) {
     if (!rc) {
         SwaxGenDataOpts o = {.kv = !strcmp(kind, "kv"), .tasks = tasks, .n_tasks = n_tasks, .docs = docs,
                              .min_len = min_len, .max_len = max_len, .seed = (uint64_t)seed, .out_path = out,
-                             .quiet = quiet};
+                             .quiet = quiet, .kv_queries = (int)queries};
         o.gen.tok = tok, o.gen.words = &words, o.gen.essay = essay.n ? &essay : NULL, o.gen.essay_as_noise = 1;
         rc = swax_gen_data(&o);
         if (rc) rc = cli_fail(CMD, rc);

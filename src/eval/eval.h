@@ -145,6 +145,7 @@ int swax_eval_choice(const SwaxChoiceOpts *o);
 typedef struct {
     SwaxNiahGen gen;   /* gen.tok counts the lengths; essay tasks without an essay use noise */
     int kv;            /* 1: key-value recall documents; 0: NIAH documents */
+    int kv_queries;    /* kv: pairs recalled per document (0 = every pair; SWAX_KV_QUERIES by default) */
     const SwaxNiahTask *const *tasks;
     int n_tasks;
     long docs, min_len, max_len;

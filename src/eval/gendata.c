@@ -74,9 +74,8 @@ static int keyset_add(KeySet *s, const char *key) {
     return 1;
 }
 
-#define KV_QUERIES 4
-
-int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, uint64_t seed, uint64_t doc, SwaxStr *out) {
+int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, int queries, uint64_t seed, uint64_t doc,
+                    SwaxStr *out) {
     static const char head[] = "Key-value pairs:\n", recall[] = "Recall:\n";
     SwaxRng r;
     swax_rng_seed(&r, seed, 2 * doc);
@@ -107,7 +106,7 @@ int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, uint64_t s
         tb.n = 0;
         rc = swax_tokenizer_encode(g->tok, line, (size_t)ll, 0, &tb);
         if (rc) break;
-        long nq = n + 1 < KV_QUERIES ? (long)n + 1 : KV_QUERIES;
+        long nq = queries <= 0 || (long)n + 1 < queries ? (long)n + 1 : queries;
         long avg = (line_tok + (long)tb.n + (long)n) / (long)(n + 1);
         if (n > 0 && used + (long)tb.n + nq * avg > len) break;
         if (n == cap) {
@@ -128,7 +127,7 @@ int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, uint64_t s
     if (!rc) rc = swax_str_append(out, lines.p, lines.n);
     if (!rc) rc = swax_str_puts(out, recall);
     /* Recall distinct pairs in random order: a partial Fisher-Yates over indices. */
-    size_t nq = n < KV_QUERIES ? n : KV_QUERIES;
+    size_t nq = queries <= 0 || n < (size_t)queries ? n : (size_t)queries;
     size_t *idx = n ? malloc(n * sizeof *idx) : NULL;
     if (!rc && n && !idx) rc = swax_error(SWAX_E_NOMEM, "kv recall");
     for (size_t i = 0; !rc && i < n; i++) idx[i] = i;
@@ -161,7 +160,7 @@ int swax_gen_data(const SwaxGenDataOpts *o) {
     int rc = 0;
     for (long d = 0; !rc && d < o->docs; d++) {
         swax_str_clear(&doc);
-        rc = o->kv ? swax_gen_kv_doc(&o->gen, o->min_len, o->max_len, o->seed, (uint64_t)d, &doc)
+        rc = o->kv ? swax_gen_kv_doc(&o->gen, o->min_len, o->max_len, o->kv_queries, o->seed, (uint64_t)d, &doc)
                    : swax_gen_niah_doc(&o->gen, o->tasks, o->n_tasks, o->min_len, o->max_len, o->seed, (uint64_t)d,
                                        &doc);
         if (rc) {

@@ -132,11 +132,13 @@ double swax_niah_score(const char *output, const char *const *golds, int n_golds
 /* kind "niah": a sample of a task drawn from `tasks` (length uniform in
  * [min_len, max_len], depth uniform) followed by its answer.
  * kind "kv": "Key-value pairs:\n" + "{key}: {value}\n" lines, then "Recall:\n"
- * and some of the keys again, each followed by its value.
+ * and `queries` of the keys again (distinct, random order; queries <= 0: every
+ * key), each followed by its value.
  * Lengths count tokens of g->tok. Appends the document's text to out. */
+#define SWAX_KV_QUERIES 4 /* gen-data's default recalls per key-value document */
 int swax_gen_niah_doc(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
                       long max_len, uint64_t seed, uint64_t doc, SwaxStr *out);
-int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, uint64_t seed, uint64_t doc,
+int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, int queries, uint64_t seed, uint64_t doc,
                     SwaxStr *out);
 
 #endif
