@@ -355,6 +355,7 @@ run_one() {
   say "$tag: trained in $train_s s; NIAH at $lens"
   timeout -k 10 "$EVAL_MAX_S" "$BIN" eval niah --model "$final" --tasks "$NIAH_TASKS" --lengths "$lens" --depths "$NIAH_DEPTHS" \
     --samples "$NIAH_SAMPLES" --seed 7 --max-new 16 --essay "${ESSAY[@]}" --out "$run/eval_niah" --threads "$THREADS" \
+    --time-limit $(( EVAL_MAX_S * 2 / 3 )) \
     "${EVAL_DEV_ARGS[@]}" $QUIET >> "$log" 2>&1 || say "$tag: NIAH evaluation failed or ran out of time (see $log)"
   timeout -k 10 "$EVAL_MAX_S" "$BIN" eval ppl --model "$final" --data "$WORK/heldout/train_*.bin" --docs --seq-len $((maxmult * T)) \
     --buckets "$T" --train-len "$T" --max-tokens "$PPL_MAX" "${MIN_DOC[@]}" --out "$run/eval_ppl" --threads "$THREADS" \

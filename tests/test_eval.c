@@ -939,6 +939,24 @@ TEST(niah_run_end_to_end) {
     CHECK(swax_read_file(p, &txt, &len) == 0);
     CHECK(strstr(txt, "| single1 |") && strstr(txt, "| multivalue |") && strstr(txt, "| 100% |"));
     free(txt);
+    snprintf(p, sizeof p, "%s/results.json", out);
+    CHECK(swax_read_file(p, &txt, &len) == 0);
+    CHECKF(strstr(txt, "\"truncated\":\tfalse") && strstr(txt, "\"seconds_by_length\":\t["), "%s", txt);
+    free(txt);
+    /* a time limit already spent: nothing runs, the reports say so (cells null), and it is not an error */
+    o.time_limit = 1e-9;
+    CHECK(swax_eval_niah(&o, &acc) == 0);
+    CHECK(swax_read_file(p, &txt, &len) == 0);
+    CHECKF(strstr(txt, "\"truncated\":\ttrue") && strstr(txt, "\"by_length\":\t[null, null]"), "%s", txt);
+    free(txt);
+    snprintf(p, sizeof p, "%s/results.md", out);
+    CHECK(swax_read_file(p, &txt, &len) == 0);
+    CHECK(strstr(txt, "time limit"));
+    free(txt);
+    snprintf(p, sizeof p, "%s/samples.jsonl", out);
+    CHECK(swax_read_file(p, &txt, &len) == 0);
+    CHECK(len == 0);
+    free(txt);
     gen_unfix(&f);
     swax_model_free(m);
 }

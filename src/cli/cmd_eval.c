@@ -260,8 +260,10 @@ static int cmd_niah(int argc, char **argv) {
                                          {"essay", required_argument, 0, 'e'},
                                          {"words", required_argument, 0, 'W'},
                                          {"save-prompts", no_argument, 0, 'P'},
+                                         {"time-limit", required_argument, 0, 'L'},
                                          {0, 0, 0, 0}};
     Common c = {0};
+    double time_limit = 0;
     const char *tasks_s = swax_niah_task_list(), *lengths_s = "4k,8k,16k,32k,64k,128k", *depths_s = NULL;
     const char *words_path = NULL;
     const char **essays = calloc((size_t)argc + 1, sizeof *essays);
@@ -286,12 +288,19 @@ static int cmd_niah(int argc, char **argv) {
         case 'e': essays[n_essays++] = optarg; break;
         case 'W': words_path = optarg; break;
         case 'P': save_prompts = 1; break;
+        case 'L': {
+            char *end = NULL;
+            time_limit = strtod(optarg, &end);
+            if (!end || *end || !(time_limit > 0)) rc = usage_err("--time-limit: seconds > 0");
+            break;
+        }
         case 'h':
             printf("usage: swax eval niah --model DIR --out DIR [--tokenizer DIR|JSON]\n"
                    "                      [--tasks %s]\n"
                    "                      [--lengths 4k,8k,...,128k] [--depths 0,25,50,75,100 | --n-depths K]\n"
                    "                      [--samples 10] [--seed 0] [--window W] [--max-new 128] [--batch 8]\n"
                    "                      [--essay FILE|DIR]... [--words FILE|WORDNET_DIR] [--save-prompts]\n"
+                   "                      [--time-limit SECONDS]\n"
                    "                      [--threads N] [--chunk L] [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
                    "RULER's NIAH tasks (SPEC 5): single1 (noise haystack), single2 (essay), single3 (essay,\n"
                    "uuid values), multikey1 (essay, 3 distractor needles), multikey2 (every sentence a\n"
@@ -305,8 +314,10 @@ static int cmd_niah(int argc, char **argv) {
                    "scripts/fetch_corpus.sh, if present). --words: key words (default\n"
                    "/usr/share/dict/words if present, else a built-in list). --tokenizer defaults to the\n"
                    "model folder's tokenizer.json.\n"
-                   "Writes DIR/samples.jsonl, DIR/results.md, DIR/results.json, DIR/heatmap.svg\n"
-                   "(and heatmap_<task>.svg per task). Progress with ETA on stderr.\n",
+                   "Lengths run shortest first; --time-limit stops before the next batch once the time is\n"
+                   "spent and writes the cells finished (results.json: \"truncated\": true, the rest null).\n"
+                   "Writes DIR/samples.jsonl, DIR/results.md, DIR/results.json (with seconds by length),\n"
+                   "DIR/heatmap.svg (and heatmap_<task>.svg per task). Progress with ETA on stderr.\n",
                    swax_niah_task_list());
             free(essays);
             return 0;
@@ -344,7 +355,8 @@ static int cmd_niah(int argc, char **argv) {
                              .lengths = lengths, .n_lengths = n_lengths, .depths = depths, .n_depths = nd,
                              .samples = (int)samples, .seed = (uint64_t)seed, .window = (int)c.window,
                              .chunk = (int)c.chunk, .max_new = (int)max_new, .batch = (int)batch,
-                             .save_prompts = save_prompts, .out_dir = c.out, .quiet = c.quiet};
+                             .save_prompts = save_prompts, .time_limit = time_limit, .out_dir = c.out,
+                             .quiet = c.quiet};
         o.gen.tok = tok, o.gen.words = &words, o.gen.essay = essay.n ? &essay : NULL;
         double acc = 0;
         rc = swax_eval_niah(&o, &acc);

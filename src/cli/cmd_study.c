@@ -189,16 +189,26 @@ static cJSON *summarise_niah(const char *dir, double far) {
     cJSON_AddNumberToObject(o, "samples", num(r, "samples", 0));
     cJSON_AddNumberToObject(o, "window", num(r, "window", 0));
     cJSON_AddNumberToObject(o, "accuracy", num(r, "accuracy", NAN));
+    /* a run stopped at its time limit has null cells (lengths not reached): the mean there is null too */
+    const cJSON *tr = item(r, "truncated");
+    cJSON_AddBoolToObject(o, "truncated", cJSON_IsTrue(tr));
     cJSON *to = cJSON_AddObjectToObject(o, "tasks");
-    int nt = 0;
+    int nt = 0, missing[MAXL] = {0};
     cJSON_ArrayForEach(t, item(r, "tasks")) {
         const cJSON *bl = item(t, "by_length");
         cJSON_AddItemToObject(to, t->string, cJSON_Duplicate(bl, 1));
-        for (int i = 0; i < nl; i++) mean[i] += cJSON_GetArrayItem(bl, i)->valuedouble;
+        for (int i = 0; i < nl; i++) {
+            const cJSON *v = cJSON_GetArrayItem(bl, i);
+            if (cJSON_IsNumber(v)) mean[i] += v->valuedouble;
+            else missing[i] = 1;
+        }
         nt++;
     }
     cJSON *mo = cJSON_AddArrayToObject(o, "mean");
-    for (int i = 0; i < nl; i++) cJSON_AddItemToArray(mo, cJSON_CreateNumber(nt ? mean[i] / nt : NAN));
+    for (int i = 0; i < nl; i++)
+        cJSON_AddItemToArray(mo, nt && !missing[i] ? cJSON_CreateNumber(mean[i] / nt) : cJSON_CreateNull());
+    const cJSON *sec = item(r, "seconds_by_length");
+    if (cJSON_IsArray(sec)) cJSON_AddItemToObject(o, "seconds_by_length", cJSON_Duplicate(sec, 1));
     snprintf(path, sizeof path, "%s/samples.jsonl", dir);
     FILE *f = fopen(path, "r");
     if (f) {

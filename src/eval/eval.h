@@ -43,13 +43,16 @@ typedef struct {
     int max_new;
     int batch;               /* sequences decoded together */
     int save_prompts;        /* put the prompt text into samples.jsonl */
+    double time_limit;       /* seconds, 0 = none: past it, no new batch starts */
     const char *out_dir;
     int quiet;
 } SwaxNiahRunOpts;
 
 /* Writes out_dir/samples.jsonl, results.md, results.json, heatmap.svg (and
  * heatmap_<task>.svg with several tasks). *mean_acc (may be NULL) gets the
- * accuracy (%) over everything. */
+ * accuracy (%) over everything. Lengths run shortest first (every task and
+ * depth of one length, then the next); a run stopped by time_limit writes
+ * what it finished ("truncated": true, cells not run are null) and returns 0. */
 int swax_eval_niah(const SwaxNiahRunOpts *o, double *mean_acc);
 
 /* ---- perplexity by position -------------------------------------------------- */

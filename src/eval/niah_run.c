@@ -83,6 +83,8 @@ int swax_generate_greedy(SwaxModel *m, SwaxState *st, const SwaxTokenizer *tok, 
 typedef struct {
     const SwaxNiahRunOpts *o;
     int window;   /* the one the state runs at */
+    int truncated; /* stopped by the time limit */
+    double *secs; /* (lengths) seconds spent on each length */
     long tokens;  /* prompt tokens run so far */
     double *sum;  /* (tasks, lengths, depths) summed scores */
     long *cnt;    /* same shape: samples */
@@ -209,6 +211,9 @@ static int write_reports(const Run *r, double secs) {
     }
     swax_str_printf(&md, "\n%ld prompt tokens in %.1f s (%.0f tokens/s including generation).\n", r->tokens, secs,
                     secs > 0 ? r->tokens / secs : 0);
+    if (r->truncated)
+        swax_str_printf(&md, "\n**Stopped at the time limit (%.0f s)**: cells not run are shown as nan.\n",
+                        o->time_limit);
     int rc = swax_path_join(path, sizeof path, o->out_dir, "results.md");
     if (!rc) rc = swax_str_write(&md, path);
     swax_str_free(&md);
@@ -220,8 +225,12 @@ static int write_reports(const Run *r, double secs) {
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "max_new", o->max_new);
     cJSON_AddNumberToObject(j, "accuracy", mean_acc(r, -1, -1, -1));
+    cJSON_AddBoolToObject(j, "truncated", r->truncated);
+    cJSON_AddNumberToObject(j, "seconds", secs);
     cJSON *ls = cJSON_AddArrayToObject(j, "lengths");
     for (int l = 0; l < o->n_lengths; l++) cJSON_AddItemToArray(ls, cJSON_CreateNumber((double)o->lengths[l]));
+    cJSON *sl = cJSON_AddArrayToObject(j, "seconds_by_length");
+    for (int l = 0; l < o->n_lengths; l++) cJSON_AddItemToArray(sl, cJSON_CreateNumber(r->secs[l]));
     cJSON *ds = cJSON_AddArrayToObject(j, "depths");
     for (int d = 0; d < o->n_depths; d++) cJSON_AddItemToArray(ds, cJSON_CreateNumber(100 * o->depths[d]));
     /* tasks: name -> {"accuracy": %, "by_length": [...], "cells": [[depth x] per length]} */
@@ -293,9 +302,10 @@ int swax_eval_niah(const SwaxNiahRunOpts *o, double *mean) {
     const size_t ncell = (size_t)o->n_tasks * o->n_lengths * o->n_depths;
     r.sum = calloc(ncell, sizeof *r.sum);
     r.cnt = calloc(ncell, sizeof *r.cnt);
+    r.secs = calloc((size_t)o->n_lengths, sizeof *r.secs);
     SwaxState *st = NULL;
     int batch = o->batch < o->samples ? o->batch : o->samples;
-    int rc = r.sum && r.cnt ? 0 : swax_error(SWAX_E_NOMEM, "NIAH results");
+    int rc = r.sum && r.cnt && r.secs ? 0 : swax_error(SWAX_E_NOMEM, "NIAH results");
     if (!rc) rc = swax_state_create(o->model, batch, o->window, &st);
     if (!rc) r.window = swax_state_window(st);
     double work = 0;
@@ -304,13 +314,23 @@ int swax_eval_niah(const SwaxNiahRunOpts *o, double *mean) {
     SwaxProgress pr;
     swax_progress_start(&pr, "niah", (long)ncell * o->samples, work, o->quiet);
     double t0 = swax_time_sec();
-    for (int t = 0; !rc && t < o->n_tasks; t++)
-        for (int l = 0; !rc && l < o->n_lengths; l++)
-            for (int d = 0; !rc && d < o->n_depths; d++)
+    /* shortest length first, so that a time limit keeps whole lengths (every task, every depth) */
+    for (int l = 0; !rc && !r.truncated && l < o->n_lengths; l++) {
+        const double tl = swax_time_sec();
+        for (int t = 0; !rc && !r.truncated && t < o->n_tasks; t++)
+            for (int d = 0; !rc && !r.truncated && d < o->n_depths; d++)
                 for (long k = 0; !rc && k < o->samples; k += batch) {
+                    if (o->time_limit > 0 && swax_time_sec() - t0 > o->time_limit) {
+                        r.truncated = 1;
+                        break;
+                    }
                     int nb = (int)(o->samples - k < batch ? o->samples - k : batch);
                     rc = run_batch(&r, st, t, l, d, k, nb, &pr);
                 }
+        r.secs[l] = swax_time_sec() - tl;
+    }
+    if (!rc && r.truncated && !o->quiet)
+        fprintf(stderr, "\nniah: stopped at the time limit (%.0f s); the cells finished are written\n", o->time_limit);
     if (!rc) {
         swax_progress_finish(&pr);
         char path[4096];
@@ -323,5 +343,6 @@ int swax_eval_niah(const SwaxNiahRunOpts *o, double *mean) {
     swax_str_free(&r.jsonl);
     free(r.sum);
     free(r.cnt);
+    free(r.secs);
     return rc;
 }
