@@ -303,8 +303,10 @@ static void mm_rows(float *out, long ldo, const float *inp, long ldi, const floa
 }
 
 /* Rows up to this many go to mm_rows with the CPU table (decode batches, short
- * prefill tails); more rows amortise sgemm's packing. */
-#define MM_ROWS_MAX 32
+ * prefill tails); more rows amortise sgemm's packing. 16, not 32: bench-cpu
+ * batch-32 decode on one thread 2,270-2,314 tokens/s with 32, 2,543-2,624 with
+ * 16 (idle 2-core machine, 2026-12-06; batches up to 16 do not change). */
+#define MM_ROWS_MAX 16
 
 /* out (R, OC) = inp (R, C) · w (OC, C)ᵀ, in column slices (multiples of 16)
  * over the OpenMP threads when the matrix is large. With the CPU ops table and
