@@ -303,10 +303,12 @@ static void mm_rows(float *out, long ldo, const float *inp, long ldi, const floa
 }
 
 /* Rows up to this many go to mm_rows with the CPU table (decode batches, short
- * prefill tails); more rows amortise sgemm's packing. 16, not 32: bench-cpu
- * batch-32 decode on one thread 2,270-2,314 tokens/s with 32, 2,543-2,624 with
- * 16 (idle 2-core machine, 2026-12-06; batches up to 16 do not change). */
-#define MM_ROWS_MAX 16
+ * prefill tails); more rows amortise sgemm's packing. Kept at 32 although 16
+ * is faster for a 1-thread batch of 32 (2,543-2,624 vs 2,270-2,314 tokens/s on
+ * bench-cpu, idle, 2026-12-06): below the cut-over a row's logits do not
+ * depend on the rest of the batch (batched = one-at-a-time decode, bit for
+ * bit), and 32 rows per thread keeps that for the batches people use. */
+#define MM_ROWS_MAX 32
 
 /* out (R, OC) = inp (R, C) · w (OC, C)ᵀ, in column slices (multiples of 16)
  * over the OpenMP threads when the matrix is large. With the CPU ops table and
