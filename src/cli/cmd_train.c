@@ -207,8 +207,8 @@ static int resume_options(SwaxTrainOptions *cli, const unsigned char *given, int
     }
     /* where it computes: as before unless told otherwise (a run started on the GPU
      * continues on the CPU, or the other way round, with --device) */
-    if (GIVEN(O_DEVICE) && strcmp(cli->device[0] ? cli->device : "cpu", s.device[0] ? s.device : "cpu")) {
-        note(ov, sizeof ov, "--device %s (was %s)", cli->device[0] ? cli->device : "cpu", s.device[0] ? s.device : "cpu");
+    if (GIVEN(O_DEVICE) && strcmp(swax_train_device(cli->device), swax_train_device(s.device))) {
+        note(ov, sizeof ov, "--device %s (was %s)", swax_train_device(cli->device), swax_train_device(s.device));
         memcpy(s.device, cli->device, sizeof s.device);
     }
     if (GIVEN(O_RECOMP) && !s.recompute) note(ov, sizeof ov, "--recompute"), s.recompute = 1;
@@ -327,7 +327,7 @@ int cmd_train(int argc, char **argv) {
             o.dist_timeout = d;
             break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "cuda-fp32"))
+            if (!swax_train_device_known(optarg))
                 return cli_fail("train", swax_error(SWAX_E_USAGE, "--device %s: expected cpu, cuda or cuda-fp32",
                                                     optarg));
             snprintf(o.device, sizeof o.device, "%s", optarg);

@@ -5,6 +5,7 @@
 #define SWAX_TRAIN_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -49,6 +50,13 @@ typedef struct {
     char dist_file[1024];    /* rendezvous file (shared by every rank) */
     double dist_timeout;     /* watchdog seconds for rendezvous and collectives; 0 = 300 */
 } SwaxTrainOptions;
+
+/* The device's name: "cpu" for an empty device field (the default). */
+static inline const char *swax_train_device(const char *device) { return device[0] ? device : "cpu"; }
+/* Whether name is a device swax trains on: cpu, cuda or cuda-fp32. */
+static inline int swax_train_device_known(const char *name) {
+    return !strcmp(name, "cpu") || !strcmp(name, "cuda") || !strcmp(name, "cuda-fp32");
+}
 
 /* Fills options with the recipe of a preset (model and training share names). */
 int swax_train_preset(const char *name, SwaxTrainOptions *o);

@@ -140,7 +140,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
     const double timeout = o->dist_timeout > 0 ? o->dist_timeout : 300;
     if (strcmp(o->device, "cuda") && strcmp(o->device, "cuda-fp32"))
         return swax_error(SWAX_E_USAGE, "rank %d of %d: multi-GPU training needs --device cuda or cuda-fp32 (got '%s')",
-                          R, N, o->device[0] ? o->device : "cpu");
+                          R, N, swax_train_device(o->device));
     SWAX_TRY(swax_dist_default_file(&d, o->out));
     unsigned char id[SWAX_NCCL_ID_BYTES];
     memset(id, 0, sizeof id);

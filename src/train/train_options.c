@@ -110,7 +110,7 @@ int swax_train_options_json(const SwaxTrainOptions *o, char **out) {
     ok = ok && cJSON_AddStringToObject(root, "anneal_mode", a.sched.mode == SWAX_ANNEAL_SWITCH ? "switch" : "linear") &&
          cJSON_AddBoolToObject(root, "doc_mask", a.doc_mask != 0) &&
          cJSON_AddStringToObject(root, "nan", a.nan_policy == SWAX_NAN_SKIP ? "skip" : "stop") &&
-         cJSON_AddStringToObject(root, "device", a.device[0] ? a.device : "cpu") &&
+         cJSON_AddStringToObject(root, "device", swax_train_device(a.device)) &&
          cJSON_AddBoolToObject(root, "recompute", a.recompute != 0);
     /* a seed past 2^53 would not survive a JSON number: digits in a string then */
     if (ok && a.seed <= (1ull << 53)) {
@@ -231,8 +231,7 @@ static int from_json(const cJSON *root, const char *path, SwaxTrainOptions *o) {
     else return BAD("%s: \"nan\" must be \"stop\" or \"skip\"", path);
     /* where it ran (optional: runs from before they were saved ran on the CPU, without recompute) */
     const cJSON *dv = cJSON_GetObjectItemCaseSensitive(root, "device");
-    if (dv && !(cJSON_IsString(dv) && (!strcmp(dv->valuestring, "cpu") || !strcmp(dv->valuestring, "cuda") ||
-                                       !strcmp(dv->valuestring, "cuda-fp32"))))
+    if (dv && !(cJSON_IsString(dv) && swax_train_device_known(dv->valuestring)))
         return BAD("%s: \"device\" must be \"cpu\", \"cuda\" or \"cuda-fp32\"", path);
     snprintf(o->device, sizeof o->device, "%s", dv && strcmp(dv->valuestring, "cpu") ? dv->valuestring : "");
     const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(root, "recompute");

@@ -749,7 +749,6 @@ bool make(const SwaxGdnCall *c, Gdn &p, bool bwd) {
     return true;
 }
 
-
 /* Dynamic shared memory above 48 KiB needs the kernel's opt-in (once per size). */
 template <class K> void smem_optin(K kern, size_t bytes, size_t &done) {
     if (bytes > 48 * 1024 && bytes > done) {

@@ -423,11 +423,6 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
     return as_bf16(slot, w, C, OC, C);
 }
 
-/* A product backward's dout already rounded to bf16 by the kernel that wrote
- * it (the cross-entropy backward: d logits, 50,304 wide, ~10 GB a bench-gpu
- * step; the SwiGLU backward: d(gate, up), ~8.7 GB; not read and rounded
- * again). Valid for the next backward product with exactly that dout only;
- * SWAX_BF16_DOUT=0 turns it off (A/B timing). */
 /* A bf16 copy announced by the kernel that wrote src (rows x cols, stride ld):
  * taken by the next product that reads exactly that operand. */
 typedef struct {
@@ -447,6 +442,11 @@ static int side_take(SideCopy *c, const float *src, long ld, int rows, int cols)
     return hit;
 }
 
+/* A product backward's dout already rounded to bf16 by the kernel that wrote
+ * it (the cross-entropy backward: d logits, 50,304 wide, ~10 GB a bench-gpu
+ * step; the SwiGLU backward: d(gate, up), ~8.7 GB; not read and rounded
+ * again). Valid for the next backward product with exactly that dout only;
+ * SWAX_BF16_DOUT=0 turns it off (A/B timing). */
 static SideCopy dside;
 
 extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols) {
@@ -663,24 +663,18 @@ extern "C" const SwaxOps *swax_ops_cuda(void) {
     return &cuda_ops_fp32;
 }
 
-extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V,
-                                        int Vused, float cap, float scale);
-extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
-extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F);
-extern "C" void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D,
-                                           float eps);
-
 extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
     if (ctx_init()) return NULL;
-    static SwaxOps t; /* the table above, with the backward kernels whose output a product's backward
-                       * reads next also writing it rounded to bf16 (cross-entropy: d logits; SwiGLU:
-                       * d(gate, up)), */
+    /* the table above, with the kernels whose output a product reads next also writing it rounded to
+     * bf16: backward (cross-entropy: d logits; SwiGLU: d(gate, up)) and, in training, forward (RMSNorm,
+     * SwiGLU: the product's kept input copy) */
+    static SwaxOps t;
     if (!t.name) {
         t = cuda_ops_bf16;
         t.xent_bwd = swax_cuda_xent_bwd_bf16;
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
-        t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;   /* and the forward kernels whose output a product */
-        t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16; /* reads next write its kept bf16 copy (training) */
+        t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
+        t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
     }
     return &t;
 }
