@@ -38,10 +38,11 @@ for sec in $SECTIONS; do
     train)
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
       # each switch on top of the previous; last_loss must be the same in every line
-      at "A/B w128 FWD=0: $(bt SWAX_BF16_FWD=0 128)"
-      at "A/B w128 FWD=0 DOUT=0: $(bt 'SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0' 128)"
-      at "A/B w128 FWD=0 DOUT=0 KEEP=0: $(bt 'SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0' 128)"
-      at "A/B w128 FWD=0 DOUT=0 KEEP=0 CVT=old: $(bt 'SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old' 128)"
+      at "A/B w128 XENT=0: $(bt SWAX_XENT_FUSED=0 128)"
+      at "A/B w128 XENT=0 FWD=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0' 128)"
+      at "A/B w128 XENT=0 FWD=0 DOUT=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0' 128)"
+      at "A/B w128 XENT=0 FWD=0 DOUT=0 KEEP=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0' 128)"
+      at "A/B w128 XENT=0 FWD=0 DOUT=0 KEEP=0 CVT=old: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old' 128)"
       at "train w128 pattern AD: $(timeout 90 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
           --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
     infer)

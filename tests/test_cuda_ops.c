@@ -450,6 +450,59 @@ TEST(cuda_xent_bwd) {
     xent_bwd_case(3, 50304, 50257, 0.0f, 0);
 }
 
+/* The fused head slot (xent_train) against xent_fwd then xent_bwd on the same
+ * table: the same lse and losses bits and, through the head's backward product
+ * (the bf16 table keeps the d logits only in the copy that product takes), the
+ * same d input and d weight bits; on the fp32 table the d logits themselves. */
+static void xent_train_case(const SwaxOps *t, int N, int V, int Vused, float cap, int D) {
+    const size_t nv = (size_t)N * V;
+    const float scale = 1.0f / 37.0f;
+    float *raw = xent_logits(N, V, cap), *x = urand((size_t)N * D, -1, 1), *w = urand((size_t)V * D, -0.1f, 0.1f);
+    int32_t *tg = xent_targets(N, Vused), *d_t = dev_from(tg, sizeof(int32_t) * N);
+    DBuf d_x = dbuf(x, (size_t)N * D, 0), d_w = dbuf(w, (size_t)V * D, 0);
+    float *res[2][5] = {{0}}; /* run: lse, losses, dinp, dw, logits afterwards */
+    for (int run = 0; run < 2; run++) {
+        DBuf d_z = dbuf(raw, nv, 0), d_lse = dbuf(NULL, (size_t)N, 0), d_losses = dbuf(NULL, (size_t)N, 0);
+        DBuf d_di = dbuf(NULL, (size_t)N * D, 0), d_dw = dbuf(NULL, (size_t)V * D, 0);
+        t->zero(d_dw.p, sizeof(float) * (size_t)V * D);
+        if (run == 0) {
+            t->xent_fwd(d_z.p, d_lse.p, d_losses.p, d_t, N, V, Vused, cap);
+            t->xent_bwd(d_z.p, d_lse.p, d_t, N, V, Vused, cap, scale);
+        } else {
+            t->xent_train(d_z.p, d_lse.p, d_losses.p, d_t, N, V, Vused, cap, scale);
+        }
+        t->matmul_bwd(d_di.p, D, d_dw.p, d_z.p, V, d_x.p, D, d_w.p, N, D, V, 0);
+        res[run][0] = dget(d_lse), res[run][1] = dget(d_losses), res[run][2] = dget(d_di), res[run][3] = dget(d_dw);
+        res[run][4] = dget(d_z);
+        dfree(d_z), dfree(d_lse), dfree(d_losses), dfree(d_di), dfree(d_dw);
+    }
+    const size_t n[5] = {(size_t)N, (size_t)N, (size_t)N * D, (size_t)V * D, nv};
+    const char *name[5] = {"lse", "losses", "dinp", "dw", "d logits"};
+    const int nk = t->is_device && !strcmp(t->name, "cuda") ? 4 : 5; /* the bf16 table: logits undefined after */
+    for (int k = 0; k < nk; k++)
+        CHECKF(same_bits(res[0][k], res[1][k], sizeof(float) * n[k]),
+               "%s: xent_train vs xent_fwd + xent_bwd: %s differs (N %d V %d Vused %d cap %g)", t->name, name[k], N, V,
+               Vused, cap);
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < 5; k++) free(res[r][k]);
+    free(raw), free(x), free(w), free(tg);
+    G->free(d_t), dfree(d_x), dfree(d_w);
+}
+
+TEST(cuda_xent_train_equals_fwd_then_bwd) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16 && G->xent_train && B16->xent_train);
+    swax_rng_seed(&rng, 113, 0);
+    for (int k = 0; k < 2; k++) {
+        const SwaxOps *t = k ? B16 : G;
+        xent_train_case(t, 1, 29, 25, 30.0f, 8);
+        xent_train_case(t, 7, 29, 25, 0.0f, 8);   /* scalar rows (V odd) */
+        xent_train_case(t, 9, 1000, 997, 30.0f, 16); /* float4 rows, Vused % 4 != 0 */
+        xent_train_case(t, 3, 50304, 50257, 30.0f, 64);
+        xent_train_case(t, 2, 50304, 50257, 0.0f, 32);
+    }
+}
+
 /* ------------------------------------------------------------------ AdamW */
 
 static void adamw_case(size_t n, int step, int off) {

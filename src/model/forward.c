@@ -177,9 +177,14 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
             const int rows = N - r0 < R ? N - r0 : R;
             const float *x = m->lnf + (size_t)r0 * D;
             ops->matmul_fwd(m->logits, V, x, D, m->w.lm_head, rows, D, V);
-            ops->xent_fwd(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
-                          c->logit_softcap);
-            ops->xent_bwd(m->logits, m->lse + r0, m->targets + r0, rows, V, c->vocab_used, c->logit_softcap, s);
+            if (ops->xent_train) {
+                ops->xent_train(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
+                                c->logit_softcap, s);
+            } else {
+                ops->xent_fwd(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
+                              c->logit_softcap);
+                ops->xent_bwd(m->logits, m->lse + r0, m->targets + r0, rows, V, c->vocab_used, c->logit_softcap, s);
+            }
             ops->matmul_bwd(m->dln + (size_t)r0 * D, D, m->dhead, m->logits, V, x, D, m->w.lm_head, rows, D, V, 0);
         }
         m->logits_valid = 0;

@@ -212,6 +212,12 @@ typedef struct SwaxOps {
     /* logits (capped, from xent_fwd) -> d raw logits in place, scaled by `scale` per counted target. */
     void (*xent_bwd)(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
                      float scale);
+    /* Optional (NULL: the model calls the two above): training's head, xent_fwd then xent_bwd on the same
+     * rows in one pass with the same lse, losses and d logits. The d logits may be left only in a copy
+     * that the next matmul_bwd with exactly this dout takes (the bf16 table); then logits' contents are
+     * undefined until written again. targets required. */
+    void (*xent_train)(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                       float cap, float scale);
 
     /* AdamW (PyTorch semantics) over n values. */
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,

@@ -112,6 +112,10 @@ static void p_adamw_segs(float *p, const float *g, float *m, float *v, size_t n,
                          int step) {
     TIMED("adamw_segs", inner->adamw_segs(p, g, m, v, n, start, decay, nseg, gscale, lr, b1, b2, eps, wd, step));
 }
+static void p_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                         float cap, float scale) {
+    TIMED("xent_train", inner->xent_train(logits, lse, losses, targets, N, V, Vused, cap, scale));
+}
 static double p_sumsq(const float *x, size_t n) {
     double r;
     TIMED("sumsq", r = inner->sumsq(x, n));
@@ -141,6 +145,7 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     wrapped.to_device = p_to_device, wrapped.to_host = p_to_host, wrapped.zero = p_zero;
     if (ops->params_updated) wrapped.params_updated = p_params_updated;
     if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
+    if (ops->xent_train) wrapped.xent_train = p_xent_train;
     return &wrapped;
 }
 

@@ -47,11 +47,16 @@ void swax_cuda_xent_fwd(float *logits, float *lse, float *losses, const int32_t 
                         float cap);
 void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused, float cap,
                         float scale);
+/* xent_fwd then xent_bwd in one pass (training's head) */
+void swax_cuda_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
+                          float cap, float scale);
 /* The "cuda" (bf16) table's variants of four slots: the same outputs, and a bf16
  * copy of them for the product that reads them next (ops_cuda.cu: the d-out and
  * forward-input copies). */
 void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
                              float cap, float scale);
+void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
+                               int Vused, float cap, float scale);
 void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
 void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F);
 void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);

@@ -764,6 +764,80 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
     }
 }
 
+/* Training's head: xent_fwd then xent_bwd in one pass over the row's raw
+ * logits, the same bits (the same thread layout, reduction and formulas; the
+ * capped value recomputed where xent_bwd would read it back). The second pass
+ * re-reads the row (~200 KB, mostly from L2). d logits go to z in fp32 when
+ * w32, to dbf in bf16 when dbf; the capped row is never written back. */
+template <int W, typename T>
+__global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse, float *losses,
+                                                          const int32_t *targets, int V, int Vused, float cap,
+                                                          float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
+    __shared__ float shm[32], shs[32];
+    const int r = blockIdx.x;
+    T *z = logits + (size_t)r * V;
+    __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
+    const int t = targets[r];
+    float m = -INFINITY, s = 0.0f;
+    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+        float a[W];
+        ldv(z + i, a);
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            if (i + j < Vused) {
+                const float v = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
+                if (v > m) {
+                    s = s * expf(m - v) + 1.0f;
+                    m = v;
+                } else {
+                    s += expf(v - m);
+                }
+            }
+        }
+    }
+    ms_block(m, s, shm, shs);
+    const float l = m + logf(s);
+    if (threadIdx.x == 0) {
+        if (lse) lse[r] = l;
+        if (losses) {
+            float zt = -INFINITY;
+            if (t >= 0 && t < Vused) zt = cap > 0 ? cap * tanhf(ldf(z + t) * inv_cap) : ldf(z + t);
+            losses[r] = t >= 0 ? l - zt : 0.0f;
+        }
+    }
+    __syncthreads(); /* thread 0 read z[t] before anyone overwrites it */
+    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+        float a[W];
+        if (t < 0) {
+#pragma unroll
+            for (int j = 0; j < W; j++) a[j] = 0.0f;
+        } else {
+            ldv(z + i, a);
+#pragma unroll
+            for (int j = 0; j < W; j++) {
+                const int idx = i + j;
+                if (idx < Vused) {
+                    const float zz = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
+                    float v;
+                    if (cap > 0) {
+                        const float th = zz * inv_cap;
+                        v = expf(zz - l) * scale * (1.0f - th * th);
+                        if (idx == t) v -= scale * (1.0f - zz * inv_cap * zz * inv_cap);
+                    } else {
+                        v = expf(zz - l) * scale;
+                        if (idx == t) v -= scale;
+                    }
+                    a[j] = v;
+                } else {
+                    a[j] = 0.0f;
+                }
+            }
+        }
+        if (w32) stv(z + i, a);
+        if (zb) stv_bf16(zb + i, a);
+    }
+}
+
 /* ---------------------------------------------------------------- host helpers */
 
 template <typename T>
@@ -1118,6 +1192,39 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
                                         int Vused, float cap, float scale) {
     __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16(logits, V, N, V) : NULL;
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
+}
+
+static void xent_train_launch(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
+                              int Vused, float cap, float scale, __nv_bfloat16 *dbf) {
+    SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
+    if (N == 0) return;
+    SWAX_CUDA_REQUIRE(logits && targets);
+    cudaStream_t st = swax_cuda_stream();
+    const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
+    const int w32 = dbf == NULL;
+    if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
+        xent_train_kernel<4, float><<<N, row_threads((size_t)V / 4, 1024), 0, st>>>(
+            logits, lse, losses, targets, V, Vused, cap, inv_cap, scale, w32, dbf);
+    } else {
+        xent_train_kernel<1, float><<<N, row_threads((size_t)V, 1024), 0, st>>>(
+            logits, lse, losses, targets, V, Vused, cap, inv_cap, scale, w32, dbf);
+    }
+    SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
+                                     int Vused, float cap, float scale) {
+    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, NULL);
+}
+
+/* The "cuda" table's slot: the d logits only as the bf16 copy the head's
+ * backward product takes (the fp32 row is neither capped in place nor
+ * overwritten: ~13 GB a bench-gpu step not written or read); in fp32 when
+ * that copy is off (SWAX_BF16_DOUT=0). */
+extern "C" void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const int32_t *targets, int N,
+                                          int V, int Vused, float cap, float scale) {
+    __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16(logits, V, N, V) : NULL;
+    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, dbf);
 }
 
 /* The step's constants, computed on the host exactly as the CPU computes them. */

@@ -641,7 +641,8 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .mlstm_gates_fwd = swax_cuda_mlstm_gates_fwd, .mlstm_gates_bwd = swax_cuda_mlstm_gates_bwd,       \
         .mlstm_cell_fwd = CELL_FWD, .mlstm_cell_bwd = CELL_BWD,                                           \
         .mlstm_out_fwd = swax_cuda_mlstm_out_fwd, .mlstm_out_bwd = swax_cuda_mlstm_out_bwd,               \
-        .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd, .adamw = swax_cuda_adamw,         \
+        .xent_fwd = swax_cuda_xent_fwd, .xent_bwd = swax_cuda_xent_bwd,                                   \
+        .xent_train = swax_cuda_xent_train, .adamw = swax_cuda_adamw,                                     \
         .sumsq = swax_cuda_sumsq, .scale = swax_cuda_scale, .copy = cu_copy,                              \
         .infer_attn = swax_cuda_infer_attn, .infer_mlstm_step = swax_cuda_infer_mlstm_step,               \
         .graph_run = swax_cuda_graph_run, .graph_free = swax_cuda_graph_free, .argmax = swax_cuda_argmax,  \
@@ -672,6 +673,9 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
     if (!t.name) {
         t = cuda_ops_bf16;
         t.xent_bwd = swax_cuda_xent_bwd_bf16;
+        /* SWAX_XENT_FUSED=0: the head's cross-entropy as two kernels (A/B timing) */
+        static int unfused = -1;
+        t.xent_train = env_is("SWAX_XENT_FUSED", "0", &unfused) ? NULL : swax_cuda_xent_train_bf16;
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
