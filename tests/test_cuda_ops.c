@@ -597,6 +597,37 @@ static void bf16_matmul_case(const SwaxOps *B16, int N, int Cc, int OC, long ldi
     dfree(d_inp), dfree(d_w), dfree(d_dout), dfree(d_out), dfree(d_dinp), dfree(d_dw);
 }
 
+/* matmul_fwd_add (the residual in the product's epilogue) against matmul_fwd
+ * then add on the same table: the same bits, and the residual left alone. */
+static void fwd_add_case(const SwaxOps *t, int N, int Cc, int OC, long ldi, int off) {
+    float *inp = urand((size_t)N * ldi, -2, 2), *w = urand((size_t)OC * Cc, -1, 1), *r = urand((size_t)N * OC, -3, 3);
+    DBuf d_inp = dbuf(inp, (size_t)N * ldi, off), d_w = dbuf(w, (size_t)OC * Cc, off), d_r = dbuf(r, (size_t)N * OC, off);
+    DBuf d_a = dbuf(NULL, (size_t)N * OC, off), d_b = dbuf(NULL, (size_t)N * OC, off);
+    t->matmul_fwd(d_a.p, OC, d_inp.p, ldi, d_w.p, N, Cc, OC);
+    t->add(d_a.p, d_r.p, (size_t)N * OC);
+    t->matmul_fwd_add(d_b.p, OC, d_inp.p, ldi, d_w.p, N, Cc, OC, d_r.p);
+    float *ga = dget(d_a), *gb = dget(d_b), *gr = dget(d_r);
+    CHECKF(same_bits(ga, gb, sizeof(float) * (size_t)N * OC),
+           "%s matmul_fwd_add vs matmul_fwd + add differ (N %d C %d OC %d ldi %ld off %d)", t->name, N, Cc, OC, ldi, off);
+    CHECKF(same_bits(gr, r, sizeof(float) * (size_t)N * OC), "%s matmul_fwd_add changed the residual", t->name);
+    free(inp), free(w), free(r), free(ga), free(gb), free(gr);
+    dfree(d_inp), dfree(d_w), dfree(d_r), dfree(d_a), dfree(d_b);
+}
+
+TEST(cuda_matmul_fwd_add_equals_product_then_add) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16 && G->matmul_fwd_add && B16->matmul_fwd_add);
+    swax_rng_seed(&rng, 128, 0);
+    for (int k = 0; k < 2; k++) {
+        const SwaxOps *t = k ? B16 : G;
+        fwd_add_case(t, 1, 7, 3, 7, 0);
+        fwd_add_case(t, 37, 13, 5, 13, 1);    /* misaligned */
+        fwd_add_case(t, 64, 128, 96, 130, 0); /* strided input */
+        fwd_add_case(t, 300, 256, 72, 256, 0);
+        fwd_add_case(t, 2048, 512, 256, 512, 0); /* big enough for a split-K plan */
+    }
+}
+
 TEST(cuda_bf16_matmul_rounds_operands_like_the_cpu) {
     const SwaxOps *B16 = swax_ops_cuda_bf16();
     SWAX_ASSERT(B16);

@@ -74,6 +74,18 @@ static void gdn_call(SwaxModel *m, BlockActs *a, const BlockW *w, SwaxGdnCall *c
     c->o = a->gd_o, c->orstd = a->gd_orstd, c->Ss = a->gd_Ss, c->max_chunks = m->cap_chunks;
 }
 
+/* out (N, D) = inp (N, K) · wᵀ + resid: one product with the add in its
+ * epilogue where the backend has one, else the product and an add. */
+static void residual_matmul(const SwaxOps *ops, float *out, const float *inp, int K, const float *w, int N, int D,
+                            const float *resid) {
+    if (ops->matmul_fwd_add) {
+        ops->matmul_fwd_add(out, D, inp, K, w, N, K, D, resid);
+    } else {
+        ops->matmul_fwd(out, D, inp, K, w, N, K, D);
+        ops->add(out, resid, (size_t)N * D);
+    }
+}
+
 /* Block l: res[l + 1] = block(res[l]), its activations in acts[l] (with
  * --recompute every block shares one set, made again in the backward). */
 static void block_fwd(SwaxModel *m, int l) {
@@ -84,13 +96,15 @@ static void block_fwd(SwaxModel *m, int l) {
     BlockActs *a = &m->acts[l];
     float *x = m->res[l];
     ops->rmsnorm_fwd(a->ln1, a->rstd1, x, w->norm1, N, D, c->norm_eps);
+    const float *out_in = a->y; /* the output projection's input, K wide */
+    int K = D;
     if (m->kinds[l] == 'A') {
         /* {N, D} @ {3HD, D}ᵀ -> {N, 3HD} ; attention -> {N, HD} ; @ {D, HD}ᵀ -> {N, D} */
         ops->matmul_fwd(a->mix, 3L * m->HD, a->ln1, D, w->w_mix, N, D, 3 * m->HD);
         SwaxAttnCall ac;
         attn_call(m, a, &ac);
         ops->attn_fwd(&ac);
-        ops->matmul_fwd(a->res_mid, D, a->att, m->HD, w->w_out, N, m->HD, D);
+        out_in = a->att, K = m->HD;
     } else if (m->kinds[l] == 'D') {
         /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | gate D | b NH | a NH] ;
          * conv, norms, gates, cell, gated RMSNorm -> y {N, D} ; @ W_o -> {N, D} */
@@ -98,7 +112,6 @@ static void block_fwd(SwaxModel *m, int l) {
         SwaxGdnCall gc;
         gdn_call(m, a, w, &gc);
         ops->gdn_fwd(&gc);
-        ops->matmul_fwd(a->res_mid, D, a->y, D, w->w_out, N, D, D);
     } else {
         /* {N, D} -> proj {N, 3D + 2NH} = [q D/2 | k D/2 | v D | og D | i NH | f NH] */
         const int P = m->P_m;
@@ -109,15 +122,14 @@ static void block_fwd(SwaxModel *m, int l) {
         ops->mlstm_cell_fwd(&mc);
         ops->mlstm_out_fwd(a->y, a->hn, a->hmean, a->hrstd, a->h, a->mix + 2 * D, P, w->mix_norm, N, m->NH, m->dv,
                            c->norm_eps);
-        ops->matmul_fwd(a->res_mid, D, a->y, D, w->w_out, N, D, D);
     }
-    ops->add(a->res_mid, x, (size_t)N * D);
+    /* the mixer's output projection and the residual; the FFN and its residual */
+    residual_matmul(ops, a->res_mid, out_in, K, w->w_out, N, D, x);
     ops->rmsnorm_fwd(a->ln2, a->rstd2, a->res_mid, w->norm2, N, D, c->norm_eps);
     /* SwiGLU: {N, D} -> {N, 2F} -> {N, F} -> {N, D} */
     ops->matmul_fwd(a->gu, 2L * F, a->ln2, D, w->w_gu, N, D, 2 * F);
     ops->swiglu_fwd(a->hf, a->gu, N, F);
-    ops->matmul_fwd(m->res[l + 1], D, a->hf, F, w->w_down, N, F, D);
-    ops->add(m->res[l + 1], a->res_mid, (size_t)N * D);
+    residual_matmul(ops, m->res[l + 1], a->hf, F, w->w_down, N, D, a->res_mid);
 }
 
 int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {

@@ -173,6 +173,10 @@ typedef struct SwaxOps {
      * forward's bf16 copy). */
     void (*matmul_bwd)(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
                        long ldi, const float *w, int N, int C, int OC, int accumulate_dinp);
+    /* Optional (NULL: matmul_fwd, then add): out (N, OC) = inp · wᵀ + resid, resid (N, OC) with out's
+     * stride, not overlapping out; the same bits as the two calls (a residual connection). */
+    void (*matmul_fwd_add)(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
+                           const float *resid);
     void (*embed_fwd)(float *out, const int32_t *tok, const float *wte, int N, int D);
     void (*embed_bwd)(float *dwte, const float *dout, const int32_t *tok, int N, int D);
     void (*rmsnorm_fwd)(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);

@@ -51,6 +51,12 @@ static void p_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const
     snprintf(nm, sizeof nm, "matmul_fwd %dx%d", C, OC);
     TIMED(nm, inner->matmul_fwd(out, ldo, inp, ldi, w, N, C, OC));
 }
+static void p_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
+                             const float *resid) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "matmul_fwd_add %dx%d", C, OC);
+    TIMED(nm, inner->matmul_fwd_add(out, ldo, inp, ldi, w, N, C, OC, resid));
+}
 static void p_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                          const float *w, int N, int C, int OC, int acc) {
     char nm[64];
@@ -146,6 +152,7 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     if (ops->params_updated) wrapped.params_updated = p_params_updated;
     if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
     if (ops->xent_train) wrapped.xent_train = p_xent_train;
+    if (ops->matmul_fwd_add) wrapped.matmul_fwd_add = p_matmul_fwd_add;
     return &wrapped;
 }
 

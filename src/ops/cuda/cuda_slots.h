@@ -16,6 +16,8 @@ extern "C" {
 void swax_cuda_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC);
 void swax_cuda_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                           const float *w, int N, int C, int OC, int accumulate_dinp);
+void swax_cuda_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
+                              const float *resid);
 void swax_cuda_embed_fwd(float *out, const int32_t *tok, const float *wte, int N, int D);
 void swax_cuda_embed_bwd(float *dwte, const float *dout, const int32_t *tok, int N, int D);
 void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);

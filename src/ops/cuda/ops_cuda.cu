@@ -266,12 +266,18 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
     exit(SWAX_E_INTERNAL);
 }
 
-/* Column-major C (m×n, ldc, fp32) = op(A) op(B) (+ C when accumulate). */
-static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
-                 float *Cm, long ldc, int accumulate) {
+/* Column-major C (m×n, ldc, fp32) = op(A) op(B) (+ C when accumulate; + Cin,
+ * with C's layout, when Cin: the epilogue's beta term, not a separate pass). */
+static void gemm_c(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
+                   float *Cm, long ldc, int accumulate, const float *Cin) {
     if (m <= 0 || n <= 0) return;
+    if (Cin) accumulate = 1;
+    const float *Csrc = Cin ? Cin : Cm;
     if (k <= 0) {
-        if (!accumulate)
+        if (Cin)
+            SWAX_CUDA_CHECK(cudaMemcpy2DAsync(Cm, sizeof(float) * ldc, Cin, sizeof(float) * ldc, sizeof(float) * m, n,
+                                              cudaMemcpyDeviceToDevice, ctx.stream));
+        else if (!accumulate)
             SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, sizeof(float) * ldc, 0, sizeof(float) * m, n, ctx.stream));
         return;
     }
@@ -279,18 +285,24 @@ static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, l
      * aligned to at least 16 bytes, the true alignment below that; an
      * algorithm that still refuses an operand (status 15) is replaced by one
      * planned for the true alignment. */
-    const int aa = ptr_align(A), ab = ptr_align(B), ac = ptr_align(Cm);
+    const int aa = ptr_align(A), ab = ptr_align(B), acd = ptr_align(Cm), acs = ptr_align(Csrc);
+    const int ac = acd < acs ? acd : acs;
     GemmPlan *p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate, aa >= 16 ? 256 : aa,
                             ab >= 16 ? 256 : ab, ac >= 16 ? 256 : ac);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    cublasStatus_t st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
+    cublasStatus_t st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Csrc, p->c, Cm, p->c, &p->algo,
                                        ctx.workspace, p->ws, ctx.stream);
     if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
         p = gemm_plan(bf16, ta, tb, m, n, k, lda, ldb, ldc, accumulate, aa, ab, ac);
-        st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cm, p->c, Cm, p->c, &p->algo,
+        st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Csrc, p->c, Cm, p->c, &p->algo,
                             ctx.workspace, p->ws, ctx.stream);
     }
     lt_check(st, "cublasLtMatmul", __FILE__, __LINE__);
+}
+
+static void gemm(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
+                 float *Cm, long ldc, int accumulate) {
+    gemm_c(bf16, ta, tb, m, n, k, A, lda, B, ldb, Cm, ldc, accumulate, NULL);
 }
 
 /* fp32 mode. Row-major out (N, OC) = inp (N, C) · w (OC, C)ᵀ; in column-major
@@ -299,6 +311,12 @@ extern "C" void swax_cuda_matmul_fwd(float *out, long ldo, const float *inp, lon
                                      int OC) {
     SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
     gemm(0, 1, 0, OC, N, C, w, C, inp, ldi, out, ldo, 0);
+}
+
+extern "C" void swax_cuda_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N,
+                                         int C, int OC, const float *resid) {
+    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C && resid && resid != out);
+    gemm_c(0, 1, 0, OC, N, C, w, C, inp, ldi, out, ldo, 0, resid);
 }
 
 /* dinp (N, C) (+)= dout (N, OC) · w (OC, C):  column-major dinpᵀ (C×N) = w_cm (C×OC) · doutᵀ (OC×N)
@@ -610,6 +628,17 @@ static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, co
     gemm(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0);
 }
 
+/* Training's residual connections: the add in the product's epilogue (no
+ * gemv: decode adds on its own). */
+static void bf16_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
+                                const float *resid) {
+    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C && resid && resid != out);
+    dside.valid = 0;
+    const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
+    const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
+    gemm_c(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0, resid);
+}
+
 static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
@@ -629,11 +658,12 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
 
 static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
 
-#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, PARAMS_UPDATED, ATTN_FWD, ATTN_BWD, CELL_FWD, CELL_BWD) \
+#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, MATMUL_FWD_ADD, PARAMS_UPDATED, ATTN_FWD, ATTN_BWD, CELL_FWD, CELL_BWD) \
     {                                                                                                     \
         .name = NAME, .is_device = 1, .sync = cu_sync, .mem_used = cu_mem_used,                           \
         .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .to_device = cu_to_device,   \
         .to_host = cu_to_host, .zero = cu_zero, .matmul_fwd = MATMUL_FWD, .matmul_bwd = MATMUL_BWD,       \
+        .matmul_fwd_add = MATMUL_FWD_ADD,                                                                 \
         .embed_fwd = swax_cuda_embed_fwd, .embed_bwd = swax_cuda_embed_bwd,                               \
         .rmsnorm_fwd = swax_cuda_rmsnorm_fwd, .rmsnorm_bwd = swax_cuda_rmsnorm_bwd, .add = swax_cuda_add,  \
         .swiglu_fwd = swax_cuda_swiglu_fwd, .swiglu_bwd = swax_cuda_swiglu_bwd,                           \
@@ -653,10 +683,10 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
 static const SwaxOps cuda_ops_bf16 =
-    SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_params_updated, swax_cuda_attn_fwd_tc,
+    SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_matmul_fwd_add, bf16_params_updated, swax_cuda_attn_fwd_tc,
                     swax_cuda_attn_bwd_tc, swax_cuda_mlstm_cell_fwd_tc, swax_cuda_mlstm_cell_bwd_tc);
 static const SwaxOps cuda_ops_fp32 =
-    SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, NULL, swax_cuda_attn_fwd,
+    SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, swax_cuda_matmul_fwd_add, NULL, swax_cuda_attn_fwd,
                     swax_cuda_attn_bwd, swax_cuda_mlstm_cell_fwd, swax_cuda_mlstm_cell_bwd);
 
 extern "C" const SwaxOps *swax_ops_cuda(void) {
@@ -676,6 +706,9 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         /* SWAX_XENT_FUSED=0: the head's cross-entropy as two kernels (A/B timing) */
         static int unfused = -1;
         t.xent_train = env_is("SWAX_XENT_FUSED", "0", &unfused) ? NULL : swax_cuda_xent_train_bf16;
+        /* SWAX_RESID_FUSED=0: residual adds as their own kernel (A/B timing) */
+        static int resid_sep = -1;
+        if (env_is("SWAX_RESID_FUSED", "0", &resid_sep)) t.matmul_fwd_add = NULL;
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
