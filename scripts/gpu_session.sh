@@ -49,9 +49,11 @@ for sec in $SECTIONS; do
     infer)
       timeout 150 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 > "$L/infer.jsonl" 2>&1
       timeout 60 env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
-      timeout 60 env SWAX_INFER_KERNELS=old "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
-        > "$L/infer_old.jsonl" 2>&1
-      for f in infer infer_gemv0 infer_old; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
+      for k in old new; do
+        timeout 60 env SWAX_INFER_KERNELS=$k "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+          > "$L/infer_$k.jsonl" 2>&1
+      done
+      for f in infer infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
       at "infer done" ;;
     kernels)
       timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"; at "kernels done" ;;

@@ -373,8 +373,9 @@ TEST(decode_kernels_split_and_old_agree) {
     const int V = k.V;
     int32_t tok[S][64];
     for (int i = 0; i < S; i++) rand_tokens(tok[i], 64, k.Vused);
-    static const KernelVariant vs[] = {{"old", NULL, NULL}, {NULL, NULL, NULL},  {NULL, "1", "1"},
-                                       {NULL, "3", "3"},    {NULL, "1024", "1024"}, {NULL, NULL, NULL}};
+    static const KernelVariant vs[] = {{"old", NULL, NULL}, {NULL, NULL, NULL},     {NULL, "1", "1"},
+                                       {NULL, "3", "3"},    {NULL, "1024", "1024"}, {NULL, NULL, NULL},
+                                       {"new", NULL, NULL}};
     enum { NV = sizeof vs / sizeof vs[0] };
     const size_t npre = (size_t)S * V, ndec = (size_t)STEPS * S * V;
     float *pre = calloc(NV * npre, sizeof(float)), *dec = calloc(NV * ndec, sizeof(float));

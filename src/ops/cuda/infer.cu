@@ -22,10 +22,12 @@
  *             fp32, P through shared memory, each thread accumulates a quarter
  *             of the output columns. Visits keys [first row's p - w + 1, last
  *             row's p]: O(R·(w + PQ)) work, memory independent of context.
- *             The tile's 32 K/V row addresses are made once per tile
- *             (SWAX_INFER_KERNELS=old: per staged element; same bits).
+ *             Staged floats' addresses computed per element (default; with
+ *             SWAX_INFER_KERNELS=new the tile's 32 K/V row addresses once
+ *             per tile, which measured slower; same bits).
  *             decode (one row per sequence, seq and position from device
- *             arrays), default: flash-decoding. Split kernel: block per
+ *             arrays), where the (row, head) grid is under 2 blocks per SM
+ *             (kernel_choice below): flash-decoding. Split kernel: block per
  *             (split of ks keys, head, row), 8 warps: scores (warp per group
  *             of 4 keys, lanes over dh, butterfly sums) into shared memory,
  *             the split's max, weights and sum, then P·V with a thread per
@@ -36,19 +38,19 @@
  *             head's k and v into ring slot p mod w (no split reads that
  *             slot: it holds position p - w, outside the window; key p is
  *             read from qkv), so decode is rope, split, merge.
- *             SWAX_INFER_KERNELS=old: block per (row, head), 8 warps; each
+ *             Otherwise (and SWAX_INFER_KERNELS=old): block per (row, head), 8 warps; each
  *             warp takes every 8th group of KU = 4 keys, online softmax per
  *             warp, merged in warp order; then the ring launch.
  *   ring      (prefill, and the old decode) block per stored row: k and v of
  *             the last min(w, R) rows into slot p mod w of the row's sequence.
- * infer_mlstm_step, default two launches: split per (jt rows of C, head,
+ * infer_mlstm_step, under 2 blocks per SM two launches: split per (jt rows of C, head,
  *   row), a thread per dv column: C' of its rows in place (the old kernel's
  *   arithmetic, the same bits), partial h over its rows (j order); merge per
  *   (head, row): den (old order, same bits), h = Σ splits in split order
  *   (one split: the old bits), then n' and m'. jt: ~2 blocks per SM over
  *   NH·R (1.4b at batch 1: 4 rows, 256 blocks instead of 32).
  *   SWAX_INFER_STEP_ROWS / SWAX_INFER_SPLIT_KEYS override jt / ks (tests).
- *   SWAX_INFER_KERNELS=old, two launches: step per (dv tile of 64, head, row): the
+ *   Otherwise (and SWAX_INFER_KERNELS=old), two launches: step per (dv tile of 64, head, row): the
  *   C rows of this tile updated in place, C' = f C + i k vᵀ, h_e = Σ_j C'_je
  *   q̃_j in j order, den = n'·q̃ (block sum in a fixed order, every tile the
  *   same bits); then state per (head, row): n' and m' written (after every
@@ -623,13 +625,30 @@ template <int DP> void launch_decode(const SwaxInferAttnCall *c) {
 constexpr int SCR_DEC_ATTN = SWAX_SCRATCH_SLOTS - 1, SCR_DEC_STEP = SWAX_SCRATCH_SLOTS - 2;
 static_assert(SCR_DEC_STEP > SWAX_SCRATCH_BF16_W, "infer.cu's scratch slots collide with the enum");
 
-/* SWAX_INFER_KERNELS=old: the previous decode kernels (one block per (row,
- * head) over the whole window; the mLSTM step per (dv tile, head, row)) and
- * the previous prefill staging, for A/B runs in one process. Read at every
- * launch (host side; a captured graph keeps the choice it was captured with). */
-static bool old_kernels() {
+/* Which decode and prefill kernels. The split decode kernels (attention per
+ * (split of keys, head, row), the mLSTM step per (rows of C, head, row), each
+ * with a merge launch) are for grids that would leave SMs idle: batch 1 of
+ * the 1.4b preset runs 16 attention blocks without splitting. Where the
+ * (row, head) grid already fills the card they only add a launch and the
+ * partials' traffic (H200, 1.4b, batch 64: 4.82 ms a step split vs 4.29 per
+ * (row, head)), so by default ("auto") a call takes the split kernels only
+ * below 2 blocks per SM. Prefill: staging that computes every staged
+ * float's address measured faster than the per-tile row addresses (H200,
+ * 1.4b, 4k context: 11,410 vs 10,368 tokens/s; same bits), so auto takes it.
+ * SWAX_INFER_KERNELS=old / new force one family everywhere (A/B runs, tests).
+ * Read at every launch (host side; a captured graph keeps the choice it was
+ * captured with). */
+enum KernelChoice { K_AUTO, K_OLD, K_NEW };
+static KernelChoice kernel_choice() {
     const char *e = getenv("SWAX_INFER_KERNELS");
-    return e && !strcmp(e, "old");
+    if (e && !strcmp(e, "old")) return K_OLD;
+    if (e && !strcmp(e, "new")) return K_NEW;
+    return K_AUTO;
+}
+/* whether a decode launch of `blocks` (row, head) blocks takes the split kernels */
+static bool use_split(long blocks) {
+    const KernelChoice k = kernel_choice();
+    return k == K_NEW || (k == K_AUTO && blocks < 2L * swax_cuda_sm_count());
 }
 /* a positive integer from the environment, else def (tests: split sizes) */
 static long env_long(const char *name, long def) {
@@ -665,8 +684,8 @@ template <int DP> bool launch_decode_split(const SwaxInferAttnCall *c) {
     SWAX_CUDA_LAUNCHED();
     return true;
 }
-template <int DP> void launch_decode(const SwaxInferAttnCall *c, bool old) {
-    if (old || !launch_decode_split<DP>(c)) launch_decode<DP>(c);
+template <int DP> void launch_decode(const SwaxInferAttnCall *c, bool split) {
+    if (!split || !launch_decode_split<DP>(c)) launch_decode<DP>(c);
 }
 
 struct Graph {
@@ -686,8 +705,8 @@ extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
     const size_t nrope = (size_t)c->R * (c->dh / 2);
     k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c);
     SWAX_CUDA_LAUNCHED();
-    const bool old = old_kernels();
     if (c->seq >= 0) {
+        const bool old = kernel_choice() != K_NEW;
         if (c->dh <= 64) launch_prefill<64>(c, old);
         else if (c->dh <= 128) launch_prefill<128>(c, old);
         else launch_prefill<256>(c, old);
@@ -695,9 +714,10 @@ extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
         k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
         SWAX_CUDA_LAUNCHED();
     } else { /* decode: the ring write is in the launch sequence of the kernel taken */
-        if (c->dh <= 64) launch_decode<64>(c, old);
-        else if (c->dh <= 128) launch_decode<128>(c, old);
-        else launch_decode<256>(c, old);
+        const bool split = use_split((long)c->R * c->H);
+        if (c->dh <= 64) launch_decode<64>(c, split);
+        else if (c->dh <= 128) launch_decode<128>(c, split);
+        else launch_decode<256>(c, split);
     }
 }
 
@@ -709,7 +729,7 @@ extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
     const size_t sm = swax_smem_f(2 * (size_t)c->dk);
     SWAX_CUDA_REQUIRE(sm <= 48 * 1024);
     cudaStream_t st = swax_cuda_stream();
-    if (!old_kernels()) {
+    if (use_split((long)swax_ceil_div((size_t)c->dv, STEP_ET) * c->NH * c->R)) {
         /* rows of C per split: ~2 blocks per SM over NH·R (head, row) pairs;
          * SWAX_INFER_STEP_ROWS overrides */
         const long HR = (long)c->NH * c->R;
