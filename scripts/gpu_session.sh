@@ -38,7 +38,8 @@ for sec in $SECTIONS; do
     train)
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
       # each switch on top of the previous; last_loss must be the same in every line
-      at "A/B w128 RESID=0: $(bt SWAX_RESID_FUSED=0 128)"
+      at "A/B w128 XROW=0: $(bt SWAX_XENT_ROW=0 128)"
+      at "A/B w128 XROW=0 RESID=0: $(bt 'SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0' 128)"
       at "A/B w128 XENT=0: $(bt SWAX_XENT_FUSED=0 128)"
       at "A/B w128 XENT=0 FWD=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0' 128)"
       at "A/B w128 XENT=0 FWD=0 DOUT=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0' 128)"

@@ -493,14 +493,17 @@ TEST(cuda_xent_train_equals_fwd_then_bwd) {
     const SwaxOps *B16 = swax_ops_cuda_bf16();
     SWAX_ASSERT(B16 && G->xent_train && B16->xent_train);
     swax_rng_seed(&rng, 113, 0);
-    for (int k = 0; k < 2; k++) {
-        const SwaxOps *t = k ? B16 : G;
+    for (int k = 0; k < 4; k++) { /* fp32, bf16 table; then both with the row re-read instead of kept in shared memory */
+        const SwaxOps *t = k % 2 ? B16 : G;
+        if (k == 2) setenv("SWAX_XENT_ROW", "0", 1);
         xent_train_case(t, 1, 29, 25, 30.0f, 8);
         xent_train_case(t, 7, 29, 25, 0.0f, 8);   /* scalar rows (V odd) */
         xent_train_case(t, 9, 1000, 997, 30.0f, 16); /* float4 rows, Vused % 4 != 0 */
         xent_train_case(t, 3, 50304, 50257, 30.0f, 64);
         xent_train_case(t, 2, 50304, 50257, 0.0f, 32);
+        xent_train_case(t, 2, 60000, 59999, 30.0f, 8); /* too wide for the shared row: re-read */
     }
+    unsetenv("SWAX_XENT_ROW");
 }
 
 /* ------------------------------------------------------------------ AdamW */

@@ -764,16 +764,21 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
     }
 }
 
-/* Training's head: xent_fwd then xent_bwd in one pass over the row's raw
- * logits, the same bits (the same thread layout, reduction and formulas; the
- * capped value recomputed where xent_bwd would read it back). The second pass
- * re-reads the row (~200 KB, mostly from L2). d logits go to z in fp32 when
- * w32, to dbf in bf16 when dbf; the capped row is never written back. */
-template <int W, typename T>
+/* Training's head: xent_fwd then xent_bwd in one kernel, the same bits (the
+ * same thread layout, reduction and formulas). ROW: the capped row is kept in
+ * shared memory (V floats: up to ~51k ids) and the second pass reads it from
+ * there: one DRAM read of the raw logits. Otherwise the second pass re-reads
+ * the raw row (~200 KB at V = 50,304) and caps it again: at two 1,024-thread
+ * blocks an SM, 264 rows in flight exceed an H100/H200's 50 MB L2, so that
+ * re-read mostly comes from DRAM (run 5: the first version, 6.7 ms a
+ * bench-gpu step). d logits go to z in fp32 when w32, to dbf in bf16 when
+ * dbf; z is never written with the capped row. */
+template <int W, typename T, bool ROW>
 __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse, float *losses,
                                                           const int32_t *targets, int V, int Vused, float cap,
                                                           float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
     __shared__ float shm[32], shs[32];
+    extern __shared__ __align__(16) float zrow[]; /* V floats when ROW */
     const int r = blockIdx.x;
     T *z = logits + (size_t)r * V;
     __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
@@ -786,6 +791,7 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
         for (int j = 0; j < W; j++) {
             if (i + j < Vused) {
                 const float v = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
+                a[j] = v;
                 if (v > m) {
                     s = s * expf(m - v) + 1.0f;
                     m = v;
@@ -794,14 +800,15 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
                 }
             }
         }
+        if (ROW) stv(zrow + i, a);
     }
-    ms_block(m, s, shm, shs);
+    ms_block(m, s, shm, shs); /* its barriers also publish zrow */
     const float l = m + logf(s);
     if (threadIdx.x == 0) {
         if (lse) lse[r] = l;
         if (losses) {
             float zt = -INFINITY;
-            if (t >= 0 && t < Vused) zt = cap > 0 ? cap * tanhf(ldf(z + t) * inv_cap) : ldf(z + t);
+            if (t >= 0 && t < Vused) zt = ROW ? zrow[t] : cap > 0 ? cap * tanhf(ldf(z + t) * inv_cap) : ldf(z + t);
             losses[r] = t >= 0 ? l - zt : 0.0f;
         }
     }
@@ -812,12 +819,13 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
 #pragma unroll
             for (int j = 0; j < W; j++) a[j] = 0.0f;
         } else {
-            ldv(z + i, a);
+            if (ROW) ldv(zrow + i, a);
+            else ldv(z + i, a);
 #pragma unroll
             for (int j = 0; j < W; j++) {
                 const int idx = i + j;
                 if (idx < Vused) {
-                    const float zz = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
+                    const float zz = ROW ? a[j] : cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
                     float v;
                     if (cap > 0) {
                         const float th = zz * inv_cap;
@@ -1202,12 +1210,30 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
     cudaStream_t st = swax_cuda_stream();
     const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
     const int w32 = dbf == NULL;
+    /* the capped row in shared memory where it fits (SWAX_XENT_ROW=0: never; A/B, tests; read per call) */
+    const char *e = getenv("SWAX_XENT_ROW");
+    const size_t row_bytes = swax_smem_f((size_t)V);
+    const bool row = !(e && !strcmp(e, "0")) && row_bytes <= SMEM_MAX;
     if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
-        xent_train_kernel<4, float><<<N, row_threads((size_t)V / 4, 1024), 0, st>>>(
-            logits, lse, losses, targets, V, Vused, cap, inv_cap, scale, w32, dbf);
+        const int nt = row_threads((size_t)V / 4, 1024);
+        if (row) {
+            smem_optin(xent_train_kernel<4, float, true>, row_bytes);
+            xent_train_kernel<4, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
+                                                                       inv_cap, scale, w32, dbf);
+        } else {
+            xent_train_kernel<4, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
+                                                                scale, w32, dbf);
+        }
     } else {
-        xent_train_kernel<1, float><<<N, row_threads((size_t)V, 1024), 0, st>>>(
-            logits, lse, losses, targets, V, Vused, cap, inv_cap, scale, w32, dbf);
+        const int nt = row_threads((size_t)V, 1024);
+        if (row) {
+            smem_optin(xent_train_kernel<1, float, true>, row_bytes);
+            xent_train_kernel<1, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
+                                                                       inv_cap, scale, w32, dbf);
+        } else {
+            xent_train_kernel<1, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
+                                                                scale, w32, dbf);
+        }
     }
     SWAX_CUDA_LAUNCHED();
 }
