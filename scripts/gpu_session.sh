@@ -37,14 +37,13 @@ for sec in $SECTIONS; do
       grep -E '^\| (memcheck|racecheck)' "$L/sanitize.txt" >> "$S"; at "sanitizer done" ;;
     train)
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      # each switch on top of the previous; last_loss must be the same in every line
-      at "A/B w128 XROW=0: $(bt SWAX_XENT_ROW=0 128)"
-      at "A/B w128 XROW=0 RESID=0: $(bt 'SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0' 128)"
-      at "A/B w128 XENT=0: $(bt SWAX_XENT_FUSED=0 128)"
-      at "A/B w128 XENT=0 FWD=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0' 128)"
-      at "A/B w128 XENT=0 FWD=0 DOUT=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0' 128)"
-      at "A/B w128 XENT=0 FWD=0 DOUT=0 KEEP=0: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0' 128)"
-      at "A/B w128 XENT=0 FWD=0 DOUT=0 KEEP=0 CVT=old: $(bt 'SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old' 128)"
+      # each switch on top of the previous, newest first; last_loss must be the same in every line
+      ab=""
+      for sw in SWAX_BF16_ONLY=0 SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0 SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 \
+                SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old; do
+        ab="$ab $sw"
+        at "A/B w128$ab: $(bt "$ab" 128)"
+      done
       at "train w128 pattern AD: $(timeout 90 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
           --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
     infer)

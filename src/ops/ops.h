@@ -186,6 +186,8 @@ typedef struct SwaxOps {
     void (*add)(float *y, const float *x, size_t n); /* y += x */
     /* h (N, F) = silu(gu[:, :F]) ⊙ gu[:, F:] */
     void (*swiglu_fwd)(float *h, const float *gu, int N, int F);
+    /* dgu (N, 2F) written. A backend may leave it only in a copy that the next matmul_bwd with exactly
+     * this dout takes (the bf16 table, as xent_train): the model's next op is that product. */
     void (*swiglu_bwd)(float *dgu, const float *dh, const float *gu, int N, int F);
 
     void (*attn_fwd)(SwaxAttnCall *c);

@@ -56,6 +56,9 @@ extern "C" void *swax_cuda_scratch(int slot, size_t bytes);
  * SWAX_BF16_DOUT=0). Any other write through the table's memory slots or a
  * forward product forgets it. */
 extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols);
+/* The same, for a producer that may then leave src unwritten (*only = 1): the
+ * next backward product must take the copy (ops_cuda.cu). */
+extern "C" void *swax_cuda_dout_bf16_only(const float *src, long ld, int rows, int cols, int *only);
 /* The same for a product's forward input: the kept bf16 copy of src (rows x
  * cols, stride ld) that the next bf16 product forward with exactly that input
  * would make, which the caller (the kernel producing src) fills now; that

@@ -482,9 +482,10 @@ __global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F, __nv_bfloat16
 }
 
 /* dbf (may be NULL): the same d(gate, up) rounded to bf16, dense (N, 2F), for
- * the gate/up product's backward (the "cuda" table: no separate rounding pass). */
+ * the gate/up product's backward (the "cuda" table: no separate rounding pass);
+ * w32 = 0: only that copy (swax_cuda_dout_bf16_only). */
 template <int W, typename T>
-__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F, __nv_bfloat16 *dbf) {
+__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
         const T *g = gu + (size_t)r * 2 * F, *d = dh + (size_t)r * F;
         T *dg = dgu + (size_t)r * 2 * F;
@@ -500,8 +501,10 @@ __global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F
                 dgv[j] = dv[j] * uv[j] * s * (1.0f + gv[j] * (1.0f - s));
                 duv[j] = dv[j] * silu;
             }
-            stv(dg + c, dgv);
-            stv(dg + F + c, duv);
+            if (w32) {
+                stv(dg + c, dgv);
+                stv(dg + F + c, duv);
+            }
             if (db) {
                 stv_bf16(db + c, dgv);
                 stv_bf16(db + F + c, duv);
@@ -1050,16 +1053,17 @@ extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int 
     swiglu_fwd_launch(h, gu, N, F, (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F));
 }
 
-static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf) {
+static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf,
+                              int w32) {
     cudaStream_t st = swax_cuda_stream();
     if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
         swiglu_bwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
-                                                                                                   F, dbf);
+                                                                                                   F, dbf, w32);
     } else {
         const int threads = row_threads((size_t)F, 256);
         swiglu_bwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
-                                                                                               dbf);
+                                                                                               dbf, w32);
     }
     SWAX_CUDA_LAUNCHED();
 }
@@ -1068,17 +1072,20 @@ extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *g
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(dgu && dh && gu);
-    swiglu_bwd_launch(dgu, dh, gu, N, F, NULL);
+    swiglu_bwd_launch(dgu, dh, gu, N, F, NULL, 1);
 }
 
-/* The "cuda" table's slot: also leaves d(gate, up) rounded to bf16 where the
- * gate/up product's backward will look for them (ops_cuda.cu:
- * swax_cuda_dout_bf16; ~8.7 GB a bench-gpu step not read and rounded again). */
+/* The "cuda" table's slot: d(gate, up) rounded to bf16 where the gate/up
+ * product's backward will look for them (ops_cuda.cu: swax_cuda_dout_bf16;
+ * ~8.7 GB a bench-gpu step not read and rounded again), and only there
+ * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written). */
 extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(dgu && dh && gu);
-    swiglu_bwd_launch(dgu, dh, gu, N, F, (__nv_bfloat16 *)swax_cuda_dout_bf16(dgu, 2L * F, N, 2 * F));
+    int only = 0;
+    __nv_bfloat16 *dbf = (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only);
+    swiglu_bwd_launch(dgu, dh, gu, N, F, dbf, !only);
 }
 
 extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,
@@ -1203,13 +1210,13 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
 }
 
 static void xent_train_launch(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
-                              int Vused, float cap, float scale, __nv_bfloat16 *dbf) {
+                              int Vused, float cap, float scale, __nv_bfloat16 *dbf, int only) {
     SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(logits && targets);
     cudaStream_t st = swax_cuda_stream();
     const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
-    const int w32 = dbf == NULL;
+    const int w32 = !dbf || !only;
     /* the capped row in shared memory where it fits (SWAX_XENT_ROW=0: never; A/B, tests; read per call) */
     const char *e = getenv("SWAX_XENT_ROW");
     const size_t row_bytes = swax_smem_f((size_t)V);
@@ -1240,17 +1247,18 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
 
 extern "C" void swax_cuda_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
                                      int Vused, float cap, float scale) {
-    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, NULL);
+    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, NULL, 0);
 }
 
 /* The "cuda" table's slot: the d logits only as the bf16 copy the head's
  * backward product takes (the fp32 row is neither capped in place nor
- * overwritten: ~13 GB a bench-gpu step not written or read); in fp32 when
- * that copy is off (SWAX_BF16_DOUT=0). */
+ * overwritten: ~13 GB a bench-gpu step not written or read); in fp32 too
+ * when that copy is off (SWAX_BF16_DOUT=0) or not alone (SWAX_BF16_ONLY=0). */
 extern "C" void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const int32_t *targets, int N,
                                           int V, int Vused, float cap, float scale) {
-    __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16(logits, V, N, V) : NULL;
-    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, dbf);
+    int only = 0;
+    __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16_only(logits, V, N, V, &only) : NULL;
+    xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, dbf, only);
 }
 
 /* The step's constants, computed on the host exactly as the CPU computes them. */

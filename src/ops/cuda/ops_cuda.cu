@@ -466,22 +466,48 @@ static int side_take(SideCopy *c, const float *src, long ld, int rows, int cols)
  * again). Valid for the next backward product with exactly that dout only;
  * SWAX_BF16_DOUT=0 turns it off (A/B timing). */
 static SideCopy dside;
+/* A producer that left its fp32 output unwritten (swax_cuda_dout_bf16_only):
+ * the next backward product must take its copy. */
+static const float *dside_only;
 
 extern "C" void *swax_cuda_dout_bf16(const float *src, long ld, int rows, int cols) {
     static int off = -1;
     dside.valid = 0;
+    dside_only = NULL;
     if (env_is("SWAX_BF16_DOUT", "0", &off) || rows <= 0 || cols <= 0) return NULL;
     void *p = swax_cuda_scratch(SWAX_SCRATCH_BF16_B, sizeof(__nv_bfloat16) * (size_t)rows * cols);
     side_set(&dside, src, ld, rows, cols);
     return p;
 }
 
+/* As swax_cuda_dout_bf16, for a producer that may then leave its fp32 output
+ * unwritten (*only = 1: the cross-entropy's d logits, the SwiGLU's d(gate,
+ * up); ~15 GB a bench-gpu step not written): the next backward product, which
+ * reads exactly that dout, takes the copy; if that product would round the
+ * dout afresh instead (the copy forgotten in between), it stops with an
+ * internal error rather than read unwritten memory. SWAX_BF16_ONLY=0 keeps
+ * the fp32 output too (A/B). */
+extern "C" void *swax_cuda_dout_bf16_only(const float *src, long ld, int rows, int cols, int *only) {
+    static int off = -1;
+    void *p = swax_cuda_dout_bf16(src, ld, rows, cols);
+    *only = p && !env_is("SWAX_BF16_ONLY", "0", &off);
+    if (*only) dside_only = src;
+    return p;
+}
+
 /* dout (rows x cols, stride ld) as bf16: the kernel-made copy when it is the
  * one announced, else rounded now; either way in scratch slot B. */
 static const __nv_bfloat16 *dout_bf16(const float *dout, long ld, int rows, int cols) {
+    const float *only = dside_only;
+    dside_only = NULL;
     if (side_take(&dside, dout, ld, rows, cols))
         return (const __nv_bfloat16 *)swax_cuda_scratch(SWAX_SCRATCH_BF16_B,
                                                         sizeof(__nv_bfloat16) * (size_t)rows * cols);
+    if (only && only == dout) {
+        fprintf(stderr, "swax: internal error: a backward product needs d-out values that were kept only as a bf16 "
+                        "copy, and the copy was forgotten (ops.h: xent_train / swiglu_bwd)\n");
+        exit(SWAX_E_INTERNAL);
+    }
     return as_bf16(SWAX_SCRATCH_BF16_B, dout, ld, rows, cols);
 }
 
