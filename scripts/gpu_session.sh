@@ -5,7 +5,7 @@
 # PyTorch baselines on the same card while time is left. Writes a short summary.txt and one
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
-#   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train infer kernels
+#   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train infer kernels gemm
 #                                                       profile baseline sanitize (default: all
 #                                                       but sanitize, in that order)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
@@ -22,7 +22,7 @@ rm -rf "$R" && mkdir -p "$R" && tar -C "$R" -xJf .gpu/bundle.tar.xz
 export LD_LIBRARY_PATH="$R/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}" SWAX_BIN=$R/bin/swax
 export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3)} NCCL_NVLS_ENABLE=0
 B=$R/bin/swax
-SECTIONS=${*:-tests train infer kernels profile baseline}
+SECTIONS=${*:-tests train infer kernels gemm profile baseline}
 echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
 # bench train at bench-gpu; $1: environment (VAR=value ...), $2: window
 bt() { timeout 90 env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
@@ -57,6 +57,19 @@ for sec in $SECTIONS; do
       at "infer done" ;;
     kernels)
       timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"; at "kernels done" ;;
+    gemm)
+      timeout 90 "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
+      python3 - "$L/gemm.jsonl" >> "$S" <<'PY' || tail -3 "$L/gemm.jsonl" >> "$S"
+import json, sys
+for line in open(sys.argv[1]):
+    try: d = json.loads(line)
+    except ValueError: print(line.rstrip()); continue
+    if d.get("bench") == "gemm":
+        print(f"gemm {d['what']:<16} {d['m']}x{d['n']}x{d['k']}: plan {d['plan_ms']:.3f} ms ({d['plan_tflops']:.0f} TF/s), "
+              f"best {d['best_ms']:.3f} (#{d['best_index']}), gain/step {d['gain_per_step_ms']:.2f} ms")
+    else: print(line.rstrip())
+PY
+      at "gemm done" ;;
     profile)
       SWAX_PROFILE=1 timeout 60 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
@@ -70,7 +83,7 @@ for sec in $SECTIONS; do
       t=$(left)
       [ "$t" -gt 40 ] && timeout $(( t - 10 )) python3 scripts/gpu_baseline.py > "$L/baseline_kernels.jsonl" 2> "$L/baseline_kernels.err"
       cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
-    *) at "unknown section $sec (tests train infer kernels profile baseline sanitize)" ;;
+    *) at "unknown section $sec (tests train infer kernels gemm profile baseline sanitize)" ;;
   esac
 done
 at "end"

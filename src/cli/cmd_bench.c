@@ -121,7 +121,9 @@ static void usage(FILE *f) {
             "                        batch size (default 256);\n"
             "                        GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
             "                        32k, 1M; try --preset 1.4b)\n"
-            "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n\n"
+            "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n"
+            "       swax bench gemm [--steps K]          (CUDA) the bench-gpu step's products: the planned cuBLASLt\n"
+            "                        algorithm beside its next K candidates (default 8), ms and the gain per step\n\n"
             "Prints one JSON line per figure. `make bench` runs these beside the PyTorch twin and\n"
             "prints ratios (scripts/bench.sh); results are recorded in docs/performance.md.\n");
 }
@@ -191,6 +193,10 @@ int cmd_bench(int argc, char **argv) {
         const SwaxOps *ops = !strcmp(device, "cpu") ? swax_ops_cpu() : swax_ops_cuda_bf16();
         if (!ops) return cli_fail("bench", swax_error_wrap(SWAX_E_USAGE, "--device %s", device));
         int rc = swax_ops_bench(ops, stdout);
+        return rc ? cli_fail("bench", rc) : 0;
+    }
+    if (!strcmp(what, "gemm")) {
+        int rc = swax_cuda_gemm_tune(stdout, steps_given ? (int)steps : 8);
         return rc ? cli_fail("bench", rc) : 0;
     }
     if (!strcmp(what, "infer")) {

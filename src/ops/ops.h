@@ -279,5 +279,8 @@ void swax_ops_profile_report(FILE *f, long steps);
 
 /* Kernel timings of a table at SPEC §8's shapes (ops_bench.c): JSON lines to out. */
 int swax_ops_bench(const SwaxOps *ops, FILE *out);
+/* `swax bench gemm`: the bench-gpu step's bf16 products under the planned algorithm and each of cuBLASLt's
+ * next `count` candidates (ops_cuda.cu); a build without CUDA says so. */
+int swax_cuda_gemm_tune(FILE *out, int count);
 
 #endif

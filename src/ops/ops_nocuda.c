@@ -10,6 +10,11 @@ const SwaxOps *swax_ops_cuda(void) {
     return NULL;
 }
 const SwaxOps *swax_ops_cuda_bf16(void) { return swax_ops_cuda(); }
+int swax_cuda_gemm_tune(FILE *out, int count) {
+    (void)out, (void)count;
+    swax_ops_cuda();
+    return SWAX_E_USAGE;
+}
 
 /* The tensor-core kernels' entry points, which the GPU tests call directly:
  * in a build without CUDA they are never reached (the tests skip first). */

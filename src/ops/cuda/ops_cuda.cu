@@ -208,6 +208,29 @@ static int ptr_align(const void *p) {
     return al;
 }
 
+/* The algorithm preferences of every plan: the workspace, the alignments the
+ * operands have, and split-K only with a separate, fixed-order reduction of
+ * partial results in the workspace (never the in-place scheme): the same
+ * product gives the same bits every time. Needed for the weight gradients,
+ * whose K is the token count (32k) and whose output (e.g. 1024 x 1024) is too
+ * small to fill the card without splitting K. */
+static cublasLtMatmulPreference_t gemm_pref(int bf16, int aa, int ab, int ac) {
+    cublasLtMatmulPreference_t pref;
+    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t wsb = ctx.workspace_bytes;
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
+    uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
+    if (bf16) /* the fp32 table is for tests: no split-K there, the CPU's order is closer */
+        red |= CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
+    const uint32_t ua = (uint32_t)aa, ub = (uint32_t)ab, uc = (uint32_t)ac;
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ub, sizeof ub));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &uc, sizeof uc));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc));
+    return pref;
+}
+
 static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
                            int accumulate, int aa, int ab, int ac) {
     unsigned h = (unsigned)(bf16 * 5 + ta * 7 + tb * 13 + m * 31 + n * 131 + k * 1031 + (int)lda * 17 +
@@ -231,24 +254,7 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, ta ? k : m, ta ? m : k, lda));
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, tb ? n : k, tb ? k : n, ldb));
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, ldc));
-        cublasLtMatmulPreference_t pref;
-        LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-        uint64_t wsb = ctx.workspace_bytes;
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
-        /* split-K only with a separate, fixed-order reduction of partial results
-         * in the workspace (never the in-place scheme): the same product gives the
-         * same bits every time. Needed for the weight gradients, whose K is the
-         * token count (32k) and whose output (e.g. 1024 x 1024) is too small to
-         * fill the card without splitting K. */
-        uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
-        if (bf16) /* the fp32 table is for tests: no split-K there, the CPU's order is closer */
-            red |= CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
-        const uint32_t ua = (uint32_t)aa, ub = (uint32_t)ab, uc = (uint32_t)ac;
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ub, sizeof ub));
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &uc, sizeof uc));
-        LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc));
+        cublasLtMatmulPreference_t pref = gemm_pref(bf16, aa, ab, ac);
         cublasLtMatmulHeuristicResult_t res;
         int got = 0;
         LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &got));
@@ -678,6 +684,112 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
         const __nv_bfloat16 *ib = kept_find(inp, ldi, N, C);
         gemm(1, 0, 1, C, OC, N, ib, C, gb, OC, dw, C, 1);
     }
+}
+
+/* ---------------------------------------------------------------- product tuning study */
+
+/* `swax bench gemm`: each bf16 product of a bench-gpu training step (B8 x
+ * T4096 = 32,768 rows; D 1024, the FFN's 2 x 2752, the mixers' 3080 / 3072
+ * columns, the head's 4096-row chunks x 50,304) timed with the algorithm the
+ * plan cache uses (cuBLASLt's first heuristic answer under gemm_pref) beside
+ * each of the next `count` answers under the same preferences: JSON lines.
+ * Measures what a tuned choice would gain before deciding how to make such a
+ * choice without losing same-bits reruns (a timing-based pick can differ
+ * between runs). */
+static float time_algo(GemmPlan *p, const cublasLtMatmulAlgo_t *algo, size_t ws, const void *A, const void *B,
+                       const float *Cin, float *D, int reps) {
+    const float alpha = 1.0f, beta = p->accumulate ? 1.0f : 0.0f;
+    cudaEvent_t e0, e1;
+    SWAX_CUDA_CHECK(cudaEventCreate(&e0));
+    SWAX_CUDA_CHECK(cudaEventCreate(&e1));
+    float ms = -1;
+    for (int r = -2; r < reps; r++) {
+        if (r == 0) SWAX_CUDA_CHECK(cudaEventRecord(e0, ctx.stream));
+        cublasStatus_t st = cublasLtMatmul(ctx.lt, p->op, &alpha, A, p->a, B, p->b, &beta, Cin ? Cin : D, p->c, D,
+                                           p->c, algo, ctx.workspace, ws, ctx.stream);
+        if (st != CUBLAS_STATUS_SUCCESS) goto done;
+    }
+    SWAX_CUDA_CHECK(cudaEventRecord(e1, ctx.stream));
+    SWAX_CUDA_CHECK(cudaEventSynchronize(e1));
+    SWAX_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    ms /= (float)reps;
+done:
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    return ms;
+}
+
+extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
+    if (ctx_init()) return SWAX_E_USAGE;
+    if (count < 1) count = 1;
+    if (count > 32) count = 32;
+    enum { NR = 32768, HR = 4096, D = 1024, F2 = 5504, F = 2752, PM = 3080, PA = 3072, V = 50304 };
+    static const struct {
+        const char *what;
+        int ta, tb, m, n, k, acc, sepc; /* gemm()'s arguments; sepc: the residual as a separate C */
+        int calls;                      /* per bench-gpu step */
+    } shapes[] = {
+        {"fwd gate/up", 1, 0, F2, NR, D, 0, 0, 12},    {"fwd down +res", 1, 0, D, NR, F, 0, 1, 12},
+        {"fwd mlstm mix", 1, 0, PM, NR, D, 0, 0, 6},   {"fwd attn qkv", 1, 0, PA, NR, D, 0, 0, 6},
+        {"fwd out +res", 1, 0, D, NR, D, 0, 1, 12},    {"fwd head chunk", 1, 0, V, HR, D, 0, 0, 8},
+        {"dinp gate/up", 0, 0, D, NR, F2, 0, 0, 12},   {"dinp down", 0, 0, F, NR, D, 0, 0, 12},
+        {"dinp mlstm mix", 0, 0, D, NR, PM, 0, 0, 6},  {"dinp attn qkv", 0, 0, D, NR, PA, 0, 0, 6},
+        {"dinp out", 0, 0, D, NR, D, 0, 0, 12},        {"dinp head chunk", 0, 0, D, HR, V, 0, 0, 8},
+        {"dw gate/up", 0, 1, D, F2, NR, 1, 0, 12},     {"dw down", 0, 1, F, D, NR, 1, 0, 12},
+        {"dw mlstm mix", 0, 1, D, PM, NR, 1, 0, 6},    {"dw attn qkv", 0, 1, D, PA, NR, 1, 0, 6},
+        {"dw out", 0, 1, D, D, NR, 1, 0, 12},          {"dw head chunk", 0, 1, D, V, HR, 1, 0, 8},
+    };
+    const size_t maxel = (size_t)NR * F2; /* the largest operand or result */
+    void *A = NULL, *B = NULL;
+    float *Cm = NULL, *Cin = NULL;
+    if (cudaMalloc(&A, 2 * maxel) != cudaSuccess || cudaMalloc(&B, 2 * maxel) != cudaSuccess ||
+        cudaMalloc(&Cm, 4 * maxel) != cudaSuccess || cudaMalloc(&Cin, 4 * (size_t)NR * D) != cudaSuccess) {
+        cudaGetLastError();
+        cudaFree(A), cudaFree(B), cudaFree(Cm), cudaFree(Cin);
+        return swax_error(SWAX_E_NOMEM, "bench gemm: device memory for the operands (~3.6 GB)");
+    }
+    /* operands: small values as bf16 (0x3c00 = 0.0078125), results zeroed */
+    SWAX_CUDA_CHECK(cudaMemsetAsync(A, 0x3c, 2 * maxel, ctx.stream));
+    SWAX_CUDA_CHECK(cudaMemsetAsync(B, 0x3c, 2 * maxel, ctx.stream));
+    SWAX_CUDA_CHECK(cudaMemsetAsync(Cm, 0, 4 * maxel, ctx.stream));
+    SWAX_CUDA_CHECK(cudaMemsetAsync(Cin, 0, 4 * (size_t)NR * D, ctx.stream));
+    double step_now = 0, step_best = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int ta = shapes[si].ta, tb = shapes[si].tb, m = shapes[si].m, n = shapes[si].n, k = shapes[si].k;
+        const long lda = ta ? k : m, ldb = tb ? n : k, ldc = m;
+        GemmPlan *p = gemm_plan(1, ta, tb, m, n, k, lda, ldb, ldc, shapes[si].acc || shapes[si].sepc, 256, 256, 256);
+        const float *cin = shapes[si].sepc ? Cin : NULL;
+        const float t0 = time_algo(p, &p->algo, p->ws, A, B, cin, Cm, 10);
+        cublasLtMatmulPreference_t pref = gemm_pref(1, 256, 256, 256);
+        cublasLtMatmulHeuristicResult_t res[32];
+        int got = 0;
+        LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, count, res, &got));
+        cublasLtMatmulPreferenceDestroy(pref);
+        const double gf = 2.0 * m * n * (double)k / 1e9;
+        float best = t0;
+        int besti = 0;
+        fprintf(out, "{\"bench\": \"gemm\", \"what\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"calls\": %d, "
+                     "\"plan_ms\": %.4f, \"plan_tflops\": %.1f, \"candidates_ms\": [",
+                shapes[si].what, m, n, k, shapes[si].calls, t0, gf / t0);
+        for (int i = 0; i < got; i++) {
+            const float t = res[i].state == CUBLAS_STATUS_SUCCESS
+                                ? time_algo(p, &res[i].algo, res[i].workspaceSize, A, B, cin, Cm, 10)
+                                : -1;
+            int splitk = 0;
+            size_t wr = 0;
+            cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk,
+                                                 &wr);
+            fprintf(out, "%s[%.4f, %d]", i ? ", " : "", t, splitk);
+            if (t > 0 && t < best) best = t, besti = i;
+        }
+        fprintf(out, "], \"best_ms\": %.4f, \"best_index\": %d, \"gain_per_step_ms\": %.3f}\n", best, besti,
+                (t0 - best) * shapes[si].calls);
+        step_now += t0 * shapes[si].calls, step_best += best * shapes[si].calls;
+        fflush(out);
+    }
+    fprintf(out, "{\"bench\": \"gemm_step\", \"plan_ms\": %.2f, \"best_ms\": %.2f}\n", step_now, step_best);
+    SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    cudaFree(A), cudaFree(B), cudaFree(Cm), cudaFree(Cin);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- table */
