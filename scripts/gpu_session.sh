@@ -56,7 +56,10 @@ for sec in $SECTIONS; do
       for f in infer infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
       at "infer done" ;;
     kernels)
-      timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"; at "kernels done" ;;
+      timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"
+      # where the Gated DeltaNet's time goes, kernel by kernel (each launch synchronised)
+      SWAX_GDN_PROFILE=1 timeout 90 "$B" bench kernels --device cuda > /dev/null 2> "$L/gdn_profile.txt"
+      grep '^|' "$L/gdn_profile.txt" >> "$S"; at "kernels done" ;;
     gemm)
       timeout 90 "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
       python3 - "$L/gemm.jsonl" >> "$S" <<'PY' || tail -3 "$L/gemm.jsonl" >> "$S"
