@@ -6,8 +6,8 @@
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
 #   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train infer kernels gemm
-#                                                       profile baseline sanitize (default: all
-#                                                       but sanitize, in that order)
+#                                                       profile baseline sanitize cpu (default:
+#                                                       all but sanitize and cpu, in that order)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
 cd "$(dirname "$0")/.."
@@ -60,6 +60,17 @@ for sec in $SECTIONS; do
       # where the Gated DeltaNet's time goes, kernel by kernel (each launch synchronised)
       SWAX_GDN_PROFILE=1 timeout 90 "$B" bench kernels --device cuda > /dev/null 2> "$L/gdn_profile.txt"
       grep '^|' "$L/gdn_profile.txt" >> "$S"; at "kernels done" ;;
+    cpu)
+      # issue 9: the GPU machine's 16-core CPU, swax's thread sweep beside the PyTorch 2.x twin
+      n=$(nproc)
+      timeout 120 "$B" bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 \
+        --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
+      for t in 8 "$n"; do
+        OMP_NUM_THREADS=$t timeout 120 python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
+          --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu >> "$L/cpu_torch.jsonl" 2>&1
+      done
+      sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
+      at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores)" ;;
     gemm)
       timeout 90 "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
       python3 - "$L/gemm.jsonl" >> "$S" <<'PY' || tail -3 "$L/gemm.jsonl" >> "$S"
@@ -86,7 +97,7 @@ PY
       t=$(left)
       [ "$t" -gt 40 ] && timeout $(( t - 10 )) python3 scripts/gpu_baseline.py > "$L/baseline_kernels.jsonl" 2> "$L/baseline_kernels.err"
       cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
-    *) at "unknown section $sec (tests train infer kernels gemm profile baseline sanitize)" ;;
+    *) at "unknown section $sec (tests train infer kernels gemm profile baseline sanitize cpu)" ;;
   esac
 done
 at "end"
