@@ -27,8 +27,9 @@
 #   --pack DIR       corpus.tar.xz + tokenizer/ from scripts/fetch_study_corpus.sh (.study/pack)
 #   --bin PATH       the swax binary (default: PACK/bundle.tar.xz (made by --bundle) or
 #                    .gpu/bundle.tar.xz unpacked, else build/swax)
-#   --mix F          fraction of training tokens that are synthetic retrieval documents (0.3);
-#                    half NIAH-format documents, half key-value recall
+#   --mix F          fraction of training tokens that are synthetic retrieval documents (0.5);
+#                    half NIAH-format documents, half key-value recall; every one inside one
+#                    training row (data build --align T)
 #   --eval-device D  auto (cuda when `swax eval niah --help` lists --device and training is on a
 #                    GPU), cuda or cpu; on the CPU the evaluation is cut down (lengths to 8x)
 #   --threads N      CPU threads (default: all cores / workers)
@@ -60,7 +61,7 @@ STUDY="swax-w128,swax-w512,swax-w2048,swax-stoch-linear,swax-stoch-switch,swa-w2
 # when named with --only and the binary knows pattern D)
 
 ONLY="" SEEDS="1,2" STEPS="" MINUTES="" GPU="" GPUS="" DEVICE=cuda OUTD="${OUT:-}" WORK="" PACK=.study/pack
-BIN="" MIX=0.3 EVAL_DEVICE=auto THREADS="" MINI=0 MODE=run REPORT_DIR=docs/results/window_study KEEP_WORK=0
+BIN="" MIX=0.5 EVAL_DEVICE=auto THREADS="" MINI=0 MODE=run REPORT_DIR=docs/results/window_study KEEP_WORK=0
 usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -245,13 +246,15 @@ prepare() {
     [ -f "$ARCHIVE" ] || die "$ARCHIVE missing: run scripts/fetch_study_corpus.sh here and carry .study/pack" 3
     [ -f "$tok/tokenizer.json" ] || die "$tok/tokenizer.json missing (scripts/fetch_study_corpus.sh)" 3
   fi
-  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES"
+  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES align"
   if [ -f "$WORK/data/data.json" ] && [ "$(cat "$WORK/.stamp" 2>/dev/null)" = "$key" ]; then
     say "data: up to date ($WORK/data)"
     return 0
   fi
   "$BIN" eval gen-data --help 2>&1 | grep -q -- --queries ||
     die "$BIN has no 'gen-data --queries' (dense key-value recall): rebuild it / the bundle (--bundle)" 3
+  "$BIN" data build --help 2>&1 | grep -q -- --align ||
+    die "$BIN has no 'data build --align' (retrieval documents kept inside training rows): rebuild it / the bundle (--bundle)" 3
   rm -rf "$WORK/corpus" "$WORK/data" "$WORK/heldout" "$WORK/gen" "$WORK/.stamp"
   mkdir -p "$WORK/corpus" "$WORK/gen"
   say "unpacking $ARCHIVE"
@@ -261,9 +264,9 @@ prepare() {
   local par=$(( THREADS < 16 ? THREADS : 16 )) k pids=() essay=()
   [ -d "$WORK/corpus/train/sotu" ] && essay=(--essay "$WORK/corpus/train/sotu")
   for ((k = 0; k < par; k++)); do
-    "$BIN" eval gen-data --kind niah --tasks "$NIAH_TASKS" --docs $((GEN_NIAH / par)) --min-len "$NIAH_MIN" --max-len "$T" \
+    "$BIN" eval gen-data --kind niah --tasks "$NIAH_TASKS" --docs $((GEN_NIAH / par)) --min-len "$NIAH_MIN" --max-len $((T - 16)) \
       --seed $((100 + k)) --tokenizer "$tok" "${essay[@]}" --out "$WORK/gen/niah_$k.jsonl" --quiet & pids+=($!)
-    "$BIN" eval gen-data --kind kv --docs $((GEN_KV / par)) --min-len 64 --max-len "$T" --seed $((200 + k)) \
+    "$BIN" eval gen-data --kind kv --docs $((GEN_KV / par)) --min-len 64 --max-len $((T - 16)) --seed $((200 + k)) \
       --queries "$KV_QUERIES" --tokenizer "$tok" --out "$WORK/gen/kv_$k.jsonl" --quiet & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || die "gen-data failed"; done
@@ -273,7 +276,7 @@ prepare() {
   say "tokenising (swax data build, $THREADS threads)"
   local ins=(); for d in "$WORK"/corpus/train/*/; do ins+=(--input "${d%/}"); done
   "$BIN" data build --tokenizer "$tok" "${ins[@]}" --mix "$WORK/gen/niah.jsonl:$half" --mix "$WORK/gen/kv.jsonl:$half" \
-    --val-fraction 0.005 --out "$WORK/data" --seed 1 --threads "$THREADS" $QUIET
+    --val-fraction 0.005 --out "$WORK/data" --seed 1 --align "$T" --threads "$THREADS" $QUIET
   "$BIN" data build --tokenizer "$tok" --input "$WORK"/corpus/heldout/* --val-fraction 0 --out "$WORK/heldout" \
     --threads "$THREADS" $QUIET
   echo "$key" > "$WORK/.stamp"

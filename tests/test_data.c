@@ -560,6 +560,66 @@ TEST(mix_ratio_is_achieved) {
     swax_tokenizer_free(t);
 }
 
+/* --align T: every mix document of at most T + 1 tokens lies inside one
+ * training row (tokens [kT, kT + T], as the loader reads them); without it
+ * some cross a boundary; the input documents' text is all there (split ones
+ * in two pieces), and the mix documents are the same ones. */
+static void align_stats(const char *out, uint64_t T, int *crossing, int *aligned, size_t *a_bytes, size_t *z_docs) {
+    size_t n = 0;
+    int32_t *v = read_stream(out, "train", 257, &n);
+    *crossing = *aligned = 0, *a_bytes = 0, *z_docs = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && v[j] != 256) j++;
+        const uint64_t len = j - i; /* with the EOT */
+        if (j > i + 1 && v[i + 1] == 'Z') {
+            (*z_docs)++;
+            if (len <= T + 1) {
+                if (i % T + len > T + 1) (*crossing)++;
+                else (*aligned)++;
+            }
+        } else {
+            *a_bytes += len - 1;
+        }
+        i = j;
+    }
+    free(v);
+}
+
+TEST(align_keeps_mix_documents_inside_rows) {
+    SwaxTokenizer *t = byte_tok(256);
+    CHECK(t);
+    char base[512], mz[512], out[512];
+    tpath(base, sizeof base, "align_base");
+    tpath(mz, sizeof mz, "align_z");
+    tpath(out, sizeof out, "align_out");
+    make_corpus(base, 'a', 300, 20, 700, 21);
+    make_corpus(mz, 'Z', 200, 30, 260, 22); /* some longer than a row of 200: left where they fall */
+    const uint64_t T = 200;
+    SwaxDataSource src[2] = {{base, 0}, {mz, 0.3}};
+    int crossing0, aligned0, crossing1, aligned1;
+    size_t a0, a1, z0, z1;
+    CHECK(build(t, out, src, 2, 0, 0, 7, NULL) == 0);
+    align_stats(out, T, &crossing0, &aligned0, &a0, &z0);
+    SwaxDataBuildOptions o;
+    swax_data_build_defaults(&o);
+    o.tokenizer = t, o.tokenizer_name = "bytes", o.sources = src, o.n_sources = 2, o.out_dir = out;
+    o.val_fraction = 0, o.seed = 7, o.align = T;
+    SwaxDataBuildResult res;
+    CHECKF(swax_data_build(&o, &res) == 0, "%s", swax_last_error());
+    align_stats(out, T, &crossing1, &aligned1, &a1, &z1);
+    printf("  T %d: mix documents crossing a row boundary %d of %d without --align, %d of %d with it\n", (int)T,
+           crossing0, crossing0 + aligned0, crossing1, crossing1 + aligned1);
+    CHECK(crossing0 > 10);           /* the test means something */
+    CHECK(crossing1 == 0);           /* every short enough mix document inside one row */
+    CHECK(z1 == z0 && aligned1 == crossing0 + aligned0); /* the same mix documents */
+    CHECK(a1 == a0);                 /* the input documents' text all there */
+    cJSON *j = read_json(out);
+    CHECK(j && jnum(j, "align") == (double)T);
+    cJSON_Delete(j);
+    swax_tokenizer_free(t);
+}
+
 TEST(shards_split_and_stale_removed) {
     SwaxTokenizer *t = byte_tok(256);
     CHECK(t);

@@ -30,7 +30,7 @@ static void usage_build(FILE *f) {
     fprintf(f,
             "usage: swax data build --tokenizer DIR|JSON|NAME --input PATH... [--mix PATH:WEIGHT ...]\n"
             "                       --out DIR [--val-fraction 0.05] [--shard-tokens 100000000]\n"
-            "                       [--seed 1] [--threads N] [--quiet]\n\n"
+            "                       [--seed 1] [--align T] [--threads N] [--quiet]\n\n"
             "Reads files and folders (recursively, sorted; %s; hidden entries and\n"
             "binary files skipped; a file named on its own is read whatever its extension).\n"
             "One document per file, one per line of a .jsonl file ({\"text\": ...}); each\n"
@@ -39,6 +39,10 @@ static void usage_build(FILE *f) {
             "--mix PATH:WEIGHT adds a source that makes up the fraction WEIGHT of the\n"
             "training tokens (its documents repeated or subsampled to hit it; the --input\n"
             "sources share the rest at their natural sizes; the weights sum to < 1).\n"
+            "--align T: each --mix document of at most T+1 tokens lies inside one training\n"
+            "row of `swax train --seq-len T` (rows start at multiples of T): one that would\n"
+            "cross a row boundary starts at the next row, the gap filled with the start of\n"
+            "the next --input document (its rest follows as a document of its own).\n"
             "Writes DIR/train_000000.bin ..., DIR/val_000000.bin ... (llm.c format),\n"
             "DIR/tokenizer.json + tokenizer.tiktoken (a copy) and DIR/data.json.\n"
             "Same inputs and options give the same bytes. Extra arguments are inputs too.\n",
@@ -53,6 +57,7 @@ static int cmd_build(int argc, char **argv) {
                                          {"val-fraction", required_argument, 0, 'v'},
                                          {"shard-tokens", required_argument, 0, 's'},
                                          {"seed", required_argument, 0, 'S'},
+                                         {"align", required_argument, 0, 'a'},
                                          {"threads", required_argument, 0, 'j'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
@@ -71,7 +76,7 @@ static int cmd_build(int argc, char **argv) {
         return cli_fail(CMD, swax_error(SWAX_E_NOMEM, "arguments"));
     }
     optind = 1;
-    while (!rc && (c = getopt_long(argc, argv, "t:i:m:o:v:s:S:j:qh", opts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, "t:i:m:o:v:s:S:a:j:qh", opts, NULL)) != -1) {
         switch (c) {
         case 't': spec = optarg; break;
         case 'i': src[nsrc++] = (SwaxDataSource){optarg, 0}; break;
@@ -110,6 +115,12 @@ static int cmd_build(int argc, char **argv) {
                 rc = SWAX_E_USAGE;
             }
             o.seed = v;
+            break;
+        }
+        case 'a': {
+            long v;
+            rc = cli_parse_int(CMD, "--align", optarg, 1, 1 << 24, &v);
+            if (!rc) o.align = (uint64_t)v;
             break;
         }
         case 'j': rc = cli_parse_int(CMD, "--threads", optarg, 0, 4096, &threads); break;

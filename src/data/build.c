@@ -416,6 +416,93 @@ static int write_split(const char *dir, const char *prefix, const Store *st, con
     return rc;
 }
 
+/* --align T (build.h): the training list reordered so that mix documents of at
+ * most T + 1 tokens lie in one row. The input and the mix documents keep
+ * their shuffled order within each kind; the two are merged in proportion
+ * (the next document is a mix one while mix tokens are behind their share),
+ * so both run out together. A mix document that would cross a row boundary
+ * waits for the next row start: the gap is filled with the start of the next
+ * input document (a new store document; its rest another, behind an added
+ * end-of-text id, placed next), or, once no input document is left, with
+ * end-of-text ids. is_mix[d] for the store's documents at entry. */
+static int align_rows(Store *st, IdxList *train, const uint8_t *is_mix, uint64_t T, uint32_t eot, uint64_t *splits,
+                      uint64_t *pad) {
+    IdxList out = {0}, ord = {0}, mix = {0};
+    int rc = 0;
+    uint64_t ord_tok = 0, mix_tok = 0;
+    for (size_t k = 0; !rc && k < train->n; k++) {
+        const size_t d = train->v[k];
+        rc = idx_push(is_mix[d] ? &mix : &ord, d);
+        *(is_mix[d] ? &mix_tok : &ord_tok) += st->docs[d].len;
+    }
+    const double share = mix_tok + ord_tok ? (double)mix_tok / (double)(mix_tok + ord_tok) : 0;
+    size_t oi = 0, mi = 0;
+    uint64_t pos = 0, mix_done = 0;
+    size_t eot_doc = (size_t)-1; /* a store document of one end-of-text id (padding) */
+    *splits = *pad = 0;
+    while (!rc && (oi < ord.n || mi < mix.n)) {
+        const int take_mix = mi < mix.n && (oi >= ord.n || (double)mix_done < share * (double)(pos + 1));
+        if (!take_mix) {
+            rc = idx_push(&out, ord.v[oi]);
+            pos += st->docs[ord.v[oi++]].len;
+            continue;
+        }
+        const size_t d = mix.v[mi++];
+        const uint64_t len = st->docs[d].len;
+        while (!rc && len <= T + 1 && pos % T + len > T + 1) {
+            const uint64_t gap = T - pos % T; /* tokens to the next row start */
+            if (oi >= ord.n) { /* no input document left: pad with end-of-text ids */
+                if (eot_doc == (size_t)-1) {
+                    rc = grow((void **)&st->tok, &st->captok, st->ntok + 1, sizeof *st->tok, "token store");
+                    if (!rc) rc = grow((void **)&st->docs, &st->capdocs, st->ndocs + 1, sizeof *st->docs, "document table");
+                    if (rc) break;
+                    st->tok[st->ntok] = eot;
+                    st->docs[st->ndocs] = (Doc){st->ntok, 1};
+                    eot_doc = st->ndocs++;
+                    st->ntok++;
+                }
+                for (uint64_t g = 0; !rc && g < gap; g++) rc = idx_push(&out, eot_doc);
+                pos += gap, *pad += gap;
+                continue;
+            }
+            const size_t o = ord.v[oi];
+            const Doc od = st->docs[o];
+            if (od.len <= gap) { /* the whole input document fits in the gap */
+                rc = idx_push(&out, o);
+                pos += od.len, oi++;
+                continue;
+            }
+            /* split: od[0, gap) here, then EOT + od[gap, len) as the next input document */
+            const uint64_t rest = od.len - gap;
+            rc = grow((void **)&st->tok, &st->captok, st->ntok + rest + 1, sizeof *st->tok, "token store");
+            if (!rc) rc = grow((void **)&st->docs, &st->capdocs, st->ndocs + 2, sizeof *st->docs, "document table");
+            if (rc) break;
+            st->tok[st->ntok] = eot;
+            memcpy(st->tok + st->ntok + 1, st->tok + od.off + gap, rest * sizeof *st->tok);
+            st->docs[st->ndocs] = (Doc){od.off, gap};
+            st->docs[st->ndocs + 1] = (Doc){st->ntok, rest + 1};
+            st->ntok += rest + 1;
+            rc = idx_push(&out, st->ndocs);
+            pos += gap;
+            ord.v[oi] = st->ndocs + 1;
+            st->ndocs += 2;
+            (*splits)++;
+        }
+        if (rc) break;
+        rc = idx_push(&out, d);
+        pos += len, mix_done += len;
+    }
+    if (!rc) {
+        free(train->v);
+        *train = out;
+    } else {
+        free(out.v);
+    }
+    free(ord.v);
+    free(mix.v);
+    return rc;
+}
+
 /* Removes PREFIX_NNNNNN.bin with NNNNNN >= keep (left by an older, bigger build). */
 static int remove_stale(const char *dir, const char *prefix, int keep) {
     DIR *d = opendir(dir);
@@ -488,6 +575,7 @@ static int write_data_json(const SwaxDataBuildOptions *o, const Src *src, const 
     add_u64(root, "seed", o->seed);
     add_dbl(root, "val_fraction", o->val_fraction);
     add_u64(root, "shard_tokens", o->shard_tokens);
+    add_u64(root, "align", o->align);
     cJSON_AddItemToObject(root, "train", split_json("train", tr));
     cJSON_AddItemToObject(root, "val", split_json("val", va));
     cJSON *sa = cJSON_AddArrayToObject(root, "sources");
@@ -687,6 +775,20 @@ int swax_data_build(const SwaxDataBuildOptions *o, SwaxDataBuildResult *res) {
         SwaxRng r;
         swax_rng_seed(&r, o->seed, STREAM_TRAIN);
         shuffle(train.v, train.n, &r);
+        if (o->align) {
+            uint8_t *is_mix = calloc(st.ndocs ? st.ndocs : 1, 1);
+            rc = is_mix ? 0 : swax_error(SWAX_E_NOMEM, "document kinds");
+            for (int i = 0; !rc && i < ns; i++)
+                if (src[i].weight > 0)
+                    for (size_t d = src[i].doc_begin; d < src[i].doc_end; d++) is_mix[d] = 1;
+            uint64_t splits = 0, pad = 0;
+            if (!rc) rc = align_rows(&st, &train, is_mix, o->align, (uint32_t)b.eot, &splits, &pad);
+            free(is_mix);
+            if (!rc && o->verbose)
+                fprintf(stderr, "data: --align %" PRIu64 ": mix documents kept inside training rows (%" PRIu64
+                                " input documents split to fill gaps, %" PRIu64 " end-of-text ids of padding)\n",
+                        o->align, splits, pad);
+        }
         swax_rng_seed(&r, o->seed, STREAM_VAL);
         shuffle(val.v, val.n, &r);
         rc = write_split(o->out_dir, "train", &st, &train, o->shard_tokens, vocab, &tr);

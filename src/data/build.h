@@ -29,7 +29,20 @@
  * and concatenated into OUT/train_000000.bin, ... of shard_tokens tokens each
  * (the last may be shorter; documents run across shard boundaries); the
  * validation documents likewise into OUT/val_000000.bin, ... Shards of an
- * older build beyond the new count are removed. OUT/tokenizer.json and
+ * older build beyond the new count are removed.
+ *
+ * Alignment (align = T > 0): the loader cuts the training stream into rows
+ * of T + 1 tokens starting at multiples of T. A mix-source document (the
+ * synthetic retrieval documents) split across two rows loses its needle from
+ * the row that holds its question. With align, each mix document of at most
+ * T + 1 tokens that would cross a row boundary is moved to the next row
+ * start: the gap before it is filled with the beginning of the next input
+ * document, whose rest follows as a document of its own (an end-of-text id
+ * added before it), or with end-of-text ids once no input document is left.
+ * Input and mix documents keep their shuffled order within each kind and are
+ * merged in proportion (a mix document next while mix tokens are behind
+ * their share), so both run out together and padding stays rare.
+ * OUT/tokenizer.json and
  * OUT/tokenizer.tiktoken are a copy of the tokenizer; OUT/data.json (written
  * last) describes everything. Same inputs and options: same bytes. */
 #ifndef SWAX_DATA_BUILD_H
@@ -54,6 +67,8 @@ typedef struct {
     double val_fraction;            /* [0, 1); default 0.05 */
     uint64_t shard_tokens;          /* [1, INT32_MAX]; default 100,000,000 */
     uint64_t seed;                  /* default 1 */
+    uint64_t align;                 /* 0 (default): off; T: mix-source documents of at most T + 1 tokens
+                                     * lie inside one T-token training row (see swax_data_build) */
     int verbose;                    /* progress on stderr */
 } SwaxDataBuildOptions;
 
