@@ -149,7 +149,7 @@ if [ "$MINI" = 1 ]; then
   STEPS=${STEPS:-24} SEEDS=1 ONLY=${ONLY:-swax-w128,swax-stoch-linear}
   NIAH_TASKS=single1,multikey1 NIAH_SAMPLES=1 NIAH_DEPTHS=0,50 MULTS="1 2 4 8 16 32"
   CURVE_SAMPLES=1 CURVE_DEPTHS=0 CURVE_POINTS=2 PPL_MAX=$((8 * T)) EVAL_BATCHES=2
-  GEN_NIAH=100 GEN_KV=100 KV_QUERIES=all NIAH_MIN=400 THREADS=${THREADS:-$NCPU} EVAL_DEVICE=cpu
+  GEN_NIAH=100 GEN_KV=100 KV_QUERIES=all NIAH_MIN=400 CURVE_CHOICE=8 THREADS=${THREADS:-$NCPU} EVAL_DEVICE=cpu
   OUTD=${OUTD:-.study/mini/results} WORK=${WORK:-.study/mini/work}
   TRAIN_MAX_S=60 EVAL_MAX_S=60 MIN_DOC=()
 else
@@ -161,7 +161,7 @@ else
   # key-value documents recall EVERY pair (--queries all), not 4: see docs/window_study.md, "Why
   # the first GPU run retrieved nothing" (4 recalls in a ~1000-token document: ~2% of its tokens
   # are retrieval targets; every pair: ~45%)
-  GEN_NIAH=24000 GEN_KV=24000 KV_QUERIES=all NIAH_MIN=256
+  GEN_NIAH=24000 GEN_KV=24000 KV_QUERIES=all NIAH_MIN=256 CURVE_CHOICE=48
   TRAIN_MAX_S=${TRAIN_MAX_S:-330} EVAL_MAX_S=${EVAL_MAX_S:-90} MIN_DOC=(--min-doc-len $((32 * T)))
 fi
 ONLY=${ONLY:-$STUDY} WORK=${WORK:-.study/work}
@@ -246,11 +246,13 @@ prepare() {
     [ -f "$ARCHIVE" ] || die "$ARCHIVE missing: run scripts/fetch_study_corpus.sh here and carry .study/pack" 3
     [ -f "$tok/tokenizer.json" ] || die "$tok/tokenizer.json missing (scripts/fetch_study_corpus.sh)" 3
   fi
-  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES align"
+  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES/c$CURVE_CHOICE align"
   if [ -f "$WORK/data/data.json" ] && [ "$(cat "$WORK/.stamp" 2>/dev/null)" = "$key" ]; then
     say "data: up to date ($WORK/data)"
     return 0
   fi
+  "$BIN" eval gen-data --help 2>&1 | grep -q -- niah-choice ||
+    die "$BIN has no 'gen-data --kind niah-choice': rebuild it / the bundle (--bundle)" 3
   "$BIN" eval gen-data --help 2>&1 | grep -q -- --queries ||
     die "$BIN has no 'gen-data --queries' (dense key-value recall): rebuild it / the bundle (--bundle)" 3
   "$BIN" data build --help 2>&1 | grep -q -- --align ||
@@ -271,6 +273,11 @@ prepare() {
   done
   for p in "${pids[@]}"; do wait "$p" || die "gen-data failed"; done
   cat "$WORK"/gen/niah_*.jsonl > "$WORK/gen/niah.jsonl"; cat "$WORK"/gen/kv_*.jsonl > "$WORK/gen/kv.jsonl"
+  # the learning curve's multiple-choice items: eval-format prompts of the training length on the
+  # held-out essay, the answer beside 3 of the same shape (a finer measure than exact generation)
+  "$BIN" eval gen-data --kind niah-choice --tasks "$NIAH_TASKS" --docs "$CURVE_CHOICE" --min-len "$T" --max-len "$T" \
+    --seed 300 --tokenizer "$tok" --essay "$WORK"/corpus/heldout/* --out "$WORK/gen/choice.jsonl" --quiet ||
+    die "gen-data --kind niah-choice failed" 3
   rm -f "$WORK"/gen/niah_*.jsonl "$WORK"/gen/kv_*.jsonl
   local half; half=$(awk -v m="$MIX" 'BEGIN { printf "%.4f", m / 2 }')
   say "tokenising (swax data build, $THREADS threads)"
@@ -337,7 +344,12 @@ run_one() {
         "$BIN" eval niah --model "$c" --tasks "$NIAH_TASKS" --lengths "$T" --depths "$CURVE_DEPTHS" --samples "$CURVE_SAMPLES" \
           --seed 11 --max-new 16 --essay "${ESSAY[@]}" --out "$d" --threads "$THREADS" "${EVAL_DEV_ARGS[@]}" $QUIET >> "$log" 2>&1 || true
       fi
-      if [ "$KEEP_WORK" = 0 ] && [ "$(cat "$run/latest" 2>/dev/null)" != "$(basename "$c")" ] && [ -f "$d/results.json" ]; then rm -rf "$c"; fi
+      if [ -f "$d/results.json" ] && [ ! -f "$d/choice/results.json" ]; then
+        "$BIN" eval choice --model "$c" --tasks "$WORK/gen/choice.jsonl" --out "$d/choice" --threads "$THREADS" \
+          "${EVAL_DEV_ARGS[@]}" $QUIET >> "$log" 2>&1 || mkdir -p "$d/choice"
+      fi
+      if [ "$KEEP_WORK" = 0 ] && [ "$(cat "$run/latest" 2>/dev/null)" != "$(basename "$c")" ] && [ -f "$d/results.json" ] \
+         && [ -d "$d/choice" ]; then rm -rf "$c"; fi
     done
   }
   local t_train; t_train=$(now)

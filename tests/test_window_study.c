@@ -77,6 +77,12 @@ TEST(cpu_mini_writes_one_json_per_run) {
                  cJSON_GetObjectItem(tr, "steps") && cJSON_GetObjectItem(tr, "steps")->valuedouble == 24 &&
                  cJSON_IsNumber(params) && params->valuedouble > 1000 &&
                  cJSON_IsNumber(cJSON_GetObjectItem(j, "wall_s")) && cJSON_GetObjectItem(j, "config");
+        /* every learning-curve point has the multiple-choice measure too, a percentage */
+        const cJSON *pt;
+        cJSON_ArrayForEach(pt, curve) {
+            const cJSON *ch = cJSON_GetObjectItem(pt, "choice");
+            ok = ok && cJSON_IsNumber(ch) && ch->valuedouble >= 0 && ch->valuedouble <= 100;
+        }
         cJSON_Delete(j);
         CHECKF(ok, "%s: fields missing", path);
     }

@@ -473,7 +473,7 @@ static int cmd_gen_data(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
         case 'h':
-            printf("usage: swax eval gen-data --kind niah|kv --docs N --min-len L --max-len L --out FILE.jsonl\n"
+            printf("usage: swax eval gen-data --kind niah|kv|niah-choice --docs N --min-len L --max-len L --out FILE.jsonl\n"
                    "                          [--seed S] [--tokenizer DIR|JSON] [--tasks ...] [--essay FILE|DIR]...\n"
                    "                          [--words FILE] [--queries N|all] [--quiet]\n\n"
                    "Synthetic retrieval documents for training, one {\"text\": ...} per line (mix them into\n"
@@ -485,7 +485,10 @@ static int cmd_gen_data(int argc, char **argv) {
                    "        the noise haystack.\n"
                    "  kv:   \"Key-value pairs:\" then \"{key}: {value}\" lines, then \"Recall:\" and up to\n"
                    "        --queries (default 4; all: every pair, in random order) of the keys again, each\n"
-                   "        followed by its value.\n");
+                   "        followed by its value.\n"
+                   "  niah-choice: items for `swax eval choice` (not training documents): a NIAH prompt\n"
+                   "        of --min-len..--max-len tokens as the context, its answer and 3 of the same\n"
+                   "        shape with other values as the choices; use the held-out --essay, as eval niah.\n");
             free(essays);
             return 0;
         default: rc = SWAX_E_USAGE;
@@ -494,7 +497,8 @@ static int cmd_gen_data(int argc, char **argv) {
     if (!rc && optind < argc) rc = usage_err("unexpected argument (see --help)");
     if (!rc && (docs < 0 || min_len < 0 || max_len < 0 || !out))
         rc = usage_err("gen-data needs --docs, --min-len, --max-len and --out (see --help)");
-    if (!rc && strcmp(kind, "niah") && strcmp(kind, "kv")) rc = usage_err("--kind must be niah or kv");
+    if (!rc && strcmp(kind, "niah") && strcmp(kind, "kv") && strcmp(kind, "niah-choice"))
+        rc = usage_err("--kind must be niah, kv or niah-choice");
     const SwaxNiahTask **tasks = NULL;
     int n_tasks = 0;
     SwaxTokenizer *tok = NULL;
@@ -506,7 +510,7 @@ static int cmd_gen_data(int argc, char **argv) {
     if (!rc && (rc = load_words(words_path, &words))) rc = cli_fail(CMD, rc);
     if (!rc && n_essays && (rc = swax_essay_load(essays, n_essays, tok, &essay))) rc = cli_fail(CMD, rc);
     if (!rc) {
-        SwaxGenDataOpts o = {.kv = !strcmp(kind, "kv"), .tasks = tasks, .n_tasks = n_tasks, .docs = docs,
+        SwaxGenDataOpts o = {.kv = !strcmp(kind, "kv"), .choice = !strcmp(kind, "niah-choice"), .tasks = tasks, .n_tasks = n_tasks, .docs = docs,
                              .min_len = min_len, .max_len = max_len, .seed = (uint64_t)seed, .out_path = out,
                              .quiet = quiet, .kv_queries = (int)queries};
         o.gen.tok = tok, o.gen.words = &words, o.gen.essay = essay.n ? &essay : NULL, o.gen.essay_as_noise = 1;

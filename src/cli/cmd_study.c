@@ -289,7 +289,8 @@ static void free_list(char **l, int n) {
     free(l);
 }
 
-/* The learning curve: CURVE/step_<N>/results.json (NIAH at the training length of checkpoint N). */
+/* The learning curve: CURVE/step_<N>/results.json (NIAH at the training length of checkpoint N)
+ * and, when there, CURVE/step_<N>/choice/results.json (NIAH as multiple choice). */
 static cJSON *summarise_curve(const char *dir, const cJSON *train) {
     char **names;
     int n = list_dir(dir, "step_", NULL, &names);
@@ -307,6 +308,15 @@ static cJSON *summarise_curve(const char *dir, const cJSON *train) {
         cJSON_AddNumberToObject(p, "tokens", step * tok_per_step);
         cJSON_AddNumberToObject(p, "niah", num(r, "accuracy", NAN));
         cJSON_AddItemToObject(p, "tasks", cJSON_Duplicate(item(r, "tasks"), 1));
+        /* multiple choice over the answer and 3 distractors (step_<N>/choice: `eval choice`), if run:
+         * partial retrieval that exact generation does not show (chance 0.25) */
+        snprintf(path, sizeof path, "%s/%s/choice/results.json", dir, names[i]);
+        cJSON *ch = read_json(path, 0);
+        if (ch) {
+            const cJSON *t0 = item(ch, "tasks") ? item(ch, "tasks")->child : NULL;
+            if (t0) cJSON_AddNumberToObject(p, "choice", 100 * num(t0, "acc", NAN)); /* %, as niah */
+            cJSON_Delete(ch);
+        }
         /* the validation loss logged at the same step, if any */
         const cJSON *v;
         cJSON_ArrayForEach(v, item(train, "val")) if (num(v, "step", -1) == step)
@@ -428,7 +438,7 @@ typedef struct {
     int nval;
     double pos_from[MAXB], pos_loss[MAXB];  /* summed over runs */
     int pos_n[MAXB], nb;
-    double curve_x[16][MAXC], curve_y[16][MAXC];
+    double curve_x[16][MAXC], curve_y[16][MAXC], curve_c[16][MAXC]; /* c: multiple choice (NaN: not run) */
     int curve_n[16];
 } Group;
 
@@ -515,6 +525,7 @@ static void add_run(Group *g, const cJSON *j, const char *file) {
         if (k == MAXC) break;
         g->curve_x[r][k] = num(c, "tokens", 0) / 1e6;
         g->curve_y[r][k] = num(c, "niah", NAN);
+        g->curve_c[r][k] = num(c, "choice", NAN);
         k++;
     }
     g->curve_n[r] = k;
@@ -734,9 +745,17 @@ static int study_report(int argc, char **argv) {
                 s[ns] = (SwaxSvgSeries){r ? "" : g[k].name, g[k].curve_x[r], g[k].curve_y[r], (size_t)g[k].curve_n[r],
                                         COLORS[k % 10], 0};
                 ns++;
+                int has_c = 0;
+                for (int i = 0; i < g[k].curve_n[r]; i++) has_c |= !isnan(g[k].curve_c[r][i]);
+                if (has_c && ns < 32 * 16) { /* the multiple-choice measure: markers (chance 25%) */
+                    s[ns] = (SwaxSvgSeries){r ? "" : "  (markers: choice of 4)", g[k].curve_x[r], g[k].curve_c[r],
+                                            (size_t)g[k].curve_n[r], COLORS[k % 10], 1};
+                    ns++;
+                }
             }
         snprintf(path, sizeof path, "%s/learning_curves.svg", out);
-        rc = swax_svg_line_chart(path, "NIAH at the training length along training (one line per run)",
+        rc = swax_svg_line_chart(path,
+                                 "NIAH at 1x along training: exact (lines), choice of 4 (markers, chance 25%)",
                                  "training tokens (M)", "accuracy (%)", s, ns);
     }
     if (!rc) {

@@ -148,6 +148,9 @@ int swax_eval_choice(const SwaxChoiceOpts *o);
 typedef struct {
     SwaxNiahGen gen;   /* gen.tok counts the lengths; essay tasks without an essay use noise */
     int kv;            /* 1: key-value recall documents; 0: NIAH documents */
+    int choice;        /* 1 (with kv 0): NIAH multiple-choice items for `eval choice`: {"context": the
+                        * prompt, "choices": the answer and 3 of the same shape with other values,
+                        * "answer": its index}; a finer measure of retrieval than exact generation */
     int kv_queries;    /* kv: pairs recalled per document (0 = every pair; SWAX_KV_QUERIES by default) */
     const SwaxNiahTask *const *tasks;
     int n_tasks;
@@ -158,5 +161,8 @@ typedef struct {
 } SwaxGenDataOpts;
 
 int swax_gen_data(const SwaxGenDataOpts *o);
+/* One NIAH multiple-choice item (JSON text) of length in [min_len, max_len] tokens (the prompt). */
+int swax_gen_niah_choice(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
+                         long max_len, uint64_t seed, uint64_t doc, char **json);
 
 #endif

@@ -41,6 +41,58 @@ int swax_gen_niah_doc(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, in
     return rc;
 }
 
+/* A multiple-choice item: the prompt alone as the context, the answer and 3
+ * distractors of the same shape (its values replaced by fresh random ones:
+ * 7 digits, or a random UUID for UUID tasks) in random order. */
+int swax_gen_niah_choice(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
+                         long max_len, uint64_t seed, uint64_t doc, char **json) {
+    enum { NCHOICE = 4 };
+    SwaxRng r;
+    swax_rng_seed(&r, seed, 2 * doc);
+    const SwaxNiahTask *t = tasks[swax_rng_u64(&r) % (uint64_t)n_tasks];
+    long len = min_len + (long)(swax_rng_u64(&r) % (uint64_t)(max_len - min_len + 1));
+    double depth = swax_rng_uniform(&r);
+    SwaxNiahSample s;
+    *json = NULL;
+    SWAX_TRY(swax_niah_make(g, t, len, depth, seed, 2 * doc + 1, &s));
+    const int answer = (int)(swax_rng_u64(&r) % NCHOICE);
+    SwaxStr ch[NCHOICE] = {{0}};
+    int rc = 0;
+    for (int c = 0; !rc && c < NCHOICE; c++) {
+        SwaxNiahSample v = {0};
+        v.n_golds = s.n_golds;
+        for (int k = 0; k < s.n_golds; k++) {
+            if (c == answer) {
+                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%s", s.golds[k]);
+            } else if (t->value_uuid) {
+                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+                         (unsigned long long)(swax_rng_u64(&r) & 0xffffffffull),
+                         (unsigned long long)(swax_rng_u64(&r) & 0xffffull), (unsigned long long)(swax_rng_u64(&r) & 0xfffull),
+                         (unsigned long long)(0x8000 | (swax_rng_u64(&r) & 0x3fffull)),
+                         (unsigned long long)(swax_rng_u64(&r) & 0xffffffffffffull));
+            } else {
+                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%07llu", 1000000ull + (unsigned long long)(swax_rng_u64(&r) % 9000000ull));
+            }
+        }
+        rc = swax_niah_answer(&v, &ch[c]);
+    }
+    cJSON *j = rc ? NULL : cJSON_CreateObject();
+    if (j) {
+        cJSON_AddStringToObject(j, "context", s.prompt.p);
+        cJSON *a = cJSON_AddArrayToObject(j, "choices");
+        for (int c = 0; c < NCHOICE; c++) cJSON_AddItemToArray(a, cJSON_CreateString(ch[c].p ? ch[c].p : ""));
+        cJSON_AddNumberToObject(j, "answer", answer);
+        cJSON_AddStringToObject(j, "task", t->name);
+        cJSON_AddNumberToObject(j, "depth", depth);
+        *json = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+    }
+    if (!rc && !*json) rc = swax_error(SWAX_E_NOMEM, "choice item");
+    for (int c = 0; c < NCHOICE; c++) swax_str_free(&ch[c]);
+    swax_niah_sample_free(&s);
+    return rc;
+}
+
 /* ---- key-value recall ----------------------------------------------------------------- */
 
 /* A set of key hashes (open addressing; 0 = empty). */
@@ -160,6 +212,16 @@ int swax_gen_data(const SwaxGenDataOpts *o) {
     int rc = 0;
     for (long d = 0; !rc && d < o->docs; d++) {
         swax_str_clear(&doc);
+        if (o->choice && !o->kv) {
+            char *item = NULL;
+            rc = swax_gen_niah_choice(&o->gen, o->tasks, o->n_tasks, o->min_len, o->max_len, o->seed, (uint64_t)d, &item);
+            if (rc) rc = swax_error_wrap(rc, "item %ld", d);
+            if (!rc) rc = swax_atomic_write(&af, item, strlen(item));
+            if (!rc) rc = swax_atomic_write(&af, "\n", 1);
+            free(item);
+            swax_progress_add(&pr, 1, 1);
+            continue;
+        }
         rc = o->kv ? swax_gen_kv_doc(&o->gen, o->min_len, o->max_len, o->kv_queries, o->seed, (uint64_t)d, &doc)
                    : swax_gen_niah_doc(&o->gen, o->tasks, o->n_tasks, o->min_len, o->max_len, o->seed, (uint64_t)d,
                                        &doc);
