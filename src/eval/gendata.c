@@ -26,13 +26,22 @@ static long answer_tokens(const SwaxNiahGen *g, const SwaxNiahTask *t) {
     return n;
 }
 
+/* Document `doc`'s draws (its own RNG stream): the task, the length and the depth. */
+static const SwaxNiahTask *niah_draw(SwaxRng *r, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
+                                     long max_len, uint64_t seed, uint64_t doc, long *len, double *depth) {
+    swax_rng_seed(r, seed, 2 * doc);
+    const SwaxNiahTask *t = tasks[swax_rng_u64(r) % (uint64_t)n_tasks];
+    *len = min_len + (long)(swax_rng_u64(r) % (uint64_t)(max_len - min_len + 1));
+    *depth = swax_rng_uniform(r);
+    return t;
+}
+
 int swax_gen_niah_doc(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
                       long max_len, uint64_t seed, uint64_t doc, SwaxStr *out) {
     SwaxRng r;
-    swax_rng_seed(&r, seed, 2 * doc);
-    const SwaxNiahTask *t = tasks[swax_rng_u64(&r) % (uint64_t)n_tasks];
-    long len = min_len + (long)(swax_rng_u64(&r) % (uint64_t)(max_len - min_len + 1));
-    double depth = swax_rng_uniform(&r);
+    long len;
+    double depth;
+    const SwaxNiahTask *t = niah_draw(&r, tasks, n_tasks, min_len, max_len, seed, doc, &len, &depth);
     SwaxNiahSample s;
     int rc = swax_niah_make(g, t, len - answer_tokens(g, t), depth, seed, 2 * doc + 1, &s);
     if (!rc) rc = swax_str_append(out, s.prompt.p, s.prompt.n);
@@ -48,10 +57,9 @@ int swax_gen_niah_choice(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks,
                          long max_len, uint64_t seed, uint64_t doc, char **json) {
     enum { NCHOICE = 4 };
     SwaxRng r;
-    swax_rng_seed(&r, seed, 2 * doc);
-    const SwaxNiahTask *t = tasks[swax_rng_u64(&r) % (uint64_t)n_tasks];
-    long len = min_len + (long)(swax_rng_u64(&r) % (uint64_t)(max_len - min_len + 1));
-    double depth = swax_rng_uniform(&r);
+    long len;
+    double depth;
+    const SwaxNiahTask *t = niah_draw(&r, tasks, n_tasks, min_len, max_len, seed, doc, &len, &depth);
     SwaxNiahSample s;
     *json = NULL;
     SWAX_TRY(swax_niah_make(g, t, len, depth, seed, 2 * doc + 1, &s));

@@ -680,6 +680,33 @@ __global__ void __launch_bounds__(OUTB_WARPS * 32) mlstm_out_bwd_kernel(
 
 /* ---------------------------------------------------------------- cross-entropy */
 
+/* The soft cap, the online (max, sum) update and the d logit of one entry:
+ * the one set of expressions of the three cross-entropy kernels (same bits). */
+__device__ __forceinline__ float xent_capped(float a, float cap, float inv_cap) {
+    return cap > 0 ? cap * tanhf(a * inv_cap) : a;
+}
+__device__ __forceinline__ void ms_push(float &m, float &s, float v) {
+    if (v > m) {
+        s = s * expf(m - v) + 1.0f;
+        m = v;
+    } else {
+        s += expf(v - m);
+    }
+}
+/* zz: the capped logit; l: the row's log-sum-exp; target: whether it is the row's target */
+__device__ __forceinline__ float xent_dlogit(float zz, float l, float cap, float inv_cap, float scale, bool target) {
+    float v;
+    if (cap > 0) {
+        const float th = zz * inv_cap;
+        v = expf(zz - l) * scale * (1.0f - th * th);
+        if (target) v -= scale * (1.0f - zz * inv_cap * zz * inv_cap); /* the one-hot term */
+    } else {
+        v = expf(zz - l) * scale;
+        if (target) v -= scale;
+    }
+    return v;
+}
+
 /* Block per row. W = 4 needs V % 4 == 0 and logits aligned. */
 template <int W, typename T>
 __global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, float *losses,
@@ -695,14 +722,8 @@ __global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, f
 #pragma unroll
         for (int j = 0; j < W; j++) {
             if (i + j < Vused) {
-                const float v = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
-                a[j] = v;
-                if (v > m) {
-                    s = s * expf(m - v) + 1.0f;
-                    m = v;
-                } else {
-                    s += expf(v - m);
-                }
+                a[j] = xent_capped(a[j], cap, inv_cap);
+                ms_push(m, s, a[j]);
             } else {
                 a[j] = -INFINITY;
             }
@@ -747,17 +768,7 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
         for (int j = 0; j < W; j++) {
             const int idx = i + j;
             if (idx < Vused) {
-                const float zz = a[j];
-                float v;
-                if (cap > 0) {
-                    const float th = zz * inv_cap;
-                    v = expf(zz - l) * scale * (1.0f - th * th);
-                    if (idx == t) v -= scale * (1.0f - zz * inv_cap * zz * inv_cap); /* the one-hot term */
-                } else {
-                    v = expf(zz - l) * scale;
-                    if (idx == t) v -= scale;
-                }
-                a[j] = v;
+                a[j] = xent_dlogit(a[j], l, cap, inv_cap, scale, idx == t);
             } else {
                 a[j] = 0.0f;
             }
@@ -793,14 +804,8 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
 #pragma unroll
         for (int j = 0; j < W; j++) {
             if (i + j < Vused) {
-                const float v = cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
-                a[j] = v;
-                if (v > m) {
-                    s = s * expf(m - v) + 1.0f;
-                    m = v;
-                } else {
-                    s += expf(v - m);
-                }
+                a[j] = xent_capped(a[j], cap, inv_cap);
+                ms_push(m, s, a[j]);
             }
         }
         if (ROW) stv(zrow + i, a);
@@ -811,7 +816,7 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
         if (lse) lse[r] = l;
         if (losses) {
             float zt = -INFINITY;
-            if (t >= 0 && t < Vused) zt = ROW ? zrow[t] : cap > 0 ? cap * tanhf(ldf(z + t) * inv_cap) : ldf(z + t);
+            if (t >= 0 && t < Vused) zt = ROW ? zrow[t] : xent_capped(ldf(z + t), cap, inv_cap);
             losses[r] = t >= 0 ? l - zt : 0.0f;
         }
     }
@@ -828,17 +833,8 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
             for (int j = 0; j < W; j++) {
                 const int idx = i + j;
                 if (idx < Vused) {
-                    const float zz = ROW ? a[j] : cap > 0 ? cap * tanhf(a[j] * inv_cap) : a[j];
-                    float v;
-                    if (cap > 0) {
-                        const float th = zz * inv_cap;
-                        v = expf(zz - l) * scale * (1.0f - th * th);
-                        if (idx == t) v -= scale * (1.0f - zz * inv_cap * zz * inv_cap);
-                    } else {
-                        v = expf(zz - l) * scale;
-                        if (idx == t) v -= scale;
-                    }
-                    a[j] = v;
+                    const float zz = ROW ? a[j] : xent_capped(a[j], cap, inv_cap);
+                    a[j] = xent_dlogit(zz, l, cap, inv_cap, scale, idx == t);
                 } else {
                     a[j] = 0.0f;
                 }
