@@ -707,15 +707,12 @@ __device__ __forceinline__ float xent_dlogit(float zz, float l, float cap, float
     return v;
 }
 
-/* Block per row. W = 4 needs V % 4 == 0 and logits aligned. */
+/* A block's first pass over a row: this thread's (max, sum) of the capped
+ * logits (ids >= Vused left out); the capped row (-inf past Vused) to dst
+ * when dst (in place: dst = z). */
 template <int W, typename T>
-__global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, float *losses,
-                                                        const int32_t *targets, int V, int Vused, float cap,
-                                                        float inv_cap) {
-    __shared__ float shm[32], shs[32];
-    const int r = blockIdx.x;
-    T *z = logits + (size_t)r * V;
-    float m = -INFINITY, s = 0.0f;
+__device__ __forceinline__ void xent_scan(const T *z, float *dst, int V, int Vused, float cap, float inv_cap, float &m,
+                                          float &s) {
     for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
         float a[W];
         ldv(z + i, a);
@@ -728,8 +725,20 @@ __global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, f
                 a[j] = -INFINITY;
             }
         }
-        stv(z + i, a);
+        if (dst) stv(dst + i, a);
     }
+}
+
+/* Block per row. W = 4 needs V % 4 == 0 and logits aligned. */
+template <int W, typename T>
+__global__ void __launch_bounds__(1024) xent_fwd_kernel(T *logits, float *lse, float *losses,
+                                                        const int32_t *targets, int V, int Vused, float cap,
+                                                        float inv_cap) {
+    __shared__ float shm[32], shs[32];
+    const int r = blockIdx.x;
+    T *z = logits + (size_t)r * V;
+    float m = -INFINITY, s = 0.0f;
+    xent_scan<W>(z, z, V, Vused, cap, inv_cap, m, s);
     ms_block(m, s, shm, shs); /* its barriers also publish the capped row */
     if (threadIdx.x == 0) {
         const float l = m + logf(s);
@@ -798,18 +807,7 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
     __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
     const int t = targets[r];
     float m = -INFINITY, s = 0.0f;
-    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
-        float a[W];
-        ldv(z + i, a);
-#pragma unroll
-        for (int j = 0; j < W; j++) {
-            if (i + j < Vused) {
-                a[j] = xent_capped(a[j], cap, inv_cap);
-                ms_push(m, s, a[j]);
-            }
-        }
-        if (ROW) stv(zrow + i, a);
-    }
+    xent_scan<W>(z, ROW ? zrow : (float *)NULL, V, Vused, cap, inv_cap, m, s);
     ms_block(m, s, shm, shs); /* its barriers also publish zrow */
     const float l = m + logf(s);
     if (threadIdx.x == 0) {
