@@ -5,8 +5,8 @@
 # PyTorch baselines on the same card while time is left. Writes a short summary.txt and one
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
-#   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train infer kernels gemm
-#                                                       profile baseline sanitize cpu (default:
+#   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train gemm kernels profile
+#                                                       baseline infer sanitize cpu (default:
 #                                                       all but sanitize and cpu, in that order)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
@@ -22,7 +22,7 @@ rm -rf "$R" && mkdir -p "$R" && tar -C "$R" -xJf .gpu/bundle.tar.xz
 export LD_LIBRARY_PATH="$R/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}" SWAX_BIN=$R/bin/swax
 export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3)} NCCL_NVLS_ENABLE=0
 B=$R/bin/swax
-SECTIONS=${*:-tests train infer kernels gemm profile baseline}
+SECTIONS=${*:-tests train gemm kernels profile baseline infer}
 echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
 # bench train at bench-gpu; $1: environment (VAR=value ...), $2: window
 bt() { timeout 90 env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
@@ -83,6 +83,23 @@ for line in open(sys.argv[1]):
               f"best {d['best_ms']:.3f} (#{d['best_index']}), gain/step {d['gain_per_step_ms']:.2f} ms")
     else: print(line.rstrip())
 PY
+      # the fastest candidate of each shape as SWAX_GEMM_PICKS (where it beats the plan by > 3%),
+      # then the whole step with those picks beside the default (last_loss tells whether bits moved)
+      python3 - "$L/gemm.jsonl" > "$L/gemm_picks.txt" <<'PY'
+import json, sys
+print("# ta tb m n k accumulate index   (swax bench gemm: fastest candidate, > 3% faster than the plan)")
+for line in open(sys.argv[1]):
+    try: d = json.loads(line)
+    except ValueError: continue
+    if d.get("bench") == "gemm" and d["best_index"] > 0 and d["best_ms"] < 0.97 * d["plan_ms"]:
+        print(d["ta"], d["tb"], d["m"], d["n"], d["k"], d["accumulate"], d["best_index"])
+PY
+      cp "$L/gemm_picks.txt" "$OUTD/gemm_picks.txt"
+      grep -v '^#' "$L/gemm_picks.txt" | sed 's/^/gemm pick: /' >> "$S"
+      for w in 128 2048; do
+        at "train w$w default: $(bt X=1 $w)"
+        at "train w$w SWAX_GEMM_PICKS: $(bt "SWAX_GEMM_PICKS=$L/gemm_picks.txt" $w)"
+      done
       at "gemm done" ;;
     profile)
       SWAX_PROFILE=1 timeout 60 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \

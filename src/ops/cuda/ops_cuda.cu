@@ -17,6 +17,7 @@
  * so the same product on the same card gives the same bits every time (the
  * GPU tests run steps twice and compare bytes). */
 #include <cublasLt.h>
+#include <errno.h>
 #include <cuda_bf16.h>
 #include <string.h>
 
@@ -231,6 +232,42 @@ static cublasLtMatmulPreference_t gemm_pref(int bf16, int aa, int ab, int ac) {
     return pref;
 }
 
+/* SWAX_GEMM_PICKS=FILE: lines "ta tb m n k accumulate index": for that bf16
+ * product, cuBLASLt's index-th heuristic answer instead of its first (what
+ * `swax bench gemm` found fastest; the choice is read from the file, not timed
+ * at run time, so reruns keep the same bits). '#' starts a comment. */
+enum { GEMM_PICK_MAX = 31, GEMM_PICK_CAP = 256 };
+static int gemm_pick(int ta, int tb, int m, int n, int k, int acc) {
+    static int loaded, np;
+    static int tab[GEMM_PICK_CAP][7];
+    if (!loaded) {
+        loaded = 1;
+        const char *path = getenv("SWAX_GEMM_PICKS");
+        FILE *f = path && *path ? fopen(path, "r") : NULL;
+        if (path && *path && !f) {
+            fprintf(stderr, "swax: SWAX_GEMM_PICKS=%s: cannot open it: %s\n", path, strerror(errno));
+            exit(SWAX_E_INPUT);
+        }
+        char line[256];
+        while (f && np < GEMM_PICK_CAP && fgets(line, sizeof line, f)) {
+            int *t = tab[np];
+            if (line[0] == '#' || sscanf(line, "%d %d %d %d %d %d %d", &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6]) != 7)
+                continue;
+            if (t[6] < 0 || t[6] > GEMM_PICK_MAX) {
+                fprintf(stderr, "swax: SWAX_GEMM_PICKS=%s: index %d is outside [0, %d]\n", path, t[6], GEMM_PICK_MAX);
+                exit(SWAX_E_INPUT);
+            }
+            np++;
+        }
+        if (f) fclose(f);
+    }
+    for (int i = 0; i < np; i++)
+        if (tab[i][0] == ta && tab[i][1] == tb && tab[i][2] == m && tab[i][3] == n && tab[i][4] == k &&
+            tab[i][5] == (acc != 0))
+            return tab[i][6];
+    return 0;
+}
+
 static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
                            int accumulate, int aa, int ab, int ac) {
     unsigned h = (unsigned)(bf16 * 5 + ta * 7 + tb * 13 + m * 31 + n * 131 + k * 1031 + (int)lda * 17 +
@@ -255,17 +292,21 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, tb ? n : k, tb ? k : n, ldb));
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, ldc));
         cublasLtMatmulPreference_t pref = gemm_pref(bf16, aa, ab, ac);
-        cublasLtMatmulHeuristicResult_t res;
+        /* the heuristic's first answer, or the pick of SWAX_GEMM_PICKS for this shape (bf16, all
+         * operands 256-byte aligned: the preferences `swax bench gemm` ranks candidates under) */
+        const int pick = bf16 && aa == 256 && ab == 256 && ac == 256 ? gemm_pick(ta, tb, m, n, k, accumulate) : 0;
+        cublasLtMatmulHeuristicResult_t res[GEMM_PICK_MAX + 1];
         int got = 0;
-        LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &got));
+        LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, pick + 1, res, &got));
         cublasLtMatmulPreferenceDestroy(pref);
         if (got < 1) {
             fprintf(stderr, "swax: cuBLASLt has no algorithm for a %dx%dx%d %s product (ta %d tb %d)\n", m, n, k,
                     bf16 ? "bf16" : "fp32", ta, tb);
             exit(SWAX_E_INTERNAL);
         }
-        p->algo = res.algo;
-        p->ws = res.workspaceSize;
+        const int use = pick < got && res[pick].state == CUBLAS_STATUS_SUCCESS ? pick : 0;
+        p->algo = res[use].algo;
+        p->ws = res[use].workspaceSize;
         return p;
     }
     fprintf(stderr, "swax: too many distinct matrix shapes for the cuBLASLt plan cache (%d)\n", PLAN_CAP);
@@ -767,9 +808,11 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
         const double gf = 2.0 * m * n * (double)k / 1e9;
         float best = t0;
         int besti = 0;
-        fprintf(out, "{\"bench\": \"gemm\", \"what\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"calls\": %d, "
-                     "\"plan_ms\": %.4f, \"plan_tflops\": %.1f, \"candidates_ms\": [",
-                shapes[si].what, m, n, k, shapes[si].calls, t0, gf / t0);
+        fprintf(out, "{\"bench\": \"gemm\", \"what\": \"%s\", \"ta\": %d, \"tb\": %d, \"m\": %d, \"n\": %d, "
+                     "\"k\": %d, \"accumulate\": %d, \"calls\": %d, \"plan_ms\": %.4f, \"plan_tflops\": %.1f, "
+                     "\"candidates_ms\": [",
+                shapes[si].what, ta, tb, m, n, k, shapes[si].acc || shapes[si].sepc ? 1 : 0, shapes[si].calls, t0,
+                gf / t0);
         for (int i = 0; i < got; i++) {
             const float t = res[i].state == CUBLAS_STATUS_SUCCESS
                                 ? time_algo(p, &res[i].algo, res[i].workspaceSize, A, B, cin, Cm, 10)
