@@ -59,7 +59,9 @@ for sec in $SECTIONS; do
       timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"
       # where the Gated DeltaNet's time goes, kernel by kernel (each launch synchronised)
       SWAX_GDN_PROFILE=1 timeout 90 "$B" bench kernels --device cuda > /dev/null 2> "$L/gdn_profile.txt"
-      grep '^|' "$L/gdn_profile.txt" >> "$S"; at "kernels done" ;;
+      grep '^|' "$L/gdn_profile.txt" >> "$S"
+      SWAX_GDN_KERNELS=old timeout 90 "$B" bench kernels --device cuda 2>&1 | grep '"gdn"' | sed 's/^/GDN_KERNELS=old: /' >> "$S"
+      at "kernels done" ;;
     cpu)
       # issue 9: the GPU machine's 16-core CPU, swax's thread sweep beside the PyTorch 2.x twin
       n=$(nproc)

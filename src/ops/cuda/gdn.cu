@@ -35,6 +35,9 @@
  *                 splits across blocks.
  *   k_delta_p     block per (b, h, chunk): P (to scratch).
  *   k_fwd_out     block per (b, h, chunk): o.
+ *                 (k_delta_p_t / k_fwd_out_t, the default: the same with the
+ *                 rows of K and S0 that a warp reads across staged transposed
+ *                 in shared memory; SWAX_GDN_KERNELS=old for the first ones)
  *   k_out_norm    block per row: the gated per-head RMSNorm (y, orstd).
  * Backward (10 launches):
  *   k_starts, k_chunk_prep (recomputed: identical bits), k_delta_p (also Δ =
@@ -399,6 +402,93 @@ __global__ void k_fwd_out(const Gdn p) {
         const float *Pi = p.P + (srow + i) * L;
         for (int j = 0; j <= i; j++) acc += Pi[j] * p.Dl[(srow + j) * p.dv + e];
         p.o[((size_t)b * p.T + c0 + i) * p.D + (size_t)h * p.dv + e] = acc;
+    }
+}
+
+/* The same two kernels with the operands that a warp would read across rows
+ * (32 rows of S0 or of K, each walked along dk: 32 cache lines a load) staged
+ * transposed in shared memory in tiles of TW rows, so a warp's reads are
+ * consecutive words; every output keeps its thread, its operands and their
+ * order (same bits). Thread x of a tile: row i = x / TW, column x % TW.
+ * smem: tile (dk × (TW + 1)), then G (L). SWAX_GDN_KERNELS=old: the kernels above. */
+constexpr int TW = 32;
+
+/* tile[d][c] = src[(c0 + c) * ld + d] for c < nc, d < dk */
+__device__ __forceinline__ void stage_t(float *tile, const float *src, size_t ld, int nc, int dk) {
+    for (int x = threadIdx.x; x < nc * dk; x += blockDim.x) {
+        const int c = x / dk, d = x % dk;
+        tile[d * (TW + 1) + c] = src[(size_t)c * ld + d];
+    }
+}
+
+__global__ void k_delta_p_t(const Gdn p, int with_delta) {
+    float *const smem = gdn_smem;
+    const int L = p.L, ci = blockIdx.x, bh = blockIdx.y, b = bh / p.NH, h = bh % p.NH, tid = threadIdx.x;
+    const int dk = p.dk;
+    int c0, n;
+    chunk_of(p, b, ci, c0, n);
+    if (n <= 0) return;
+    const size_t srow = (size_t)bh * p.T + c0;
+    float *tile = smem, *G = smem + (size_t)dk * (TW + 1);
+    for (int i = tid; i < n; i += blockDim.x) G[i] = p.G[srow + i];
+    for (int j0 = 0; j0 < n; j0 += TW) { /* P_ij = M_ij (q_i · k_j), k_j from the tile */
+        const int nj = n - j0 < TW ? n - j0 : TW;
+        __syncthreads();
+        stage_t(tile, krow(p, b, c0 + j0, h), p.C, nj, dk);
+        __syncthreads();
+        for (int x = tid; x < n * TW; x += blockDim.x) {
+            const int i = x / TW, jl = x % TW, j = j0 + jl;
+            if (jl >= nj || j > i) continue;
+            const float *q = qrow(p, b, c0 + i, h);
+            float s = 0;
+            for (int d = 0; d < dk; d++) s += q[d] * tile[d * (TW + 1) + jl];
+            p.P[(srow + i) * L + j] = expf(G[i] - G[j]) * s;
+        }
+    }
+    if (!with_delta) return;
+    const float *S0 = p.Ss + ((size_t)bh * p.MC + ci) * p.dv * dk;
+    for (int e0 = 0; e0 < p.dv; e0 += TW) { /* Δ = U − W S0ᵀ, rows of S0 from the tile */
+        const int ne = p.dv - e0 < TW ? p.dv - e0 : TW;
+        __syncthreads();
+        stage_t(tile, S0 + (size_t)e0 * dk, dk, ne, dk);
+        __syncthreads();
+        for (int x = tid; x < n * TW; x += blockDim.x) {
+            const int i = x / TW, el = x % TW;
+            if (el >= ne) continue;
+            const float *w = p.W + (srow + i) * dk;
+            float s = 0;
+            for (int d = 0; d < dk; d++) s += tile[d * (TW + 1) + el] * w[d];
+            p.Dl[(srow + i) * p.dv + e0 + el] = p.U[(srow + i) * p.dv + e0 + el] - s;
+        }
+    }
+}
+
+__global__ void k_fwd_out_t(const Gdn p) {
+    float *const smem = gdn_smem;
+    const int L = p.L, ci = blockIdx.x, bh = blockIdx.y, b = bh / p.NH, h = bh % p.NH, tid = threadIdx.x;
+    const int dk = p.dk;
+    int c0, n;
+    chunk_of(p, b, ci, c0, n);
+    if (n <= 0) return;
+    const size_t srow = (size_t)bh * p.T + c0;
+    const float *S0 = p.Ss + ((size_t)bh * p.MC + ci) * p.dv * dk;
+    float *tile = smem;
+    for (int e0 = 0; e0 < p.dv; e0 += TW) {
+        const int ne = p.dv - e0 < TW ? p.dv - e0 : TW;
+        __syncthreads();
+        stage_t(tile, S0 + (size_t)e0 * dk, dk, ne, dk);
+        __syncthreads();
+        for (int x = tid; x < n * TW; x += blockDim.x) {
+            const int i = x / TW, el = x % TW, e = e0 + el;
+            if (el >= ne) continue;
+            const float *q = qrow(p, b, c0 + i, h);
+            float s = 0;
+            for (int d = 0; d < dk; d++) s += tile[d * (TW + 1) + el] * q[d];
+            float acc = p.gam[srow + i] * s;
+            const float *Pi = p.P + (srow + i) * L;
+            for (int j = 0; j <= i; j++) acc += Pi[j] * p.Dl[(srow + j) * p.dv + e];
+            p.o[((size_t)b * p.T + c0 + i) * p.D + (size_t)h * p.dv + e] = acc;
+        }
     }
 }
 
@@ -812,6 +902,22 @@ void launch_chunks(const Gdn &p) {
     GDN_LAUNCH(k_chunk_prep, dim3(p.MC, p.BH), NT, sm, p);
 }
 
+/* SWAX_GDN_KERNELS=old: the first k_delta_p and k_fwd_out (A/B; same bits) */
+bool old_kernels() {
+    const char *e = getenv("SWAX_GDN_KERNELS");
+    return e && !strcmp(e, "old");
+}
+
+void launch_delta_p(const Gdn &p, int with_delta) {
+    if (old_kernels()) GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, with_delta);
+    else GDN_LAUNCH(k_delta_p_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (TW + 1) + p.L), p, with_delta);
+}
+
+void launch_fwd_out(const Gdn &p) {
+    if (old_kernels()) GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
+    else GDN_LAUNCH(k_fwd_out_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (TW + 1)), p);
+}
+
 } // namespace
 
 extern "C" void swax_cuda_gdn_fwd(SwaxGdnCall *c) {
@@ -823,8 +929,8 @@ extern "C" void swax_cuda_gdn_fwd(SwaxGdnCall *c) {
     const size_t sm = swax_smem_f((size_t)EV * p.SP + p.L);
     smem_optin(k_fwd_scan, sm, optin_fscan);
     GDN_LAUNCH(k_fwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 0);
-    GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
+    launch_delta_p(p, 0);
+    launch_fwd_out(p);
     GDN_LAUNCH(k_out_norm, p.N, NR, swax_smem_f(p.NH), p);
 }
 
@@ -833,7 +939,7 @@ extern "C" void swax_cuda_gdn_bwd(SwaxGdnCall *c) {
     if (!make(c, p, true)) return;
     GDN_LAUNCH(k_out_bwd, p.N, NR, swax_smem_f(p.NH), p);
     launch_chunks(p);
-    GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 1);
+    launch_delta_p(p, 1);
     const size_t sm = swax_smem_f(2 * (size_t)EV * p.SP + 2 * (size_t)p.L);
     smem_optin(k_bwd_scan, sm, optin_bscan);
     GDN_LAUNCH(k_bwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
@@ -1024,8 +1130,8 @@ extern "C" void swax_cuda_infer_gdn(const SwaxInferGdnCall *c) {
         const size_t sm = swax_smem_f((size_t)EV * p.SP + p.L);
         smem_optin(k_fwd_scan, sm, optin_fscan);
         GDN_LAUNCH(k_fwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-        GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, 0);
-        GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
+        launch_delta_p(p, 0);
+        launch_fwd_out(p);
     } else {
         GDN_LAUNCH(k_inf_step, dim3(swax_ceil_div(q.dv, SW), q.NH, c->R), SW * 32, 0, q);
     }
