@@ -37,7 +37,8 @@
  *   k_fwd_out     block per (b, h, chunk): o.
  *                 (k_delta_p_t / k_fwd_out_t, the default: the same with the
  *                 rows of K and S0 that a warp reads across staged transposed
- *                 in shared memory; SWAX_GDN_KERNELS=old for the first ones)
+ *                 in shared memory; k_chunk_prep's A likewise; same bits;
+ *                 SWAX_GDN_KERNELS=old for the first ones)
  *   k_out_norm    block per row: the gated per-head RMSNorm (y, orstd).
  * Backward (10 launches):
  *   k_starts, k_chunk_prep (recomputed: identical bits), k_delta_p (also Δ =
@@ -261,7 +262,17 @@ __global__ void k_prep(const Gdn p) {
 }
 
 /* smem: A, Tm (L×L each), G, γ, β (L each) */
-__global__ void k_chunk_prep(const Gdn p) {
+/* Tiles of rows read across a warp, transposed in shared memory (the _t
+ * kernels below): tile[d][c] = src[c * ld + d] for c < nc, d < dk. */
+constexpr int GDN_TW = 32;
+__device__ __forceinline__ void stage_t(float *tile, const float *src, size_t ld, int nc, int dk) {
+    for (int x = threadIdx.x; x < nc * dk; x += blockDim.x) {
+        const int c = x / dk, d = x % dk;
+        tile[d * (GDN_TW + 1) + c] = src[(size_t)c * ld + d];
+    }
+}
+
+__global__ void k_chunk_prep(const Gdn p, int tiled) {
     float *const smem = gdn_smem;
     const int L = p.L, ci = blockIdx.x, bh = blockIdx.y, b = bh / p.NH, h = bh % p.NH, tid = threadIdx.x;
     int c0, n;
@@ -281,9 +292,27 @@ __global__ void k_chunk_prep(const Gdn p) {
     }
     for (int i = tid; i < n; i += blockDim.x) bet[i] = p.beta[(row0 + i) * p.NH + h];
     __syncthreads();
-    for (int x = tid; x < n * n; x += blockDim.x) {
-        const int i = x / n, j = x % n;
-        if (j < i) A[i * L + j] = bet[i] * expf(G[i] - G[j]) * dotv(krow(p, b, c0 + i, h), krow(p, b, c0 + j, h), p.dk);
+    if (!tiled) {
+        for (int x = tid; x < n * n; x += blockDim.x) {
+            const int i = x / n, j = x % n;
+            if (j < i) A[i * L + j] = bet[i] * expf(G[i] - G[j]) * dotv(krow(p, b, c0 + i, h), krow(p, b, c0 + j, h), p.dk);
+        }
+    } else { /* k_j from a transposed tile of 32 rows (stage_t), k_i read along its row: the same products */
+        float *tile = bet + L;
+        for (int j0 = 0; j0 < n; j0 += GDN_TW) {
+            const int nj = n - j0 < GDN_TW ? n - j0 : GDN_TW;
+            __syncthreads();
+            stage_t(tile, krow(p, b, c0 + j0, h), p.C, nj, p.dk);
+            __syncthreads();
+            for (int x = tid; x < n * GDN_TW; x += blockDim.x) {
+                const int i = x / GDN_TW, jl = x % GDN_TW, j = j0 + jl;
+                if (jl >= nj || j >= i) continue;
+                const float *ki = krow(p, b, c0 + i, h);
+                float s = 0;
+                for (int d = 0; d < p.dk; d++) s += ki[d] * tile[d * (GDN_TW + 1) + jl];
+                A[i * L + j] = bet[i] * expf(G[i] - G[j]) * s;
+            }
+        }
     }
     __syncthreads();
     /* Tm = (I + A)⁻¹: Tm_ij = −Σ_{j<=m<i} A_im Tm_mj, m ascending (the CPU's order) */
@@ -411,15 +440,7 @@ __global__ void k_fwd_out(const Gdn p) {
  * consecutive words; every output keeps its thread, its operands and their
  * order (same bits). Thread x of a tile: row i = x / TW, column x % TW.
  * smem: tile (dk × (TW + 1)), then G (L). SWAX_GDN_KERNELS=old: the kernels above. */
-constexpr int TW = 32;
-
-/* tile[d][c] = src[(c0 + c) * ld + d] for c < nc, d < dk */
-__device__ __forceinline__ void stage_t(float *tile, const float *src, size_t ld, int nc, int dk) {
-    for (int x = threadIdx.x; x < nc * dk; x += blockDim.x) {
-        const int c = x / dk, d = x % dk;
-        tile[d * (TW + 1) + c] = src[(size_t)c * ld + d];
-    }
-}
+constexpr int TW = GDN_TW;
 
 __global__ void k_delta_p_t(const Gdn p, int with_delta) {
     float *const smem = gdn_smem;
@@ -892,21 +913,23 @@ template <class K> void smem_optin(K kern, size_t bytes, size_t &done) {
     }
 }
 
+/* SWAX_GDN_KERNELS=old: the first k_chunk_prep (its A), k_delta_p and k_fwd_out (A/B; same bits) */
+bool old_kernels() {
+    const char *e = getenv("SWAX_GDN_KERNELS");
+    return e && !strcmp(e, "old");
+}
+
 size_t optin_prep, optin_fscan, optin_bscan;
 
 /* k_starts, k_chunk_prep: the chunk table and the chunk-local quantities (forward and backward) */
 void launch_chunks(const Gdn &p) {
     GDN_LAUNCH(k_starts, swax_ceil_div(p.B, 64), 64, 0, p);
-    const size_t sm = swax_smem_f(2 * (size_t)p.L * p.L + 3 * (size_t)p.L);
+    const int tiled = !old_kernels();
+    const size_t sm = swax_smem_f(2 * (size_t)p.L * p.L + 3 * (size_t)p.L + (tiled ? (size_t)p.dk * (GDN_TW + 1) : 0));
     smem_optin(k_chunk_prep, sm, optin_prep);
-    GDN_LAUNCH(k_chunk_prep, dim3(p.MC, p.BH), NT, sm, p);
+    GDN_LAUNCH(k_chunk_prep, dim3(p.MC, p.BH), NT, sm, p, tiled);
 }
 
-/* SWAX_GDN_KERNELS=old: the first k_delta_p and k_fwd_out (A/B; same bits) */
-bool old_kernels() {
-    const char *e = getenv("SWAX_GDN_KERNELS");
-    return e && !strcmp(e, "old");
-}
 
 void launch_delta_p(const Gdn &p, int with_delta) {
     if (old_kernels()) GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, with_delta);
