@@ -4,8 +4,11 @@
  * have their own float64 tests (test_swa.c, test_mlstm.c). */
 #include "core/common.h"
 #include "ops/cpu/fastmath.h"
+#include "ops/gemm_picks.h"
 #include "ops/ops.h"
 #include "test.h"
+
+#include <unistd.h>
 
 static SwaxRng rng;
 static float *randf(size_t n, float s) {
@@ -163,6 +166,47 @@ TEST(fast_exp_and_tanh_match_libm) {
     printf("  max relative error: exp %.3g, tanh %.3g\n", we, wt);
     CHECK(we < 3e-7 && wt < 3e-7);
     CHECK(swax_expf(-1000.0f) < 1e-37f && swax_tanhf(0.0f) == 0.0f && swax_tanhf(50.0f) == 1.0f);
+}
+
+/* SWAX_GEMM_PICKS files: good lines read, comments and blank lines skipped;
+ * every malformed line refused with FILE:LINE; a missing file refused. */
+static int picks_from(const char *text, SwaxGemmPick **p, int *n) {
+    char path[] = "/tmp/swax_test_picks_XXXXXX";
+    const int fd = mkstemp(path);
+    SWAX_ASSERT(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    const int rc = swax_gemm_picks_read(path, 31, p, n);
+    unlink(path);
+    return rc;
+}
+
+TEST(gemm_picks_file) {
+    SwaxGemmPick *p;
+    int n;
+    CHECK(picks_from("# ta tb m n k accumulate index\n\n1 0 1024 32768 1024 1 3\n  0 1 1024 5504 32768 1 0\n", &p, &n) == 0);
+    CHECK(n == 2 && p[0].m == 1024 && p[0].n == 32768 && p[0].index == 3 && p[1].tb == 1);
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 1) == 3);
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 0) == 0); /* accumulate differs */
+    CHECK(swax_gemm_pick_find(p, n, 0, 0, 1, 1, 1, 0) == 0);
+    free(p);
+    static const char *bad[] = {"1 0 1024 32768 1024 1\n",      /* a field missing */
+                                "1 0 1024 32768 1024 1 3 7\n",  /* one too many */
+                                "2 0 1024 32768 1024 1 3\n",    /* ta not 0/1 */
+                                "1 0 0 32768 1024 1 3\n",       /* m < 1 */
+                                "1 0 1024 32768 1024 1 32\n",   /* index past 31 */
+                                "1 0 1024 32768 1024 1 -1\n",   /* negative index */
+                                "1 0 1024 x 1024 1 3\n"};       /* not a number */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "# ok\n1 0 8 8 8 0 1\n%s", bad[i]);
+        const int rc = picks_from(text, &p, &n);
+        CHECKF(rc == SWAX_E_INPUT && strstr(swax_last_error(), ":3: expected") && n == 0 && !p, "bad line %zu: rc %d, %s",
+               i, rc, swax_last_error());
+    }
+    CHECK(swax_gemm_picks_read("/nonexistent/picks.txt", 31, &p, &n) == SWAX_E_IO &&
+          strstr(swax_last_error(), "/nonexistent/picks.txt"));
 }
 
 RUN_TESTS()

@@ -17,13 +17,13 @@
  * so the same product on the same card gives the same bits every time (the
  * GPU tests run steps twice and compare bytes). */
 #include <cublasLt.h>
-#include <errno.h>
 #include <cuda_bf16.h>
 #include <string.h>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/cuda_slots.h"
 #include "ops/cuda/gemv.h"
+#include "ops/gemm_picks.h"
 
 extern "C" {
 #include "core/common.h"
@@ -232,40 +232,23 @@ static cublasLtMatmulPreference_t gemm_pref(int bf16, int aa, int ab, int ac) {
     return pref;
 }
 
-/* SWAX_GEMM_PICKS=FILE: lines "ta tb m n k accumulate index": for that bf16
- * product, cuBLASLt's index-th heuristic answer instead of its first (what
- * `swax bench gemm` found fastest; the choice is read from the file, not timed
- * at run time, so reruns keep the same bits). '#' starts a comment. */
-enum { GEMM_PICK_MAX = 31, GEMM_PICK_CAP = 256 };
+/* SWAX_GEMM_PICKS=FILE (ops/gemm_picks.h): for a listed bf16 product, cuBLASLt's
+ * index-th heuristic answer instead of its first (what `swax bench gemm` found
+ * fastest; read from the file, not timed at run time, so reruns keep the same
+ * bits). A file that cannot be read stops the program with its message. */
+enum { GEMM_PICK_MAX = 31 };
 static int gemm_pick(int ta, int tb, int m, int n, int k, int acc) {
     static int loaded, np;
-    static int tab[GEMM_PICK_CAP][7];
+    static SwaxGemmPick *picks;
     if (!loaded) {
         loaded = 1;
         const char *path = getenv("SWAX_GEMM_PICKS");
-        FILE *f = path && *path ? fopen(path, "r") : NULL;
-        if (path && *path && !f) {
-            fprintf(stderr, "swax: SWAX_GEMM_PICKS=%s: cannot open it: %s\n", path, strerror(errno));
+        if (path && *path && swax_gemm_picks_read(path, GEMM_PICK_MAX, &picks, &np)) {
+            fprintf(stderr, "swax: SWAX_GEMM_PICKS: %s\n", swax_last_error());
             exit(SWAX_E_INPUT);
         }
-        char line[256];
-        while (f && np < GEMM_PICK_CAP && fgets(line, sizeof line, f)) {
-            int *t = tab[np];
-            if (line[0] == '#' || sscanf(line, "%d %d %d %d %d %d %d", &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6]) != 7)
-                continue;
-            if (t[6] < 0 || t[6] > GEMM_PICK_MAX) {
-                fprintf(stderr, "swax: SWAX_GEMM_PICKS=%s: index %d is outside [0, %d]\n", path, t[6], GEMM_PICK_MAX);
-                exit(SWAX_E_INPUT);
-            }
-            np++;
-        }
-        if (f) fclose(f);
     }
-    for (int i = 0; i < np; i++)
-        if (tab[i][0] == ta && tab[i][1] == tb && tab[i][2] == m && tab[i][3] == n && tab[i][4] == k &&
-            tab[i][5] == (acc != 0))
-            return tab[i][6];
-    return 0;
+    return swax_gemm_pick_find(picks, np, ta, tb, m, n, k, acc);
 }
 
 static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
