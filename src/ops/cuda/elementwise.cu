@@ -1020,6 +1020,9 @@ static dim3 rows_cols_grid(int N, size_t groups, int threads) {
 }
 
 static void swiglu_fwd_launch(float *h, const float *gu, int N, int F, __nv_bfloat16 *hb) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(h && gu);
     cudaStream_t st = swax_cuda_stream();
     if (F % 4 == 0 && al16(h) && al16(gu) && (!hb || ((uintptr_t)hb & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
@@ -1032,23 +1035,20 @@ static void swiglu_fwd_launch(float *h, const float *gu, int N, int F, __nv_bflo
 }
 
 extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(h && gu);
     swiglu_fwd_launch(h, gu, N, F, NULL);
 }
 
 /* The "cuda" table's slot: in training, also writes h rounded to bf16 into the
  * kept copy the down product's forward would make (ops_cuda.cu: swax_cuda_fwd_bf16). */
 extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(h && gu);
-    swiglu_fwd_launch(h, gu, N, F, (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F));
+    swiglu_fwd_launch(h, gu, N, F, N > 0 && F > 0 ? (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F) : NULL);
 }
 
 static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf,
                               int w32) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(dgu && dh && gu);
     cudaStream_t st = swax_cuda_stream();
     if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
@@ -1063,9 +1063,6 @@ static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int 
 }
 
 extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(dgu && dh && gu);
     swiglu_bwd_launch(dgu, dh, gu, N, F, NULL, 1);
 }
 
@@ -1074,11 +1071,9 @@ extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *g
  * ~8.7 GB a bench-gpu step not read and rounded again), and only there
  * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written). */
 extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(dgu && dh && gu);
     int only = 0;
-    __nv_bfloat16 *dbf = (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only);
+    __nv_bfloat16 *dbf =
+        N > 0 && F > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only) : NULL;
     swiglu_bwd_launch(dgu, dh, gu, N, F, dbf, !only);
 }
 
@@ -1203,6 +1198,22 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
+/* xent_train_kernel<W> with the capped row in shared memory (row) or re-read */
+template <int W>
+void xent_train_go(bool row, size_t row_bytes, cudaStream_t st, float *logits, float *lse, float *losses,
+                   const int32_t *targets, int N, int V, int Vused, float cap, float inv_cap, float scale, int w32,
+                   __nv_bfloat16 *dbf) {
+    const int nt = row_threads((size_t)V / W, 1024);
+    if (row) {
+        smem_optin(xent_train_kernel<W, float, true>, row_bytes);
+        xent_train_kernel<W, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
+                                                                   inv_cap, scale, w32, dbf);
+    } else {
+        xent_train_kernel<W, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
+                                                            scale, w32, dbf);
+    }
+}
+
 static void xent_train_launch(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
                               int Vused, float cap, float scale, __nv_bfloat16 *dbf, int only) {
     SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
@@ -1215,27 +1226,10 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
     const char *e = getenv("SWAX_XENT_ROW");
     const size_t row_bytes = swax_smem_f((size_t)V);
     const bool row = !(e && !strcmp(e, "0")) && row_bytes <= SMEM_MAX;
-    if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
-        const int nt = row_threads((size_t)V / 4, 1024);
-        if (row) {
-            smem_optin(xent_train_kernel<4, float, true>, row_bytes);
-            xent_train_kernel<4, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
-                                                                       inv_cap, scale, w32, dbf);
-        } else {
-            xent_train_kernel<4, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
-                                                                scale, w32, dbf);
-        }
-    } else {
-        const int nt = row_threads((size_t)V, 1024);
-        if (row) {
-            smem_optin(xent_train_kernel<1, float, true>, row_bytes);
-            xent_train_kernel<1, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
-                                                                       inv_cap, scale, w32, dbf);
-        } else {
-            xent_train_kernel<1, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
-                                                                scale, w32, dbf);
-        }
-    }
+    if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0))
+        xent_train_go<4>(row, row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, w32, dbf);
+    else
+        xent_train_go<1>(row, row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, w32, dbf);
     SWAX_CUDA_LAUNCHED();
 }
 

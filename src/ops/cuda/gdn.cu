@@ -436,11 +436,10 @@ __global__ void k_fwd_out(const Gdn p) {
 
 /* The same two kernels with the operands that a warp would read across rows
  * (32 rows of S0 or of K, each walked along dk: 32 cache lines a load) staged
- * transposed in shared memory in tiles of TW rows, so a warp's reads are
+ * transposed in shared memory in tiles of GDN_TW rows, so a warp's reads are
  * consecutive words; every output keeps its thread, its operands and their
- * order (same bits). Thread x of a tile: row i = x / TW, column x % TW.
- * smem: tile (dk × (TW + 1)), then G (L). SWAX_GDN_KERNELS=old: the kernels above. */
-constexpr int TW = GDN_TW;
+ * order (same bits). Thread x of a tile: row i = x / GDN_TW, column x % GDN_TW.
+ * smem: tile (dk × (GDN_TW + 1)), then G (L). SWAX_GDN_KERNELS=old: the kernels above. */
 
 __global__ void k_delta_p_t(const Gdn p, int with_delta) {
     float *const smem = gdn_smem;
@@ -450,35 +449,35 @@ __global__ void k_delta_p_t(const Gdn p, int with_delta) {
     chunk_of(p, b, ci, c0, n);
     if (n <= 0) return;
     const size_t srow = (size_t)bh * p.T + c0;
-    float *tile = smem, *G = smem + (size_t)dk * (TW + 1);
+    float *tile = smem, *G = smem + (size_t)dk * (GDN_TW + 1);
     for (int i = tid; i < n; i += blockDim.x) G[i] = p.G[srow + i];
-    for (int j0 = 0; j0 < n; j0 += TW) { /* P_ij = M_ij (q_i · k_j), k_j from the tile */
-        const int nj = n - j0 < TW ? n - j0 : TW;
+    for (int j0 = 0; j0 < n; j0 += GDN_TW) { /* P_ij = M_ij (q_i · k_j), k_j from the tile */
+        const int nj = n - j0 < GDN_TW ? n - j0 : GDN_TW;
         __syncthreads();
         stage_t(tile, krow(p, b, c0 + j0, h), p.C, nj, dk);
         __syncthreads();
-        for (int x = tid; x < n * TW; x += blockDim.x) {
-            const int i = x / TW, jl = x % TW, j = j0 + jl;
+        for (int x = tid; x < n * GDN_TW; x += blockDim.x) {
+            const int i = x / GDN_TW, jl = x % GDN_TW, j = j0 + jl;
             if (jl >= nj || j > i) continue;
             const float *q = qrow(p, b, c0 + i, h);
             float s = 0;
-            for (int d = 0; d < dk; d++) s += q[d] * tile[d * (TW + 1) + jl];
+            for (int d = 0; d < dk; d++) s += q[d] * tile[d * (GDN_TW + 1) + jl];
             p.P[(srow + i) * L + j] = expf(G[i] - G[j]) * s;
         }
     }
     if (!with_delta) return;
     const float *S0 = p.Ss + ((size_t)bh * p.MC + ci) * p.dv * dk;
-    for (int e0 = 0; e0 < p.dv; e0 += TW) { /* Δ = U − W S0ᵀ, rows of S0 from the tile */
-        const int ne = p.dv - e0 < TW ? p.dv - e0 : TW;
+    for (int e0 = 0; e0 < p.dv; e0 += GDN_TW) { /* Δ = U − W S0ᵀ, rows of S0 from the tile */
+        const int ne = p.dv - e0 < GDN_TW ? p.dv - e0 : GDN_TW;
         __syncthreads();
         stage_t(tile, S0 + (size_t)e0 * dk, dk, ne, dk);
         __syncthreads();
-        for (int x = tid; x < n * TW; x += blockDim.x) {
-            const int i = x / TW, el = x % TW;
+        for (int x = tid; x < n * GDN_TW; x += blockDim.x) {
+            const int i = x / GDN_TW, el = x % GDN_TW;
             if (el >= ne) continue;
             const float *w = p.W + (srow + i) * dk;
             float s = 0;
-            for (int d = 0; d < dk; d++) s += tile[d * (TW + 1) + el] * w[d];
+            for (int d = 0; d < dk; d++) s += tile[d * (GDN_TW + 1) + el] * w[d];
             p.Dl[(srow + i) * p.dv + e0 + el] = p.U[(srow + i) * p.dv + e0 + el] - s;
         }
     }
@@ -494,17 +493,17 @@ __global__ void k_fwd_out_t(const Gdn p) {
     const size_t srow = (size_t)bh * p.T + c0;
     const float *S0 = p.Ss + ((size_t)bh * p.MC + ci) * p.dv * dk;
     float *tile = smem;
-    for (int e0 = 0; e0 < p.dv; e0 += TW) {
-        const int ne = p.dv - e0 < TW ? p.dv - e0 : TW;
+    for (int e0 = 0; e0 < p.dv; e0 += GDN_TW) {
+        const int ne = p.dv - e0 < GDN_TW ? p.dv - e0 : GDN_TW;
         __syncthreads();
         stage_t(tile, S0 + (size_t)e0 * dk, dk, ne, dk);
         __syncthreads();
-        for (int x = tid; x < n * TW; x += blockDim.x) {
-            const int i = x / TW, el = x % TW, e = e0 + el;
+        for (int x = tid; x < n * GDN_TW; x += blockDim.x) {
+            const int i = x / GDN_TW, el = x % GDN_TW, e = e0 + el;
             if (el >= ne) continue;
             const float *q = qrow(p, b, c0 + i, h);
             float s = 0;
-            for (int d = 0; d < dk; d++) s += tile[d * (TW + 1) + el] * q[d];
+            for (int d = 0; d < dk; d++) s += tile[d * (GDN_TW + 1) + el] * q[d];
             float acc = p.gam[srow + i] * s;
             const float *Pi = p.P + (srow + i) * L;
             for (int j = 0; j <= i; j++) acc += Pi[j] * p.Dl[(srow + j) * p.dv + e];
@@ -933,12 +932,12 @@ void launch_chunks(const Gdn &p) {
 
 void launch_delta_p(const Gdn &p, int with_delta) {
     if (old_kernels()) GDN_LAUNCH(k_delta_p, dim3(p.MC, p.BH), NT, swax_smem_f(p.L), p, with_delta);
-    else GDN_LAUNCH(k_delta_p_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (TW + 1) + p.L), p, with_delta);
+    else GDN_LAUNCH(k_delta_p_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (GDN_TW + 1) + p.L), p, with_delta);
 }
 
 void launch_fwd_out(const Gdn &p) {
     if (old_kernels()) GDN_LAUNCH(k_fwd_out, dim3(p.MC, p.BH), NT, 0, p);
-    else GDN_LAUNCH(k_fwd_out_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (TW + 1)), p);
+    else GDN_LAUNCH(k_fwd_out_t, dim3(p.MC, p.BH), NT, swax_smem_f((size_t)p.dk * (GDN_TW + 1)), p);
 }
 
 } // namespace

@@ -672,27 +672,31 @@ static int gemv_on(void) {
     return !env_is("SWAX_GEMV", "0", &off);
 }
 
-static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
-    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
+/* out (+ resid, in the epilogue, when resid) = inp · wᵀ with bf16 operands.
+ * Decode without a residual: N <= 8 rows in one pass over the weights
+ * (gemv.cu; nonzero = not handled); not in training, where it would make no
+ * kept copy of the input. */
+static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
+                         const float *resid) {
     dside.valid = 0;
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
-    /* decode: N <= 8 rows in one pass over the weights (gemv.cu; nonzero =
-     * not handled). Not in training: it makes no kept copy of the input. */
-    if (N <= 8 && !kept_training && gemv_on() && swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
+    if (!resid && N <= 8 && !kept_training && gemv_on() &&
+        swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
         return;
     const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
-    gemm(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0);
+    gemm_c(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0, resid);
 }
 
-/* Training's residual connections: the add in the product's epilogue (no
- * gemv: decode adds on its own). */
+static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
+    SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C);
+    bf16_forward(out, ldo, inp, ldi, w, N, C, OC, NULL);
+}
+
+/* Training's residual connections: the add in the product's epilogue. */
 static void bf16_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
                                 const float *resid) {
     SWAX_CUDA_REQUIRE(ldo >= OC && ldi >= C && resid && resid != out);
-    dside.valid = 0;
-    const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
-    const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
-    gemm_c(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0, resid);
+    bf16_forward(out, ldo, inp, ldi, w, N, C, OC, resid);
 }
 
 static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
