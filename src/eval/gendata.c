@@ -51,8 +51,8 @@ int swax_gen_niah_doc(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, in
 }
 
 /* A multiple-choice item: the prompt alone as the context, the answer and 3
- * distractors of the same shape (its values replaced by fresh random ones:
- * 7 digits, or a random UUID for UUID tasks) in random order. */
+ * distractors of the same shape (its values replaced by fresh draws of the
+ * task's kind of value) in random order. */
 int swax_gen_niah_choice(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, long min_len,
                          long max_len, uint64_t seed, uint64_t doc, char **json) {
     enum { NCHOICE = 4 };
@@ -70,17 +70,8 @@ int swax_gen_niah_choice(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks,
         SwaxNiahSample v = {0};
         v.n_golds = s.n_golds;
         for (int k = 0; k < s.n_golds; k++) {
-            if (c == answer) {
-                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%s", s.golds[k]);
-            } else if (t->value_uuid) {
-                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%08llx-%04llx-4%03llx-%04llx-%012llx",
-                         (unsigned long long)(swax_rng_u64(&r) & 0xffffffffull),
-                         (unsigned long long)(swax_rng_u64(&r) & 0xffffull), (unsigned long long)(swax_rng_u64(&r) & 0xfffull),
-                         (unsigned long long)(0x8000 | (swax_rng_u64(&r) & 0x3fffull)),
-                         (unsigned long long)(swax_rng_u64(&r) & 0xffffffffffffull));
-            } else {
-                snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%07llu", 1000000ull + (unsigned long long)(swax_rng_u64(&r) % 9000000ull));
-            }
+            if (c == answer) snprintf(v.golds[k], SWAX_NIAH_KEY_MAX, "%s", s.golds[k]);
+            else swax_niah_make_value(t->value_uuid, &r, v.golds[k]);
         }
         rc = swax_niah_answer(&v, &ch[c]);
     }
@@ -161,7 +152,7 @@ int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, int querie
         }
         if (fresh < 0) rc = swax_error(SWAX_E_NOMEM, "kv keys");
         if (fresh <= 0) break; /* keys exhausted: a shorter document */
-        snprintf(val, sizeof val, "%07llu", 1000000ull + (unsigned long long)(swax_rng_u64(&r) % 9000000ull));
+        swax_niah_make_value(0, &r, val);
         int ll = snprintf(line, sizeof line, "%s: %s\n", key, val);
         tb.n = 0;
         rc = swax_tokenizer_encode(g->tok, line, (size_t)ll, 0, &tb);

@@ -193,7 +193,7 @@ static void make_key(const SwaxWords *w, int uuid, SwaxRng *r, char *out) {
     snprintf(out, SWAX_NIAH_KEY_MAX, "%s-%s", a, n);
 }
 
-static void make_value(int uuid, SwaxRng *r, char *out) {
+void swax_niah_make_value(int uuid, SwaxRng *r, char *out) {
     if (uuid)
         make_uuid(r, out);
     else
@@ -317,7 +317,7 @@ static int hay_next(Hay *h) {
         char key[SWAX_NIAH_KEY_MAX], val[SWAX_NIAH_KEY_MAX];
         do make_key(h->words, h->task->key_uuid, &h->rng, key);
         while (in_list(h->avoid, h->n_avoid, key));
-        do make_value(h->task->value_uuid, &h->rng, val);
+        do swax_niah_make_value(h->task->value_uuid, &h->rng, val);
         while (in_list(h->avoid, h->n_avoid, val));
         SwaxStr s = {0};
         int rc = put_needle(&s, h->task->value_uuid, key, val);
@@ -513,7 +513,7 @@ int swax_niah_make(const SwaxNiahGen *g, const SwaxNiahTask *t, long length, dou
     for (int i = 0; i < n_keys; i++) {
         for (int v = 0; v < (i == 0 ? t->n_values : 1); v++) {
             char val[SWAX_NIAH_KEY_MAX];
-            do make_value(t->value_uuid, &rng, val); /* never a gold value twice, nor a key */
+            do swax_niah_make_value(t->value_uuid, &rng, val); /* never a gold value twice, nor a key */
             while (in_list(avoid, n_avoid, val));
             if (i < t->n_queries) {
                 memcpy(o->golds[o->n_golds++], val, SWAX_NIAH_KEY_MAX);

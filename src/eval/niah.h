@@ -122,6 +122,8 @@ uint64_t swax_niah_stream(int task_index, long length, double depth, long sample
 /* The expected answer as the model should continue the prompt:
  * " 1234567." or " 1234567, 2345678, 3456789, 4567890." */
 int swax_niah_answer(const SwaxNiahSample *s, SwaxStr *out);
+/* A needle value as the tasks draw it: 7 digits (1000000..9999999), or a random UUID (version 4). */
+void swax_niah_make_value(int uuid, SwaxRng *r, char *out);
 
 /* RULER's score: the fraction of gold values that occur in the output
  * (case-insensitive substring). */
