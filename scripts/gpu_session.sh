@@ -6,7 +6,7 @@
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
 #   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train gemm kernels profile
-#                                                       baseline infer sanitize cpu (default:
+#                                                       baseline infer ncu sanitize cpu (default:
 #                                                       all but sanitize and cpu, in that order)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
@@ -39,7 +39,7 @@ for sec in $SECTIONS; do
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
       # each switch on top of the previous, newest first; last_loss must be the same in every line
       ab=""
-      for sw in SWAX_BF16_ONLY=0 SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0 SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 \
+      for sw in SWAX_BF16_ACT=0 SWAX_BF16_ONLY=0 SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0 SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 \
                 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old; do
         ab="$ab $sw"
         at "A/B w128$ab: $(bt "$ab" 128)"
@@ -103,6 +103,16 @@ PY
         at "train w$w SWAX_GEMM_PICKS: $(bt "SWAX_GEMM_PICKS=$L/gemm_picks.txt" $w)"
       done
       at "gemm done" ;;
+    ncu)
+      # Nsight Compute on the SWA kernels (speed of light, warp stalls, occupancy), when the machine has it
+      NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
+      if [ -n "$NCU" ]; then
+        timeout 120 "$NCU" --kernel-name regex:'fwd_tc_kernel|bwd_dq_tc_kernel|bwd_dkdv_tc_kernel' --launch-count 24 \
+          --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
+          --section SchedulerStats --section ComputeWorkloadAnalysis --csv --page details \
+          "$B" bench kernels --device cuda > "$L/ncu_swa.csv" 2> "$L/ncu_swa.err"
+        at "ncu done ($(wc -l < "$L/ncu_swa.csv") lines; $(tail -n 2 "$L/ncu_swa.err" | tr '\n' ' '))"
+      else at "ncu: not on this machine"; fi ;;
     profile)
       SWAX_PROFILE=1 timeout 60 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
@@ -116,7 +126,7 @@ PY
       t=$(left)
       [ "$t" -gt 40 ] && timeout $(( t - 10 )) python3 scripts/gpu_baseline.py > "$L/baseline_kernels.jsonl" 2> "$L/baseline_kernels.err"
       cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
-    *) at "unknown section $sec (tests train infer kernels gemm profile baseline sanitize cpu)" ;;
+    *) at "unknown section $sec (tests train infer kernels gemm profile baseline ncu sanitize cpu)" ;;
   esac
 done
 at "end"

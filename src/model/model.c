@@ -277,6 +277,12 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     /* ALLOC: where the ops compute; HALLOC: host memory (tables and staging) */
 #define ALLOC(ptr, count, type) \
     do { if (!fail && !((ptr) = ops->alloc((count) * sizeof(type)))) fail = 1; } while (0)
+/* activations that only products, RMSNorm and SwiGLU touch (ops.h alloc_act: maybe bf16) */
+#define ACT_ALLOC(ptr, count)                                                                              \
+    do {                                                                                                   \
+        if (!fail && !((ptr) = ops->alloc_act ? ops->alloc_act(count) : ops->alloc((count) * sizeof(float)))) \
+            fail = 1;                                                                                      \
+    } while (0)
 #define HALLOC(ptr, count, type) \
     do { if (!fail && !((ptr) = swax_calloc((count), sizeof(type), #ptr))) fail = 1; } while (0)
     HALLOC(m->res, (size_t)c->n_blocks + 1, float *);
@@ -295,13 +301,13 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
         const int want_a = m->recompute ? has_a : m->kinds[i] == 'A';
         const int want_m = m->recompute ? has_m : m->kinds[i] == 'M';
         const int want_d = m->recompute ? has_d : m->kinds[i] == 'D';
-        ALLOC(a->ln1, N * D, float);
+        ACT_ALLOC(a->ln1, N * D);
         ALLOC(a->rstd1, N, float);
         ALLOC(a->res_mid, N * D, float);
-        ALLOC(a->ln2, N * D, float);
+        ACT_ALLOC(a->ln2, N * D);
         ALLOC(a->rstd2, N, float);
-        ALLOC(a->gu, N * 2 * F, float);
-        ALLOC(a->hf, N * F, float);
+        ACT_ALLOC(a->gu, N * 2 * F);
+        ACT_ALLOC(a->hf, N * F);
         size_t mixw = want_a ? 3 * HD : 0;
         if (want_m && P > mixw) mixw = P;
         if (want_d && (size_t)m->P_d > mixw) mixw = m->P_d;
@@ -367,6 +373,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->dlf, N * NH, float);
     if (has_d) ALLOC(m->dgdn, N * (3 * D + 2 * (size_t)m->NHd), float);
 #undef ALLOC
+#undef ACT_ALLOC
 #undef HALLOC
     if (fail) {
         swax_model_free_acts(m);

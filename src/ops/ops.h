@@ -160,6 +160,14 @@ typedef struct SwaxOps {
     void (*params_updated)(const float *params, size_t n);
     void *(*alloc)(size_t bytes); /* zeroed; NULL + swax_error on failure */
     void (*free)(void *p);
+    /* Optional (NULL: alloc(4·n)): an activation of n elements that only these
+     * ops touch, and only as these arguments: written by rmsnorm_fwd (out),
+     * swiglu_fwd (h) or matmul_fwd (out), read by matmul_fwd / matmul_bwd (inp)
+     * or swiglu_fwd / swiglu_bwd (gu), always dense (ld = its row width), and
+     * freed with free. A table may store it in bf16 (2 bytes an element: the
+     * "cuda" table, where the products round their operands to bf16 anyway);
+     * the pointer is then opaque: never read, write or copy it otherwise. */
+    float *(*alloc_act)(size_t n);
     void (*to_device)(void *dst, const void *src, size_t bytes);
     void (*to_host)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *p, size_t bytes);

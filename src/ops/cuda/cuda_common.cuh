@@ -67,6 +67,11 @@ extern "C" void *swax_cuda_dout_bf16_only(const float *src, long ld, int rows, i
  * capture, past the keep budget, or with SWAX_BF16_FWD=0. Any other write
  * through the table's memory slots or any other product forgets it. */
 extern "C" void *swax_cuda_fwd_bf16(const float *src, long ld, int rows, int cols);
+/* p as bf16 storage when it is an activation made by the "cuda" table's
+ * alloc_act (ops.h: the n elements live there as bf16), else NULL (fp32). Such
+ * an activation must be used whole-row dense (ld = cols, rows·cols within n):
+ * anything else is an internal error. */
+extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols);
 
 #define SWAX_CUDA_CHECK(call)                                                         \
     do {                                                                              \

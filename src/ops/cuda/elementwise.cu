@@ -88,6 +88,14 @@ __device__ __forceinline__ void ldv(const float *p, float (&a)[4]) {
     const float4 v = *reinterpret_cast<const float4 *>(p);
     a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
 }
+/* bf16 storage (ops.h alloc_act): W = 4 needs p 8-byte aligned */
+__device__ __forceinline__ void ldv(const __nv_bfloat16 *p, float (&a)[1]) { a[0] = __bfloat162float(*p); }
+__device__ __forceinline__ void ldv(const __nv_bfloat16 *p, float (&a)[4]) {
+    const uint2 u = *reinterpret_cast<const uint2 *>(p);
+    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.x));
+    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.y));
+    a[0] = lo.x, a[1] = lo.y, a[2] = hi.x, a[3] = hi.y;
+}
 __device__ __forceinline__ void stv(float *p, const float (&a)[1]) { *p = a[0]; }
 __device__ __forceinline__ void stv(float *p, const float (&a)[4]) {
     *reinterpret_cast<float4 *>(p) = make_float4(a[0], a[1], a[2], a[3]);
@@ -380,14 +388,15 @@ __global__ void embed_bwd_kernel(float *dwte, const T *dout, const int *perm, co
 /* ---------------------------------------------------------------- RMSNorm */
 
 /* ob (may be NULL): the same output rounded to bf16, dense (N, D), for the next
- * product's forward (the "cuda" table in training: no separate rounding pass). */
+ * product's forward (the "cuda" table in training: no separate rounding pass);
+ * out NULL: only that (a bf16-stored activation, ops.h alloc_act). */
 template <int W, typename T>
 __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, const T *inp, const float *w, int D,
                                                           float eps, __nv_bfloat16 *ob) {
     __shared__ float sh[32];
     const int r = blockIdx.x;
     const T *x = inp + (size_t)r * D;
-    T *o = out + (size_t)r * D;
+    T *o = out ? out + (size_t)r * D : NULL;
     __nv_bfloat16 *b = ob ? ob + (size_t)r * D : NULL;
     float ss = 0.0f;
     for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
@@ -405,7 +414,7 @@ __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, c
         ldv(w + c, wv);
 #pragma unroll
         for (int j = 0; j < W; j++) a[j] = a[j] * rs * wv[j];
-        stv(o + c, a);
+        if (o) stv(o + c, a);
         if (b) stv_bf16(b + c, a);
     }
 }
@@ -463,11 +472,11 @@ __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, 
 
 /* ---------------------------------------------------------------- SwiGLU */
 
-template <int W, typename T>
-__global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F, __nv_bfloat16 *hb) {
+template <int W, typename T, typename G = T>
+__global__ void swiglu_fwd_kernel(T *h, const G *gu, int N, int F, __nv_bfloat16 *hb) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
-        const T *g = gu + (size_t)r * 2 * F;
-        T *o = h + (size_t)r * F;
+        const G *g = gu + (size_t)r * 2 * F;
+        T *o = h ? h + (size_t)r * F : NULL;
         __nv_bfloat16 *b = hb ? hb + (size_t)r * F : NULL;
         for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
             float gv[W], uv[W];
@@ -475,7 +484,7 @@ __global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F, __nv_bfloat16
             ldv(g + F + c, uv);
 #pragma unroll
             for (int j = 0; j < W; j++) gv[j] = gv[j] * sigmoid_acc(gv[j]) * uv[j];
-            stv(o + c, gv);
+            if (o) stv(o + c, gv);
             if (b) stv_bf16(b + c, gv);
         }
     }
@@ -484,10 +493,11 @@ __global__ void swiglu_fwd_kernel(T *h, const T *gu, int N, int F, __nv_bfloat16
 /* dbf (may be NULL): the same d(gate, up) rounded to bf16, dense (N, 2F), for
  * the gate/up product's backward (the "cuda" table: no separate rounding pass);
  * w32 = 0: only that copy (swax_cuda_dout_bf16_only). */
-template <int W, typename T>
-__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const T *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
+template <int W, typename T, typename G = T>
+__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
-        const T *g = gu + (size_t)r * 2 * F, *d = dh + (size_t)r * F;
+        const G *g = gu + (size_t)r * 2 * F;
+        const T *d = dh + (size_t)r * F;
         T *dg = dgu + (size_t)r * 2 * F;
         __nv_bfloat16 *db = dbf ? dbf + (size_t)r * 2 * F : NULL;
         for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
@@ -954,7 +964,7 @@ static void rmsnorm_fwd_launch(float *out, float *rstd, const float *inp, const 
                                __nv_bfloat16 *ob) {
     SWAX_CUDA_REQUIRE(N >= 0 && D > 0);
     if (N == 0) return;
-    SWAX_CUDA_REQUIRE(out && rstd && inp && w);
+    SWAX_CUDA_REQUIRE((out || ob) && rstd && inp && w);
     cudaStream_t st = swax_cuda_stream();
     if (D % 4 == 0 && al16(out) && al16(inp) && al16(w) && (!ob || ((uintptr_t)ob & 7) == 0)) {
         rmsnorm_fwd_kernel<4, float><<<N, row_threads((size_t)D / 4, 512), 0, st>>>(out, rstd, inp, w, D, eps, ob);
@@ -974,8 +984,13 @@ extern "C" void swax_cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp,
  * swax_cuda_fwd_bf16). */
 extern "C" void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D,
                                            float eps) {
-    rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps,
-                       N > 0 ? (__nv_bfloat16 *)swax_cuda_fwd_bf16(out, D, N, D) : NULL);
+    if (N <= 0) return rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps, NULL);
+    /* a bf16-stored activation (ops.h alloc_act): written only as bf16 */
+    __nv_bfloat16 *ob = (__nv_bfloat16 *)swax_cuda_act_bf16(out, D, N, D);
+    if (ob)
+        rmsnorm_fwd_launch(NULL, rstd, inp, w, N, D, eps, ob);
+    else
+        rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps, (__nv_bfloat16 *)swax_cuda_fwd_bf16(out, D, N, D));
 }
 
 extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
@@ -1019,62 +1034,85 @@ static dim3 rows_cols_grid(int N, size_t groups, int threads) {
     return dim3(gx, gy);
 }
 
-static void swiglu_fwd_launch(float *h, const float *gu, int N, int F, __nv_bfloat16 *hb) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(h && gu);
+/* gu: fp32 or a bf16-stored activation (ops.h alloc_act); h NULL: only hb. 4-wide when every
+ * pointer allows it (gu: 16 bytes fp32, 8 bf16). */
+template <typename G>
+static void swiglu_fwd_go(float *h, const G *gu, int N, int F, __nv_bfloat16 *hb) {
     cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(h) && al16(gu) && (!hb || ((uintptr_t)hb & 7) == 0)) {
+    if (F % 4 == 0 && al16(h) && (uintptr_t)gu % (4 * sizeof(G)) == 0 && (!hb || ((uintptr_t)hb & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
-        swiglu_fwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F, hb);
+        swiglu_fwd_kernel<4, float, G><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F, hb);
     } else {
         const int threads = row_threads((size_t)F, 256);
-        swiglu_fwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(h, gu, N, F, hb);
+        swiglu_fwd_kernel<1, float, G><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(h, gu, N, F, hb);
     }
     SWAX_CUDA_LAUNCHED();
 }
 
 extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
-    swiglu_fwd_launch(h, gu, N, F, NULL);
-}
-
-/* The "cuda" table's slot: in training, also writes h rounded to bf16 into the
- * kept copy the down product's forward would make (ops_cuda.cu: swax_cuda_fwd_bf16). */
-extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
-    swiglu_fwd_launch(h, gu, N, F, N > 0 && F > 0 ? (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F) : NULL);
-}
-
-static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, __nv_bfloat16 *dbf,
-                              int w32) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(dgu && dh && gu);
+    SWAX_CUDA_REQUIRE(h && gu);
+    swiglu_fwd_go(h, gu, N, F, (__nv_bfloat16 *)NULL);
+}
+
+/* The "cuda" table's slot: gu and h may be bf16-stored activations (ops.h
+ * alloc_act: read as bf16; h written only as bf16); an fp32 h also gets, in
+ * training, its bf16 copy in the kept copy the down product's forward would
+ * make (ops_cuda.cu: swax_cuda_fwd_bf16). */
+extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(h && gu);
+    const __nv_bfloat16 *gub = (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F);
+    __nv_bfloat16 *hb = (__nv_bfloat16 *)swax_cuda_act_bf16(h, F, N, F);
+    float *h32 = hb ? NULL : h;
+    if (!hb) hb = (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F);
+    if (gub)
+        swiglu_fwd_go(h32, gub, N, F, hb);
+    else
+        swiglu_fwd_go(h32, gu, N, F, hb);
+}
+
+template <typename G>
+static void swiglu_bwd_go(float *dgu, const float *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
     cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
+    if (F % 4 == 0 && al16(dgu) && al16(dh) && (uintptr_t)gu % (4 * sizeof(G)) == 0 &&
+        (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
-        swiglu_bwd_kernel<4, float><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
-                                                                                                   F, dbf, w32);
+        swiglu_bwd_kernel<4, float, G><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
+                                                                                                      F, dbf, w32);
     } else {
         const int threads = row_threads((size_t)F, 256);
-        swiglu_bwd_kernel<1, float><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
-                                                                                               dbf, w32);
+        swiglu_bwd_kernel<1, float, G><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
+                                                                                                  dbf, w32);
     }
     SWAX_CUDA_LAUNCHED();
 }
 
 extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
-    swiglu_bwd_launch(dgu, dh, gu, N, F, NULL, 1);
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(dgu && dh && gu);
+    swiglu_bwd_go(dgu, dh, gu, N, F, NULL, 1);
 }
 
 /* The "cuda" table's slot: d(gate, up) rounded to bf16 where the gate/up
  * product's backward will look for them (ops_cuda.cu: swax_cuda_dout_bf16;
  * ~8.7 GB a bench-gpu step not read and rounded again), and only there
- * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written). */
+ * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written); gu may be a
+ * bf16-stored activation. */
 extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
+    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
+    if (N == 0 || F == 0) return;
+    SWAX_CUDA_REQUIRE(dgu && dh && gu);
     int only = 0;
-    __nv_bfloat16 *dbf =
-        N > 0 && F > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only) : NULL;
-    swiglu_bwd_launch(dgu, dh, gu, N, F, dbf, !only);
+    __nv_bfloat16 *dbf = (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only);
+    const __nv_bfloat16 *gub = (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F);
+    if (gub)
+        swiglu_bwd_go(dgu, dh, gub, N, F, dbf, !only);
+    else
+        swiglu_bwd_go(dgu, dh, gu, N, F, dbf, !only);
 }
 
 extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,

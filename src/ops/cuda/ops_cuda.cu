@@ -144,9 +144,55 @@ static void *cu_alloc(size_t bytes) {
 }
 
 static void kept_forget(const void *p, size_t bytes);
+static int env_is(const char *name, const char *value, int *cache);
+
+/* Activations stored in bf16 (ops.h alloc_act; the "cuda" table only): the
+ * model's normed block inputs, SwiGLU inputs and outputs, which only products,
+ * RMSNorm and SwiGLU touch. The allocation holds n bf16 values; the ops that
+ * take such a pointer look it up here and read or write bf16 (a product's
+ * operand is then used as it is: no rounding pass, no kept copy; the gate/up
+ * product writes its output in bf16). ~20 GB of traffic and ~20 GB of memory
+ * less a bench-gpu step. SWAX_BF16_ACT=0: plain fp32 arrays (A/B timing). */
+typedef struct {
+    const void *p;
+    size_t n;
+} ActB;
+enum { ACTB_CAP = 1024 };
+static ActB actb[ACTB_CAP];
+static int actb_used; /* entries [0, actb_used) may be live; p NULL: free */
+
+static float *cu_alloc_act(size_t n) {
+    static int off = -1;
+    if (env_is("SWAX_BF16_ACT", "0", &off)) return (float *)cu_alloc(sizeof(float) * n);
+    int i = 0;
+    while (i < actb_used && actb[i].p) i++;
+    if (i == ACTB_CAP) return (float *)cu_alloc(sizeof(float) * n); /* full: fp32, as if switched off */
+    void *p = cu_alloc(sizeof(__nv_bfloat16) * n);
+    if (!p) return NULL;
+    actb[i].p = p, actb[i].n = n;
+    if (i == actb_used) actb_used++;
+    return (float *)p;
+}
+
+extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols) {
+    if (!p) return NULL;
+    for (int i = 0; i < actb_used; i++)
+        if (actb[i].p == (const void *)p) {
+            if (ld != cols || rows < 0 || cols < 0 || (size_t)rows * (size_t)cols > actb[i].n) {
+                fprintf(stderr, "swax: internal error: a bf16-stored activation (%zu values) used as %d x %d with "
+                                "row stride %ld (ops.h alloc_act: whole rows, dense)\n",
+                        actb[i].n, rows, cols, ld);
+                exit(SWAX_E_INTERNAL);
+            }
+            return (void *)p;
+        }
+    return NULL;
+}
 
 static void cu_free(void *p) {
     if (!p) return;
+    for (int i = 0; i < actb_used; i++)
+        if (actb[i].p == p) actb[i].p = NULL;
     kept_forget(NULL, 0); /* the allocation's extent is unknown here: forget every kept copy */
     /* queued work may still read it */
     SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
@@ -182,7 +228,9 @@ static void cu_sync(void) { SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); 
 /* ---------------------------------------------------------------- GEMM */
 
 /* One cached cuBLASLt plan per (operand type, transa, transb, m, n, k, lda,
- * ldb, ldc, accumulate). Operands fp32 (TF32 off) or bf16; C always fp32. */
+ * ldb, ldc, accumulate). bf16 = 0: operands fp32 (TF32 off); 1: operands bf16;
+ * C fp32 in both; 2: operands and C (D) bf16 (a bf16-stored activation as the
+ * output, ops.h alloc_act). */
 typedef struct {
     int used;
     int bf16, ta, tb, m, n, k;
@@ -265,7 +313,7 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         p->used = 1;
         p->bf16 = bf16, p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->lda = lda, p->ldb = ldb;
         p->ldc = ldc, p->accumulate = accumulate, p->align_a = aa, p->align_b = ab, p->align_c = ac;
-        const cudaDataType_t dt = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        const cudaDataType_t dt = bf16 ? CUDA_R_16BF : CUDA_R_32F, ct = bf16 == 2 ? CUDA_R_16BF : CUDA_R_32F;
         LT_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
         LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
@@ -273,11 +321,11 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         /* column-major layouts: A is (ta ? k×m : m×k), B is (tb ? n×k : k×n), C is m×n */
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, ta ? k : m, ta ? m : k, lda));
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, tb ? n : k, tb ? k : n, ldb));
-        LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, ldc));
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, ct, m, n, ldc));
         cublasLtMatmulPreference_t pref = gemm_pref(bf16, aa, ab, ac);
         /* the heuristic's first answer, or the pick of SWAX_GEMM_PICKS for this shape (bf16, all
          * operands 256-byte aligned: the preferences `swax bench gemm` ranks candidates under) */
-        const int pick = bf16 && aa == 256 && ab == 256 && ac == 256 ? gemm_pick(ta, tb, m, n, k, accumulate) : 0;
+        const int pick = bf16 == 1 && aa == 256 && ab == 256 && ac == 256 ? gemm_pick(ta, tb, m, n, k, accumulate) : 0;
         cublasLtMatmulHeuristicResult_t res[GEMM_PICK_MAX + 1];
         int got = 0;
         LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, pick + 1, res, &got));
@@ -296,19 +344,21 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
     exit(SWAX_E_INTERNAL);
 }
 
-/* Column-major C (m×n, ldc, fp32) = op(A) op(B) (+ C when accumulate; + Cin,
- * with C's layout, when Cin: the epilogue's beta term, not a separate pass). */
+/* Column-major C (m×n, ldc; fp32, bf16 when bf16 = 2) = op(A) op(B) (+ C when
+ * accumulate; + Cin, with C's layout, when Cin: the epilogue's beta term, not
+ * a separate pass). */
 static void gemm_c(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
-                   float *Cm, long ldc, int accumulate, const float *Cin) {
+                   void *Cm, long ldc, int accumulate, const void *Cin) {
     if (m <= 0 || n <= 0) return;
     if (Cin) accumulate = 1;
-    const float *Csrc = Cin ? Cin : Cm;
+    const void *Csrc = Cin ? Cin : Cm;
     if (k <= 0) {
+        const size_t es = bf16 == 2 ? sizeof(__nv_bfloat16) : sizeof(float);
         if (Cin)
-            SWAX_CUDA_CHECK(cudaMemcpy2DAsync(Cm, sizeof(float) * ldc, Cin, sizeof(float) * ldc, sizeof(float) * m, n,
-                                              cudaMemcpyDeviceToDevice, ctx.stream));
+            SWAX_CUDA_CHECK(cudaMemcpy2DAsync(Cm, es * ldc, Cin, es * ldc, es * m, n, cudaMemcpyDeviceToDevice,
+                                              ctx.stream));
         else if (!accumulate)
-            SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, sizeof(float) * ldc, 0, sizeof(float) * m, n, ctx.stream));
+            SWAX_CUDA_CHECK(cudaMemset2DAsync(Cm, es * ldc, 0, es * m, n, ctx.stream));
         return;
     }
     /* Plans assume 256-byte alignment (cuBLASLt's default) for operands
@@ -680,11 +730,19 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
                          const float *resid) {
     dside.valid = 0;
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
-    if (!resid && N <= 8 && !kept_training && gemv_on() &&
+    /* bf16-stored activations (ops.h alloc_act): the input as it is, the output written in bf16 */
+    const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
+    void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
+    SWAX_CUDA_REQUIRE(!(oa && resid));
+    if (!ia && !oa && !resid && N <= 8 && !kept_training && gemv_on() &&
         swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
         return;
-    const __nv_bfloat16 *ib = kept_round(inp, ldi, N, C);
-    gemm_c(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0, resid);
+    if (ia) fside.valid = 0;
+    const __nv_bfloat16 *ib = ia ? ia : kept_round(inp, ldi, N, C);
+    if (oa)
+        gemm_c(2, 1, 0, OC, N, C, wb, C, ib, C, oa, ldo, 0, NULL);
+    else
+        gemm_c(1, 1, 0, OC, N, C, wb, C, ib, C, out, ldo, 0, resid);
 }
 
 static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
@@ -703,13 +761,15 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
     fside.valid = 0;
+    SWAX_CUDA_REQUIRE(!swax_cuda_act_bf16(dinp, lddi, N, C) && !swax_cuda_act_bf16(dout, lddo, N, OC));
     const __nv_bfloat16 *gb = dout_bf16(dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
         gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
     }
     if (dw) {
-        const __nv_bfloat16 *ib = kept_find(inp, ldi, N, C);
+        const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
+        const __nv_bfloat16 *ib = ia ? ia : kept_find(inp, ldi, N, C);
         gemm(1, 0, 1, C, OC, N, ib, C, gb, OC, dw, C, 1);
     }
 }
@@ -826,11 +886,13 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
 
 static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
 
-#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, MATMUL_FWD_ADD, PARAMS_UPDATED, ATTN_FWD, ATTN_BWD, CELL_FWD, CELL_BWD) \
+#define SWAX_CUDA_TABLE(NAME, MATMUL_FWD, MATMUL_BWD, MATMUL_FWD_ADD, PARAMS_UPDATED, ALLOC_ACT, ATTN_FWD, ATTN_BWD, CELL_FWD, \
+                        CELL_BWD)                                                                                   \
     {                                                                                                     \
         .name = NAME, .is_device = 1, .sync = cu_sync, .mem_used = cu_mem_used,                           \
-        .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .to_device = cu_to_device,   \
-        .to_host = cu_to_host, .zero = cu_zero, .matmul_fwd = MATMUL_FWD, .matmul_bwd = MATMUL_BWD,       \
+        .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .alloc_act = ALLOC_ACT,      \
+        .to_device = cu_to_device, .to_host = cu_to_host, .zero = cu_zero, .matmul_fwd = MATMUL_FWD,      \
+        .matmul_bwd = MATMUL_BWD,                                                                         \
         .matmul_fwd_add = MATMUL_FWD_ADD,                                                                 \
         .embed_fwd = swax_cuda_embed_fwd, .embed_bwd = swax_cuda_embed_bwd,                               \
         .rmsnorm_fwd = swax_cuda_rmsnorm_fwd, .rmsnorm_bwd = swax_cuda_rmsnorm_bwd, .add = swax_cuda_add,  \
@@ -851,10 +913,12 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
 
 /* "cuda": bf16 products (the training default); "cuda-fp32": everything fp32, TF32 off (tests). */
 static const SwaxOps cuda_ops_bf16 =
-    SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_matmul_fwd_add, bf16_params_updated, swax_cuda_attn_fwd_tc,
+    SWAX_CUDA_TABLE("cuda", bf16_matmul_fwd, bf16_matmul_bwd, bf16_matmul_fwd_add, bf16_params_updated, cu_alloc_act,
+                    swax_cuda_attn_fwd_tc,
                     swax_cuda_attn_bwd_tc, swax_cuda_mlstm_cell_fwd_tc, swax_cuda_mlstm_cell_bwd_tc);
 static const SwaxOps cuda_ops_fp32 =
-    SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, swax_cuda_matmul_fwd_add, NULL, swax_cuda_attn_fwd,
+    SWAX_CUDA_TABLE("cuda-fp32", swax_cuda_matmul_fwd, swax_cuda_matmul_bwd, swax_cuda_matmul_fwd_add, NULL, NULL,
+                    swax_cuda_attn_fwd,
                     swax_cuda_attn_bwd, swax_cuda_mlstm_cell_fwd, swax_cuda_mlstm_cell_bwd);
 
 extern "C" const SwaxOps *swax_ops_cuda(void) {
