@@ -12,9 +12,14 @@
 set -u
 cd "$(dirname "$0")/.."
 T0=$(date +%s); BUDGET=${BUDGET:-560}
-OUTD=${OUT:-build/gpu-session}; L=$OUTD/l; S=$OUTD/summary.txt
-mkdir -p "$L"
+# logs live outside $OUT and are packed into $OUT/logs.tgz after every section, so a call cut off
+# by the device's limit still returns what the finished sections wrote (and few files)
+OUTD=${OUT:-build/gpu-session}; L=/tmp/swax-gpu-session/l; S=$OUTD/summary.txt
+rm -rf "$L"; mkdir -p "$L" "$OUTD"
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+# a command's timeout: at most $1 seconds, and never past the budget
+tmo() { local t; t=$(( $(left) - 5 )); [ "$t" -lt 5 ] && t=5; [ "$t" -lt "$1" ] && echo "$t" || echo "$1"; }
+pack() { tar -C "$(dirname "$L")" -czf "$OUTD/logs.tgz" l 2>/dev/null; }
 at() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$S"; }
 R=/tmp/swax-gpu-bundle
 [ -f .gpu/bundle.tar.xz ] || { echo "gpu_session.sh: .gpu/bundle.tar.xz missing (scripts/gpu_bundle.sh)" >&2; exit 3; }
@@ -25,7 +30,7 @@ B=$R/bin/swax
 SECTIONS=${*:-tests train gemm kernels profile baseline infer}
 echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
 # bench train at bench-gpu; $1: environment (VAR=value ...), $2: window
-bt() { timeout 90 env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
+bt() { timeout "$(tmo 90)" env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
 for sec in $SECTIONS; do
   [ "$(left)" -gt 30 ] || { at "out of budget before $sec"; break; }
   case $sec in
@@ -44,37 +49,37 @@ for sec in $SECTIONS; do
         ab="$ab $sw"
         at "A/B w128$ab: $(bt "$ab" 128)"
       done
-      at "train w128 pattern AD: $(timeout 90 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
+      at "train w128 pattern AD: $(timeout "$(tmo 90)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
           --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
     infer)
-      timeout 150 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 > "$L/infer.jsonl" 2>&1
-      timeout 60 env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
+      timeout "$(tmo 150)" "$B" bench infer --device cuda --preset 1.4b --max-context 32768 > "$L/infer.jsonl" 2>&1
+      timeout "$(tmo 60)" env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
       for k in old new; do
-        timeout 60 env SWAX_INFER_KERNELS=$k "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+        timeout "$(tmo 60)" env SWAX_INFER_KERNELS=$k "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
           > "$L/infer_$k.jsonl" 2>&1
       done
       for f in infer infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
       at "infer done" ;;
     kernels)
-      timeout 60 "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"
-      # where the Gated DeltaNet's time goes, kernel by kernel (each launch synchronised)
-      SWAX_GDN_PROFILE=1 timeout 90 "$B" bench kernels --device cuda > /dev/null 2> "$L/gdn_profile.txt"
-      grep '^|' "$L/gdn_profile.txt" >> "$S"
-      SWAX_GDN_KERNELS=old timeout 90 "$B" bench kernels --device cuda 2>&1 | grep '"gdn"' | sed 's/^/GDN_KERNELS=old: /' >> "$S"
+      timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"
+      # where the mLSTM's and the Gated DeltaNet's time goes, kernel by kernel (each launch synchronised)
+      SWAX_KERNEL_PROFILE=1 timeout "$(tmo 90)" "$B" bench kernels --device cuda > /dev/null 2> "$L/kernel_profile.txt"
+      grep '^|' "$L/kernel_profile.txt" >> "$S"
+      SWAX_GDN_KERNELS=old timeout "$(tmo 90)" "$B" bench kernels --device cuda 2>&1 | grep '"gdn"' | sed 's/^/GDN_KERNELS=old: /' >> "$S"
       at "kernels done" ;;
     cpu)
       # issue 9: the GPU machine's 16-core CPU, swax's thread sweep beside the PyTorch 2.x twin
       n=$(nproc)
-      timeout 120 "$B" bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 \
+      timeout "$(tmo 120)" "$B" bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 \
         --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
       for t in 8 "$n"; do
-        OMP_NUM_THREADS=$t timeout 120 python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
+        OMP_NUM_THREADS=$t timeout "$(tmo 120)" python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
           --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu >> "$L/cpu_torch.jsonl" 2>&1
       done
       sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
       at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores)" ;;
     gemm)
-      timeout 90 "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
+      timeout "$(tmo 90)" "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
       python3 - "$L/gemm.jsonl" >> "$S" <<'PY' || tail -3 "$L/gemm.jsonl" >> "$S"
 import json, sys
 for line in open(sys.argv[1]):
@@ -107,14 +112,14 @@ PY
       # Nsight Compute on the SWA kernels (speed of light, warp stalls, occupancy), when the machine has it
       NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
       if [ -n "$NCU" ]; then
-        timeout 120 "$NCU" --kernel-name regex:'fwd_tc_kernel|bwd_dq_tc_kernel|bwd_dkdv_tc_kernel' --launch-count 24 \
+        timeout "$(tmo 120)" "$NCU" --kernel-name regex:'fwd_tc_kernel|bwd_dq_tc_kernel|bwd_dkdv_tc_kernel' --launch-count 24 \
           --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
           --section SchedulerStats --section ComputeWorkloadAnalysis --csv --page details \
           "$B" bench kernels --device cuda > "$L/ncu_swa.csv" 2> "$L/ncu_swa.err"
         at "ncu done ($(wc -l < "$L/ncu_swa.csv") lines; $(tail -n 2 "$L/ncu_swa.err" | tr '\n' ' '))"
       else at "ncu: not on this machine"; fi ;;
     profile)
-      SWAX_PROFILE=1 timeout 60 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
+      SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
     baseline)
       t=$(left)
@@ -128,7 +133,8 @@ PY
       cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
     *) at "unknown section $sec (tests train infer kernels gemm profile baseline ncu sanitize cpu)" ;;
   esac
+  pack
 done
 at "end"
-tar -C "$OUTD" -czf "$OUTD/logs.tgz" l && rm -rf "$L"
+pack
 cat "$S"

@@ -1,6 +1,6 @@
 /* ops_bench.c — kernel timings of one ops table at the shapes of SPEC §8:
  * SWA forward+backward (B8 H16 T4096 d64, w 128 and 2048) and the mLSTM cell
- * forward+backward (B8 NH4 T4096, DQK 128, DV 256, chunk 64) and the Gated
+ * forward+backward (B8 NH4 T4096, DQK 128, DV 256, chunks 64 and 128) and the Gated
  * DeltaNet layer's middle, gdn_fwd + gdn_bwd, at the same shape (FLA's
  * chunk_gated_delta_rule benchmark shape B8 T4096 H4 dk128 dv256; ours also
  * runs the short convolutions, the q/k norms, the gates and the gated
@@ -179,9 +179,10 @@ int swax_ops_bench(const SwaxOps *ops, FILE *out) {
         void *ptrs[] = {a.c.qkv, a.c.out, a.c.lse, (void *)a.c.dout, a.c.dqkv};
         for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) ops->free(ptrs[i]);
     }
-    /* mLSTM: B8 NH4 T4096 DQK128 DV256, chunk 64 */
-    {
-        const int B = 8, NH = 4, T = 4096, dk = 128, dv = 256, L = 64, nC = (T + L - 1) / L;
+    /* mLSTM: B8 NH4 T4096 DQK128 DV256, chunk 64 (the training default) and 128 (TFLA's) */
+    static const int chunks[] = {64, 128};
+    for (size_t li = 0; li < sizeof chunks / sizeof chunks[0]; li++) {
+        const int B = 8, NH = 4, T = 4096, dk = 128, dv = 256, L = chunks[li], nC = (T + L - 1) / L;
         const size_t N = (size_t)B * T, ldp = (size_t)NH * (2 * dk + dv);
         MlstmCtx m = {ops, {0}};
         SwaxMlstmCall *c = &m.c;

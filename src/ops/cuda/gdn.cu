@@ -78,57 +78,11 @@
 
 #include "ops/cuda/cuda_common.cuh"
 
-/* SWAX_GDN_PROFILE=1: every launch timed (events around it, then a sync) and
- * summed by kernel; the table goes to stderr at exit (where the GDN's time
- * goes, before tuning it). */
-#include <stdio.h>
-#include <stdlib.h>
-static struct {
-    const char *name;
-    double ms;
-    long calls;
-} gdn_prof[32];
-static cudaEvent_t gdn_ev[2];
-static void gdn_prof_report(void) {
-    double tot = 0;
-    for (int i = 0; i < 32 && gdn_prof[i].name; i++) tot += gdn_prof[i].ms;
-    fprintf(stderr, "| GDN kernel | ms in all | calls | ms a call | share |\n|---|---:|---:|---:|---:|\n");
-    for (int i = 0; i < 32 && gdn_prof[i].name; i++)
-        fprintf(stderr, "| %s | %.3f | %ld | %.4f | %.1f%% |\n", gdn_prof[i].name, gdn_prof[i].ms, gdn_prof[i].calls,
-                gdn_prof[i].ms / (double)gdn_prof[i].calls, tot > 0 ? 100.0 * gdn_prof[i].ms / tot : 0.0);
-}
-static int gdn_prof_begin(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("SWAX_GDN_PROFILE");
-        on = e && !strcmp(e, "1");
-        if (on) {
-            SWAX_CUDA_CHECK(cudaEventCreate(&gdn_ev[0]));
-            SWAX_CUDA_CHECK(cudaEventCreate(&gdn_ev[1]));
-            atexit(gdn_prof_report);
-        }
-    }
-    if (on) SWAX_CUDA_CHECK(cudaEventRecord(gdn_ev[0], swax_cuda_stream()));
-    return on;
-}
-static void gdn_prof_end(const char *name) {
-    float ms = 0;
-    SWAX_CUDA_CHECK(cudaEventRecord(gdn_ev[1], swax_cuda_stream()));
-    SWAX_CUDA_CHECK(cudaEventSynchronize(gdn_ev[1]));
-    SWAX_CUDA_CHECK(cudaEventElapsedTime(&ms, gdn_ev[0], gdn_ev[1]));
-    int i = 0;
-    while (i < 31 && gdn_prof[i].name && strcmp(gdn_prof[i].name, name)) i++;
-    gdn_prof[i].name = name, gdn_prof[i].ms += ms, gdn_prof[i].calls++;
-}
-
+/* SWAX_KERNEL_PROFILE=1: every launch timed (kprof.cuh) */
+#define KPROF_TITLE "GDN kernel"
+#include "ops/cuda/kprof.cuh"
 #ifndef GDN_LAUNCH
-#define GDN_LAUNCH(kern, grid, block, smem, ...)                                                                      \
-    do {                                                                                                              \
-        const int prof_ = gdn_prof_begin();                                                                           \
-        kern<<<(grid), (block), (smem), swax_cuda_stream()>>>(__VA_ARGS__);                                           \
-        SWAX_CUDA_LAUNCHED();                                                                                         \
-        if (prof_) gdn_prof_end(#kern);                                                                               \
-    } while (0)
+#define GDN_LAUNCH KPROF_LAUNCH
 #endif
 
 extern __shared__ float gdn_smem[]; /* every kernel's dynamic shared memory */

@@ -114,6 +114,9 @@
  * moves about as many bytes as 128 (Cs halves again, P and dS double) and
  * lengthens the per-token stabiliser loops. */
 #include "ops/cuda/mlstm_common.cuh"
+/* SWAX_KERNEL_PROFILE=1: every launch below timed (kprof.cuh) */
+#define KPROF_TITLE "mLSTM kernel"
+#include "ops/cuda/kprof.cuh"
 
 #include <stdint.h>
 
@@ -1397,24 +1400,18 @@ extern "C" void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c) {
     float *Cs = save ? c->Cs : s.Cs, *ns = save ? c->ns : s.ns, *m = save ? c->m_t : s.m;
     int *arg = save ? c->arg_t : s.arg;
     const unsigned BH = (unsigned)(g.B * g.NH), nvo = (unsigned)swax_ceil_div((size_t)g.dv, VT);
-    cudaStream_t st = swax_cuda_stream();
-    k_tc_gates<<<dim3(g.MC, BH), GATE_THREADS, 0, st>>>(g, c->chunks, c->doc_start, c->ig, c->lf, s.bcum, s.cid,
-                                                         s.cs);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_chain<<<BH, CHAIN_THREADS, 0, st>>>(g, c->chunks, s.cs, save ? c->ms : nullptr, save ? c->arg_end : nullptr);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_stab<<<dim3(swax_ceil_div((size_t)g.T, STAB_THREADS), BH), STAB_THREADS, 0, st>>>(
-        g, c->chunks, s.cid, s.cs, c->ig, s.bcum, m, arg, s.alpha, s.w);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_prep_fwd<<<dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, st>>>(g, c->proj, s.w,
-                                                                                                s.o);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_fwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm), st>>>(g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs,
-                                                                        ns);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_fwd_out<<<dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(FwdOutSm), st>>>(
-        g, c->chunks, s.cs.flag, s.o, c->ig, s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
-    SWAX_CUDA_LAUNCHED();
+    KPROF_LAUNCH(k_tc_gates, dim3(g.MC, BH), GATE_THREADS, 0, g, c->chunks, c->doc_start, c->ig, c->lf, s.bcum, s.cid,
+                 s.cs);
+    KPROF_LAUNCH(k_tc_chain, BH, CHAIN_THREADS, 0, g, c->chunks, s.cs, save ? c->ms : nullptr,
+                 save ? c->arg_end : nullptr);
+    KPROF_LAUNCH(k_tc_stab, dim3(swax_ceil_div((size_t)g.T, STAB_THREADS), BH), STAB_THREADS, 0, g, c->chunks, s.cid,
+                 s.cs, c->ig, s.bcum, m, arg, s.alpha, s.w);
+    KPROF_LAUNCH(k_tc_prep_fwd, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, s.w,
+                 s.o);
+    KPROF_LAUNCH(k_tc_fwd_scan, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                 Cs, ns);
+    KPROF_LAUNCH(k_tc_fwd_out, dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(FwdOutSm), g, c->chunks, s.cs.flag, s.o, c->ig,
+                 s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
 }
 
 extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
@@ -1433,37 +1430,23 @@ extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
     a = {static_cast<char *>(swax_cuda_scratch(SWAX_SCRATCH_MLSTM, a.off)), 0};
     carve_tc_bwd(a, g, s);
     const unsigned BH = (unsigned)(g.B * g.NH), nvo = (unsigned)swax_ceil_div((size_t)g.dv, VT);
-    cudaStream_t st = swax_cuda_stream();
-    k_tc_gates<<<dim3(g.MC, BH), GATE_THREADS, 0, st>>>(g, c->chunks, c->doc_start, c->ig, c->lf, s.bcum, s.cid,
-                                                         s.cs);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_chain<<<BH, CHAIN_THREADS, 0, st>>>(g, c->chunks, s.cs, nullptr, nullptr);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_pre<<<dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, st>>>(
-        g, c->proj, c->h, c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w,
-        s.o);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_scan<<<dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm), st>>>(g, c->chunks, s.cs.flag, s.cs.beta, s.o,
-                                                                           s.dden, c->Cs, c->ns, s.dCe, s.dne,
-                                                                           s.pbeta);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_att<<<dim3(g.MC * g.NTP * g.NTP, BH), TNT, sizeof(BwdAttSm), st>>>(
-        g, c->chunks, s.cs.flag, s.o, c->ig, s.bcum, c->m_t, s.dden, s.P, s.dS, s.rowp, s.colp);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_dq<<<dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_dk<<<dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDkSm), st>>>(
-        g, c->chunks, s.cs.flag, c->proj, s.o, s.dCe, s.dne, s.w, s.dS, s.wpart, c->dproj);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_bwd_dv<<<dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(BwdDvSm), st>>>(g, c->chunks, s.cs.flag, s.o, s.dCe, s.w,
-                                                                           s.P, c->dproj);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_fin_chunk<<<dim3(g.MC, BH), FIN_CHUNK_THREADS, 0, st>>>(g, c->chunks, s.cs, s.w, s.dm0, s.alpart, s.rowp,
-                                                                  s.colp, s.wpart, s.pbeta, c->arg_t, s.f);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_fin_chain<<<BH, CHAIN_THREADS, 0, st>>>(g, c->chunks, s.cs, s.f);
-    SWAX_CUDA_LAUNCHED();
-    k_tc_fin_tok<<<dim3(g.MC, BH), FIN_CHUNK_THREADS, 0, st>>>(g, c->chunks, s.cs, s.f, c->dig, c->dlf);
-    SWAX_CUDA_LAUNCHED();
+    KPROF_LAUNCH(k_tc_gates, dim3(g.MC, BH), GATE_THREADS, 0, g, c->chunks, c->doc_start, c->ig, c->lf, s.bcum, s.cid,
+                 s.cs);
+    KPROF_LAUNCH(k_tc_chain, BH, CHAIN_THREADS, 0, g, c->chunks, s.cs, nullptr, nullptr);
+    KPROF_LAUNCH(k_tc_bwd_pre, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, c->h,
+                 c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w, s.o);
+    KPROF_LAUNCH(k_tc_bwd_scan, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm), g, c->chunks, s.cs.flag, s.cs.beta,
+                 s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    KPROF_LAUNCH(k_tc_bwd_att, dim3(g.MC * g.NTP * g.NTP, BH), TNT, sizeof(BwdAttSm), g, c->chunks, s.cs.flag, s.o,
+                 c->ig, s.bcum, c->m_t, s.dden, s.P, s.dS, s.rowp, s.colp);
+    KPROF_LAUNCH(k_tc_bwd_dq, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm), g, c->chunks, s.cs.flag, c->proj,
+                 s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
+    KPROF_LAUNCH(k_tc_bwd_dk, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDkSm), g, c->chunks, s.cs.flag, c->proj,
+                 s.o, s.dCe, s.dne, s.w, s.dS, s.wpart, c->dproj);
+    KPROF_LAUNCH(k_tc_bwd_dv, dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(BwdDvSm), g, c->chunks, s.cs.flag, s.o, s.dCe,
+                 s.w, s.P, c->dproj);
+    KPROF_LAUNCH(k_tc_fin_chunk, dim3(g.MC, BH), FIN_CHUNK_THREADS, 0, g, c->chunks, s.cs, s.w, s.dm0, s.alpart, s.rowp,
+                 s.colp, s.wpart, s.pbeta, c->arg_t, s.f);
+    KPROF_LAUNCH(k_tc_fin_chain, BH, CHAIN_THREADS, 0, g, c->chunks, s.cs, s.f);
+    KPROF_LAUNCH(k_tc_fin_tok, dim3(g.MC, BH), FIN_CHUNK_THREADS, 0, g, c->chunks, s.cs, s.f, c->dig, c->dlf);
 }

@@ -826,14 +826,20 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
         {"dw mlstm mix", 0, 1, D, PM, NR, 1, 0, 6},    {"dw attn qkv", 0, 1, D, PA, NR, 1, 0, 6},
         {"dw out", 0, 1, D, D, NR, 1, 0, 12},          {"dw head chunk", 0, 1, D, V, HR, 1, 0, 8},
     };
-    const size_t maxel = (size_t)NR * F2; /* the largest operand or result */
+    size_t maxel = 0; /* the largest operand or result (the head chunk's 50,304 x 4,096 logits) */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const size_t m = (size_t)shapes[si].m, n = (size_t)shapes[si].n, k = (size_t)shapes[si].k;
+        if (m * n > maxel) maxel = m * n;
+        if (m * k > maxel) maxel = m * k;
+        if (k * n > maxel) maxel = k * n;
+    }
     void *A = NULL, *B = NULL;
     float *Cm = NULL, *Cin = NULL;
     if (cudaMalloc(&A, 2 * maxel) != cudaSuccess || cudaMalloc(&B, 2 * maxel) != cudaSuccess ||
         cudaMalloc(&Cm, 4 * maxel) != cudaSuccess || cudaMalloc(&Cin, 4 * (size_t)NR * D) != cudaSuccess) {
         cudaGetLastError();
         cudaFree(A), cudaFree(B), cudaFree(Cm), cudaFree(Cin);
-        return swax_error(SWAX_E_NOMEM, "bench gemm: device memory for the operands (~3.6 GB)");
+        return swax_error(SWAX_E_NOMEM, "bench gemm: device memory for the operands (~%.1f GB)", (8.0 * maxel + 4.0 * NR * D) / 1e9);
     }
     /* operands: small values as bf16 (0x3c00 = 0.0078125), results zeroed */
     SWAX_CUDA_CHECK(cudaMemsetAsync(A, 0x3c, 2 * maxel, ctx.stream));
