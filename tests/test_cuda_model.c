@@ -196,8 +196,8 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
 /* ---- bf16 mode: the GPU's "cuda" table rounds every matrix-product operand to
  * bf16 (cuBLASLt products, and the tensor-core SWA and mLSTM kernels). The
  * yardstick is the CPU path with its products' operands rounded the same way
- * (bf16emu below: the cuBLASLt part of the rounding, and gate/up stored in
- * bf16 as the table does; not the SWA and mLSTM kernels'): the GPU must stay
+ * (bf16emu below: the cuBLASLt part of the rounding, and gate/up and d h stored
+ * in bf16 as the table does; not the SWA and mLSTM kernels'): the GPU must stay
  * as close to the fp32 CPU path as that emulation is, within a factor of 3 (or
  * 1e-2 on logits and gradients, 2e-3 on the loss). Weights at 0.1 here, nearer
  * trained scales than the 0.4 of the fp32 test, whose random models are so
@@ -217,8 +217,9 @@ static void emu_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout,
     free(rg), free(ri), free(rw);
 }
 
-/* gate/up is stored in bf16 on the "cuda" table (ops.h alloc_act): only the
- * SwiGLU reads it, so rounding it on the way into the SwiGLU is the same */
+/* gate/up and the SwiGLU's d h are stored in bf16 on the "cuda" table (ops.h
+ * alloc_act): only the SwiGLU reads them, so rounding them on the way into the
+ * SwiGLU is the same */
 static void emu_swiglu_fwd(float *h, const float *gu, int N, int F) {
     float *r = bf16_rounded(gu, 2L * F, N, 2 * F);
     C->swiglu_fwd(h, r, N, F);
@@ -226,9 +227,9 @@ static void emu_swiglu_fwd(float *h, const float *gu, int N, int F) {
 }
 
 static void emu_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
-    float *r = bf16_rounded(gu, 2L * F, N, 2 * F);
-    C->swiglu_bwd(dgu, dh, r, N, F);
-    free(r);
+    float *r = bf16_rounded(gu, 2L * F, N, 2 * F), *rd = bf16_rounded(dh, F, N, F);
+    C->swiglu_bwd(dgu, rd, r, N, F);
+    free(r), free(rd);
 }
 
 static SwaxOps bf16emu;

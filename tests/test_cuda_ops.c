@@ -759,7 +759,7 @@ TEST(cuda_bf16_forward_producer_copies_equal_rounding_afresh) {
 }
 
 /* The "cuda" table stores the FFN's activations in bf16 (ops.h alloc_act: the
- * normed input, gate/up and SwiGLU output): a block's FFN forward and backward
+ * normed input, gate/up, the SwiGLU output and its d): a block's FFN forward and backward
  * through such activations must equal the CPU's fp32 slots on operands rounded
  * to bf16 where the table rounds them (the products' operands, and gate/up
  * itself, which the product now writes in bf16), up to the order of the fp32
@@ -783,17 +783,18 @@ static void act_bf16_case(const SwaxOps *B16, int N, int D, int F) {
     float *rh = bf16_rounded(h, F, N, F);
     C->matmul_fwd(y, D, rh, F, rwdn, N, F, D);
     C->matmul_bwd(dh, F, dwdn, rdy, D, rh, F, rwdn, N, F, D, 0);
-    C->swiglu_bwd(dgu, dh, rgu, N, F);
+    float *rdh = bf16_rounded(dh, F, N, F);
+    C->swiglu_bwd(dgu, rdh, rgu, N, F);
     float *rdgu = bf16_rounded(dgu, 2L * F, N, 2 * F);
     C->matmul_bwd(dln, D, dwgu, rdgu, 2L * F, rln, D, rwgu, N, D, 2 * F, 0);
     /* the "cuda" table, activations from alloc_act */
     SWAX_ASSERT(B16->alloc_act);
     float *a_ln = B16->alloc_act((size_t)N * D), *a_gu = B16->alloc_act((size_t)N * 2 * F);
-    float *a_h = B16->alloc_act((size_t)N * F);
-    SWAX_ASSERT(a_ln && a_gu && a_h);
+    float *a_h = B16->alloc_act((size_t)N * F), *a_dh = B16->alloc_act((size_t)N * F);
+    SWAX_ASSERT(a_ln && a_gu && a_h && a_dh);
     DBuf d_x = dbuf(x, (size_t)N * D, 0), d_nw = dbuf(nw, (size_t)D, 0), d_wgu = dbuf(wgu, (size_t)2 * F * D, 0);
     DBuf d_wdn = dbuf(wdn, (size_t)D * F, 0), d_dy = dbuf(dy, (size_t)N * D, 0), d_rstd = dbuf(NULL, (size_t)N, 0);
-    DBuf d_y = dbuf(NULL, (size_t)N * D, 0), d_dh = dbuf(NULL, (size_t)N * F, 0);
+    DBuf d_y = dbuf(NULL, (size_t)N * D, 0);
     DBuf d_dgu = dbuf(NULL, (size_t)N * 2 * F, 0), d_dln = dbuf(NULL, (size_t)N * D, 0);
     DBuf d_dwgu = dbuf(NULL, (size_t)2 * F * D, 0), d_dwdn = dbuf(NULL, (size_t)D * F, 0);
     B16->zero(d_dwgu.p, sizeof(float) * (size_t)2 * F * D);
@@ -802,22 +803,21 @@ static void act_bf16_case(const SwaxOps *B16, int N, int D, int F) {
     B16->matmul_fwd(a_gu, 2L * F, a_ln, D, d_wgu.p, N, D, 2 * F);
     B16->swiglu_fwd(a_h, a_gu, N, F);
     B16->matmul_fwd(d_y.p, D, a_h, F, d_wdn.p, N, F, D);
-    B16->matmul_bwd(d_dh.p, F, d_dwdn.p, d_dy.p, D, a_h, F, d_wdn.p, N, F, D, 0);
-    B16->swiglu_bwd(d_dgu.p, d_dh.p, a_gu, N, F);
+    B16->matmul_bwd(a_dh, F, d_dwdn.p, d_dy.p, D, a_h, F, d_wdn.p, N, F, D, 0);
+    B16->swiglu_bwd(d_dgu.p, a_dh, a_gu, N, F);
     B16->matmul_bwd(d_dln.p, D, d_dwgu.p, d_dgu.p, 2L * F, a_ln, D, d_wgu.p, N, D, 2 * F, 0);
-    float *g_rstd = dget(d_rstd), *g_y = dget(d_y), *g_dh = dget(d_dh), *g_dln = dget(d_dln);
+    float *g_rstd = dget(d_rstd), *g_y = dget(d_y), *g_dln = dget(d_dln);
     float *g_dwgu = dget(d_dwgu), *g_dwdn = dget(d_dwdn);
     CHECK_REL(g_rstd, rstd, (size_t)N, 1e-5, "bf16 activations: rstd N=%d D=%d F=%d", N, D, F);
     CHECK_REL(g_y, y, (size_t)N * D, 4e-3, "bf16 activations: FFN output N=%d D=%d F=%d", N, D, F);
-    CHECK_REL(g_dh, dh, (size_t)N * F, 4e-3, "bf16 activations: d h N=%d D=%d F=%d", N, D, F);
     CHECK_REL(g_dln, dln, (size_t)N * D, 4e-3, "bf16 activations: d ln N=%d D=%d F=%d", N, D, F);
     CHECK_REL(g_dwgu, dwgu, (size_t)2 * F * D, 4e-3, "bf16 activations: d W_gu N=%d D=%d F=%d", N, D, F);
     CHECK_REL(g_dwdn, dwdn, (size_t)D * F, 4e-3, "bf16 activations: d W_down N=%d D=%d F=%d", N, D, F);
-    B16->free(a_ln), B16->free(a_gu), B16->free(a_h);
+    B16->free(a_ln), B16->free(a_gu), B16->free(a_h), B16->free(a_dh);
     free(x), free(nw), free(wgu), free(wdn), free(dy), free(ln), free(rstd), free(gu), free(h), free(y), free(dh);
     free(dgu), free(dln), free(dwgu), free(dwdn), free(rwgu), free(rwdn), free(rdy), free(rln), free(rgu), free(rh);
-    free(rdgu), free(g_rstd), free(g_y), free(g_dh), free(g_dln), free(g_dwgu), free(g_dwdn);
-    dfree(d_x), dfree(d_nw), dfree(d_wgu), dfree(d_wdn), dfree(d_dy), dfree(d_rstd), dfree(d_y), dfree(d_dh);
+    free(rdgu), free(rdh), free(g_rstd), free(g_y), free(g_dln), free(g_dwgu), free(g_dwdn);
+    dfree(d_x), dfree(d_nw), dfree(d_wgu), dfree(d_wdn), dfree(d_dy), dfree(d_rstd), dfree(d_y);
     dfree(d_dgu), dfree(d_dln), dfree(d_dwgu), dfree(d_dwdn);
 }
 

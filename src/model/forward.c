@@ -249,8 +249,8 @@ int swax_backward(SwaxModel *m, float scale) {
          * l's again from its input (same ops, same bits as the forward) */
         if (m->recompute && l < c->n_blocks - 1) block_fwd(m, l);
         /* FFN: res[l+1] = res_mid + W_down(swiglu(W_gu ln2)) ; dres flows through unchanged */
-        ops->matmul_bwd(m->dmid, F, g->w_down, m->dres, D, a->hf, F, w->w_down, N, F, D, 0);
-        ops->swiglu_bwd(m->dbig, m->dmid, a->gu, N, F);
+        ops->matmul_bwd(m->dhf, F, g->w_down, m->dres, D, a->hf, F, w->w_down, N, F, D, 0);
+        ops->swiglu_bwd(m->dbig, m->dhf, a->gu, N, F);
         ops->matmul_bwd(m->dln, D, g->w_gu, m->dbig, 2L * F, a->ln2, D, w->w_gu, N, D, 2 * F, 0);
         ops->rmsnorm_bwd(m->dres, g->norm2, m->dln, a->res_mid, w->norm2, a->rstd2, N, D);
         /* Mixer: res_mid = res[l] + W_out(...) */

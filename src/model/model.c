@@ -224,7 +224,7 @@ void swax_model_free_acts(SwaxModel *m) {
     free(m->acts);
     m->acts = NULL;
     void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
-                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead, m->dgdn};
+                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead, m->dgdn, m->dhf};
     for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
     m->lnf = m->rstdf = m->logits = m->losses = m->lse = m->dhead = NULL;
     m->cap_logit_rows = 0;
@@ -235,7 +235,7 @@ void swax_model_free_acts(SwaxModel *m) {
     m->h_doc_start = NULL;
     m->h_doc_lo = m->h_chunks = NULL;
     m->h_losses = m->h_logits = NULL;
-    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = m->dgdn = NULL;
+    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = m->dgdn = m->dhf = NULL;
     m->cap_B = m->cap_T = m->cap_chunks = 0;
 }
 
@@ -368,6 +368,7 @@ int swax_model_ensure_acts(SwaxModel *m, int B, int T, int chunks) {
     ALLOC(m->dln, N * D, float);
     ALLOC(m->dbig, N * bigw, float);
     ALLOC(m->dmid, N * (F > D ? F : D) + N * HD, float);
+    ACT_ALLOC(m->dhf, N * F);
     ALLOC(m->dh2, N * D, float);
     ALLOC(m->dig, N * NH, float);
     ALLOC(m->dlf, N * NH, float);

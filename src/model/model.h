@@ -92,6 +92,7 @@ struct SwaxModel {
     float *h_losses, *h_logits;
     /* backward scratch */
     float *dres, *dln, *dbig, *dmid, *dh2, *dig, *dlf;
+    float *dhf; /* d of the SwiGLU output (N, F): ops.h alloc_act */
 
     /* Gradient-ready hook (multi-GPU training, src/dist/): when set, swax_backward
      * calls it with a bucket index as soon as that bucket's gradients are final

@@ -493,11 +493,11 @@ __global__ void swiglu_fwd_kernel(T *h, const G *gu, int N, int F, __nv_bfloat16
 /* dbf (may be NULL): the same d(gate, up) rounded to bf16, dense (N, 2F), for
  * the gate/up product's backward (the "cuda" table: no separate rounding pass);
  * w32 = 0: only that copy (swax_cuda_dout_bf16_only). */
-template <int W, typename T, typename G = T>
-__global__ void swiglu_bwd_kernel(T *dgu, const T *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
+template <int W, typename T, typename G = T, typename H = T>
+__global__ void swiglu_bwd_kernel(T *dgu, const H *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
         const G *g = gu + (size_t)r * 2 * F;
-        const T *d = dh + (size_t)r * F;
+        const H *d = dh + (size_t)r * F;
         T *dg = dgu + (size_t)r * 2 * F;
         __nv_bfloat16 *db = dbf ? dbf + (size_t)r * 2 * F : NULL;
         for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * W; c < F; c += gridDim.x * blockDim.x * W) {
@@ -1074,34 +1074,43 @@ extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int 
         swiglu_fwd_go(h32, gu, N, F, hb);
 }
 
-template <typename G>
-static void swiglu_bwd_go(float *dgu, const float *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
+/* gu and dh: fp32 or bf16-stored activations (ops.h alloc_act) */
+template <typename G, typename H>
+static void swiglu_bwd_go(float *dgu, const H *dh, const G *gu, int N, int F, __nv_bfloat16 *dbf, int w32) {
     cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(dgu) && al16(dh) && (uintptr_t)gu % (4 * sizeof(G)) == 0 &&
-        (!dbf || ((uintptr_t)dbf & 7) == 0)) {
+    if (F % 4 == 0 && al16(dgu) && al16(dh) && al16(gu) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
-        swiglu_bwd_kernel<4, float, G><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(dgu, dh, gu, N,
-                                                                                                      F, dbf, w32);
+        swiglu_bwd_kernel<4, float, G, H><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(
+            dgu, dh, gu, N, F, dbf, w32);
     } else {
         const int threads = row_threads((size_t)F, 256);
-        swiglu_bwd_kernel<1, float, G><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
-                                                                                                  dbf, w32);
+        swiglu_bwd_kernel<1, float, G, H><<<rows_cols_grid(N, (size_t)F, threads), threads, 0, st>>>(dgu, dh, gu, N, F,
+                                                                                                     dbf, w32);
     }
     SWAX_CUDA_LAUNCHED();
+}
+
+template <typename G>
+static void swiglu_bwd_dh(float *dgu, const float *dh, const __nv_bfloat16 *dhb, const G *gu, int N, int F,
+                          __nv_bfloat16 *dbf, int w32) {
+    if (dhb)
+        swiglu_bwd_go(dgu, dhb, gu, N, F, dbf, w32);
+    else
+        swiglu_bwd_go(dgu, dh, gu, N, F, dbf, w32);
 }
 
 extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(dgu && dh && gu);
-    swiglu_bwd_go(dgu, dh, gu, N, F, NULL, 1);
+    swiglu_bwd_go(dgu, dh, gu, N, F, (__nv_bfloat16 *)NULL, 1);
 }
 
 /* The "cuda" table's slot: d(gate, up) rounded to bf16 where the gate/up
  * product's backward will look for them (ops_cuda.cu: swax_cuda_dout_bf16;
  * ~8.7 GB a bench-gpu step not read and rounded again), and only there
- * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written); gu may be a
- * bf16-stored activation. */
+ * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written); gu and dh may be
+ * bf16-stored activations. */
 extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
@@ -1109,10 +1118,11 @@ extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const flo
     int only = 0;
     __nv_bfloat16 *dbf = (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only);
     const __nv_bfloat16 *gub = (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F);
+    const __nv_bfloat16 *dhb = (const __nv_bfloat16 *)swax_cuda_act_bf16(dh, F, N, F);
     if (gub)
-        swiglu_bwd_go(dgu, dh, gub, N, F, dbf, !only);
+        swiglu_bwd_dh(dgu, dh, dhb, gub, N, F, dbf, !only);
     else
-        swiglu_bwd_go(dgu, dh, gu, N, F, dbf, !only);
+        swiglu_bwd_dh(dgu, dh, dhb, gu, N, F, dbf, !only);
 }
 
 extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,

@@ -761,11 +761,17 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
     fside.valid = 0;
-    SWAX_CUDA_REQUIRE(!swax_cuda_act_bf16(dinp, lddi, N, C) && !swax_cuda_act_bf16(dout, lddo, N, OC));
+    SWAX_CUDA_REQUIRE(!swax_cuda_act_bf16(dout, lddo, N, OC));
+    /* a bf16-stored dinp (ops.h alloc_act: the SwiGLU's d h) is written in bf16 */
+    void *da = swax_cuda_act_bf16(dinp, lddi, N, C);
+    SWAX_CUDA_REQUIRE(!(da && acc));
     const __nv_bfloat16 *gb = dout_bf16(dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
-        gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
+        if (da)
+            gemm_c(2, 0, 0, C, N, OC, wb, C, gb, OC, da, lddi, 0, NULL);
+        else
+            gemm(1, 0, 0, C, N, OC, wb, C, gb, OC, dinp, lddi, acc);
     }
     if (dw) {
         const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
