@@ -6,8 +6,8 @@
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
 #   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train gemm kernels profile
-#                                                       baseline infer ncu sanitize cpu (default:
-#                                                       all but sanitize and cpu, in that order)
+#                                                       baseline infer ncu quick sanitize cpu (default:
+#                                                       tests train gemm kernels profile baseline infer)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
 cd "$(dirname "$0")/.."
@@ -109,15 +109,37 @@ PY
       done
       at "gemm done" ;;
     ncu)
-      # Nsight Compute on the SWA kernels (speed of light, warp stalls, occupancy), when the machine has it
+      # Nsight Compute, one launch each: SWA at w = 2048 (the 21st launch of each kernel: w 128 new and
+      # old run ten each first) and the mLSTM forward at chunk 64; speed of light, stalls, occupancy
       NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
       if [ -n "$NCU" ]; then
-        timeout "$(tmo 120)" "$NCU" --kernel-name regex:'fwd_tc_kernel|bwd_dq_tc_kernel|bwd_dkdv_tc_kernel' --launch-count 24 \
-          --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
-          --section SchedulerStats --section ComputeWorkloadAnalysis --csv --page details \
-          "$B" bench kernels --device cuda > "$L/ncu_swa.csv" 2> "$L/ncu_swa.err"
-        at "ncu done ($(wc -l < "$L/ncu_swa.csv") lines; $(tail -n 2 "$L/ncu_swa.err" | tr '\n' ' '))"
+        for ks in fwd_tc_kernel:20 bwd_dq_tc_kernel:20 bwd_dkdv_tc_kernel:20 k_tc_fwd_out:0 k_tc_fwd_scan:0; do
+          [ "$(left)" -gt 40 ] || break
+          k=${ks%%:*}; skip=${ks##*:}
+          timeout "$(tmo 60)" "$NCU" --kernel-name "regex:$k" --launch-skip "$skip" --launch-count 1 \
+            --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
+            --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+            --csv --page details "$B" bench kernels --device cuda > "$L/ncu_$k.csv" 2> "$L/ncu_$k.err"
+          python3 - "$L/ncu_$k.csv" >> "$S" <<'PY' || true
+import csv, sys
+want = ("Duration", "Compute (SM) Throughput", "Memory Throughput", "Achieved Occupancy", "Registers Per Thread",
+        "Issue Slots Busy", "No Eligible", "Warp Cycles Per Issued Instruction", "DRAM Throughput", "L1/TEX Hit Rate",
+        "L2 Hit Rate", "Executed Ipc Active")
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 14]
+if len(rows) < 2: print("ncu", sys.argv[1], "no rows"); sys.exit()
+h = rows[0]; ki = h.index("Kernel Name"); mi = h.index("Metric Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
+out = {}
+for r in rows[1:]:
+    if r[mi] in want and r[mi] not in out: out[r[mi]] = r[vi] + " " + r[ui]
+print("ncu", rows[1][ki][:60], "|", "; ".join(f"{k}: {v}" for k, v in out.items()))
+PY
+        done
+        at "ncu done"
       else at "ncu: not on this machine"; fi ;;
+    quick)
+      # the step at both windows and the bf16-activation A/B, without the whole chain
+      for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
+      at "A/B w128 SWAX_BF16_ACT=0: $(bt SWAX_BF16_ACT=0 128)" ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
@@ -131,7 +153,7 @@ PY
       t=$(left)
       [ "$t" -gt 40 ] && timeout $(( t - 10 )) python3 scripts/gpu_baseline.py > "$L/baseline_kernels.jsonl" 2> "$L/baseline_kernels.err"
       cat "$L/baseline_kernels.jsonl" >> "$S" 2>/dev/null; at "baselines done" ;;
-    *) at "unknown section $sec (tests train infer kernels gemm profile baseline ncu sanitize cpu)" ;;
+    *) at "unknown section $sec (tests train infer kernels gemm profile baseline ncu quick sanitize cpu)" ;;
   esac
   pack
 done
