@@ -831,4 +831,56 @@ TEST(cuda_bf16_stored_activations_match_rounded_cpu) {
     act_bf16_case(B16, 257, 128, 344); /* bench-gpu's FFN ratio */
 }
 
+/* The fused head's logits chunk stored in bf16 (ops.h alloc_act): the product
+ * writes the logits in bf16, xent_train reads them so and writes the d logits
+ * over them in bf16, the product's backward takes those as its operand. Against
+ * the CPU slots on the same roundings (x, W, the logits, the d logits): lse and
+ * losses from logits that differ only where a rounding tie fell the other way
+ * (rel 2e-3), d inputs and d W within 4e-3 (a logit read as fp32 from the bf16
+ * buffer, or d logits left unwritten, are off by O(1)). Both the shared-row and
+ * the re-reading kernel (V too wide for the row). */
+static void head_bf16_case(const SwaxOps *B16, int N, int V, int Vused, float cap, int D) {
+    const size_t nv = (size_t)N * V;
+    const float scale = 1.0f / 37.0f;
+    float *x = urand((size_t)N * D, -1, 1), *w = urand((size_t)V * D, -0.3f, 0.3f);
+    int32_t *tg = xent_targets(N, Vused), *d_t = dev_from(tg, sizeof(int32_t) * N);
+    float *rx = bf16_rounded(x, D, N, D), *rw = bf16_rounded(w, D, V, D);
+    float *z = nanbuf(nv), *lse = nanbuf((size_t)N), *losses = nanbuf((size_t)N);
+    float *dinp = nanbuf((size_t)N * D), *dw = calloc((size_t)V * D, sizeof(float));
+    C->matmul_fwd(z, V, rx, D, rw, N, D, V);
+    float *rz = bf16_rounded(z, V, N, V);
+    C->xent_fwd(rz, lse, losses, tg, N, V, Vused, cap);
+    C->xent_bwd(rz, lse, tg, N, V, Vused, cap, scale);
+    float *rg = bf16_rounded(rz, V, N, V);
+    C->matmul_bwd(dinp, D, dw, rg, V, rx, D, rw, N, D, V, 0);
+    float *lg = B16->alloc_act(nv);
+    SWAX_ASSERT(lg);
+    DBuf d_x = dbuf(x, (size_t)N * D, 0), d_w = dbuf(w, (size_t)V * D, 0), d_lse = dbuf(NULL, (size_t)N, 0);
+    DBuf d_losses = dbuf(NULL, (size_t)N, 0), d_di = dbuf(NULL, (size_t)N * D, 0), d_dw = dbuf(NULL, (size_t)V * D, 0);
+    B16->zero(d_dw.p, sizeof(float) * (size_t)V * D);
+    B16->matmul_fwd(lg, V, d_x.p, D, d_w.p, N, D, V);
+    B16->xent_train(lg, d_lse.p, d_losses.p, d_t, N, V, Vused, cap, scale);
+    B16->matmul_bwd(d_di.p, D, d_dw.p, lg, V, d_x.p, D, d_w.p, N, D, V, 0);
+    float *g_lse = dget(d_lse), *g_losses = dget(d_losses), *g_di = dget(d_di), *g_dw = dget(d_dw);
+    CHECK_REL(g_lse, lse, (size_t)N, 2e-3, "bf16 head: lse N=%d V=%d cap %g", N, V, cap);
+    CHECK_REL(g_losses, losses, (size_t)N, 2e-3, "bf16 head: losses N=%d V=%d cap %g", N, V, cap);
+    CHECK_REL(g_di, dinp, (size_t)N * D, 4e-3, "bf16 head: d inputs N=%d V=%d cap %g", N, V, cap);
+    CHECK_REL(g_dw, dw, (size_t)V * D, 4e-3, "bf16 head: d W N=%d V=%d cap %g", N, V, cap);
+    B16->free(lg);
+    free(x), free(w), free(tg), free(rx), free(rw), free(z), free(lse), free(losses), free(dinp), free(dw), free(rz);
+    free(rg), free(g_lse), free(g_losses), free(g_di), free(g_dw);
+    G->free(d_t), dfree(d_x), dfree(d_w), dfree(d_lse), dfree(d_losses), dfree(d_di), dfree(d_dw);
+}
+
+TEST(cuda_bf16_head_logits_match_rounded_cpu) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16 && B16->xent_train);
+    swax_rng_seed(&rng, 141, 0);
+    head_bf16_case(B16, 1, 29, 25, 30.0f, 8);
+    head_bf16_case(B16, 7, 29, 25, 0.0f, 8);      /* scalar rows (V odd) */
+    head_bf16_case(B16, 9, 1000, 997, 30.0f, 16); /* 4-wide rows, Vused % 4 != 0 */
+    head_bf16_case(B16, 3, 50304, 50257, 30.0f, 64);
+    head_bf16_case(B16, 2, 60000, 59999, 30.0f, 8); /* too wide for the shared row: re-read */
+}
+
 RUN_CUDA_TESTS()

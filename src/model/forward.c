@@ -184,20 +184,33 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
         if (!m->dhead && !(m->dhead = ops->alloc(sizeof(float) * (size_t)V * D)))
             return swax_error_wrap(SWAX_E_NOMEM, "head gradient buffer");
         ops->zero(m->dhead, sizeof(float) * (size_t)V * D);
+        /* the chunk's logits: a bf16-storable buffer of their own where the table offers one (ops.h
+         * alloc_act: they go only from the product through xent_train to the product's backward) */
+        float *lg = m->logits;
+        if (ops->alloc_act && ops->xent_train) {
+            if (m->head_lg_rows < (size_t)R) {
+                ops->free(m->head_lg);
+                m->head_lg_rows = 0;
+                if (!(m->head_lg = ops->alloc_act((size_t)R * V)))
+                    return swax_error_wrap(SWAX_E_NOMEM, "head logits buffer");
+                m->head_lg_rows = (size_t)R;
+            }
+            lg = m->head_lg;
+        }
         const float s = m->n_targets > 0 ? 1.0f / (float)m->n_targets : 0.0f;
         for (int r0 = 0; r0 < N; r0 += R) {
             const int rows = N - r0 < R ? N - r0 : R;
             const float *x = m->lnf + (size_t)r0 * D;
-            ops->matmul_fwd(m->logits, V, x, D, m->w.lm_head, rows, D, V);
+            ops->matmul_fwd(lg, V, x, D, m->w.lm_head, rows, D, V);
             if (ops->xent_train) {
-                ops->xent_train(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
+                ops->xent_train(lg, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
                                 c->logit_softcap, s);
             } else {
-                ops->xent_fwd(m->logits, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
+                ops->xent_fwd(lg, m->lse + r0, m->losses + r0, m->targets + r0, rows, V, c->vocab_used,
                               c->logit_softcap);
-                ops->xent_bwd(m->logits, m->lse + r0, m->targets + r0, rows, V, c->vocab_used, c->logit_softcap, s);
+                ops->xent_bwd(lg, m->lse + r0, m->targets + r0, rows, V, c->vocab_used, c->logit_softcap, s);
             }
-            ops->matmul_bwd(m->dln + (size_t)r0 * D, D, m->dhead, m->logits, V, x, D, m->w.lm_head, rows, D, V, 0);
+            ops->matmul_bwd(m->dln + (size_t)r0 * D, D, m->dhead, lg, V, x, D, m->w.lm_head, rows, D, V, 0);
         }
         m->logits_valid = 0;
     } else {

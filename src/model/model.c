@@ -224,7 +224,8 @@ void swax_model_free_acts(SwaxModel *m) {
     free(m->acts);
     m->acts = NULL;
     void *ptrs[] = {m->lnf, m->rstdf, m->logits, m->losses, m->lse, m->tokens, m->targets, m->doc_start, m->doc_lo,
-                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead, m->dgdn, m->dhf};
+                    m->chunks, m->dres, m->dln, m->dbig, m->dmid, m->dh2, m->dig, m->dlf, m->dhead, m->dgdn, m->dhf,
+                    m->head_lg};
     for (size_t j = 0; j < sizeof ptrs / sizeof ptrs[0]; j++) ops->free(ptrs[j]);
     m->lnf = m->rstdf = m->logits = m->losses = m->lse = m->dhead = NULL;
     m->cap_logit_rows = 0;
@@ -235,7 +236,8 @@ void swax_model_free_acts(SwaxModel *m) {
     m->h_doc_start = NULL;
     m->h_doc_lo = m->h_chunks = NULL;
     m->h_losses = m->h_logits = NULL;
-    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = m->dgdn = m->dhf = NULL;
+    m->dres = m->dln = m->dbig = m->dmid = m->dh2 = m->dig = m->dlf = m->dgdn = m->dhf = m->head_lg = NULL;
+    m->head_lg_rows = 0;
     m->cap_B = m->cap_T = m->cap_chunks = 0;
 }
 

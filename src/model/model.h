@@ -92,7 +92,9 @@ struct SwaxModel {
     float *h_losses, *h_logits;
     /* backward scratch */
     float *dres, *dln, *dbig, *dmid, *dh2, *dig, *dlf;
-    float *dhf; /* d of the SwiGLU output (N, F): ops.h alloc_act */
+    float *dhf;     /* d of the SwiGLU output (N, F): ops.h alloc_act */
+    float *head_lg; /* the fused head's logits chunk (rows x V), when the table has alloc_act */
+    size_t head_lg_rows;
 
     /* Gradient-ready hook (multi-GPU training, src/dist/): when set, swax_backward
      * calls it with a bucket index as soon as that bucket's gradients are final

@@ -163,7 +163,9 @@ typedef struct SwaxOps {
     /* Optional (NULL: alloc(4·n)): an activation of n elements that only these
      * ops touch, and only as these arguments: written by rmsnorm_fwd (out),
      * swiglu_fwd (h), matmul_fwd (out) or matmul_bwd (dinp, not accumulated),
-     * read by matmul_fwd / matmul_bwd (inp) or swiglu_fwd / swiglu_bwd (gu, dh),
+     * read by matmul_fwd / matmul_bwd (inp) or swiglu_fwd / swiglu_bwd (gu, dh);
+     * or the logits of xent_train (written by matmul_fwd, then overwritten by
+     * xent_train with the d logits, which matmul_bwd reads as its dout);
      * always dense (ld = its row width), and freed with free. A table may store it in bf16 (2 bytes an element: the
      * "cuda" table, where the products round their operands to bf16 anyway);
      * the pointer is then opaque: never read, write or copy it otherwise. */

@@ -60,6 +60,7 @@
  * instantiated; a bf16 mode would add ldv/stv/ldf/stf overloads). Parameters,
  * parameter gradients and per-row statistics stay fp32. */
 #include <cuda_bf16.h>
+#include <type_traits>
 #include <stdint.h>
 #include <string.h>
 
@@ -80,6 +81,7 @@ constexpr size_t SMEM_MAX = 200 * 1024; /* below the 227 KiB opt-in limit of sm_
 /* ---------------------------------------------------------------- helpers */
 
 __device__ __forceinline__ float ldf(const float *p) { return *p; }
+__device__ __forceinline__ float ldf(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ void stf(float *p, float v) { *p = v; }
 
 /* W consecutive values; W = 4 needs p 16-byte aligned. */
@@ -848,8 +850,10 @@ __global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse,
                 }
             }
         }
-        if (w32) stv(z + i, a);
-        if (zb) stv_bf16(zb + i, a);
+        if constexpr (std::is_same<T, float>::value) {
+            if (w32) stv(z + i, a);
+        }
+        if (zb) stv_bf16(zb + i, a); /* bf16 logits: zb = z (this thread read these elements already) */
     }
 }
 
@@ -1246,24 +1250,26 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
-/* xent_train_kernel<W> with the capped row in shared memory (row) or re-read */
-template <int W>
-void xent_train_go(bool row, size_t row_bytes, cudaStream_t st, float *logits, float *lse, float *losses,
+/* xent_train_kernel<W> with the capped row in shared memory (row) or re-read; T: the logits' type */
+template <int W, typename T>
+void xent_train_go(bool row, size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses,
                    const int32_t *targets, int N, int V, int Vused, float cap, float inv_cap, float scale, int w32,
                    __nv_bfloat16 *dbf) {
     const int nt = row_threads((size_t)V / W, 1024);
     if (row) {
-        smem_optin(xent_train_kernel<W, float, true>, row_bytes);
-        xent_train_kernel<W, float, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
-                                                                   inv_cap, scale, w32, dbf);
+        smem_optin(xent_train_kernel<W, T, true>, row_bytes);
+        xent_train_kernel<W, T, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
+                                                               scale, w32, dbf);
     } else {
-        xent_train_kernel<W, float, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
-                                                            scale, w32, dbf);
+        xent_train_kernel<W, T, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap, scale,
+                                                        w32, dbf);
     }
 }
 
+/* logits fp32, or (lb) a bf16-stored chunk whose d logits are written in place in bf16 */
 static void xent_train_launch(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V,
-                              int Vused, float cap, float scale, __nv_bfloat16 *dbf, int only) {
+                              int Vused, float cap, float scale, __nv_bfloat16 *dbf, int only,
+                              __nv_bfloat16 *lb = NULL) {
     SWAX_CUDA_REQUIRE(N >= 0 && V > 0 && Vused >= 1 && Vused <= V);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(logits && targets);
@@ -1274,10 +1280,17 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
     const char *e = getenv("SWAX_XENT_ROW");
     const size_t row_bytes = swax_smem_f((size_t)V);
     const bool row = !(e && !strcmp(e, "0")) && row_bytes <= SMEM_MAX;
-    if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0))
+    if (lb) {
+        SWAX_CUDA_REQUIRE(dbf == lb && !w32);
+        if (V % 4 == 0 && al16(lb))
+            xent_train_go<4>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0, lb);
+        else
+            xent_train_go<1>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0, lb);
+    } else if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
         xent_train_go<4>(row, row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, w32, dbf);
-    else
+    } else {
         xent_train_go<1>(row, row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, w32, dbf);
+    }
     SWAX_CUDA_LAUNCHED();
 }
 
@@ -1292,6 +1305,10 @@ extern "C" void swax_cuda_xent_train(float *logits, float *lse, float *losses, c
  * when that copy is off (SWAX_BF16_DOUT=0) or not alone (SWAX_BF16_ONLY=0). */
 extern "C" void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const int32_t *targets, int N,
                                           int V, int Vused, float cap, float scale) {
+    /* a bf16-stored logits chunk (ops.h alloc_act): read as bf16, the d logits written over it in bf16 (the head's
+     * backward product takes them from there) */
+    __nv_bfloat16 *lb = N > 0 ? (__nv_bfloat16 *)swax_cuda_act_bf16(logits, V, N, V) : NULL;
+    if (lb) return xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, lb, 1, lb);
     int only = 0;
     __nv_bfloat16 *dbf = N > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16_only(logits, V, N, V, &only) : NULL;
     xent_train_launch(logits, lse, losses, targets, N, V, Vused, cap, scale, dbf, only);

@@ -761,11 +761,13 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
                             const float *w, int N, int C, int OC, int acc) {
     kept_training = 1;
     fside.valid = 0;
-    SWAX_CUDA_REQUIRE(!swax_cuda_act_bf16(dout, lddo, N, OC));
-    /* a bf16-stored dinp (ops.h alloc_act: the SwiGLU's d h) is written in bf16 */
+    /* bf16-stored activations (ops.h alloc_act): a dinp (the SwiGLU's d h) is written in bf16, a dout (the
+     * head's d logits, written over its logits chunk by xent_train) is the operand as it is */
     void *da = swax_cuda_act_bf16(dinp, lddi, N, C);
+    const __nv_bfloat16 *ga = (const __nv_bfloat16 *)swax_cuda_act_bf16(dout, lddo, N, OC);
     SWAX_CUDA_REQUIRE(!(da && acc));
-    const __nv_bfloat16 *gb = dout_bf16(dout, lddo, N, OC);
+    if (ga) dside.valid = 0, dside_only = NULL;
+    const __nv_bfloat16 *gb = ga ? ga : dout_bf16(dout, lddo, N, OC);
     if (dinp) {
         const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
         if (da)
