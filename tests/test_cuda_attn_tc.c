@@ -453,4 +453,75 @@ TEST(attn_tc_realistic_timing) {
     report_worst("realistic (first sequence, default tiles)");
 }
 
+/* The "cuda" table's attention slots also write bf16 side copies: out's kept
+ * copy for the output projection (forward, in training) and dqkv for the qkv
+ * projection's backward (only that copy: the fp32 dqkv is not written). The
+ * products must give the same bits as after the plain entry points, which
+ * leave the rounding to the products; out and lse the same bits too. Run the
+ * backward first: copies are kept (and forward side copies made) only once a
+ * backward product has run in the process. */
+static float uni(float lo, float hi) { return lo + (hi - lo) * (float)swax_rng_uniform(&rng); }
+
+static void side_copy_case(const SwaxOps *B16, const Case *k) {
+    const size_t N = (size_t)k->B * k->T, HD = (size_t)k->H * k->dh, D = 48;
+    float *qkv0 = malloc(sizeof(float) * N * 3 * HD), *dout = malloc(sizeof(float) * N * HD);
+    float *wm = malloc(sizeof(float) * 3 * HD * D), *wo = malloc(sizeof(float) * D * HD), *x = malloc(sizeof(float) * N * D);
+    SWAX_ASSERT(qkv0 && dout && wm && wo && x);
+    for (size_t i = 0; i < N * 3 * HD; i++) qkv0[i] = uni(-k->amp, k->amp);
+    for (size_t i = 0; i < N * HD; i++) dout[i] = uni(-1, 1);
+    for (size_t i = 0; i < 3 * HD * D; i++) wm[i] = uni(-0.2f, 0.2f);
+    for (size_t i = 0; i < D * HD; i++) wo[i] = uni(-0.2f, 0.2f);
+    for (size_t i = 0; i < N * D; i++) x[i] = uni(-1, 1);
+    int *lo = k->docs ? make_doc_lo(k->B, k->T) : NULL;
+    int *dlo = lo ? dev_from(lo, sizeof(int) * N) : NULL;
+    float *d_wm = dev_from(wm, sizeof(float) * 3 * HD * D), *d_wo = dev_from(wo, sizeof(float) * D * HD);
+    float *d_x = dev_from(x, sizeof(float) * N * D), *d_dout = dev_from(dout, sizeof(float) * N * HD);
+    float *res[2][5] = {{0}}; /* run (0 the table's slots, 1 the plain entry points): dx, dWm, out, lse, y */
+    for (int run = 0; run < 2; run++) {
+        float *qkv = dev_from(qkv0, sizeof(float) * N * 3 * HD), *out = B16->alloc(sizeof(float) * N * HD);
+        float *lse = B16->alloc(sizeof(float) * (size_t)k->B * k->H * k->T), *dqkv = B16->alloc(sizeof(float) * N * 3 * HD);
+        float *dx = B16->alloc(sizeof(float) * N * D), *dwm = B16->alloc(sizeof(float) * 3 * HD * D);
+        float *y = B16->alloc(sizeof(float) * N * D);
+        SwaxAttnCall c = make_call(k, dlo, qkv, out, lse, d_dout, dqkv);
+        /* backward: attention, then the qkv projection's backward (x stands in for its input) */
+        if (run == 0) B16->attn_fwd(&c), B16->attn_bwd(&c);
+        else swax_cuda_attn_fwd_tc(&c), swax_cuda_attn_bwd_tc(&c);
+        B16->matmul_bwd(dx, D, dwm, dqkv, 3 * (long)HD, d_x, D, d_wm, (int)N, (int)D, (int)(3 * HD), 0);
+        /* forward again (q, k rotated in place: restore them), then the output projection */
+        B16->to_device(qkv, qkv0, sizeof(float) * N * 3 * HD);
+        if (run == 0) B16->attn_fwd(&c);
+        else swax_cuda_attn_fwd_tc(&c);
+        B16->matmul_fwd(y, D, out, (long)HD, d_wo, (int)N, (int)HD, (int)D);
+        res[run][0] = host_from(dx, sizeof(float) * N * D), res[run][1] = host_from(dwm, sizeof(float) * 3 * HD * D);
+        res[run][2] = host_from(out, sizeof(float) * N * HD);
+        res[run][3] = host_from(lse, sizeof(float) * (size_t)k->B * k->H * k->T);
+        res[run][4] = host_from(y, sizeof(float) * N * D);
+        B16->free(qkv), B16->free(out), B16->free(lse), B16->free(dqkv), B16->free(dx), B16->free(dwm), B16->free(y);
+    }
+    const size_t n[5] = {N * D, 3 * HD * D, N * HD, (size_t)k->B * k->H * k->T, N * D};
+    const char *name[5] = {"d input of the qkv projection", "its d W", "out", "lse", "output projection"};
+    char d[160];
+    describe(k, d, sizeof d);
+    for (int i = 0; i < 5; i++)
+        CHECKF(!memcmp(res[0][i], res[1][i], sizeof(float) * n[i]), "%s: side copies vs plain: %s differs", d, name[i]);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < 5; i++) free(res[r][i]);
+    G->free(d_wm), G->free(d_wo), G->free(d_x), G->free(d_dout);
+    if (dlo) G->free(dlo);
+    free(qkv0), free(dout), free(wm), free(wo), free(x), free(lo);
+}
+
+TEST(attn_tc_side_copies_give_the_same_bits) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16);
+    swax_rng_seed(&rng, 113, 0);
+    const Case ks[] = {
+        {.B = 2, .T = 37, .H = 2, .dh = 64, .window = 5, .docs = 0, .amp = 1.0f},
+        {.B = 1, .T = 300, .H = 3, .dh = 64, .window = 64, .docs = 1, .amp = 2.0f},
+        {.B = 2, .T = 130, .H = 2, .dh = 128, .window = 200, .docs = 0, .amp = 1.0f},
+        {.B = 1, .T = 50, .H = 2, .dh = 32, .window = 7, .docs = 0, .amp = 1.0f}, /* the fp32 kernels: no copies */
+    };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0] && !g_test_failed; i++) side_copy_case(B16, &ks[i]);
+}
+
 RUN_CUDA_TESTS()

@@ -704,13 +704,17 @@ TEST(cuda_bf16_side_copies_equal_rounding_afresh) {
     }
 }
 
-/* In training, the "cuda" table's RMSNorm and SwiGLU forwards also write their
+/* In training, the "cuda" table's RMSNorm, SwiGLU and mLSTM output forwards also write their
  * output rounded to bf16 into the kept copy the next product would make, and
  * that product (and its backward) use it: the same bits as rounding afresh
  * (forced by a write in between), and the plain slots' fp32 outputs. */
 static void fwd_side_case(const SwaxOps *B16, int which, int N, int K, int OC) {
-    /* which 0: RMSNorm (N, K) -> product; 1: SwiGLU (N, 2K) -> h (N, K) -> product */
-    const int IW = which ? 2 * K : K;
+    /* which 0: RMSNorm (N, K) -> product; 1: SwiGLU (N, 2K) -> h (N, K) -> product; 2: the mLSTM output
+     * norm and gate, h (N, K = 2 heads x K/2) and og (stride K + 3) -> y (N, K) -> product */
+    const int IW = which == 1 ? 2 * K : K, NH = 2, ldog = K + 3;
+    float *og = urand((size_t)N * ldog, -3, 3);
+    DBuf d_og = dbuf(og, (size_t)N * ldog, 0), d_hn = dbuf(NULL, (size_t)N * K, 0);
+    DBuf d_mu = dbuf(NULL, (size_t)N * NH, 0), d_rs = dbuf(NULL, (size_t)N * NH, 0);
     float *x = urand((size_t)N * IW, -2, 2), *nw = urand((size_t)K, 0.5f, 1.5f), *w = urand((size_t)OC * K, -0.5f, 0.5f);
     float *dy = urand((size_t)N * OC, -1, 1);
     DBuf d_x = dbuf(x, (size_t)N * IW, 0), d_nw = dbuf(nw, (size_t)K, 0), d_w = dbuf(w, (size_t)OC * K, 0);
@@ -722,7 +726,8 @@ static void fwd_side_case(const SwaxOps *B16, int which, int N, int K, int OC) {
         DBuf d_y = dbuf(NULL, (size_t)N * OC, 0), d_di = dbuf(NULL, (size_t)N * K, 0), d_dw = dbuf(NULL, (size_t)OC * K, 0);
         B16->zero(d_dw.p, sizeof(float) * (size_t)OC * K);
         if (which == 0) t->rmsnorm_fwd(d_a.p, d_r.p, d_x.p, d_nw.p, N, K, 1e-6f);
-        else t->swiglu_fwd(d_a.p, d_x.p, N, K);
+        else if (which == 1) t->swiglu_fwd(d_a.p, d_x.p, N, K);
+        else t->mlstm_out_fwd(d_a.p, d_hn.p, d_mu.p, d_rs.p, d_x.p, d_og.p, ldog, d_nw.p, N, NH, K / NH, 1e-5f);
         if (run == 1) B16->zero(d_z.p, sizeof(float) * 4); /* any write in between: the copy is not taken */
         B16->matmul_fwd(d_y.p, OC, d_a.p, K, d_w.p, N, K, OC);
         B16->matmul_bwd(d_di.p, K, d_dw.p, d_dy.p, OC, d_a.p, K, d_w.p, N, K, OC, 0);
@@ -731,17 +736,18 @@ static void fwd_side_case(const SwaxOps *B16, int which, int N, int K, int OC) {
     }
     const size_t n[4] = {(size_t)N * K, (size_t)N * OC, (size_t)N * K, (size_t)OC * K};
     const char *name[4] = {"activation", "product", "dinp", "dw"};
+    static const char *const what[3] = {"rmsnorm", "swiglu", "mlstm_out"};
     for (int k = 0; k < 4; k++) {
         CHECKF(!memcmp(res[0][k], res[1][k], sizeof(float) * n[k]),
-               "%s producer copy vs rounded afresh: %s differs (N %d K %d OC %d)", which ? "swiglu" : "rmsnorm", name[k],
-               N, K, OC);
+               "%s producer copy vs rounded afresh: %s differs (N %d K %d OC %d)", what[which], name[k], N, K, OC);
         CHECKF(!memcmp(res[0][k], res[2][k], sizeof(float) * n[k]),
-               "%s bf16 slot vs plain slot: %s differs (N %d K %d OC %d)", which ? "swiglu" : "rmsnorm", name[k], N, K, OC);
+               "%s bf16 slot vs plain slot: %s differs (N %d K %d OC %d)", what[which], name[k], N, K, OC);
     }
     for (int r = 0; r < 3; r++)
         for (int k = 0; k < 4; k++) free(res[r][k]);
-    free(x), free(nw), free(w), free(dy);
+    free(x), free(nw), free(w), free(dy), free(og);
     dfree(d_x), dfree(d_nw), dfree(d_w), dfree(d_dy), dfree(d_a), dfree(d_r), dfree(d_z);
+    dfree(d_og), dfree(d_hn), dfree(d_mu), dfree(d_rs);
 }
 
 TEST(cuda_bf16_forward_producer_copies_equal_rounding_afresh) {
@@ -751,9 +757,9 @@ TEST(cuda_bf16_forward_producer_copies_equal_rounding_afresh) {
     /* copies are kept (and made by producers) once a backward product has run in the process:
      * this first case's first run sets that; every later run takes the producer path */
     fwd_side_case(B16, 0, 2, 8, 4);
-    for (int which = 0; which < 2; which++) {
+    for (int which = 0; which < 3; which++) {
         fwd_side_case(B16, which, 1, 8, 4);
-        fwd_side_case(B16, which, 37, 13, 24); /* odd width: the scalar kernels */
+        fwd_side_case(B16, which, 37, which == 2 ? 14 : 13, 24); /* odd width (mlstm_out: odd head width): scalar */
         fwd_side_case(B16, which, 130, 64, 96);
     }
 }

@@ -164,6 +164,8 @@
 
 extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c);
 extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
+extern "C" void swax_cuda_attn_fwd_tc_bf16(SwaxAttnCall *c);
+extern "C" void swax_cuda_attn_bwd_tc_bf16(SwaxAttnCall *c);
 extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv);
 
 namespace {
@@ -260,6 +262,11 @@ struct TcArgs {
     float *lse;         /* (B, H, T) */
     const float *dout;  /* (N, HD) */
     float *dqkv;        /* (N, 3HD) */
+    /* the "cuda" table's side copies (ops_cuda.cu): out and dqkv rounded to bf16, dense with the
+     * fp32 arrays' indexing, for the products that read them next; NULL: none. dqkv_w32 = false:
+     * dqkv exists only as that copy (swax_cuda_dout_bf16_only) */
+    bf16 *out_b, *dqkv_b;
+    bool dqkv_w32;
     /* scratch (SWAX_SCRATCH_ATTN) */
     bf16 *qb, *kb, *vb, *ob; /* (B, H, Tp, dh) bf16 q, k, v, dO; pad rows zero */
     float2 *info;            /* (B, H, Tp): {lse·log2 e, Δ}; pad rows {0, 0} */
@@ -286,6 +293,11 @@ __device__ __forceinline__ void store2(float *p, float v0, float v1, bool vec2) 
         p[0] = v0;
         p[1] = v1;
     }
+}
+
+/* v0, v1 as bf16 at q[0], q[1] (q 4-byte aligned: an even index of a 4-byte aligned array) */
+__device__ __forceinline__ void store2_bf16(bf16 *q, float v0, float v1) {
+    *reinterpret_cast<__nv_bfloat162 *>(q) = __floats2bfloat162_rn(v0, v1);
 }
 
 /* ---------------------------------------------------------------- staging kernels */
@@ -678,9 +690,14 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
             const int i = wr0 + 16 * m + g + 8 * hh;
             if (i < T) {
                 const float inv = 1.0f / l;
-                float *dst = a.out + ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
+                const size_t off = ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
+                float *dst = a.out + off;
 #pragma unroll
-                for (int n = 0; n < ND; n++) store2(dst + 8 * n, o[m][n][2 * hh] * inv, o[m][n][2 * hh + 1] * inv, a.vec2);
+                for (int n = 0; n < ND; n++) {
+                    const float v0 = o[m][n][2 * hh] * inv, v1 = o[m][n][2 * hh + 1] * inv;
+                    store2(dst + 8 * n, v0, v1, a.vec2);
+                    if (a.out_b) store2_bf16(a.out_b + off + 8 * n, v0, v1);
+                }
                 if (t4 == 0) a.lse[sbase + i] = ((FX ? mrow[m][hh] * a.scale2 : mrow[m][hh]) + log2f(l)) * LN2;
             }
         }
@@ -691,8 +708,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
 /* Stores one accumulator row pair of dq or dk (times mul), rotated back:
  * columns 8n + 2·t4 + e, n < ND; (n, n + ND/2) are RoPE partners. */
 template <int DH>
-__device__ __forceinline__ void store_rot_row(float *dst, const float (&acc)[DH / 8][4], int hh, float mul,
-                                              const float2 *rope_row, int t4, bool vec2) {
+__device__ __forceinline__ void store_rot_row(float *dst, bf16 *dstb, bool w32, const float (&acc)[DH / 8][4], int hh,
+                                              float mul, const float2 *rope_row, int t4, bool vec2) {
     constexpr int ND = DH / 8;
 #pragma unroll
     for (int n = 0; n < ND / 2; n++) {
@@ -706,8 +723,14 @@ __device__ __forceinline__ void store_rot_row(float *dst, const float (&acc)[DH 
             y0[e] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, sn));
             y1[e] = __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, sn));
         }
-        store2(dst + j, y0[0], y0[1], vec2);
-        store2(dst + j + DH / 2, y1[0], y1[1], vec2);
+        if (w32) {
+            store2(dst + j, y0[0], y0[1], vec2);
+            store2(dst + j + DH / 2, y1[0], y1[1], vec2);
+        }
+        if (dstb) {
+            store2_bf16(dstb + j, y0[0], y0[1]);
+            store2_bf16(dstb + j + DH / 2, y1[0], y1[1]);
+        }
     }
 }
 
@@ -890,9 +913,11 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
             const int i = wr0 + 16 * m + g + 8 * hh;
-            if (i < T)
-                store_rot_row<DH>(a.dqkv + ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH, acc[m], hh, a.scale,
+            if (i < T) {
+                const size_t off = ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH;
+                store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc[m], hh, a.scale,
                                   a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+            }
         }
 }
 
@@ -1086,11 +1111,17 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
     for (int hh = 0; hh < 2; hh++) {
         const int j = kw0 + g + 8 * hh;
         if (j < T) {
-            float *row = a.dqkv + ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
-            store_rot_row<DH>(row + a.HD, dk, hh, a.scale, a.rope + (size_t)j * (DH / 2), t4, a.vec2);
+            const size_t off = ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
+            float *row = a.dqkv + off;
+            bf16 *rowb = a.dqkv_b ? a.dqkv_b + off : nullptr;
+            store_rot_row<DH>(row + a.HD, rowb ? rowb + a.HD : nullptr, a.dqkv_w32, dk, hh, a.scale,
+                              a.rope + (size_t)j * (DH / 2), t4, a.vec2);
             float *dst = row + 2 * (size_t)a.HD + 2 * t4;
 #pragma unroll
-            for (int n = 0; n < ND; n++) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
+            for (int n = 0; n < ND; n++) {
+                if (a.dqkv_w32) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
+                if (rowb) store2_bf16(rowb + 2 * (size_t)a.HD + 2 * t4 + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1]);
+            }
         }
     }
 }
@@ -1203,6 +1234,7 @@ TcArgs make_args(SwaxAttnCall *c) {
     a.vec4 = aligned16(c->qkv) && aligned16(c->out) && (!c->dout || aligned16(c->dout));
     a.doc_lo = c->doc_lo;
     a.qkv = c->qkv, a.out = c->out, a.lse = c->lse, a.dout = c->dout, a.dqkv = c->dqkv;
+    a.out_b = a.dqkv_b = nullptr, a.dqkv_w32 = true;
     const size_t rows = (size_t)c->B * c->H * a.Tp;
     SWAX_CUDA_REQUIRE(rows / 8 + 1 < (size_t)INT_MAX); /* stage grids: 8 warps per block */
     SWAX_CUDA_REQUIRE(rows * (c->dh / 4) / STAGE_THREADS + 1 < (size_t)INT_MAX); /* stage4 grids */
@@ -1281,14 +1313,19 @@ extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
 }
 
 
-extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c) {
+/* side: the "cuda" table's slot, with the side copies (TcArgs out_b, dqkv_b) */
+static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
     if (!check_call(c)) return;
     g_fx = !use_old_version();
     if (c->dh != 64 && c->dh != 128) {
         swax_cuda_attn_fwd(c); /* fp32 kernels (attn.cu) */
         return;
     }
-    const TcArgs a = make_args(c);
+    TcArgs a = make_args(c);
+    if (side) { /* out's kept bf16 copy for the output projection (training only; NULL otherwise) */
+        const long HD = (long)c->H * c->dh;
+        a.out_b = (bf16 *)swax_cuda_fwd_bf16(c->out, HD, c->B * c->T, (int)HD);
+    }
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
         launch_stage<64>(a, false);
@@ -1306,7 +1343,7 @@ extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c) {
     }
 }
 
-extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) {
+static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
     if (!check_call(c)) return;
     SWAX_CUDA_REQUIRE(c->dout != NULL && c->dqkv != NULL);
     SWAX_CUDA_REQUIRE(c->dqkv != c->qkv);
@@ -1315,7 +1352,12 @@ extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) {
         swax_cuda_attn_bwd(c);
         return;
     }
-    const TcArgs a = make_args(c);
+    TcArgs a = make_args(c);
+    if (side) { /* dqkv rounded to bf16 for the projection's backward, and only there (its fp32 is read by nobody) */
+        int only = 0;
+        a.dqkv_b = (bf16 *)swax_cuda_dout_bf16_only(c->dqkv, a.ld, c->B * c->T, (int)a.ld, &only);
+        a.dqkv_w32 = !a.dqkv_b || !only;
+    }
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
         launch_stage<64>(a, true);
@@ -1338,3 +1380,12 @@ extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) {
         launch_bwd_dkdv<128, 4, false, 2>(a);
     }
 }
+
+extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c) { attn_fwd_tc(c, false); }
+extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) { attn_bwd_tc(c, false); }
+/* The "cuda" table's slots: the same, and the bf16 side copies of out (forward, training) and dqkv
+ * (backward: only that copy), which the output projection's forward and the qkv projection's
+ * backward take instead of rounding the fp32 arrays (ops_cuda.cu: swax_cuda_fwd_bf16 /
+ * swax_cuda_dout_bf16_only; the same bits) */
+extern "C" void swax_cuda_attn_fwd_tc_bf16(SwaxAttnCall *c) { attn_fwd_tc(c, true); }
+extern "C" void swax_cuda_attn_bwd_tc_bf16(SwaxAttnCall *c) { attn_bwd_tc(c, true); }

@@ -38,6 +38,9 @@ void swax_cuda_mlstm_cell_bwd(SwaxMlstmCall *c);
  * fall back to the fp32 kernels for shapes without a fast path */
 void swax_cuda_attn_fwd_tc(SwaxAttnCall *c);
 void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
+/* the "cuda" table's: the same, with bf16 side copies of out and dqkv for the products next to them */
+void swax_cuda_attn_fwd_tc_bf16(SwaxAttnCall *c);
+void swax_cuda_attn_bwd_tc_bf16(SwaxAttnCall *c);
 void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c);
 void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c);
 void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
@@ -52,7 +55,7 @@ void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets,
 /* xent_fwd then xent_bwd in one pass (training's head) */
 void swax_cuda_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
                           float cap, float scale);
-/* The "cuda" (bf16) table's variants of four slots: the same outputs, and a bf16
+/* The "cuda" (bf16) table's variants of five slots: the same outputs, and a bf16
  * copy of them for the product that reads them next (ops_cuda.cu: the d-out and
  * forward-input copies). */
 void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
@@ -62,6 +65,8 @@ void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const i
 void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
 void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F);
 void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);
+void swax_cuda_mlstm_out_fwd_bf16(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
+                                  long ldog, const float *w, int N, int NH, int dv, float eps);
 void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
                      float wd, int step);
 void swax_cuda_adamw_segs(float *p, const float *g, float *m, float *v, size_t n, const size_t *start,

@@ -574,11 +574,12 @@ __global__ void __launch_bounds__(64) gates_bwd_kernel(T *dpre, long ldp, float 
 /* ---------------------------------------------------------------- mLSTM output norm */
 
 /* Warp per (row, head) segment seg = r·NH + hd. W = 4 needs dv % 4 == 0 and
- * h, y, hn, w aligned; og has its own flag (its stride is 3D + 2NH). */
+ * h, y, hn, w aligned (yb 8-byte); og has its own flag (its stride is 3D + 2NH).
+ * yb (may be NULL): y rounded to bf16, dense (N, D), for the output projection. */
 template <int W, typename T>
 __global__ void __launch_bounds__(256) mlstm_out_fwd_kernel(T *y, T *hn, float *mean, float *rstd, const T *h,
                                                             const T *og, long ldog, bool og_al, const float *w,
-                                                            int N, int NH, int dv, float eps) {
+                                                            int N, int NH, int dv, float eps, __nv_bfloat16 *yb) {
     const int lane = threadIdx.x & 31;
     const size_t seg = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (seg >= (size_t)N * NH) return; /* whole warp */
@@ -616,6 +617,7 @@ __global__ void __launch_bounds__(256) mlstm_out_fwd_kernel(T *y, T *hn, float *
         }
         stv(hn + r * D + col, nv);
         stv(y + r * D + col, yv);
+        if (yb) stv_bf16(yb + r * D + col, yv);
     }
 }
 
@@ -1155,9 +1157,8 @@ extern "C" void swax_cuda_mlstm_gates_bwd(float *dpre, long ldp, float *dbias, c
     colsum_add(dbias, part, nblk, ncol);
 }
 
-extern "C" void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h,
-                                        const float *og, long ldog, const float *w, int N, int NH, int dv,
-                                        float eps) {
+static void mlstm_out_fwd_launch(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
+                                 long ldog, const float *w, int N, int NH, int dv, float eps, __nv_bfloat16 *yb) {
     SWAX_CUDA_REQUIRE(N >= 0 && NH > 0 && dv > 0 && ldog >= (long)NH * dv);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(y && hn && mean && rstd && h && og && w);
@@ -1166,14 +1167,30 @@ extern "C" void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float 
     const int threads = 256, wpb = threads / 32;
     const unsigned blocks = swax_ceil_div(segs, (size_t)wpb);
     const bool og_al = al16(og) && ldog % 4 == 0;
-    if (dv % 4 == 0 && al16(y) && al16(hn) && al16(h) && al16(w)) {
+    if (dv % 4 == 0 && al16(y) && al16(hn) && al16(h) && al16(w) && (!yb || ((uintptr_t)yb & 7) == 0)) {
         mlstm_out_fwd_kernel<4, float><<<blocks, threads, 0, st>>>(y, hn, mean, rstd, h, og, ldog, og_al, w, N, NH,
-                                                                   dv, eps);
+                                                                   dv, eps, yb);
     } else {
         mlstm_out_fwd_kernel<1, float><<<blocks, threads, 0, st>>>(y, hn, mean, rstd, h, og, ldog, false, w, N, NH,
-                                                                   dv, eps);
+                                                                   dv, eps, yb);
     }
     SWAX_CUDA_LAUNCHED();
+}
+
+extern "C" void swax_cuda_mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const float *h,
+                                        const float *og, long ldog, const float *w, int N, int NH, int dv,
+                                        float eps) {
+    mlstm_out_fwd_launch(y, hn, mean, rstd, h, og, ldog, w, N, NH, dv, eps, NULL);
+}
+
+/* The "cuda" table's slot: in training, also writes y rounded to bf16 into the kept copy the output
+ * projection's forward would make (ops_cuda.cu: swax_cuda_fwd_bf16; the same bits) */
+extern "C" void swax_cuda_mlstm_out_fwd_bf16(float *y, float *hn, float *mean, float *rstd, const float *h,
+                                             const float *og, long ldog, const float *w, int N, int NH, int dv,
+                                             float eps) {
+    const int D = NH * dv;
+    mlstm_out_fwd_launch(y, hn, mean, rstd, h, og, ldog, w, N, NH, dv, eps,
+                         N > 0 && D > 0 ? (__nv_bfloat16 *)swax_cuda_fwd_bf16(y, D, N, D) : NULL);
 }
 
 extern "C" void swax_cuda_mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const float *dy,

@@ -958,6 +958,9 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
+        t.attn_fwd = swax_cuda_attn_fwd_tc_bf16;
+        t.attn_bwd = swax_cuda_attn_bwd_tc_bf16;
+        t.mlstm_out_fwd = swax_cuda_mlstm_out_fwd_bf16;
     }
     return &t;
 }
