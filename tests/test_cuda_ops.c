@@ -693,6 +693,43 @@ static void side_copy_case(const SwaxOps *B16, int which, int N, int F, int C2) 
     dfree(d_gu), dfree(d_dh), dfree(d_inp), dfree(d_w), dfree(d_dout), dfree(d_lse), dfree(d_x);
 }
 
+/* The same for the RMSNorm backward: the updated dinp (the residual stream's
+ * gradient) rounded to bf16 for the output projection's backward, which reads
+ * it as its dout next; fp32 dinp written as always. */
+static void norm_side_case(const SwaxOps *B16, int N, int D, int C2) {
+    float *x = urand((size_t)N * D, -2, 2), *nw = urand((size_t)D, 0.5f, 1.5f), *dy = urand((size_t)N * D, -1, 1);
+    float *d0 = urand((size_t)N * D, -1, 1), *inp = urand((size_t)N * C2, -1, 1), *w = urand((size_t)D * C2, -0.5f, 0.5f);
+    float *rstd = urand((size_t)N, 0.5f, 2.0f);
+    DBuf d_x = dbuf(x, (size_t)N * D, 0), d_nw = dbuf(nw, (size_t)D, 0), d_dy = dbuf(dy, (size_t)N * D, 0);
+    DBuf d_inp = dbuf(inp, (size_t)N * C2, 0), d_w = dbuf(w, (size_t)D * C2, 0), d_rs = dbuf(rstd, (size_t)N, 0);
+    DBuf d_z = dbuf(NULL, 4, 0);
+    float *res[3][4] = {{0}}; /* run: dinp of the norm, its d w, the product's dinp, dw */
+    for (int run = 0; run < 3; run++) {
+        const SwaxOps *t = run == 2 ? G : B16;
+        DBuf d_d = dbuf(d0, (size_t)N * D, 0), d_gw = dbuf(NULL, (size_t)D, 0);
+        DBuf d_pi = dbuf(NULL, (size_t)N * C2, 0), d_pw = dbuf(NULL, (size_t)D * C2, 0);
+        B16->zero(d_gw.p, sizeof(float) * (size_t)D);
+        B16->zero(d_pw.p, sizeof(float) * (size_t)D * C2);
+        t->rmsnorm_bwd(d_d.p, d_gw.p, d_dy.p, d_x.p, d_nw.p, d_rs.p, N, D);
+        if (run == 1) B16->zero(d_z.p, sizeof(float) * 4); /* any write in between: the copy is forgotten */
+        B16->matmul_bwd(d_pi.p, C2, d_pw.p, d_d.p, D, d_inp.p, C2, d_w.p, N, C2, D, 0);
+        res[run][0] = dget(d_d), res[run][1] = dget(d_gw), res[run][2] = dget(d_pi), res[run][3] = dget(d_pw);
+        dfree(d_d), dfree(d_gw), dfree(d_pi), dfree(d_pw);
+    }
+    const size_t n[4] = {(size_t)N * D, (size_t)D, (size_t)N * C2, (size_t)D * C2};
+    const char *name[4] = {"norm dinp", "norm dw", "product dinp", "product dw"};
+    for (int k = 0; k < 4; k++) {
+        CHECKF(!memcmp(res[0][k], res[1][k], sizeof(float) * n[k]), "rmsnorm_bwd side copy vs rounded afresh: %s differs "
+               "(N %d D %d)", name[k], N, D);
+        CHECKF(!memcmp(res[0][k], res[2][k], sizeof(float) * n[k]), "rmsnorm_bwd bf16 slot vs plain slot: %s differs "
+               "(N %d D %d)", name[k], N, D);
+    }
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 4; k++) free(res[r][k]);
+    free(x), free(nw), free(dy), free(d0), free(inp), free(w), free(rstd);
+    dfree(d_x), dfree(d_nw), dfree(d_dy), dfree(d_inp), dfree(d_w), dfree(d_rs), dfree(d_z);
+}
+
 TEST(cuda_bf16_side_copies_equal_rounding_afresh) {
     const SwaxOps *B16 = swax_ops_cuda_bf16();
     SWAX_ASSERT(B16);
@@ -702,6 +739,9 @@ TEST(cuda_bf16_side_copies_equal_rounding_afresh) {
         side_copy_case(B16, which, 37, 13, 24); /* F odd: the scalar kernel */
         side_copy_case(B16, which, 130, 64, 96);
     }
+    norm_side_case(B16, 1, 8, 4);
+    norm_side_case(B16, 37, 13, 24); /* odd width: the scalar kernel */
+    norm_side_case(B16, 130, 64, 96);
 }
 
 /* In training, the "cuda" table's RMSNorm, SwiGLU and mLSTM output forwards also write their

@@ -55,7 +55,7 @@ void swax_cuda_xent_bwd(float *logits, const float *lse, const int32_t *targets,
 /* xent_fwd then xent_bwd in one pass (training's head) */
 void swax_cuda_xent_train(float *logits, float *lse, float *losses, const int32_t *targets, int N, int V, int Vused,
                           float cap, float scale);
-/* The "cuda" (bf16) table's variants of five slots: the same outputs, and a bf16
+/* The "cuda" (bf16) table's variants of six slots: the same outputs, and a bf16
  * copy of them for the product that reads them next (ops_cuda.cu: the d-out and
  * forward-input copies). */
 void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const int32_t *targets, int N, int V, int Vused,
@@ -65,6 +65,8 @@ void swax_cuda_xent_train_bf16(float *logits, float *lse, float *losses, const i
 void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F);
 void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F);
 void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);
+void swax_cuda_rmsnorm_bwd_bf16(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                 const float *rstd, int N, int D);
 void swax_cuda_mlstm_out_fwd_bf16(float *y, float *hn, float *mean, float *rstd, const float *h, const float *og,
                                   long ldog, const float *w, int N, int NH, int dv, float eps);
 void swax_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,

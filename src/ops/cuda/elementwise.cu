@@ -425,7 +425,8 @@ __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, c
  * for every row, so its shared partial slots are its own (no barrier). */
 template <int W, typename T>
 __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, const T *dout, const T *inp,
-                                                          const float *w, const float *rstd, int N, int D) {
+                                                          const float *w, const float *rstd, int N, int D,
+                                                          __nv_bfloat16 *db) {
     extern __shared__ __align__(16) float spart[]; /* D floats */
     __shared__ float sh[32];
     const int b = blockIdx.x;
@@ -463,6 +464,7 @@ __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, 
 #pragma unroll
             for (int j = 0; j < W; j++) dv[j] += rs * gv[j] * wv[j] - cc * xv[j];
             stv(dx + c, dv);
+            if (db) stv_bf16(db + (size_t)r * D + c, dv); /* the updated dinp, rounded */
         }
     }
     for (int c = threadIdx.x * W; c < D; c += blockDim.x * W) {
@@ -999,8 +1001,9 @@ extern "C" void swax_cuda_rmsnorm_fwd_bf16(float *out, float *rstd, const float 
         rmsnorm_fwd_launch(out, rstd, inp, w, N, D, eps, (__nv_bfloat16 *)swax_cuda_fwd_bf16(out, D, N, D));
 }
 
-extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                                      const float *rstd, int N, int D) {
+/* db (may be NULL): the updated dinp rounded to bf16, dense (N, D) */
+static void rmsnorm_bwd_launch(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                               const float *rstd, int N, int D, __nv_bfloat16 *db) {
     SWAX_CUDA_REQUIRE(N >= 0 && D > 0);
     if (N == 0) return;
     SWAX_CUDA_REQUIRE(dinp && dw && dout && inp && w && rstd);
@@ -1008,17 +1011,32 @@ extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout,
     const int nblk = (N + ROWBLK - 1) / ROWBLK;
     float *part = (float *)swax_cuda_scratch(SWAX_SCRATCH_ELEMWISE, sizeof(float) * (size_t)nblk * D);
     const size_t smem = sizeof(float) * (size_t)D;
-    if (D % 4 == 0 && al16(dinp) && al16(dout) && al16(inp) && al16(w) && al16(part)) {
+    if (D % 4 == 0 && al16(dinp) && al16(dout) && al16(inp) && al16(w) && al16(part) &&
+        (!db || ((uintptr_t)db & 7) == 0)) {
         smem_optin(rmsnorm_bwd_kernel<4, float>, smem);
         rmsnorm_bwd_kernel<4, float><<<nblk, row_threads((size_t)D / 4, 512), smem, st>>>(dinp, part, dout, inp, w,
-                                                                                         rstd, N, D);
+                                                                                         rstd, N, D, db);
     } else {
         smem_optin(rmsnorm_bwd_kernel<1, float>, smem);
         rmsnorm_bwd_kernel<1, float><<<nblk, row_threads((size_t)D, 512), smem, st>>>(dinp, part, dout, inp, w,
-                                                                                     rstd, N, D);
+                                                                                     rstd, N, D, db);
     }
     SWAX_CUDA_LAUNCHED();
     colsum_add(dw, part, nblk, D);
+}
+
+extern "C" void swax_cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                      const float *rstd, int N, int D) {
+    rmsnorm_bwd_launch(dinp, dw, dout, inp, w, rstd, N, D, NULL);
+}
+
+/* The "cuda" table's slot: the updated dinp (the residual stream's gradient) also rounded to bf16 where
+ * the next product's backward, which reads it as its dout (the output projections), looks for it
+ * (ops_cuda.cu: swax_cuda_dout_bf16; the same bits as rounding it there) */
+extern "C" void swax_cuda_rmsnorm_bwd_bf16(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                           const float *rstd, int N, int D) {
+    rmsnorm_bwd_launch(dinp, dw, dout, inp, w, rstd, N, D,
+                       N > 0 && D > 0 ? (__nv_bfloat16 *)swax_cuda_dout_bf16(dinp, D, N, D) : NULL);
 }
 
 extern "C" void swax_cuda_add(float *y, const float *x, size_t n) {

@@ -961,6 +961,7 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         t.attn_fwd = swax_cuda_attn_fwd_tc_bf16;
         t.attn_bwd = swax_cuda_attn_bwd_tc_bf16;
         t.mlstm_out_fwd = swax_cuda_mlstm_out_fwd_bf16;
+        t.rmsnorm_bwd = swax_cuda_rmsnorm_bwd_bf16;
     }
     return &t;
 }
