@@ -176,7 +176,14 @@ static float *cu_alloc_act(size_t n) {
 
 extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols) {
     if (!p) return NULL;
-    for (int i = 0; i < actb_used; i++)
+    for (int i = 0; i < actb_used; i++) {
+        if (!actb[i].p) continue;
+        const char *lo = (const char *)actb[i].p, *hi = lo + sizeof(__nv_bfloat16) * actb[i].n;
+        if ((const char *)p > lo && (const char *)p < hi) { /* a pointer into one: read as fp32, garbage */
+            fprintf(stderr, "swax: internal error: an op was given a pointer into a bf16-stored activation (ops.h "
+                            "alloc_act: only whole arrays may be passed)\n");
+            exit(SWAX_E_INTERNAL);
+        }
         if (actb[i].p == (const void *)p) {
             if (ld != cols || rows < 0 || cols < 0 || (size_t)rows * (size_t)cols > actb[i].n) {
                 fprintf(stderr, "swax: internal error: a bf16-stored activation (%zu values) used as %d x %d with "
@@ -186,6 +193,7 @@ extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols)
             }
             return (void *)p;
         }
+    }
     return NULL;
 }
 
