@@ -44,7 +44,7 @@ for sec in $SECTIONS; do
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
       # each switch on top of the previous, newest first; last_loss must be the same in every line
       ab=""
-      for sw in SWAX_BF16_ACT=0 SWAX_BF16_ONLY=0 SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0 SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 \
+      for sw in SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0 SWAX_BF16_ONLY=0 SWAX_XENT_ROW=0 SWAX_RESID_FUSED=0 SWAX_XENT_FUSED=0 SWAX_BF16_FWD=0 \
                 SWAX_BF16_DOUT=0 SWAX_BF16_KEEP=0 SWAX_BF16_CVT=old; do
         ab="$ab $sw"
         at "A/B w128$ab: $(bt "$ab" 128)"
@@ -139,7 +139,8 @@ PY
     quick)
       # the step at both windows and the bf16-activation A/B, without the whole chain
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      at "A/B w128 SWAX_BF16_ACT=0: $(bt SWAX_BF16_ACT=0 128)" ;;
+      at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)"
+      at "A/B w128 SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0: $(bt "SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0" 128)" ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;

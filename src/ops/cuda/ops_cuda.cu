@@ -966,10 +966,15 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
-        t.attn_fwd = swax_cuda_attn_fwd_tc_bf16;
-        t.attn_bwd = swax_cuda_attn_bwd_tc_bf16;
-        t.mlstm_out_fwd = swax_cuda_mlstm_out_fwd_bf16;
-        t.rmsnorm_bwd = swax_cuda_rmsnorm_bwd_bf16;
+        /* side copies from the SWA kernels, the mLSTM output norm and the RMSNorm backward
+         * (SWAX_BF16_MIXER=0: without them, A/B timing; the same bits either way) */
+        static int mixer_off = -1;
+        if (!env_is("SWAX_BF16_MIXER", "0", &mixer_off)) {
+            t.attn_fwd = swax_cuda_attn_fwd_tc_bf16;
+            t.attn_bwd = swax_cuda_attn_bwd_tc_bf16;
+            t.mlstm_out_fwd = swax_cuda_mlstm_out_fwd_bf16;
+            t.rmsnorm_bwd = swax_cuda_rmsnorm_bwd_bf16;
+        }
     }
     return &t;
 }
