@@ -455,11 +455,12 @@ TEST(attn_tc_realistic_timing) {
 
 /* The "cuda" table's attention slots also write bf16 side copies: out's kept
  * copy for the output projection (forward, in training) and dqkv for the qkv
- * projection's backward (only that copy: the fp32 dqkv is not written). The
- * products must give the same bits as after the plain entry points, which
- * leave the rounding to the products; out and lse the same bits too. Run the
- * backward first: copies are kept (and forward side copies made) only once a
- * backward product has run in the process. */
+ * projection's backward (only that copy: the fp32 dqkv is not written); and in
+ * training the backward takes q, k, v as the forward staged them. The products
+ * must give the same bits as after the plain entry points, which leave the
+ * rounding to the products and stage afresh; out and lse the same bits too.
+ * Run a backward first: copies are kept (and forward side copies made) only
+ * once a backward product has run in the process. */
 static float uni(float lo, float hi) { return lo + (hi - lo) * (float)swax_rng_uniform(&rng); }
 
 static void side_copy_case(const SwaxOps *B16, const Case *k) {
@@ -476,12 +477,12 @@ static void side_copy_case(const SwaxOps *B16, const Case *k) {
     int *dlo = lo ? dev_from(lo, sizeof(int) * N) : NULL;
     float *d_wm = dev_from(wm, sizeof(float) * 3 * HD * D), *d_wo = dev_from(wo, sizeof(float) * D * HD);
     float *d_x = dev_from(x, sizeof(float) * N * D), *d_dout = dev_from(dout, sizeof(float) * N * HD);
-    float *res[2][5] = {{0}}; /* run (0 the table's slots, 1 the plain entry points): dx, dWm, out, lse, y */
+    float *res[2][7] = {{0}}; /* run (0 the table's slots, 1 the plain entry points): dx, dWm, out, lse, y, dx, dWm */
     for (int run = 0; run < 2; run++) {
         float *qkv = dev_from(qkv0, sizeof(float) * N * 3 * HD), *out = B16->alloc(sizeof(float) * N * HD);
         float *lse = B16->alloc(sizeof(float) * (size_t)k->B * k->H * k->T), *dqkv = B16->alloc(sizeof(float) * N * 3 * HD);
         float *dx = B16->alloc(sizeof(float) * N * D), *dwm = B16->alloc(sizeof(float) * 3 * HD * D);
-        float *y = B16->alloc(sizeof(float) * N * D);
+        float *y = B16->alloc(sizeof(float) * N * D), *dx2 = B16->alloc(sizeof(float) * N * D);
         SwaxAttnCall c = make_call(k, dlo, qkv, out, lse, d_dout, dqkv);
         /* backward: attention, then the qkv projection's backward (x stands in for its input) */
         if (run == 0) B16->attn_fwd(&c), B16->attn_bwd(&c);
@@ -492,20 +493,28 @@ static void side_copy_case(const SwaxOps *B16, const Case *k) {
         if (run == 0) B16->attn_fwd(&c);
         else swax_cuda_attn_fwd_tc(&c);
         B16->matmul_fwd(y, D, out, (long)HD, d_wo, (int)N, (int)HD, (int)D);
+        res[run][4] = host_from(y, sizeof(float) * N * D);
+        /* backward again: the table's slots now take q, k, v as the forward staged them (kept in training) */
+        B16->zero(dwm, sizeof(float) * 3 * HD * D);
+        if (run == 0) B16->attn_bwd(&c);
+        else swax_cuda_attn_bwd_tc(&c);
+        B16->matmul_bwd(dx2, D, dwm, dqkv, 3 * (long)HD, d_x, D, d_wm, (int)N, (int)D, (int)(3 * HD), 0);
+        res[run][5] = host_from(dx2, sizeof(float) * N * D), res[run][6] = host_from(dwm, sizeof(float) * 3 * HD * D);
         res[run][0] = host_from(dx, sizeof(float) * N * D), res[run][1] = host_from(dwm, sizeof(float) * 3 * HD * D);
         res[run][2] = host_from(out, sizeof(float) * N * HD);
         res[run][3] = host_from(lse, sizeof(float) * (size_t)k->B * k->H * k->T);
-        res[run][4] = host_from(y, sizeof(float) * N * D);
+        B16->free(dx2);
         B16->free(qkv), B16->free(out), B16->free(lse), B16->free(dqkv), B16->free(dx), B16->free(dwm), B16->free(y);
     }
-    const size_t n[5] = {N * D, 3 * HD * D, N * HD, (size_t)k->B * k->H * k->T, N * D};
-    const char *name[5] = {"d input of the qkv projection", "its d W", "out", "lse", "output projection"};
+    const size_t n[7] = {N * D, 3 * HD * D, N * HD, (size_t)k->B * k->H * k->T, N * D, N * D, 3 * HD * D};
+    const char *name[7] = {"d input of the qkv projection", "its d W", "out", "lse", "output projection",
+                           "d input, second backward (kept staging)", "its d W"};
     char d[160];
     describe(k, d, sizeof d);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 7; i++)
         CHECKF(!memcmp(res[0][i], res[1][i], sizeof(float) * n[i]), "%s: side copies vs plain: %s differs", d, name[i]);
     for (int r = 0; r < 2; r++)
-        for (int i = 0; i < 5; i++) free(res[r][i]);
+        for (int i = 0; i < 7; i++) free(res[r][i]);
     G->free(d_wm), G->free(d_wo), G->free(d_x), G->free(d_dout);
     if (dlo) G->free(dlo);
     free(qkv0), free(dout), free(wm), free(wo), free(x), free(lo);

@@ -267,6 +267,7 @@ struct TcArgs {
      * dqkv exists only as that copy (swax_cuda_dout_bf16_only) */
     bf16 *out_b, *dqkv_b;
     bool dqkv_w32;
+    bool staged; /* backward: qb, kb, vb hold the forward's staged copies (kept): stage dO, info, lo only */
     /* scratch (SWAX_SCRATCH_ATTN) */
     bf16 *qb, *kb, *vb, *ob; /* (B, H, Tp, dh) bf16 q, k, v, dO; pad rows zero */
     float2 *info;            /* (B, H, Tp): {lse·log2 e, Δ}; pad rows {0, 0} */
@@ -372,7 +373,10 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd_kernel(const TcArgs a
     bf16 *qs = a.qb + srow, *ks = a.kb + srow, *vs = a.vb + srow, *os = a.ob + srow;
     if (t >= a.T) {
         const bf16 z = __float2bfloat16_rn(0.0f);
-        for (int d = lane; d < DH; d += 32) qs[d] = z, ks[d] = z, vs[d] = z, os[d] = z;
+        for (int d = lane; d < DH; d += 32) {
+            if (!a.staged) qs[d] = z, ks[d] = z, vs[d] = z;
+            os[d] = z;
+        }
         if (lane == 0) a.info[sr] = make_float2(0.0f, 0.0f);
         if (h == 0 && lane == 0) a.lo[(size_t)b * a.Tp + t] = INT_MAX;
         return;
@@ -384,9 +388,11 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd_kernel(const TcArgs a
 #pragma unroll
     for (int u = 0; u < DH / 32; u++) {
         const int d = lane + 32 * u;
-        qs[d] = __float2bfloat16_rn(row[d]);
-        ks[d] = __float2bfloat16_rn(row[a.HD + d]);
-        vs[d] = __float2bfloat16_rn(row[2 * (size_t)a.HD + d]);
+        if (!a.staged) {
+            qs[d] = __float2bfloat16_rn(row[d]);
+            ks[d] = __float2bfloat16_rn(row[a.HD + d]);
+            vs[d] = __float2bfloat16_rn(row[2 * (size_t)a.HD + d]);
+        }
         const float gd = g[d];
         os[d] = __float2bfloat16_rn(gd);
         acc = fmaf(gd, o[d], acc);
@@ -480,10 +486,12 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd4_kernel(const TcArgs 
     float acc = 0.0f;
     if (live && t < a.T) {
         const size_t n = (size_t)b * a.T + t;
-        const float *row = a.qkv + n * (size_t)a.ld + (size_t)h * DH + j;
-        const float4 q = ldg4(row), k = ldg4(row + a.HD), v = ldg4(row + 2 * (size_t)a.HD);
+        if (!a.staged) {
+            const float *row = a.qkv + n * (size_t)a.ld + (size_t)h * DH + j;
+            const float4 q = ldg4(row), k = ldg4(row + a.HD), v = ldg4(row + 2 * (size_t)a.HD);
+            stb4(a.qb + srow, pack4_bf16(q)), stb4(a.kb + srow, pack4_bf16(k)), stb4(a.vb + srow, pack4_bf16(v));
+        }
         const float4 o = ldg4(a.out + n * a.HD + (size_t)h * DH + j), gd = ldg4(a.dout + n * a.HD + (size_t)h * DH + j);
-        stb4(a.qb + srow, pack4_bf16(q)), stb4(a.kb + srow, pack4_bf16(k)), stb4(a.vb + srow, pack4_bf16(v));
         stb4(a.ob + srow, pack4_bf16(gd));
         acc = fmaf(gd.x, o.x, acc);
         acc = fmaf(gd.y, o.y, acc);
@@ -491,7 +499,8 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd4_kernel(const TcArgs 
         acc = fmaf(gd.w, o.w, acc);
     } else if (live) {
         const uint2 z = make_uint2(0u, 0u);
-        stb4(a.qb + srow, z), stb4(a.kb + srow, z), stb4(a.vb + srow, z), stb4(a.ob + srow, z);
+        if (!a.staged) stb4(a.qb + srow, z), stb4(a.kb + srow, z), stb4(a.vb + srow, z);
+        stb4(a.ob + srow, z);
     }
 #pragma unroll
     for (int o = 1; o < U; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
@@ -1234,7 +1243,7 @@ TcArgs make_args(SwaxAttnCall *c) {
     a.vec4 = aligned16(c->qkv) && aligned16(c->out) && (!c->dout || aligned16(c->dout));
     a.doc_lo = c->doc_lo;
     a.qkv = c->qkv, a.out = c->out, a.lse = c->lse, a.dout = c->dout, a.dqkv = c->dqkv;
-    a.out_b = a.dqkv_b = nullptr, a.dqkv_w32 = true;
+    a.out_b = a.dqkv_b = nullptr, a.dqkv_w32 = true, a.staged = false;
     const size_t rows = (size_t)c->B * c->H * a.Tp;
     SWAX_CUDA_REQUIRE(rows / 8 + 1 < (size_t)INT_MAX); /* stage grids: 8 warps per block */
     SWAX_CUDA_REQUIRE(rows * (c->dh / 4) / STAGE_THREADS + 1 < (size_t)INT_MAX); /* stage4 grids */
@@ -1306,6 +1315,67 @@ bool use_old_version() {
     return e && strcmp(e, "old") == 0;
 }
 
+/* The forward's staged bf16 q, k, v, kept for the backward (training, the
+ * "cuda" table's slots): the backward staging then reads only out and dout
+ * (per SWA layer at bench-gpu ~0.6 GB of traffic less) and the kernels use the
+ * forward's copies, which are the values the backward would stage (the same
+ * rounding of the same rotated q, k and v). One entry per qkv array and shape,
+ * first come first kept within a budget (a sixteenth of the card); an entry is
+ * valid from its forward until anything writes into its qkv through the
+ * table's memory slots or a product (swax_cuda_attn_keep_forget), or the
+ * table frees memory. */
+struct StageKeep {
+    const float *qkv;
+    int B, T, H, dh;
+    bf16 *buf; /* 3 x B·H·Tp·dh */
+    size_t bytes;
+    bool valid;
+};
+constexpr int KEEP_CAP = 64;
+StageKeep g_keep[KEEP_CAP];
+size_t g_keep_bytes;
+
+size_t keep_budget() {
+    static size_t b;
+    if (!b) {
+        size_t fr = 0, tot = 0;
+        SWAX_CUDA_CHECK(cudaMemGetInfo(&fr, &tot));
+        b = tot / 16;
+    }
+    return b;
+}
+
+/* The entry of this call's qkv and shape: found, or made now when make; NULL when not kept. */
+StageKeep *keep_entry(const SwaxAttnCall *c, const TcArgs &a, bool make) {
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("SWAX_ATTN_KEEP");
+        off = e && !strcmp(e, "0");
+    }
+    if (off || !swax_cuda_keeps_training_copies()) return nullptr;
+    const size_t bytes = 3 * sizeof(bf16) * (size_t)a.B * a.H * a.Tp * c->dh;
+    StageKeep *fr = nullptr;
+    for (int i = 0; i < KEEP_CAP; i++) {
+        StageKeep &k = g_keep[i];
+        if (k.buf && k.qkv == c->qkv && k.B == c->B && k.T == c->T && k.H == c->H && k.dh == c->dh) return &k;
+        if (!k.buf && !fr) fr = &k;
+    }
+    if (!make || !fr || g_keep_bytes + bytes > keep_budget()) return nullptr;
+    if (cudaMalloc(&fr->buf, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        fr->buf = nullptr;
+        return nullptr;
+    }
+    g_keep_bytes += bytes;
+    fr->qkv = c->qkv, fr->B = c->B, fr->T = c->T, fr->H = c->H, fr->dh = c->dh, fr->bytes = bytes, fr->valid = false;
+    return fr;
+}
+
+void keep_use(const StageKeep *k, TcArgs &a, int dh) {
+    const size_t per = (size_t)a.B * a.H * a.Tp * dh;
+    a.qb = k->buf, a.kb = k->buf + per, a.vb = k->buf + 2 * per;
+}
+
 } /* namespace */
 
 extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
@@ -1322,9 +1392,11 @@ static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
         return;
     }
     TcArgs a = make_args(c);
+    StageKeep *keep = nullptr;
     if (side) { /* out's kept bf16 copy for the output projection (training only; NULL otherwise) */
         const long HD = (long)c->H * c->dh;
         a.out_b = (bf16 *)swax_cuda_fwd_bf16(c->out, HD, c->B * c->T, (int)HD);
+        if ((keep = keep_entry(c, a, true))) keep_use(keep, a, c->dh); /* stage q, k, v into the kept buffers */
     }
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
@@ -1341,6 +1413,7 @@ static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
         else
             launch_fwd<128, 4, 1, 64, 2>(a);
     }
+    if (keep) keep->valid = true;
 }
 
 static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
@@ -1357,6 +1430,8 @@ static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
         int only = 0;
         a.dqkv_b = (bf16 *)swax_cuda_dout_bf16_only(c->dqkv, a.ld, c->B * c->T, (int)a.ld, &only);
         a.dqkv_w32 = !a.dqkv_b || !only;
+        const StageKeep *keep = keep_entry(c, a, false); /* the forward's staged q, k, v, if still valid */
+        if (keep && keep->valid) keep_use(keep, a, c->dh), a.staged = true;
     }
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
@@ -1389,3 +1464,30 @@ extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c) { attn_bwd_tc(c, false); 
  * swax_cuda_dout_bf16_only; the same bits) */
 extern "C" void swax_cuda_attn_fwd_tc_bf16(SwaxAttnCall *c) { attn_fwd_tc(c, true); }
 extern "C" void swax_cuda_attn_bwd_tc_bf16(SwaxAttnCall *c) { attn_bwd_tc(c, true); }
+
+/* The qkv array p is being freed: its kept stagings go too (the caller has synchronised the stream) */
+extern "C" void swax_cuda_attn_keep_release(const void *p) {
+    for (int i = 0; i < KEEP_CAP; i++) {
+        StageKeep &k = g_keep[i];
+        if (!k.buf || (const void *)k.qkv != p) continue;
+        SWAX_CUDA_CHECK(cudaFree(k.buf));
+        g_keep_bytes -= k.bytes;
+        k = StageKeep{};
+    }
+}
+
+/* Anything written into [p, p + bytes) (ops_cuda.cu: the memory slots and the products' outputs): a kept
+ * staging of a qkv array there is no longer the forward's; p NULL: every one (memory freed) */
+extern "C" void swax_cuda_attn_keep_forget(const void *p, size_t bytes) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < KEEP_CAP; i++) {
+        StageKeep &k = g_keep[i];
+        if (!k.buf || !k.valid) continue;
+        if (!p) {
+            k.valid = false;
+            continue;
+        }
+        const char *a = (const char *)k.qkv, *b = a + sizeof(float) * (size_t)k.B * k.T * 3 * k.H * k.dh;
+        if (a < hi && lo < b) k.valid = false;
+    }
+}

@@ -72,6 +72,13 @@ extern "C" void *swax_cuda_fwd_bf16(const float *src, long ld, int rows, int col
  * an activation must be used whole-row dense (ld = cols, rows·cols within n):
  * anything else is an internal error. */
 extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols);
+/* Whether the "cuda" table keeps bf16 copies from a forward for its backward now (training, not under
+ * stream capture, SWAX_BF16_KEEP not 0): ops_cuda.cu's rule, for the kernels that keep copies of their own */
+extern "C" int swax_cuda_keeps_training_copies(void);
+/* [p, p + bytes) was written (p NULL: memory was freed): attn_tc.cu's kept staging of q, k, v there is stale */
+extern "C" void swax_cuda_attn_keep_forget(const void *p, size_t bytes);
+/* the array p is freed: attn_tc.cu's stagings kept for it are freed too */
+extern "C" void swax_cuda_attn_keep_release(const void *p);
 
 #define SWAX_CUDA_CHECK(call)                                                         \
     do {                                                                              \

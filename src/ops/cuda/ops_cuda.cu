@@ -204,6 +204,7 @@ static void cu_free(void *p) {
     kept_forget(NULL, 0); /* the allocation's extent is unknown here: forget every kept copy */
     /* queued work may still read it */
     SWAX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    swax_cuda_attn_keep_release(p);
     SWAX_CUDA_CHECK(cudaFree(p));
 }
 
@@ -633,6 +634,7 @@ static SideCopy fside;
 static void kept_forget(const void *p, size_t bytes) {
     dside.valid = 0;
     fside.valid = 0;
+    swax_cuda_attn_keep_forget(p, bytes);
     const char *lo = (const char *)p, *hi = lo + bytes;
     for (int i = 0; i < KEPT_CAP; i++) {
         KeptCopy *e = &kept[i];
@@ -651,6 +653,8 @@ static int kept_enabled(void) {
     SWAX_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &cs));
     return cs == cudaStreamCaptureStatusNone;
 }
+
+extern "C" int swax_cuda_keeps_training_copies(void) { return kept_enabled(); }
 
 static size_t kept_budget(void) {
     static size_t b;
@@ -742,6 +746,7 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
     const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
     void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
     SWAX_CUDA_REQUIRE(!(oa && resid));
+    if (N > 0 && OC > 0) swax_cuda_attn_keep_forget(out, sizeof(float) * ((size_t)(N - 1) * ldo + OC)); /* a new qkv */
     if (!ia && !oa && !resid && N <= 8 && !kept_training && gemv_on() &&
         swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
         return;
