@@ -94,12 +94,12 @@ PY
       # then the whole step with those picks beside the default (last_loss tells whether bits moved)
       python3 - "$L/gemm.jsonl" > "$L/gemm_picks.txt" <<'PY'
 import json, sys
-print("# ta tb m n k accumulate index   (swax bench gemm: fastest candidate, > 3% faster than the plan)")
+print("# ta tb m n k accumulate index out   (swax bench gemm: fastest candidate, > 3% faster than the plan)")
 for line in open(sys.argv[1]):
     try: d = json.loads(line)
     except ValueError: continue
     if d.get("bench") == "gemm" and d["best_index"] > 0 and d["best_ms"] < 0.97 * d["plan_ms"]:
-        print(d["ta"], d["tb"], d["m"], d["n"], d["k"], d["accumulate"], d["best_index"])
+        print(d["ta"], d["tb"], d["m"], d["n"], d["k"], d["accumulate"], d["best_index"], d.get("out", "f32"))
 PY
       cp "$L/gemm_picks.txt" "$OUTD/gemm_picks.txt"
       grep -v '^#' "$L/gemm_picks.txt" | sed 's/^/gemm pick: /' >> "$S"

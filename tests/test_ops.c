@@ -185,14 +185,21 @@ static int picks_from(const char *text, SwaxGemmPick **p, int *n) {
 TEST(gemm_picks_file) {
     SwaxGemmPick *p;
     int n;
-    CHECK(picks_from("# ta tb m n k accumulate index\n\n1 0 1024 32768 1024 1 3\n  0 1 1024 5504 32768 1 0\n", &p, &n) == 0);
-    CHECK(n == 2 && p[0].m == 1024 && p[0].n == 32768 && p[0].index == 3 && p[1].tb == 1);
-    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 1) == 3);
-    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 0) == 0); /* accumulate differs */
-    CHECK(swax_gemm_pick_find(p, n, 0, 0, 1, 1, 1, 0) == 0);
+    CHECK(picks_from("# ta tb m n k accumulate index\n\n1 0 1024 32768 1024 1 3\n  0 1 1024 5504 32768 1 0\n"
+                     "1 0 5504 32768 1024 0 6 bf16\n1 0 5504 32768 1024 0 2 f32\n",
+                     &p, &n) == 0);
+    CHECK(n == 4 && p[0].m == 1024 && p[0].n == 32768 && p[0].index == 3 && p[1].tb == 1 && !p[0].out16 && p[2].out16);
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 1, 0) == 3);
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 0, 0) == 0); /* accumulate differs */
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 1024, 32768, 1024, 1, 1) == 0); /* output type differs */
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 5504, 32768, 1024, 0, 1) == 6);
+    CHECK(swax_gemm_pick_find(p, n, 1, 0, 5504, 32768, 1024, 0, 0) == 2);
+    CHECK(swax_gemm_pick_find(p, n, 0, 0, 1, 1, 1, 0, 0) == 0);
     free(p);
     static const char *bad[] = {"1 0 1024 32768 1024 1\n",      /* a field missing */
-                                "1 0 1024 32768 1024 1 3 7\n",  /* one too many */
+                                "1 0 1024 32768 1024 1 3 7\n",  /* an 8th field that is no type */
+                                "1 0 1024 32768 1024 1 3 bf16 1\n", /* one too many */
+                                "1 0 1024 32768 1024 1 3 fp16\n", /* not a type we have */
                                 "2 0 1024 32768 1024 1 3\n",    /* ta not 0/1 */
                                 "1 0 0 32768 1024 1 3\n",       /* m < 1 */
                                 "1 0 1024 32768 1024 1 32\n",   /* index past 31 */

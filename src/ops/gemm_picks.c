@@ -25,13 +25,15 @@ int swax_gemm_picks_read(const char *path, int max_index, SwaxGemmPick **out, in
         const char *s = line + strspn(line, " \t");
         if (*s == '#' || *s == '\n' || *s == '\r' || !*s) continue;
         SwaxGemmPick p;
-        char extra;
-        if (sscanf(s, "%d %d %d %d %d %d %d %c", &p.ta, &p.tb, &p.m, &p.n, &p.k, &p.accumulate, &p.index, &extra) !=
-                7 ||
-            (p.ta | p.tb | p.accumulate) & ~1 || p.m < 1 || p.n < 1 || p.k < 1 || p.index < 0 || p.index > max_index) {
+        char out[8] = "f32", extra;
+        const int got = sscanf(s, "%d %d %d %d %d %d %d %7s %c", &p.ta, &p.tb, &p.m, &p.n, &p.k, &p.accumulate,
+                               &p.index, out, &extra);
+        p.out16 = !strcmp(out, "bf16");
+        if ((got != 7 && got != 8) || (!p.out16 && strcmp(out, "f32")) || (p.ta | p.tb | p.accumulate) & ~1 ||
+            p.m < 1 || p.n < 1 || p.k < 1 || p.index < 0 || p.index > max_index) {
             rc = swax_error(SWAX_E_INPUT,
-                            "%s:%d: expected \"ta tb m n k accumulate index\" (ta, tb, accumulate 0 or 1; m, n, k >= 1; "
-                            "index 0..%d)",
+                            "%s:%d: expected \"ta tb m n k accumulate index [out]\" (ta, tb, accumulate 0 or 1; m, n, "
+                            "k >= 1; index 0..%d; out f32 or bf16)",
                             path, lineno, max_index);
             break;
         }
@@ -56,10 +58,12 @@ int swax_gemm_picks_read(const char *path, int max_index, SwaxGemmPick **out, in
     return 0;
 }
 
-int swax_gemm_pick_find(const SwaxGemmPick *picks, int n_picks, int ta, int tb, int m, int n, int k, int accumulate) {
+int swax_gemm_pick_find(const SwaxGemmPick *picks, int n_picks, int ta, int tb, int m, int n, int k, int accumulate,
+                        int out16) {
     for (int i = 0; i < n_picks; i++) {
         const SwaxGemmPick *p = &picks[i];
-        if (p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k && p->accumulate == (accumulate != 0))
+        if (p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k && p->accumulate == (accumulate != 0) &&
+            p->out16 == (out16 != 0))
             return p->index;
     }
     return 0;

@@ -294,7 +294,7 @@ static cublasLtMatmulPreference_t gemm_pref(int bf16, int aa, int ab, int ac) {
  * fastest; read from the file, not timed at run time, so reruns keep the same
  * bits). A file that cannot be read stops the program with its message. */
 enum { GEMM_PICK_MAX = 31 };
-static int gemm_pick(int ta, int tb, int m, int n, int k, int acc) {
+static int gemm_pick(int ta, int tb, int m, int n, int k, int acc, int out16) {
     static int loaded, np;
     static SwaxGemmPick *picks;
     if (!loaded) {
@@ -305,7 +305,7 @@ static int gemm_pick(int ta, int tb, int m, int n, int k, int acc) {
             exit(SWAX_E_INPUT);
         }
     }
-    return swax_gemm_pick_find(picks, np, ta, tb, m, n, k, acc);
+    return swax_gemm_pick_find(picks, np, ta, tb, m, n, k, acc, out16);
 }
 
 static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long lda, long ldb, long ldc,
@@ -334,7 +334,9 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
         cublasLtMatmulPreference_t pref = gemm_pref(bf16, aa, ab, ac);
         /* the heuristic's first answer, or the pick of SWAX_GEMM_PICKS for this shape (bf16, all
          * operands 256-byte aligned: the preferences `swax bench gemm` ranks candidates under) */
-        const int pick = bf16 == 1 && aa == 256 && ab == 256 && ac == 256 ? gemm_pick(ta, tb, m, n, k, accumulate) : 0;
+        const int pick = bf16 && aa == 256 && ab == 256 && ac == 256
+                             ? gemm_pick(ta, tb, m, n, k, accumulate, bf16 == 2)
+                             : 0;
         cublasLtMatmulHeuristicResult_t res[GEMM_PICK_MAX + 1];
         int got = 0;
         LT_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.lt, p->op, p->a, p->b, p->c, p->c, pref, pick + 1, res, &got));
@@ -836,16 +838,17 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
         const char *what;
         int ta, tb, m, n, k, acc, sepc; /* gemm()'s arguments; sepc: the residual as a separate C */
         int calls;                      /* per bench-gpu step */
+        int out16;                      /* the output in bf16 (a bf16-stored activation, ops.h alloc_act) */
     } shapes[] = {
-        {"fwd gate/up", 1, 0, F2, NR, D, 0, 0, 12},    {"fwd down +res", 1, 0, D, NR, F, 0, 1, 12},
-        {"fwd mlstm mix", 1, 0, PM, NR, D, 0, 0, 6},   {"fwd attn qkv", 1, 0, PA, NR, D, 0, 0, 6},
-        {"fwd out +res", 1, 0, D, NR, D, 0, 1, 12},    {"fwd head chunk", 1, 0, V, HR, D, 0, 0, 8},
-        {"dinp gate/up", 0, 0, D, NR, F2, 0, 0, 12},   {"dinp down", 0, 0, F, NR, D, 0, 0, 12},
-        {"dinp mlstm mix", 0, 0, D, NR, PM, 0, 0, 6},  {"dinp attn qkv", 0, 0, D, NR, PA, 0, 0, 6},
-        {"dinp out", 0, 0, D, NR, D, 0, 0, 12},        {"dinp head chunk", 0, 0, D, HR, V, 0, 0, 8},
-        {"dw gate/up", 0, 1, D, F2, NR, 1, 0, 12},     {"dw down", 0, 1, F, D, NR, 1, 0, 12},
-        {"dw mlstm mix", 0, 1, D, PM, NR, 1, 0, 6},    {"dw attn qkv", 0, 1, D, PA, NR, 1, 0, 6},
-        {"dw out", 0, 1, D, D, NR, 1, 0, 12},          {"dw head chunk", 0, 1, D, V, HR, 1, 0, 8},
+        {"fwd gate/up", 1, 0, F2, NR, D, 0, 0, 12, 1},   {"fwd down +res", 1, 0, D, NR, F, 0, 1, 12, 0},
+        {"fwd mlstm mix", 1, 0, PM, NR, D, 0, 0, 6, 0},  {"fwd attn qkv", 1, 0, PA, NR, D, 0, 0, 6, 0},
+        {"fwd out +res", 1, 0, D, NR, D, 0, 1, 12, 0},   {"fwd head chunk", 1, 0, V, HR, D, 0, 0, 8, 1},
+        {"dinp gate/up", 0, 0, D, NR, F2, 0, 0, 12, 0},  {"dinp down", 0, 0, F, NR, D, 0, 0, 12, 1},
+        {"dinp mlstm mix", 0, 0, D, NR, PM, 0, 0, 6, 0}, {"dinp attn qkv", 0, 0, D, NR, PA, 0, 0, 6, 0},
+        {"dinp out", 0, 0, D, NR, D, 0, 0, 12, 0},       {"dinp head chunk", 0, 0, D, HR, V, 0, 0, 8, 0},
+        {"dw gate/up", 0, 1, D, F2, NR, 1, 0, 12, 0},    {"dw down", 0, 1, F, D, NR, 1, 0, 12, 0},
+        {"dw mlstm mix", 0, 1, D, PM, NR, 1, 0, 6, 0},   {"dw attn qkv", 0, 1, D, PA, NR, 1, 0, 6, 0},
+        {"dw out", 0, 1, D, D, NR, 1, 0, 12, 0},         {"dw head chunk", 0, 1, D, V, HR, 1, 0, 8, 0},
     };
     size_t maxel = 0; /* the largest operand or result (the head chunk's 50,304 x 4,096 logits) */
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -871,7 +874,8 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int ta = shapes[si].ta, tb = shapes[si].tb, m = shapes[si].m, n = shapes[si].n, k = shapes[si].k;
         const long lda = ta ? k : m, ldb = tb ? n : k, ldc = m;
-        GemmPlan *p = gemm_plan(1, ta, tb, m, n, k, lda, ldb, ldc, shapes[si].acc || shapes[si].sepc, 256, 256, 256);
+        GemmPlan *p = gemm_plan(shapes[si].out16 ? 2 : 1, ta, tb, m, n, k, lda, ldb, ldc,
+                                shapes[si].acc || shapes[si].sepc, 256, 256, 256);
         const float *cin = shapes[si].sepc ? Cin : NULL;
         const float t0 = time_algo(p, &p->algo, p->ws, A, B, cin, Cm, 10);
         cublasLtMatmulPreference_t pref = gemm_pref(1, 256, 256, 256);
@@ -883,10 +887,10 @@ extern "C" int swax_cuda_gemm_tune(FILE *out, int count) {
         float best = t0;
         int besti = 0;
         fprintf(out, "{\"bench\": \"gemm\", \"what\": \"%s\", \"ta\": %d, \"tb\": %d, \"m\": %d, \"n\": %d, "
-                     "\"k\": %d, \"accumulate\": %d, \"calls\": %d, \"plan_ms\": %.4f, \"plan_tflops\": %.1f, "
-                     "\"candidates_ms\": [",
-                shapes[si].what, ta, tb, m, n, k, shapes[si].acc || shapes[si].sepc ? 1 : 0, shapes[si].calls, t0,
-                gf / t0);
+                     "\"k\": %d, \"accumulate\": %d, \"out\": \"%s\", \"calls\": %d, \"plan_ms\": %.4f, "
+                     "\"plan_tflops\": %.1f, \"candidates_ms\": [",
+                shapes[si].what, ta, tb, m, n, k, shapes[si].acc || shapes[si].sepc ? 1 : 0,
+                shapes[si].out16 ? "bf16" : "f32", shapes[si].calls, t0, gf / t0);
         for (int i = 0; i < got; i++) {
             const float t = res[i].state == CUBLAS_STATUS_SUCCESS
                                 ? time_algo(p, &res[i].algo, res[i].workspaceSize, A, B, cin, Cm, 10)
