@@ -180,14 +180,15 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
         /* the head's forward and backward in row chunks: logits (R, V) at a time,
          * turned into d logits at once; d lnf and d W_head kept for swax_backward */
         const int R = N < SWAX_HEAD_ROWS ? N : SWAX_HEAD_ROWS;
-        SWAX_TRY(swax_model_ensure_logits(m, (size_t)R));
+        const int bf16_chunk = ops->alloc_act && ops->xent_train; /* the chunk's logits: see below */
+        if (!bf16_chunk) SWAX_TRY(swax_model_ensure_logits(m, (size_t)R));
         if (!m->dhead && !(m->dhead = ops->alloc(sizeof(float) * (size_t)V * D)))
             return swax_error_wrap(SWAX_E_NOMEM, "head gradient buffer");
         ops->zero(m->dhead, sizeof(float) * (size_t)V * D);
         /* the chunk's logits: a bf16-storable buffer of their own where the table offers one (ops.h
          * alloc_act: they go only from the product through xent_train to the product's backward) */
         float *lg = m->logits;
-        if (ops->alloc_act && ops->xent_train) {
+        if (bf16_chunk) {
             if (m->head_lg_rows < (size_t)R) {
                 ops->free(m->head_lg);
                 m->head_lg_rows = 0;

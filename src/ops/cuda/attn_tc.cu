@@ -1320,10 +1320,14 @@ bool use_old_version() {
  * (per SWA layer at bench-gpu ~0.6 GB of traffic less) and the kernels use the
  * forward's copies, which are the values the backward would stage (the same
  * rounding of the same rotated q, k and v). One entry per qkv array and shape,
- * first come first kept within a budget (a sixteenth of the card); an entry is
- * valid from its forward until anything writes into its qkv through the
- * table's memory slots or a product (swax_cuda_attn_keep_forget), or the
- * table frees memory. */
+ * first come first kept within a budget (a sixteenth of the card, and only
+ * while a tenth of the card, at least 4 GiB, stays free besides: the keep must
+ * never be what makes a run that fits run out of memory); an entry is valid
+ * from its forward until the table's memory slots (to_device, zero, copy) or a
+ * bf16 product (its output, a backward's d input) write into its qkv
+ * (swax_cuda_attn_keep_forget), or the table frees memory. The model writes
+ * qkv only through the qkv projection, which comes before the forward that
+ * stages it again. */
 struct StageKeep {
     const float *qkv;
     int B, T, H, dh;
@@ -1361,6 +1365,10 @@ StageKeep *keep_entry(const SwaxAttnCall *c, const TcArgs &a, bool make) {
         if (!k.buf && !fr) fr = &k;
     }
     if (!make || !fr || g_keep_bytes + bytes > keep_budget()) return nullptr;
+    size_t fre = 0, tot = 0;
+    SWAX_CUDA_CHECK(cudaMemGetInfo(&fre, &tot));
+    const size_t margin = tot / 10 > ((size_t)4 << 30) ? tot / 10 : ((size_t)4 << 30);
+    if (fre < bytes + margin) return nullptr;
     if (cudaMalloc(&fr->buf, bytes) != cudaSuccess) {
         cudaGetLastError();
         fr->buf = nullptr;

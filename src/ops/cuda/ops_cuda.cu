@@ -178,8 +178,8 @@ extern "C" void *swax_cuda_act_bf16(const float *p, long ld, int rows, int cols)
     if (!p) return NULL;
     for (int i = 0; i < actb_used; i++) {
         if (!actb[i].p) continue;
-        const char *lo = (const char *)actb[i].p, *hi = lo + sizeof(__nv_bfloat16) * actb[i].n;
-        if ((const char *)p > lo && (const char *)p < hi) { /* a pointer into one: read as fp32, garbage */
+        const uintptr_t lo = (uintptr_t)actb[i].p, hi = lo + sizeof(__nv_bfloat16) * actb[i].n, q = (uintptr_t)p;
+        if (q > lo && q < hi) { /* a pointer into one: read as fp32, garbage */
             fprintf(stderr, "swax: internal error: an op was given a pointer into a bf16-stored activation (ops.h "
                             "alloc_act: only whole arrays may be passed)\n");
             exit(SWAX_E_INTERNAL);
@@ -279,7 +279,9 @@ static cublasLtMatmulPreference_t gemm_pref(int bf16, int aa, int ab, int ac) {
     LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
     uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE;
     if (bf16) /* the fp32 table is for tests: no split-K there, the CPU's order is closer */
-        red |= CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+        red |= CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    if (bf16 == 1) /* partial sums in the output type only where that is fp32: a bf16 output is rounded once */
+        red |= CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
     LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red));
     const uint32_t ua = (uint32_t)aa, ub = (uint32_t)ab, uc = (uint32_t)ac;
     LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ua, sizeof ua));
@@ -781,6 +783,7 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
     void *da = swax_cuda_act_bf16(dinp, lddi, N, C);
     const __nv_bfloat16 *ga = (const __nv_bfloat16 *)swax_cuda_act_bf16(dout, lddo, N, OC);
     SWAX_CUDA_REQUIRE(!(da && acc));
+    if (dinp && N > 0 && C > 0) swax_cuda_attn_keep_forget(dinp, sizeof(float) * ((size_t)(N - 1) * lddi + C));
     if (ga) dside.valid = 0, dside_only = NULL;
     const __nv_bfloat16 *gb = ga ? ga : dout_bf16(dout, lddo, N, OC);
     if (dinp) {
