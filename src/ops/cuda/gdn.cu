@@ -37,8 +37,9 @@
  *   k_fwd_out     block per (b, h, chunk): o.
  *                 (k_delta_p_t / k_fwd_out_t, the default: the same with the
  *                 rows of K and S0 that a warp reads across staged transposed
- *                 in shared memory; k_chunk_prep's A likewise; same bits;
- *                 SWAX_GDN_KERNELS=old for the first ones)
+ *                 in shared memory; k_chunk_prep's A and k_bwd_chunk's pair
+ *                 products likewise; same bits; SWAX_GDN_KERNELS=old for the
+ *                 first ones)
  *   k_out_norm    block per row: the gated per-head RMSNorm (y, orstd).
  * Backward (10 launches):
  *   k_starts, k_chunk_prep (recomputed: identical bits), k_delta_p (also Δ =
@@ -571,8 +572,11 @@ __global__ void k_bwd_scan(const Gdn p) {
     }
 }
 
-/* smem: G, γ, β, dγ, dβ, dG, x2 (L each), <dS', S0> per row of dv (dv) */
-__global__ void k_bwd_chunk(const Gdn p) {
+/* smem: G, γ, β, dγ, dβ, dG, x2 (L each), <dS', S0> per row of dv (dv); tiled: then the
+ * transposed tiles (dv + 2·dk) × (GDN_TW + 1). tiled: steps 1 and 3's products over pairs
+ * (i, j) read the j rows (of Δ; of U, W and K) from tiles of GDN_TW rows staged transposed,
+ * as k_delta_p_t does: every output keeps its thread, operands and order (same bits). */
+__global__ void k_bwd_chunk(const Gdn p, int tiled) {
     float *const smem = gdn_smem;
     const int L = p.L, ci = blockIdx.x, bh = blockIdx.y, b = bh / p.NH, h = bh % p.NH, tid = threadIdx.x;
     const int dk = p.dk, dv = p.dv, bd = blockDim.x;
@@ -582,6 +586,7 @@ __global__ void k_bwd_chunk(const Gdn p) {
     const bool carry = carries(p, b, ci);
     float *G = smem, *gam = G + L, *bet = gam + L, *dgam = bet + L, *dbet = dgam + L, *dGs = dbet + L, *x2 = dGs + L;
     float *sdot = x2 + L;
+    float *tU = sdot + dv, *tW = tU + (size_t)dv * (GDN_TW + 1), *tK = tW + (size_t)dk * (GDN_TW + 1);
     const size_t srow = (size_t)bh * p.T + c0, row0 = (size_t)b * p.T + c0;
     const float *S0 = p.Ss + ((size_t)bh * p.MC + ci) * dv * dk, *dS = p.dSe + ((size_t)bh * p.MC + ci) * dv * dk;
 #define DO(i) (p.dO + (row0 + (i)) * p.D + (size_t)h * dv)
@@ -593,12 +598,30 @@ __global__ void k_bwd_chunk(const Gdn p) {
     }
     __syncthreads();
     /* 1. dO_i·δ_j -> CM = M·(dO·δ) and X = (dO·δ)·P (j <= i); Z = S0ᵀ dO; dW = −S0ᵀ dΔ; R = dS'ᵀ (M_{n−1,·} δ) */
-    for (int x = tid; x < n * n; x += bd) {
-        const int i = x / n, j = x % n;
-        if (j > i) continue;
-        const float dp = dotv(DO(i), p.Dl + (srow + j) * dv, dv);
-        MAT(p.CM, i, j) = expf(G[i] - G[j]) * dp;
-        MAT(p.X, i, j) = j < i ? dp * MAT(p.P, i, j) : 0.0f;
+    if (!tiled) {
+        for (int x = tid; x < n * n; x += bd) {
+            const int i = x / n, j = x % n;
+            if (j > i) continue;
+            const float dp = dotv(DO(i), p.Dl + (srow + j) * dv, dv);
+            MAT(p.CM, i, j) = expf(G[i] - G[j]) * dp;
+            MAT(p.X, i, j) = j < i ? dp * MAT(p.P, i, j) : 0.0f;
+        }
+    } else { /* Δ_j from a transposed tile */
+        for (int j0 = 0; j0 < n; j0 += GDN_TW) {
+            const int nj = n - j0 < GDN_TW ? n - j0 : GDN_TW;
+            __syncthreads();
+            stage_t(tU, p.Dl + (srow + j0) * dv, dv, nj, dv);
+            __syncthreads();
+            for (int x = tid; x < n * GDN_TW; x += bd) {
+                const int i = x / GDN_TW, jl = x % GDN_TW, j = j0 + jl;
+                if (jl >= nj || j > i) continue;
+                const float *dOi = DO(i);
+                float dp = 0;
+                for (int e = 0; e < dv; e++) dp += dOi[e] * tU[e * (GDN_TW + 1) + jl];
+                MAT(p.CM, i, j) = expf(G[i] - G[j]) * dp;
+                MAT(p.X, i, j) = j < i ? dp * MAT(p.P, i, j) : 0.0f;
+            }
+        }
     }
     for (int x = tid; x < n * dk; x += bd) {
         const int i = x / dk, d = x % dk;
@@ -639,15 +662,39 @@ __global__ void k_bwd_chunk(const Gdn p) {
     }
     __syncthreads();
     /* 3. dA_ij = −(dBv_i·U_j + dBk_i·W_j) (j < i), A_ij = β_i M_ij (k_i·k_j); dv; dβ, dγ of U, W */
-    for (int x = tid; x < n * n; x += bd) {
-        const int i = x / n, j = x % n;
-        if (j >= i) continue;
-        const float dA = -(dotv(p.dBv + (srow + i) * dv, p.U + (srow + j) * dv, dv) +
-                           dotv(p.dBk + (srow + i) * dk, p.W + (srow + j) * dk, dk));
-        const float M = expf(G[i] - G[j]), kk = dotv(krow(p, b, c0 + i, h), krow(p, b, c0 + j, h), dk);
-        MAT(p.E, i, j) = dA * M * kk;
-        MAT(p.X, i, j) += dA * bet[i] * M * kk;
-        MAT(p.cA, i, j) = dA * bet[i] * M;
+    if (!tiled) {
+        for (int x = tid; x < n * n; x += bd) {
+            const int i = x / n, j = x % n;
+            if (j >= i) continue;
+            const float dA = -(dotv(p.dBv + (srow + i) * dv, p.U + (srow + j) * dv, dv) +
+                               dotv(p.dBk + (srow + i) * dk, p.W + (srow + j) * dk, dk));
+            const float M = expf(G[i] - G[j]), kk = dotv(krow(p, b, c0 + i, h), krow(p, b, c0 + j, h), dk);
+            MAT(p.E, i, j) = dA * M * kk;
+            MAT(p.X, i, j) += dA * bet[i] * M * kk;
+            MAT(p.cA, i, j) = dA * bet[i] * M;
+        }
+    } else { /* U_j, W_j, k_j from transposed tiles; the same three sums in the same order */
+        for (int j0 = 0; j0 < n; j0 += GDN_TW) {
+            const int nj = n - j0 < GDN_TW ? n - j0 : GDN_TW;
+            __syncthreads();
+            stage_t(tU, p.U + (srow + j0) * dv, dv, nj, dv);
+            stage_t(tW, p.W + (srow + j0) * dk, dk, nj, dk);
+            stage_t(tK, krow(p, b, c0 + j0, h), p.C, nj, dk);
+            __syncthreads();
+            for (int x = tid; x < n * GDN_TW; x += bd) {
+                const int i = x / GDN_TW, jl = x % GDN_TW, j = j0 + jl;
+                if (jl >= nj || j >= i) continue;
+                const float *bv = p.dBv + (srow + i) * dv, *bk = p.dBk + (srow + i) * dk, *ki = krow(p, b, c0 + i, h);
+                float s1 = 0, s2 = 0, kk = 0;
+                for (int e = 0; e < dv; e++) s1 += bv[e] * tU[e * (GDN_TW + 1) + jl];
+                for (int d = 0; d < dk; d++) s2 += bk[d] * tW[d * (GDN_TW + 1) + jl];
+                for (int d = 0; d < dk; d++) kk += ki[d] * tK[d * (GDN_TW + 1) + jl];
+                const float dA = -(s1 + s2), M = expf(G[i] - G[j]);
+                MAT(p.E, i, j) = dA * M * kk;
+                MAT(p.X, i, j) += dA * bet[i] * M * kk;
+                MAT(p.cA, i, j) = dA * bet[i] * M;
+            }
+        }
     }
     for (int x = tid; x < n * dv; x += bd) {
         const int j = x / dv, e = x % dv;
@@ -866,13 +913,13 @@ template <class K> void smem_optin(K kern, size_t bytes, size_t &done) {
     }
 }
 
-/* SWAX_GDN_KERNELS=old: the first k_chunk_prep (its A), k_delta_p and k_fwd_out (A/B; same bits) */
+/* SWAX_GDN_KERNELS=old: the first k_chunk_prep (its A), k_delta_p, k_fwd_out and k_bwd_chunk (A/B; same bits) */
 bool old_kernels() {
     const char *e = getenv("SWAX_GDN_KERNELS");
     return e && !strcmp(e, "old");
 }
 
-size_t optin_prep, optin_fscan, optin_bscan;
+size_t optin_prep, optin_fscan, optin_bscan, optin_bchunk;
 
 /* k_starts, k_chunk_prep: the chunk table and the chunk-local quantities (forward and backward) */
 void launch_chunks(const Gdn &p) {
@@ -919,7 +966,11 @@ extern "C" void swax_cuda_gdn_bwd(SwaxGdnCall *c) {
     const size_t sm = swax_smem_f(2 * (size_t)EV * p.SP + 2 * (size_t)p.L);
     smem_optin(k_bwd_scan, sm, optin_bscan);
     GDN_LAUNCH(k_bwd_scan, dim3(swax_ceil_div(p.dv, EV), p.BH), NT, sm, p);
-    GDN_LAUNCH(k_bwd_chunk, dim3(p.MC, p.BH), NT, swax_smem_f(7 * (size_t)p.L + p.dv), p);
+    const int tiled = !old_kernels();
+    const size_t smc =
+        swax_smem_f(7 * (size_t)p.L + p.dv + (tiled ? ((size_t)p.dv + 2 * (size_t)p.dk) * (GDN_TW + 1) : 0));
+    smem_optin(k_bwd_chunk, smc, optin_bchunk);
+    GDN_LAUNCH(k_bwd_chunk, dim3(p.MC, p.BH), NT, smc, p, tiled);
     GDN_LAUNCH(k_prep_bwd, p.N, NR, swax_smem_f(2 * (size_t)p.NH), p);
     GDN_LAUNCH(k_conv_bwd, swax_ceil_div((size_t)p.N * p.C, 256), 256, 0, p);
     const int PW = p.D + p.C * KW + 2 * p.NH, nblk = (int)swax_ceil_div(p.N, ROWBLK);
