@@ -190,8 +190,8 @@ static void check_case(const GCase *k, int rerun) {
     printf("  B%d T%-3d NH%d dk%-3d dv%-3d L%-3d docs %.2f MC %-3d: forward %.2e, gradients %.2e\n", k->B, k->T,
            k->NH, k->dk, k->dv, k->L, k->docp, S.MC, worst_f, worst_b);
     CHECKF(!fail, "case B%d T%d NH%d dk%d dv%d L%d", k->B, k->T, k->NH, k->dk, k->dv, k->L);
-    /* rerun 1: the same kernels again; rerun 2: the first k_delta_p / k_fwd_out / k_bwd_chunk (SWAX_GDN_KERNELS=old),
-     * whose arithmetic the transposed-tile kernels keep: the same bits either way */
+    /* rerun 1: the same kernels again; rerun 2: the first k_delta_p / k_fwd_out / k_bwd_chunk
+     * (SWAX_GDN_KERNELS=old), whose arithmetic the transposed-tile kernels keep: the same bits either way */
     for (int r = 1; r <= rerun; r++) {
         if (r == 2) setenv("SWAX_GDN_KERNELS", "old", 1);
         Side g2;
