@@ -29,8 +29,8 @@ export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3)} NCCL_NVLS_ENABLE=0
 B=$R/bin/swax
 SECTIONS=${*:-tests train gemm kernels profile baseline infer}
 echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
-# bench train at bench-gpu; $1: environment (VAR=value ...), $2: window
-bt() { timeout "$(tmo 90)" env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk 64 --steps 4 2>&1 | tail -n 1; }
+# bench train at bench-gpu; $1: environment (VAR=value ...), $2: window, $3: mLSTM chunk (64)
+bt() { timeout "$(tmo 90)" env $1 "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window "$2" --chunk "${3:-64}" --steps 4 2>&1 | tail -n 1; }
 for sec in $SECTIONS; do
   [ "$(left)" -gt 30 ] || { at "out of budget before $sec"; break; }
   case $sec in
@@ -139,6 +139,7 @@ PY
     quick)
       # the step at both windows and the bf16-activation A/B, without the whole chain
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
+      at "train w128 chunk 128 (TFLA's): $(bt X=1 128 128)"
       at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)"
       at "A/B w128 SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0: $(bt "SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0" 128)" ;;
     profile)
