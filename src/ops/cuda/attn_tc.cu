@@ -1324,7 +1324,7 @@ bool use_old_version() {
  * while a tenth of the card, at least 4 GiB, stays free besides: the keep must
  * never be what makes a run that fits run out of memory); an entry is valid
  * from its forward until the table's memory slots (to_device, zero, copy) or a
- * bf16 product (its output, a backward's d input) write into its qkv
+ * product (ops_cuda.cu's gemm_c: every output) write into its qkv
  * (swax_cuda_attn_keep_forget), or the table frees memory. The model writes
  * qkv only through the qkv projection, which comes before the forward that
  * stages it again. */

@@ -363,10 +363,12 @@ static GemmPlan *gemm_plan(int bf16, int ta, int tb, int m, int n, int k, long l
 static void gemm_c(int bf16, int ta, int tb, int m, int n, int k, const void *A, long lda, const void *B, long ldb,
                    void *Cm, long ldc, int accumulate, const void *Cin) {
     if (m <= 0 || n <= 0) return;
+    const size_t es = bf16 == 2 ? sizeof(__nv_bfloat16) : sizeof(float);
+    /* every product's output (e.g. a new qkv): attn_tc.cu's kept staging there is stale */
+    swax_cuda_attn_keep_forget(Cm, es * ((size_t)(n - 1) * ldc + m));
     if (Cin) accumulate = 1;
     const void *Csrc = Cin ? Cin : Cm;
     if (k <= 0) {
-        const size_t es = bf16 == 2 ? sizeof(__nv_bfloat16) : sizeof(float);
         if (Cin)
             SWAX_CUDA_CHECK(cudaMemcpy2DAsync(Cm, es * ldc, Cin, es * ldc, es * m, n, cudaMemcpyDeviceToDevice,
                                               ctx.stream));
@@ -750,7 +752,6 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
     const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
     void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
     SWAX_CUDA_REQUIRE(!(oa && resid));
-    if (N > 0 && OC > 0) swax_cuda_attn_keep_forget(out, sizeof(float) * ((size_t)(N - 1) * ldo + OC)); /* a new qkv */
     if (!ia && !oa && !resid && N <= 8 && !kept_training && gemv_on() &&
         swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
         return;
@@ -783,7 +784,6 @@ static void bf16_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout
     void *da = swax_cuda_act_bf16(dinp, lddi, N, C);
     const __nv_bfloat16 *ga = (const __nv_bfloat16 *)swax_cuda_act_bf16(dout, lddo, N, OC);
     SWAX_CUDA_REQUIRE(!(da && acc));
-    if (dinp && N > 0 && C > 0) swax_cuda_attn_keep_forget(dinp, sizeof(float) * ((size_t)(N - 1) * lddi + C));
     if (ga) dside.valid = 0, dside_only = NULL;
     const __nv_bfloat16 *gb = ga ? ga : dout_bf16(dout, lddo, N, OC);
     if (dinp) {
