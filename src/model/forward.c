@@ -132,6 +132,28 @@ static void block_fwd(SwaxModel *m, int l) {
     residual_matmul(ops, m->res[l + 1], a->hf, F, w->w_down, N, D, a->res_mid);
 }
 
+/* The fused head's logits chunk of R rows: a bf16-storable buffer of its own
+ * where the table offers one (ops.h alloc_act: the logits go only from the
+ * product through xent_train to the product's backward), else the logits
+ * buffer. */
+static int head_chunk(SwaxModel *m, int R, float **lg) {
+    const SwaxOps *ops = m->ops;
+    if (!ops->alloc_act || !ops->xent_train) {
+        SWAX_TRY(swax_model_ensure_logits(m, (size_t)R));
+        *lg = m->logits;
+        return 0;
+    }
+    if (m->head_lg_rows < (size_t)R) {
+        ops->free(m->head_lg);
+        m->head_lg_rows = 0;
+        if (!(m->head_lg = ops->alloc_act((size_t)R * m->cfg.vocab_size)))
+            return swax_error_wrap(SWAX_E_NOMEM, "head logits buffer");
+        m->head_lg_rows = (size_t)R;
+    }
+    *lg = m->head_lg;
+    return 0;
+}
+
 int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
     SWAX_TRY(check_batch(m, b));
     const SwaxOps *ops = m->ops;
@@ -180,24 +202,11 @@ int swax_forward(SwaxModel *m, const SwaxBatch *b, float *loss) {
         /* the head's forward and backward in row chunks: logits (R, V) at a time,
          * turned into d logits at once; d lnf and d W_head kept for swax_backward */
         const int R = N < SWAX_HEAD_ROWS ? N : SWAX_HEAD_ROWS;
-        const int bf16_chunk = ops->alloc_act && ops->xent_train; /* the chunk's logits: see below */
-        if (!bf16_chunk) SWAX_TRY(swax_model_ensure_logits(m, (size_t)R));
+        float *lg = NULL;
+        SWAX_TRY(head_chunk(m, R, &lg));
         if (!m->dhead && !(m->dhead = ops->alloc(sizeof(float) * (size_t)V * D)))
             return swax_error_wrap(SWAX_E_NOMEM, "head gradient buffer");
         ops->zero(m->dhead, sizeof(float) * (size_t)V * D);
-        /* the chunk's logits: a bf16-storable buffer of their own where the table offers one (ops.h
-         * alloc_act: they go only from the product through xent_train to the product's backward) */
-        float *lg = m->logits;
-        if (bf16_chunk) {
-            if (m->head_lg_rows < (size_t)R) {
-                ops->free(m->head_lg);
-                m->head_lg_rows = 0;
-                if (!(m->head_lg = ops->alloc_act((size_t)R * V)))
-                    return swax_error_wrap(SWAX_E_NOMEM, "head logits buffer");
-                m->head_lg_rows = (size_t)R;
-            }
-            lg = m->head_lg;
-        }
         const float s = m->n_targets > 0 ? 1.0f / (float)m->n_targets : 0.0f;
         for (int r0 = 0; r0 < N; r0 += R) {
             const int rows = N - r0 < R ? N - r0 : R;
