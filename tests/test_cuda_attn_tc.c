@@ -464,18 +464,16 @@ TEST(attn_tc_realistic_timing) {
  * give the same bits either way.)
  * Run a backward first: copies are kept (and forward side copies made) only
  * once a backward product has run in the process. */
-static float uni(float lo, float hi) { return lo + (hi - lo) * (float)swax_rng_uniform(&rng); }
-
 static void side_copy_case(const SwaxOps *B16, const Case *k) {
     const size_t N = (size_t)k->B * k->T, HD = (size_t)k->H * k->dh, D = 48;
     float *qkv0 = malloc(sizeof(float) * N * 3 * HD), *dout = malloc(sizeof(float) * N * HD);
     float *wm = malloc(sizeof(float) * 3 * HD * D), *wo = malloc(sizeof(float) * D * HD), *x = malloc(sizeof(float) * N * D);
     SWAX_ASSERT(qkv0 && dout && wm && wo && x);
-    for (size_t i = 0; i < N * 3 * HD; i++) qkv0[i] = uni(-k->amp, k->amp);
-    for (size_t i = 0; i < N * HD; i++) dout[i] = uni(-1, 1);
-    for (size_t i = 0; i < 3 * HD * D; i++) wm[i] = uni(-0.2f, 0.2f);
-    for (size_t i = 0; i < D * HD; i++) wo[i] = uni(-0.2f, 0.2f);
-    for (size_t i = 0; i < N * D; i++) x[i] = uni(-1, 1);
+    fill_uniform(&rng, qkv0, N * 3 * HD, -k->amp, k->amp);
+    fill_uniform(&rng, dout, N * HD, -1, 1);
+    fill_uniform(&rng, wm, 3 * HD * D, -0.2f, 0.2f);
+    fill_uniform(&rng, wo, D * HD, -0.2f, 0.2f);
+    fill_uniform(&rng, x, N * D, -1, 1);
     int *lo = k->docs ? make_doc_lo(k->B, k->T) : NULL;
     int *dlo = lo ? dev_from(lo, sizeof(int) * N) : NULL;
     float *d_wm = dev_from(wm, sizeof(float) * 3 * HD * D), *d_wo = dev_from(wo, sizeof(float) * D * HD);

@@ -1063,7 +1063,7 @@ static dim3 rows_cols_grid(int N, size_t groups, int threads) {
 template <typename G>
 static void swiglu_fwd_go(float *h, const G *gu, int N, int F, __nv_bfloat16 *hb) {
     cudaStream_t st = swax_cuda_stream();
-    if (F % 4 == 0 && al16(h) && (uintptr_t)gu % (4 * sizeof(G)) == 0 && (!hb || ((uintptr_t)hb & 7) == 0)) {
+    if (F % 4 == 0 && al16(h) && al16(gu) && (!hb || ((uintptr_t)hb & 7) == 0)) {
         const int threads = row_threads((size_t)F / 4, 256);
         swiglu_fwd_kernel<4, float, G><<<rows_cols_grid(N, (size_t)F / 4, threads), threads, 0, st>>>(h, gu, N, F, hb);
     } else {
