@@ -76,7 +76,13 @@ for sec in $SECTIONS; do
         OMP_NUM_THREADS=$t timeout "$(tmo 120)" python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
           --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu >> "$L/cpu_torch.jsonl" 2>&1
       done
+      # batched decode (issue 9: batch 8 >= 4x batch 1 in total tokens/s), decode only
+      for t in 2 "$n"; do
+        timeout "$(tmo 60)" "$B" bench infer --preset bench-cpu --threads "$t" --batch 1,8 --max-context 1 --steps 256 \
+          2>&1 | grep infer_decode | sed "s/^/threads $t: /" >> "$L/cpu_decode.jsonl"
+      done
       sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
+      sed 's/^/cpu decode: /' "$L/cpu_decode.jsonl" >> "$S"
       at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores)" ;;
     gemm)
       timeout "$(tmo 90)" "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
@@ -144,7 +150,12 @@ PY
       at "A/B w128 SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0: $(bt "SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0" 128)" ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
-        --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1; at "profile done" ;;
+        --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1
+      SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 2048 \
+        --chunk 64 --steps 3 > "$L/profile_w2048.txt" 2>&1
+      # the slots that take most of a step (the table is sorted by time)
+      for w in 128 2048; do grep '^| ' "$L/profile_w$w.txt" | grep -v '^| op' | head -n 14 | sed "s/^/profile w$w /" >> "$S"; done
+      at "profile done" ;;
     baseline)
       t=$(left)
       if [ "$t" -gt 150 ]; then
