@@ -161,6 +161,7 @@
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/cuda_slots.h"
+#include "ops/cuda/wgmma.cuh"
 
 extern "C" void swax_cuda_attn_fwd_tc(SwaxAttnCall *c);
 extern "C" void swax_cuda_attn_bwd_tc(SwaxAttnCall *c);
@@ -1135,6 +1136,426 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
     }
 }
 
+/* ---------------------------------------------------------------- Hopper: wgmma kernels (dh 64)
+ *
+ * The same three kernels as above (forward, dQ, dK/dV: the same masks, the
+ * same online softmax in base-2 units, the same epilogues and scratch), with
+ * the products on wgmma (wgmma.cuh) instead of mma.sync: a warpgroup (4
+ * warps) owns 64 rows and issues each product as m64nNk16 instructions whose
+ * B operand (and A, where it is not P or dS in registers) the tensor cores
+ * read from shared memory, so no ldmatrix runs and a product of 64 × N × 64
+ * is 4 instructions. Tiles are 128-byte-swizzled (wgmma.cuh), loaded with
+ * cp.async into their swizzled places from the staged (B, H, Tp, 64) copies.
+ * The accumulator fragment of a warp is mma.sync's (rows 16·warp + g, + 8;
+ * columns 8n + 2·t4 + {0, 1}), so the softmax, the masks and the stores are
+ * the code above with MW = 1. Each product is issued, committed and waited
+ * for before its result is used (no overlap inside a warpgroup); overlap
+ * comes from the other warpgroups of the SM. Rounding: the same operands
+ * rounded the same way, accumulated in fp32 in the tensor cores' order
+ * (which differs from mma.sync's: results differ in the last bits, not in
+ * tolerance). Variant 3 and up of g_tiles_* (dh 64 only). */
+
+/* rows × 64 bf16 of g (row stride 64) into the swizzled tile at shared address s; all NT threads */
+template <int NT>
+__device__ __forceinline__ void load_sw(uint32_t s, const bf16 *g, int rows) {
+    for (int idx = threadIdx.x; idx < rows * 8; idx += NT) {
+        const int r = idx >> 3, c = idx & 7;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s + (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4))),
+                     "l"(g + (size_t)r * 64 + c * 8)
+                     : "memory");
+    }
+}
+/* The dynamic shared memory's first 1024-aligned address (launchers add 1024 bytes) */
+__device__ __forceinline__ uint32_t smem_1k(const void *base) {
+    const uint32_t s = smem_addr(base);
+    return (s + 1023u) & ~1023u;
+}
+/* S (64 × N) = A (64 rows at sa) · B (N rows at sb)ᵀ over dh 64: 4 k steps */
+template <int N>
+__device__ __forceinline__ void wg_qk(float (&s)[N / 8][4], uint32_t sa, uint32_t sb) {
+    float(&d)[N / 2] = reinterpret_cast<float(&)[N / 2]>(s);
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) {
+        if constexpr (N == 128)
+            swax_wg::mma_ss_n128(d, swax_wg::desc_sw128(sa + 32 * ks, 1024), swax_wg::desc_sw128(sb + 32 * ks, 1024), ks > 0);
+        else
+            swax_wg::mma_ss_n64(d, swax_wg::desc_sw128(sa + 32 * ks, 1024), swax_wg::desc_sw128(sb + 32 * ks, 1024), ks > 0);
+    }
+}
+/* acc (64 × 64) += P (64 × 16·KS, A fragments in registers) · B (16·KS rows of 64 at sb) */
+template <int KS>
+__device__ __forceinline__ void wg_pv(float (&acc)[8][4], const uint32_t (&pa)[KS][4], uint32_t sb) {
+    float(&d)[32] = reinterpret_cast<float(&)[32]>(acc);
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) swax_wg::mma_rs_n64_t(d, pa[ks], swax_wg::desc_sw128(sb + 2048 * ks, 1024), 1);
+}
+template <int R> __device__ __forceinline__ void wg_keep(float (&x)[R][4]) {
+    swax_wg::fence_regs(reinterpret_cast<float(&)[4 * R]>(x));
+}
+/* Two adjacent n8 tiles of an accumulator as an A fragment (rows g, g + 8; 16 columns) */
+__device__ __forceinline__ void pack_a(uint32_t (&pa)[4], const float (&s0)[4], const float (&s1)[4]) {
+    pa[0] = pack_bf16(s0[0], s0[1]);
+    pa[1] = pack_bf16(s0[2], s0[3]);
+    pa[2] = pack_bf16(s1[0], s1[1]);
+    pa[3] = pack_bf16(s1[2], s1[3]);
+}
+
+/* Forward: block per (query tile of 64·NWG rows, h, b), key tiles of BK, double buffered. */
+template <int NWG, int BK, int MINB>
+__global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a) {
+    constexpr int DH = 64, NT = NWG * 128, BQ = 64 * NWG, NB = BK / 8, KS = BK / 16;
+    extern __shared__ uint4 smem_u4[];
+    const uint32_t sQ = smem_1k(smem_u4), sK = sQ + BQ * 128, sV = sK + 2 * BK * 128;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int wg = warp >> 2, wq = warp & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int qlast = min(q0 + BQ, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sb = ((size_t)b * a.H + h) * a.Tp * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb;
+
+    const int g0 = q0 + 64 * wg;      /* the warpgroup's first row */
+    const int wr0 = g0 + 16 * wq;     /* the warp's */
+    int lo_r[2];
+    lo_r[0] = lo_g[wr0 + g], lo_r[1] = lo_g[wr0 + g + 8];
+    /* the warpgroup's lo range (each warp reads all 64: the same values in the 4 warps) */
+    const int la = lo_g[g0 + lane], lb = lo_g[g0 + 32 + lane];
+    const int glo_min = warp_min(min(la, lb)), glo_max = warp_max(max(la, lb));
+    const int ghi = min(g0 + 63, T - 1);
+    int kmin = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
+    kmin = warp_min(kmin);
+    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+
+    load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
+    load_sw<NT>(sK, kg + (size_t)kt0 * DH, BK);
+    load_sw<NT>(sV, vg + (size_t)kt0 * DH, BK);
+    cp_async_commit();
+
+    float o[8][4];
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        swax_wg::fence_smem();
+        __syncthreads(); /* tile it landed for all; tile it-1 no longer read */
+        if (it + 1 < ntiles) {
+            const uint32_t nb = ((it + 1) & 1) * BK * 128;
+            const int kn = kt0 + (it + 1) * BK;
+            load_sw<NT>(sK + nb, kg + (size_t)kn * DH, BK);
+            load_sw<NT>(sV + nb, vg + (size_t)kn * DH, BK);
+        }
+        cp_async_commit();
+        const uint32_t cb = (it & 1) * BK * 128;
+        const int k0 = kt0 + it * BK;
+        if (!(k0 <= ghi && k0 + BK - 1 >= glo_min)) continue; /* warpgroup-uniform */
+        const bool unm = k0 >= glo_max && k0 + BK - 1 <= g0;
+
+        float s[NB][4];
+        swax_wg::fence();
+        wg_qk<BK>(s, sQ + 64 * 128 * wg, sK + cb);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(s);
+
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
+            float mx = -INFINITY;
+#pragma unroll
+            for (int n = 0; n < NB; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int j = k0 + 8 * n + 2 * t4 + e;
+                    float v = s[n][2 * hh + e];
+                    if (!unm) v = (j >= lo && j <= i) ? v : -INFINITY;
+                    s[n][2 * hh + e] = v;
+                    mx = fmaxf(mx, v);
+                }
+            mx = quad_max(mx);
+            const float mnew = fmaxf(mrow[hh], mx);
+            const float base = mnew == -INFINITY ? 0.0f : mnew * a.scale2;
+            const float alpha = ex2_ftz(fmaf(mrow[hh], a.scale2, -base));
+            mrow[hh] = mnew;
+            float ls = 0.0f;
+#pragma unroll
+            for (int n = 0; n < NB; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const float p = ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -base));
+                    s[n][2 * hh + e] = p;
+                    ls += p;
+                }
+            lrow[hh] = lrow[hh] * alpha + ls;
+#pragma unroll
+            for (int n = 0; n < 8; n++) o[n][2 * hh] *= alpha, o[n][2 * hh + 1] *= alpha;
+        }
+        uint32_t pa[KS][4];
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
+        wg_keep(o);
+        swax_wg::fence();
+        wg_pv<KS>(o, pa, sV + cb);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(o);
+    }
+
+    const size_t sbase = ((size_t)b * a.H + h) * T;
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const float l = quad_sum(lrow[hh]);
+        const int i = wr0 + g + 8 * hh;
+        if (i < T) {
+            const float inv = 1.0f / l;
+            const size_t off = ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
+            float *dst = a.out + off;
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                const float v0 = o[n][2 * hh] * inv, v1 = o[n][2 * hh + 1] * inv;
+                store2(dst + 8 * n, v0, v1, a.vec2);
+                if (a.out_b) store2_bf16(a.out_b + off + 8 * n, v0, v1);
+            }
+            if (t4 == 0) a.lse[sbase + i] = (mrow[hh] * a.scale2 + log2f(l)) * LN2;
+        }
+    }
+}
+
+/* dQ: block per (query tile of 64·NWG rows, h, b), key tiles of 64: S = Q·Kᵀ,
+ * dP = dO·Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS·K. */
+template <int NWG, int MINB>
+__global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs a) {
+    constexpr int DH = 64, NT = NWG * 128, BQ = 64 * NWG, BK = 64;
+    extern __shared__ uint4 smem_u4[];
+    const uint32_t sQ = smem_1k(smem_u4), sO = sQ + BQ * 128, sK = sO + BQ * 128, sV = sK + 2 * BK * 128;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int wg = warp >> 2, wq = warp & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int qlast = min(q0 + BQ, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
+
+    const int g0 = q0 + 64 * wg, wr0 = g0 + 16 * wq;
+    int lo_r[2];
+    float lse_r[2], dl_r[2];
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int i = wr0 + g + 8 * hh; /* < Tp */
+        lo_r[hh] = lo_g[i];
+        const float2 inf = a.info[sr + i];
+        lse_r[hh] = inf.x, dl_r[hh] = inf.y;
+    }
+    const int la = lo_g[g0 + lane], lb = lo_g[g0 + 32 + lane];
+    const int glo_min = warp_min(min(la, lb)), glo_max = warp_max(max(la, lb));
+    const int ghi = min(g0 + 63, T - 1);
+    int kmin = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
+    kmin = warp_min(kmin);
+    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+
+    load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
+    load_sw<NT>(sO, og + (size_t)q0 * DH, BQ);
+    load_sw<NT>(sK, kg + (size_t)kt0 * DH, BK);
+    load_sw<NT>(sV, vg + (size_t)kt0 * DH, BK);
+    cp_async_commit();
+
+    float acc[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        swax_wg::fence_smem();
+        __syncthreads();
+        if (it + 1 < ntiles) {
+            const uint32_t nb = ((it + 1) & 1) * BK * 128;
+            const int kn = kt0 + (it + 1) * BK;
+            load_sw<NT>(sK + nb, kg + (size_t)kn * DH, BK);
+            load_sw<NT>(sV + nb, vg + (size_t)kn * DH, BK);
+        }
+        cp_async_commit();
+        const uint32_t cb = (it & 1) * BK * 128;
+        const int k0 = kt0 + it * BK;
+        if (!(k0 <= ghi && k0 + BK - 1 >= glo_min)) continue;
+        const bool unm = k0 >= glo_max && k0 + BK - 1 <= g0;
+
+        float s[8][4], dp[8][4];
+        swax_wg::fence();
+        wg_qk<64>(s, sQ + 64 * 128 * wg, sK + cb);
+        wg_qk<64>(dp, sO + 64 * 128 * wg, sV + cb);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(s);
+        wg_keep(dp);
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int j = k0 + 8 * n + 2 * t4 + e;
+                    const bool ok = unm || (j >= lo && j <= i);
+                    const float p = ok ? ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -lse_r[hh])) : 0.0f;
+                    s[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl_r[hh]);
+                }
+        }
+        uint32_t pa[4][4];
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
+        wg_keep(acc);
+        swax_wg::fence();
+        wg_pv<4>(acc, pa, sK + cb);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(acc);
+    }
+
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int i = wr0 + g + 8 * hh;
+        if (i < T) {
+            const size_t off = ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH;
+            store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc, hh, a.scale,
+                              a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+        }
+    }
+}
+
+/* dK, dV: block per (key tile of 64·NWG keys, h, b); warpgroup wg owns keys
+ * k0 + 64·wg + [0, 64). Query tiles of 64 (Q, dO, {lse2, Δ}, lo), double
+ * buffered: Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, Pᵀ, dSᵀ; dV += Pᵀ·dO, dK += dSᵀ·Q. */
+template <int NWG, int MINB>
+__global__ void __launch_bounds__(NWG * 128, MINB) bwd_dkdv_wg_kernel(const TcArgs a) {
+    constexpr int DH = 64, NT = NWG * 128, BKV = 64 * NWG, BQ = 64;
+    extern __shared__ uint4 smem_u4[];
+    const uint32_t sK = smem_1k(smem_u4), sV = sK + BKV * 128, sQ = sV + BKV * 128, sO = sQ + 2 * BQ * 128;
+    /* generic pointers to the 1024-aligned region's tail: {lse2, Δ} and lo of the two query tiles */
+    unsigned char *gbase = reinterpret_cast<unsigned char *>(smem_u4) + (sK - smem_addr(smem_u4));
+    float2 *infs = reinterpret_cast<float2 *>(gbase + (size_t)(2 * BKV + 4 * BQ) * 128); /* 2 × BQ */
+    int *los = reinterpret_cast<int *>(infs + 2 * BQ);                                 /* 2 × BQ */
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int wg = warp >> 2, wq = warp & 3;
+    const int T = a.T, k0 = blockIdx.x * BKV, h = blockIdx.y, b = blockIdx.z;
+    const int klast = min(k0 + BKV, T) - 1;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
+    const float2 *ig = a.info + sr;
+
+    int qend = INT_MIN;
+    for (int i = k0 + lane; i <= min(T - 1, klast + a.w - 1); i += 32)
+        if (lo_g[i] <= klast) qend = max(qend, i);
+    qend = warp_max(qend); /* >= klast: lo_i <= i */
+    const int ntiles = (qend - k0) / BQ + 1;
+
+    const int kg0 = k0 + 64 * wg, kghi = min(kg0 + 63, T - 1); /* the warpgroup's keys; kghi < kg0: none */
+    const int kw0 = kg0 + 16 * wq;                             /* the warp's */
+
+    auto load_q = [&](int buf, int qs) {
+        load_sw<NT>(sQ + buf * BQ * 128, qg + (size_t)qs * DH, BQ);
+        load_sw<NT>(sO + buf * BQ * 128, og + (size_t)qs * DH, BQ);
+        for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
+            if (idx < BQ / 2)
+                cp_async16(reinterpret_cast<bf16 *>(infs + buf * BQ + 2 * idx), reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
+            else
+                cp_async16(reinterpret_cast<bf16 *>(los + buf * BQ + 4 * (idx - BQ / 2)),
+                           reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
+        }
+    };
+    load_sw<NT>(sK, kg + (size_t)k0 * DH, BKV);
+    load_sw<NT>(sV, vg + (size_t)k0 * DH, BKV);
+    load_q(0, k0);
+    cp_async_commit();
+
+    float dk[8][4], dv[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        cp_async_wait_all();
+        swax_wg::fence_smem();
+        __syncthreads();
+        if (it + 1 < ntiles) load_q((it + 1) & 1, k0 + (it + 1) * BQ);
+        cp_async_commit();
+        const int buf = it & 1, qs = k0 + it * BQ;
+        const float2 *infc = infs + buf * BQ;
+        const int *loc = los + buf * BQ;
+        /* the tile's lo range: every warp reads all 64 (warpgroup-uniform) */
+        const int2 l2 = lds_i2(loc + 2 * lane);
+        const int lmn = warp_min(min(l2.x, l2.y)), lmx = warp_max(max(l2.x, l2.y));
+        if (!(kg0 <= kghi && qs + BQ - 1 >= kg0 && lmn <= kghi)) continue;
+        const bool unm = lmx <= kg0 && qs >= kg0 + 63;
+
+        float s[8][4], dp[8][4];
+        swax_wg::fence();
+        wg_qk<64>(s, sK + 64 * 128 * wg, sQ + buf * BQ * 128);
+        wg_qk<64>(dp, sV + 64 * 128 * wg, sO + buf * BQ * 128);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(s);
+        wg_keep(dp);
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            const int r = 8 * n + 2 * t4; /* query offset in the tile (e = 0) */
+            const float4 inf = lds_f4(infc + r);
+            const int2 lq = lds_i2(loc + r);
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+                const int j = kw0 + g + 8 * hh;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int i = qs + r + e, lo = e ? lq.y : lq.x;
+                    const float lse2 = e ? inf.z : inf.x, dl = e ? inf.w : inf.y;
+                    const bool ok = unm || (j >= lo && j <= i);
+                    const float p = ok ? ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -lse2)) : 0.0f;
+                    s[n][2 * hh + e] = p;
+                    dp[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl);
+                }
+            }
+        }
+        uint32_t pa[4][4], da[4][4];
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) {
+            pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
+            pack_a(da[ks], dp[2 * ks], dp[2 * ks + 1]);
+        }
+        wg_keep(dv);
+        wg_keep(dk);
+        swax_wg::fence();
+        wg_pv<4>(dv, pa, sO + buf * BQ * 128);
+        wg_pv<4>(dk, da, sQ + buf * BQ * 128);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(dv);
+        wg_keep(dk);
+    }
+
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int j = kw0 + g + 8 * hh;
+        if (j < T) {
+            const size_t off = ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
+            float *row = a.dqkv + off;
+            bf16 *rowb = a.dqkv_b ? a.dqkv_b + off : nullptr;
+            store_rot_row<DH>(row + a.HD, rowb ? rowb + a.HD : nullptr, a.dqkv_w32, dk, hh, a.scale,
+                              a.rope + (size_t)j * (DH / 2), t4, a.vec2);
+            float *dst = row + 2 * (size_t)a.HD + 2 * t4;
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                if (a.dqkv_w32) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
+                if (rowb) store2_bf16(rowb + 2 * (size_t)a.HD + 2 * t4 + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1]);
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- launchers */
 
 /* Opts a kernel into `bytes` of dynamic shared memory and the largest carveout; once per kernel. */
@@ -1179,6 +1600,35 @@ void launch_bwd_dkdv1(const TcArgs &a) {
     allow_smem(bwd_dkdv_tc_kernel<DH, NW, KREG, MINB, FX>, smem, &done);
     const dim3 grid(swax_ceil_div((size_t)a.T, BKV), (unsigned)a.H, (unsigned)a.B);
     bwd_dkdv_tc_kernel<DH, NW, KREG, MINB, FX><<<grid, NW * 32, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+
+/* The wgmma kernels (dh 64): the dynamic shared memory is aligned to 1024 bytes inside the kernel */
+template <int NWG, int BK, int MINB>
+void launch_fwd_wg(const TcArgs &a) {
+    constexpr size_t smem = 1024 + (size_t)(64 * NWG + 4 * BK) * 128;
+    static bool done = false;
+    allow_smem(fwd_wg_kernel<NWG, BK, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, 64 * NWG), (unsigned)a.H, (unsigned)a.B);
+    fwd_wg_kernel<NWG, BK, MINB><<<grid, NWG * 128, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+template <int NWG, int MINB>
+void launch_bwd_dq_wg(const TcArgs &a) {
+    constexpr size_t smem = 1024 + (size_t)(2 * 64 * NWG + 4 * 64) * 128;
+    static bool done = false;
+    allow_smem(bwd_dq_wg_kernel<NWG, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, 64 * NWG), (unsigned)a.H, (unsigned)a.B);
+    bwd_dq_wg_kernel<NWG, MINB><<<grid, NWG * 128, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+template <int NWG, int MINB>
+void launch_bwd_dkdv_wg(const TcArgs &a) {
+    constexpr size_t smem = 1024 + (size_t)(2 * 64 * NWG + 4 * 64) * 128 + 2 * 64 * (sizeof(float2) + sizeof(int));
+    static bool done = false;
+    allow_smem(bwd_dkdv_wg_kernel<NWG, MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, 64 * NWG), (unsigned)a.H, (unsigned)a.B);
+    bwd_dkdv_wg_kernel<NWG, MINB><<<grid, NWG * 128, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
 
@@ -1409,9 +1859,12 @@ static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
         launch_stage<64>(a, false);
-        switch (g_tiles_fwd) {
+        switch (!g_fx && g_tiles_fwd >= 3 ? 1 : g_tiles_fwd) { /* old version: no wgmma kernels */
         case 1: launch_fwd<64, 8, 1, 64, 2>(a); break;
         case 2: launch_fwd<64, 4, 1, 64, 3>(a); break;
+        case 3: launch_fwd_wg<2, 64, 2>(a); break;
+        case 4: launch_fwd_wg<1, 128, 2>(a); break;
+        case 5: launch_fwd_wg<2, 128, 1>(a); break;
         default: launch_fwd<64, 4, 2, 64, 2>(a); break;
         }
     } else {
@@ -1444,14 +1897,18 @@ static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
     launch_rope_table(a, c->dh, c->rope_theta);
     if (c->dh == 64) {
         launch_stage<64>(a, true);
-        switch (g_tiles_dq) {
+        switch (!g_fx && g_tiles_dq >= 3 ? 0 : g_tiles_dq) {
         case 1: launch_bwd_dq<64, 4, 1, 64, true, 3>(a); break;
         case 2: launch_bwd_dq<64, 4, 2, 64, false, 2>(a); break;
+        case 3: launch_bwd_dq_wg<1, 3>(a); break;
+        case 4: launch_bwd_dq_wg<2, 1>(a); break;
         default: launch_bwd_dq<64, 8, 1, 64, true, 2>(a); break;
         }
-        switch (g_tiles_dkdv) {
+        switch (!g_fx && g_tiles_dkdv >= 3 ? 0 : g_tiles_dkdv) {
         case 1: launch_bwd_dkdv<64, 8, true, 1>(a); break;
         case 2: launch_bwd_dkdv<64, 4, false, 3>(a); break;
+        case 3: launch_bwd_dkdv_wg<1, 2>(a); break;
+        case 4: launch_bwd_dkdv_wg<2, 1>(a); break;
         default: launch_bwd_dkdv<64, 4, true, 3>(a); break;
         }
     } else {
