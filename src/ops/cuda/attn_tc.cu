@@ -156,6 +156,7 @@
 #include <cuda_bf16.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1840,10 +1841,25 @@ extern "C" void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv) {
     g_tiles_fwd = fwd, g_tiles_dq = dq, g_tiles_dkdv = dkdv;
 }
 
+/* SWAX_ATTN_TILES=F,D,K: the tile variants (fwd, dq, dkdv) for the whole run, read at the first
+ * call (benchmarks of a whole step with other variants; e.g. 4,3,3: the wgmma kernels) */
+static void tiles_from_env() {
+    static bool read = false;
+    if (read) return;
+    read = true;
+    const char *e = getenv("SWAX_ATTN_TILES");
+    int f, d, k;
+    if (e && sscanf(e, "%d,%d,%d", &f, &d, &k) == 3 && f >= 0 && f <= 5 && d >= 0 && d <= 4 && k >= 0 && k <= 4)
+        swax_cuda_attn_tc_tiles(f, d, k);
+    else if (e)
+        fprintf(stderr, "swax: SWAX_ATTN_TILES=%s ignored (want F,D,K with F 0-5, D and K 0-4)\n", e);
+}
+
 
 /* side: the "cuda" table's slot, with the side copies (TcArgs out_b, dqkv_b) */
 static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
     if (!check_call(c)) return;
+    tiles_from_env();
     g_fx = !use_old_version();
     if (c->dh != 64 && c->dh != 128) {
         swax_cuda_attn_fwd(c); /* fp32 kernels (attn.cu) */
@@ -1881,6 +1897,7 @@ static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
     if (!check_call(c)) return;
     SWAX_CUDA_REQUIRE(c->dout != NULL && c->dqkv != NULL);
     SWAX_CUDA_REQUIRE(c->dqkv != c->qkv);
+    tiles_from_env();
     g_fx = !use_old_version();
     if (c->dh != 64 && c->dh != 128) {
         swax_cuda_attn_bwd(c);
