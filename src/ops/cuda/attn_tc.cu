@@ -520,6 +520,24 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd4_kernel(const TcArgs 
 
 /* Block per (query tile of 16·MW·NW rows, h, b); warp w owns rows
  * q0 + 16·MW·w + [0, 16·MW); key tiles of BK, double buffered. */
+/* The forward's epilogue for one accumulator row pair (rows i = row g + 8·hh of a warp's 16):
+ * out = o / l (fp32, and the bf16 side copy when asked), lse in natural-log units. */
+template <int DH>
+__device__ __forceinline__ void store_out_row(const TcArgs &a, int b, int h, int i, int hh, const float (&o)[DH / 8][4],
+                                              float l, float m2, int t4) {
+    if (i >= a.T) return;
+    const float inv = 1.0f / l;
+    const size_t off = ((size_t)b * a.T + i) * a.HD + (size_t)h * DH + 2 * t4;
+    float *dst = a.out + off;
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) {
+        const float v0 = o[n][2 * hh] * inv, v1 = o[n][2 * hh + 1] * inv;
+        store2(dst + 8 * n, v0, v1, a.vec2);
+        if (a.out_b) store2_bf16(a.out_b + off + 8 * n, v0, v1);
+    }
+    if (t4 == 0) a.lse[((size_t)b * a.H + h) * a.T + i] = (m2 + log2f(l)) * LN2; /* m2: the row max in base-2 units */
+}
+
 template <int DH, int NW, int MW, int BK, int MINB, bool FX>
 __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
     constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
@@ -692,26 +710,12 @@ __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
         }
     }
 
-    const size_t sbase = ((size_t)b * a.H + h) * T;
 #pragma unroll
     for (int m = 0; m < MW; m++)
 #pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const float l = quad_sum(lrow[m][hh]);
-            const int i = wr0 + 16 * m + g + 8 * hh;
-            if (i < T) {
-                const float inv = 1.0f / l;
-                const size_t off = ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
-                float *dst = a.out + off;
-#pragma unroll
-                for (int n = 0; n < ND; n++) {
-                    const float v0 = o[m][n][2 * hh] * inv, v1 = o[m][n][2 * hh + 1] * inv;
-                    store2(dst + 8 * n, v0, v1, a.vec2);
-                    if (a.out_b) store2_bf16(a.out_b + off + 8 * n, v0, v1);
-                }
-                if (t4 == 0) a.lse[sbase + i] = ((FX ? mrow[m][hh] * a.scale2 : mrow[m][hh]) + log2f(l)) * LN2;
-            }
-        }
+        for (int hh = 0; hh < 2; hh++)
+            store_out_row<DH>(a, b, h, wr0 + 16 * m + g + 8 * hh, hh, o[m], quad_sum(lrow[m][hh]),
+                              FX ? mrow[m][hh] * a.scale2 : mrow[m][hh], t4);
 }
 
 /* ---------------------------------------------------------------- backward: dQ */
@@ -932,6 +936,45 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a
         }
 }
 
+/* dK/dV kernels: the number of BQ-query tiles from k0 that reach a key in [k0, klast] (the last
+ * query that sees one: max i <= min(T - 1, klast + w - 1) with lo_i <= klast); one warp's lanes */
+__device__ __forceinline__ int dkdv_query_tiles(const TcArgs &a, const int *lo_g, int k0, int klast, int BQ) {
+    int qend = INT_MIN;
+    for (int i = k0 + (threadIdx.x & 31); i <= min(a.T - 1, klast + a.w - 1); i += 32)
+        if (lo_g[i] <= klast) qend = max(qend, i);
+    qend = warp_max(qend); /* >= klast: lo_i <= i */
+    return (qend - k0) / BQ + 1;
+}
+/* {lse2, Δ} and lo of BQ queries from qs into shared memory (cp.async, all NT threads) */
+template <int NT, int BQ>
+__device__ __forceinline__ void load_info_lo(float2 *infs, int *los, const float2 *ig, const int *lo_g, int qs) {
+    /* BQ float2 = BQ/2 chunks; BQ ints = BQ/4 chunks */
+    for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
+        if (idx < BQ / 2)
+            cp_async16(reinterpret_cast<bf16 *>(infs + 2 * idx), reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
+        else
+            cp_async16(reinterpret_cast<bf16 *>(los + 4 * (idx - BQ / 2)),
+                       reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
+    }
+}
+/* The dK/dV epilogue for key row j (row g + 8·hh of a warp's 16): dk rotated back and scaled, dv */
+template <int DH>
+__device__ __forceinline__ void store_dkdv_row(const TcArgs &a, int b, int h, int j, int hh, const float (&dk)[DH / 8][4],
+                                               const float (&dv)[DH / 8][4], int t4) {
+    if (j >= a.T) return;
+    const size_t off = ((size_t)b * a.T + j) * (size_t)a.ld + (size_t)h * DH;
+    float *row = a.dqkv + off;
+    bf16 *rowb = a.dqkv_b ? a.dqkv_b + off : nullptr;
+    store_rot_row<DH>(row + a.HD, rowb ? rowb + a.HD : nullptr, a.dqkv_w32, dk, hh, a.scale, a.rope + (size_t)j * (DH / 2), t4,
+                      a.vec2);
+    float *dst = row + 2 * (size_t)a.HD + 2 * t4;
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) {
+        if (a.dqkv_w32) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
+        if (rowb) store2_bf16(rowb + 2 * (size_t)a.HD + 2 * t4 + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1]);
+    }
+}
+
 /* ---------------------------------------------------------------- backward: dK, dV */
 
 /* Block per (key tile of 16·NW keys, h, b); warp w owns keys k0 + 16w +
@@ -960,27 +1003,14 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
     const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
     const float2 *ig = a.info + sr;
 
-    /* the last query that sees a key of the tile: max i <= min(T-1, klast+w-1) with lo_i <= klast */
-    int qend = INT_MIN;
-    for (int i = k0 + lane; i <= min(T - 1, klast + a.w - 1); i += 32)
-        if (lo_g[i] <= klast) qend = max(qend, i);
-    qend = warp_max(qend); /* >= klast: lo_i <= i */
-    const int ntiles = (qend - k0) / BQ + 1;
+    const int ntiles = dkdv_query_tiles(a, lo_g, k0, klast, BQ);
 
     const int kw0 = k0 + 16 * warp, kwhi = min(kw0 + 15, T - 1); /* kwhi < kw0: the warp has no keys */
 
     auto load_q = [&](int buf, int qs) {
         load_tile<DH, NT>(Qs + buf * BQ * LDS, qg + (size_t)qs * DH, BQ);
         load_tile<DH, NT>(dOs + buf * BQ * LDS, og + (size_t)qs * DH, BQ);
-        /* BQ float2 = BQ/2 chunks; BQ ints = BQ/4 chunks */
-        for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
-            if (idx < BQ / 2)
-                cp_async16(reinterpret_cast<bf16 *>(infs + buf * BQ + 2 * idx),
-                           reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
-            else
-                cp_async16(reinterpret_cast<bf16 *>(los + buf * BQ + 4 * (idx - BQ / 2)),
-                           reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
-        }
+        load_info_lo<NT, BQ>(infs + buf * BQ, los + buf * BQ, ig, lo_g, qs);
     };
 
     load_tile<DH, NT>(Ks, kg + (size_t)k0 * DH, BKV);
@@ -1119,22 +1149,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
     }
 
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-        const int j = kw0 + g + 8 * hh;
-        if (j < T) {
-            const size_t off = ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
-            float *row = a.dqkv + off;
-            bf16 *rowb = a.dqkv_b ? a.dqkv_b + off : nullptr;
-            store_rot_row<DH>(row + a.HD, rowb ? rowb + a.HD : nullptr, a.dqkv_w32, dk, hh, a.scale,
-                              a.rope + (size_t)j * (DH / 2), t4, a.vec2);
-            float *dst = row + 2 * (size_t)a.HD + 2 * t4;
-#pragma unroll
-            for (int n = 0; n < ND; n++) {
-                if (a.dqkv_w32) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
-                if (rowb) store2_bf16(rowb + 2 * (size_t)a.HD + 2 * t4 + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1]);
-            }
-        }
-    }
+    for (int hh = 0; hh < 2; hh++) store_dkdv_row<DH>(a, b, h, kw0 + g + 8 * hh, hh, dk, dv, t4);
 }
 
 /* ---------------------------------------------------------------- Hopper: wgmma kernels (dh 64)
@@ -1201,6 +1216,35 @@ __device__ __forceinline__ void pack_a(uint32_t (&pa)[4], const float (&s0)[4], 
     pa[3] = pack_bf16(s1[2], s1[3]);
 }
 
+/* A query-tile block's plan (wgmma kernels): its warpgroup's lo range and last row (every warp reads
+ * all 64 rows: the same values in the 4 warps, so decisions on them are warpgroup-uniform), and the
+ * key tiles of BK from the first one any of the block's BQ rows sees to the one of its last row */
+struct WgPlan {
+    int lo_min, lo_max, hi, kt0, ntiles;
+};
+template <int BQ, int BK>
+__device__ __forceinline__ WgPlan wg_plan(const int *lo_g, int q0, int g0, int T) {
+    const int lane = threadIdx.x & 31;
+    const int la = lo_g[g0 + lane], lb = lo_g[g0 + 32 + lane];
+    WgPlan p;
+    p.lo_min = warp_min(min(la, lb)), p.lo_max = warp_max(max(la, lb));
+    p.hi = min(g0 + 63, T - 1);
+    int kmin = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
+    kmin = warp_min(kmin);
+    p.kt0 = kmin / BK * BK;
+    p.ntiles = (min(q0 + BQ, T) - 1 - p.kt0) / BK + 1;
+    return p;
+}
+/* Key and value tile `it` of BK rows from kt0 into buffer it & 1 of the swizzled K and V tiles */
+template <int NT, int BK>
+__device__ __forceinline__ void wg_load_kv(uint32_t sK, uint32_t sV, const bf16 *kg, const bf16 *vg, int kt0, int it) {
+    const uint32_t nb = (it & 1) * BK * 128;
+    const size_t r0 = (size_t)(kt0 + it * BK) * 64;
+    load_sw<NT>(sK + nb, kg + r0, BK);
+    load_sw<NT>(sV + nb, vg + r0, BK);
+}
+
 /* Forward: block per (query tile of 64·NWG rows, h, b), key tiles of BK, double buffered. */
 template <int NWG, int BK, int MINB>
 __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a) {
@@ -1210,7 +1254,6 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
     const int wg = warp >> 2, wq = warp & 3;
     const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
-    const int qlast = min(q0 + BQ, T) - 1;
     const int *lo_g = a.lo + (size_t)b * a.Tp;
     const size_t sb = ((size_t)b * a.H + h) * a.Tp * DH;
     const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb;
@@ -1219,18 +1262,11 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
     const int wr0 = g0 + 16 * wq;     /* the warp's */
     int lo_r[2];
     lo_r[0] = lo_g[wr0 + g], lo_r[1] = lo_g[wr0 + g + 8];
-    /* the warpgroup's lo range (each warp reads all 64: the same values in the 4 warps) */
-    const int la = lo_g[g0 + lane], lb = lo_g[g0 + 32 + lane];
-    const int glo_min = warp_min(min(la, lb)), glo_max = warp_max(max(la, lb));
-    const int ghi = min(g0 + 63, T - 1);
-    int kmin = INT_MAX;
-    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
-    kmin = warp_min(kmin);
-    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+    const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, g0, T);
+    const int glo_min = pl.lo_min, glo_max = pl.lo_max, ghi = pl.hi, kt0 = pl.kt0, ntiles = pl.ntiles;
 
     load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
-    load_sw<NT>(sK, kg + (size_t)kt0 * DH, BK);
-    load_sw<NT>(sV, vg + (size_t)kt0 * DH, BK);
+    wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, 0);
     cp_async_commit();
 
     float o[8][4];
@@ -1242,12 +1278,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
         cp_async_wait_all();
         swax_wg::fence_smem();
         __syncthreads(); /* tile it landed for all; tile it-1 no longer read */
-        if (it + 1 < ntiles) {
-            const uint32_t nb = ((it + 1) & 1) * BK * 128;
-            const int kn = kt0 + (it + 1) * BK;
-            load_sw<NT>(sK + nb, kg + (size_t)kn * DH, BK);
-            load_sw<NT>(sV + nb, vg + (size_t)kn * DH, BK);
-        }
+        if (it + 1 < ntiles) wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, it + 1);
         cp_async_commit();
         const uint32_t cb = (it & 1) * BK * 128;
         const int k0 = kt0 + it * BK;
@@ -1304,24 +1335,8 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
         wg_keep(o);
     }
 
-    const size_t sbase = ((size_t)b * a.H + h) * T;
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-        const float l = quad_sum(lrow[hh]);
-        const int i = wr0 + g + 8 * hh;
-        if (i < T) {
-            const float inv = 1.0f / l;
-            const size_t off = ((size_t)b * T + i) * a.HD + (size_t)h * DH + 2 * t4;
-            float *dst = a.out + off;
-#pragma unroll
-            for (int n = 0; n < 8; n++) {
-                const float v0 = o[n][2 * hh] * inv, v1 = o[n][2 * hh + 1] * inv;
-                store2(dst + 8 * n, v0, v1, a.vec2);
-                if (a.out_b) store2_bf16(a.out_b + off + 8 * n, v0, v1);
-            }
-            if (t4 == 0) a.lse[sbase + i] = (mrow[hh] * a.scale2 + log2f(l)) * LN2;
-        }
-    }
+    for (int hh = 0; hh < 2; hh++) store_out_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, o, quad_sum(lrow[hh]), mrow[hh] * a.scale2, t4);
 }
 
 /* dQ: block per (query tile of 64·NWG rows, h, b), key tiles of 64: S = Q·Kᵀ,
@@ -1334,7 +1349,6 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
     const int wg = warp >> 2, wq = warp & 3;
     const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
-    const int qlast = min(q0 + BQ, T) - 1;
     const int *lo_g = a.lo + (size_t)b * a.Tp;
     const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
     const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
@@ -1349,18 +1363,12 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
         const float2 inf = a.info[sr + i];
         lse_r[hh] = inf.x, dl_r[hh] = inf.y;
     }
-    const int la = lo_g[g0 + lane], lb = lo_g[g0 + 32 + lane];
-    const int glo_min = warp_min(min(la, lb)), glo_max = warp_max(max(la, lb));
-    const int ghi = min(g0 + 63, T - 1);
-    int kmin = INT_MAX;
-    for (int r = lane; r < BQ; r += 32) kmin = min(kmin, lo_g[q0 + r]);
-    kmin = warp_min(kmin);
-    const int kt0 = kmin / BK * BK, ntiles = (qlast - kt0) / BK + 1;
+    const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, g0, T);
+    const int glo_min = pl.lo_min, glo_max = pl.lo_max, ghi = pl.hi, kt0 = pl.kt0, ntiles = pl.ntiles;
 
     load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
     load_sw<NT>(sO, og + (size_t)q0 * DH, BQ);
-    load_sw<NT>(sK, kg + (size_t)kt0 * DH, BK);
-    load_sw<NT>(sV, vg + (size_t)kt0 * DH, BK);
+    wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, 0);
     cp_async_commit();
 
     float acc[8][4];
@@ -1371,12 +1379,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
         cp_async_wait_all();
         swax_wg::fence_smem();
         __syncthreads();
-        if (it + 1 < ntiles) {
-            const uint32_t nb = ((it + 1) & 1) * BK * 128;
-            const int kn = kt0 + (it + 1) * BK;
-            load_sw<NT>(sK + nb, kg + (size_t)kn * DH, BK);
-            load_sw<NT>(sV + nb, vg + (size_t)kn * DH, BK);
-        }
+        if (it + 1 < ntiles) wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, it + 1);
         cp_async_commit();
         const uint32_t cb = (it & 1) * BK * 128;
         const int k0 = kt0 + it * BK;
@@ -1448,11 +1451,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dkdv_wg_kernel(const TcAr
     const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
     const float2 *ig = a.info + sr;
 
-    int qend = INT_MIN;
-    for (int i = k0 + lane; i <= min(T - 1, klast + a.w - 1); i += 32)
-        if (lo_g[i] <= klast) qend = max(qend, i);
-    qend = warp_max(qend); /* >= klast: lo_i <= i */
-    const int ntiles = (qend - k0) / BQ + 1;
+    const int ntiles = dkdv_query_tiles(a, lo_g, k0, klast, BQ);
 
     const int kg0 = k0 + 64 * wg, kghi = min(kg0 + 63, T - 1); /* the warpgroup's keys; kghi < kg0: none */
     const int kw0 = kg0 + 16 * wq;                             /* the warp's */
@@ -1460,13 +1459,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dkdv_wg_kernel(const TcAr
     auto load_q = [&](int buf, int qs) {
         load_sw<NT>(sQ + buf * BQ * 128, qg + (size_t)qs * DH, BQ);
         load_sw<NT>(sO + buf * BQ * 128, og + (size_t)qs * DH, BQ);
-        for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
-            if (idx < BQ / 2)
-                cp_async16(reinterpret_cast<bf16 *>(infs + buf * BQ + 2 * idx), reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
-            else
-                cp_async16(reinterpret_cast<bf16 *>(los + buf * BQ + 4 * (idx - BQ / 2)),
-                           reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
-        }
+        load_info_lo<NT, BQ>(infs + buf * BQ, los + buf * BQ, ig, lo_g, qs);
     };
     load_sw<NT>(sK, kg + (size_t)k0 * DH, BKV);
     load_sw<NT>(sV, vg + (size_t)k0 * DH, BKV);
@@ -1539,22 +1532,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dkdv_wg_kernel(const TcAr
     }
 
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-        const int j = kw0 + g + 8 * hh;
-        if (j < T) {
-            const size_t off = ((size_t)b * T + j) * (size_t)a.ld + (size_t)h * DH;
-            float *row = a.dqkv + off;
-            bf16 *rowb = a.dqkv_b ? a.dqkv_b + off : nullptr;
-            store_rot_row<DH>(row + a.HD, rowb ? rowb + a.HD : nullptr, a.dqkv_w32, dk, hh, a.scale,
-                              a.rope + (size_t)j * (DH / 2), t4, a.vec2);
-            float *dst = row + 2 * (size_t)a.HD + 2 * t4;
-#pragma unroll
-            for (int n = 0; n < 8; n++) {
-                if (a.dqkv_w32) store2(dst + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1], a.vec2);
-                if (rowb) store2_bf16(rowb + 2 * (size_t)a.HD + 2 * t4 + 8 * n, dv[n][2 * hh], dv[n][2 * hh + 1]);
-            }
-        }
-    }
+    for (int hh = 0; hh < 2; hh++) store_dkdv_row<DH>(a, b, h, kw0 + g + 8 * hh, hh, dk, dv, t4);
 }
 
 /* ---------------------------------------------------------------- launchers */

@@ -32,6 +32,17 @@ __device__ void put_tile(unsigned char *s, const __nv_bfloat16 *src, int rows, i
     }
 }
 
+/* the warpgroup's 64 × N accumulator (wgmma.cuh's layout) into D, row stride N */
+template <int N> __device__ void store_d(float *D, const float (&d)[N / 2]) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int i = 0; i < N / 8; i++) {
+        const int r = 16 * w + g, c = 8 * i + 2 * t;
+        D[r * N + c] = d[4 * i], D[r * N + c + 1] = d[4 * i + 1];
+        D[(r + 8) * N + c] = d[4 * i + 2], D[(r + 8) * N + c + 1] = d[4 * i + 3];
+    }
+}
+
 __global__ void __launch_bounds__(128) probe_kernel(int form, const __nv_bfloat16 *A, const __nv_bfloat16 *B, float *D) {
     extern __shared__ unsigned char raw[];
     const uint32_t base = (uint32_t)__cvta_generic_to_shared(raw);
@@ -39,7 +50,6 @@ __global__ void __launch_bounds__(128) probe_kernel(int form, const __nv_bfloat1
     const uint32_t sa = (uint32_t)__cvta_generic_to_shared(sm);
     unsigned char *As = sm, *Bs = sm + 8192; /* A: 64 rows (8 KB); B: up to 128 rows (16 KB) */
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int N = form == 0 ? 128 : 64;
     if (form != 2) put_tile(As, A, 64, 64);
     put_tile(Bs, B, form == 1 ? 64 : 128, 64);
     fence_smem();
@@ -54,12 +64,7 @@ __global__ void __launch_bounds__(128) probe_kernel(int form, const __nv_bfloat1
         commit();
         wait<0>();
         fence_regs(d);
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            const int r = 16 * w + g, c = 8 * i + 2 * t;
-            D[r * N + c] = d[4 * i], D[r * N + c + 1] = d[4 * i + 1];
-            D[(r + 8) * N + c] = d[4 * i + 2], D[(r + 8) * N + c + 1] = d[4 * i + 3];
-        }
+        store_d<128>(D, d);
         return;
     }
     float d[32];
@@ -87,12 +92,7 @@ __global__ void __launch_bounds__(128) probe_kernel(int form, const __nv_bfloat1
     commit();
     wait<0>();
     fence_regs(d);
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int r = 16 * w + g, c = 8 * i + 2 * t;
-        D[r * 64 + c] = d[4 * i], D[r * 64 + c + 1] = d[4 * i + 1];
-        D[(r + 8) * 64 + c] = d[4 * i + 2], D[(r + 8) * 64 + c + 1] = d[4 * i + 3];
-    }
+    store_d<64>(D, d);
 }
 
 __global__ void to_bf16(const float *x, __nv_bfloat16 *y, int n) {
