@@ -623,4 +623,15 @@ TEST(mlstm_tc_timing) { /* the bench shape B8 NH4 T4096 dk128 dv256 at L 64 and 
     run_case(&b, 1, 0, 1, 1);
 }
 
+/* The scans and dQ with k slices of 64 (SWAX_MLSTM_KS=64, mlstm_tc.cu): the cases above again,
+ * the same tolerances, and the bench shape timed beside the 32-slice figures of mlstm_tc_timing */
+TEST(mlstm_tc_slices_of_64) {
+    static const test_fn again[] = {mlstm_tc_tiny_lengths, mlstm_tc_partial_chunks, mlstm_tc_chunk_one,
+                                    mlstm_tc_chunk_longer_than_seq, mlstm_tc_documents, mlstm_tc_gate_regimes,
+                                    mlstm_tc_partial_tiles, mlstm_tc_real_dims, mlstm_tc_timing};
+    setenv("SWAX_MLSTM_KS", "64", 1);
+    for (size_t i = 0; i < sizeof again / sizeof again[0] && !g_test_failed; i++) again[i]();
+    unsetenv("SWAX_MLSTM_KS");
+}
+
 RUN_CUDA_TESTS()

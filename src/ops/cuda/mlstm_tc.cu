@@ -119,6 +119,8 @@
 #include "ops/cuda/kprof.cuh"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern "C" void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c);
 extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c);
@@ -384,11 +386,15 @@ struct Ops16 {
 
 /* ------------------------------------------------------------------ forward */
 
-using ScanSm = TcSmem<1, 32>;
+/* The scans and the dQ kernel are instantiated for k slices of 32 and of 64 (SWAX_MLSTM_KS: at 64
+ * a chunk of 64 tokens is one slice, one memory round trip instead of two; ptxas: no spills in
+ * these three at 64, while the other product kernels spill there and keep 32) */
+template <int KS> using ScanSm = TcSmem<1, KS>;
 
+template <int KS>
 __global__ void __launch_bounds__(TNT, 2)
 k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, float *Cs, float *ns) {
-    ScanSm &sm = *reinterpret_cast<ScanSm *>(tc_smem());
+    ScanSm<KS> &sm = *reinterpret_cast<ScanSm<KS> *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
     const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x, dk = g.dk, dv = g.dv;
     const bool ncol = et == 0;
@@ -434,7 +440,7 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] */
         const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
-        gemm_tc<1, 32>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
+        gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
     }
     if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
 #pragma unroll
@@ -952,15 +958,16 @@ k_tc_bwd_pre(Geo g, const float *proj, const float *hbuf, const float *dh, const
     }
 }
 
-struct BwdScanSm {
-    ScanSm s;
+template <int KS> struct BwdScanSm {
+    ScanSm<KS> s;
     float red[32];
 };
 
+template <int KS>
 __global__ void __launch_bounds__(TNT, 2)
 k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, const float *dden,
               const float *Cs, const float *ns, uint16_t *dCe, float *dne, float *pbeta) {
-    BwdScanSm &sm = *reinterpret_cast<BwdScanSm *>(tc_smem());
+    BwdScanSm<KS> &sm = *reinterpret_cast<BwdScanSm<KS> *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
     const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x;
     const int dk = g.dk, dv = g.dv, NH = g.NH;
@@ -1020,7 +1027,7 @@ k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i */
         const BfCol A{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bd{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n};
-        gemm_tc<1, 32>(acc, 0, c.n, A, dk - j0, Bd, dv - e0, ncol, XVec{dden + c.tok0, c.n}, dn, sm.s);
+        gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bd, dv - e0, ncol, XVec{dden + c.tok0, c.n}, dn, sm.s);
     }
 }
 
@@ -1106,12 +1113,13 @@ k_tc_bwd_att(Geo g, const int *chunks, const int *flag, Ops16 o, const float *ig
     }
 }
 
-struct BwdDqSm {
-    TcSmem<1, 32> s;
+template <int KS> struct BwdDqSm {
+    TcSmem<1, KS> s;
     float al[TL], dd[TL];
     float rr[2][TL];
 };
 
+template <int KS>
 __global__ void __launch_bounds__(TNT, 3) /* 80 registers, no spills */
 k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 o, const float *Cs,
             const float *ns, const float *alpha, const float *dden, const uint16_t *dSm, float *alpart,
@@ -1122,7 +1130,7 @@ k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 
     if (!chunk_of(g, chunks, flag, blockIdx.y, ci, c)) return;
     const int i0 = it * TL, j0 = jt * TL, n = c.n, dk = g.dk, dv = g.dv;
     if (i0 >= n) return;
-    BwdDqSm &sm = *reinterpret_cast<BwdDqSm *>(tc_smem());
+    BwdDqSm<KS> &sm = *reinterpret_cast<BwdDqSm<KS> *>(tc_smem());
     const int tid = threadIdx.x;
     const long ldp = g.ldp;
     const float sc = g.scale;
@@ -1137,7 +1145,7 @@ k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 
     const float *q = proj + (c.row0 + i0) * ldp + (size_t)c.h * dk + j0;
     if (!(c.fl & F_ZERO)) { /* α (dnum C_prevᵀ + dden n_prev) */
         const float *np = ns + c.cb * dk + j0;
-        gemm_tc<1, 32>(acc, 0, dv, BfRow{o.dn + (c.tok0 + i0) * dv, dv, n - i0}, n - i0,
+        gemm_tc<1, KS>(acc, 0, dv, BfRow{o.dn + (c.tok0 + i0) * dv, dv, n - i0}, n - i0,
                        F32Row{Cs + (c.cb * dk + j0) * dv, dv, dk - j0}, dk - j0, false, XNone(), dummy, sm.s);
         float qv[2][4][2], nv[4][2]; /* loads first (clamped), then the arithmetic */
 #pragma unroll
@@ -1170,7 +1178,7 @@ k_tc_bwd_dq(Geo g, const int *chunks, const int *flag, const float *proj, Ops16 
     __syncthreads();
     if (tid < TL && i0 + tid < n) alpart[(c.tok0 + i0 + tid) * g.NTK + jt] = sm.rr[0][tid] + sm.rr[1][tid];
     /* + dS K over the keys s < min(n, i0 + 64) */
-    gemm_tc<1, 32>(acc, 0, min(n, i0 + TL), BfRow{dSm + (c.tok0 + i0) * g.Lp, g.Lp, n - i0}, n - i0,
+    gemm_tc<1, KS>(acc, 0, min(n, i0 + TL), BfRow{dSm + (c.tok0 + i0) * g.Lp, g.Lp, n - i0}, n - i0,
                    BfCol{o.kb + c.tok0 * dk + j0, dk, dk - j0, n}, dk - j0, false, XNone(), dummy, sm.s);
     float *dq = dproj + (c.row0 + i0) * ldp + (size_t)c.h * dk + j0;
 #pragma unroll
@@ -1316,12 +1324,21 @@ k_tc_bwd_dv(Geo g, const int *chunks, const int *flag, Ops16 o, const uint16_t *
     }
 }
 
-static_assert(sizeof(ScanSm) <= SMEM_MAX && sizeof(BwdScanSm) <= SMEM_MAX && sizeof(FwdOutSm) <= SMEM_MAX &&
-                  sizeof(BwdAttSm) <= SMEM_MAX && sizeof(BwdDqSm) <= SMEM_MAX && sizeof(BwdDkSm) <= SMEM_MAX &&
+static_assert(sizeof(ScanSm<64>) <= SMEM_MAX && sizeof(BwdScanSm<64>) <= SMEM_MAX && sizeof(FwdOutSm) <= SMEM_MAX &&
+                  sizeof(BwdAttSm) <= SMEM_MAX && sizeof(BwdDqSm<64>) <= SMEM_MAX && sizeof(BwdDkSm) <= SMEM_MAX &&
                   sizeof(BwdDvSm) <= SMEM_MAX,
               "dynamic shared memory above the 48 KiB default");
 
 /* ------------------------------------------------------------------ launchers */
+
+/* SWAX_MLSTM_KS=64: the scans and dQ take k slices of 64 (tests/test_cuda_mlstm_tc runs both; the
+ * same products, accumulated in slices of another length: results differ in the last bits only);
+ * unset or 32: slices of 32 (measured; 64 becomes the default once measured faster). Read at every
+ * call: a getenv per launch group. */
+static bool ks64() {
+    const char *e = getenv("SWAX_MLSTM_KS");
+    return e && !strcmp(e, "64");
+}
 
 /* The bf16 copies: q̃, k (and w∘k or α q̃) are (BH·T, dk), v and dnum (BH·T, dv). */
 static void carve_ops16(Arena &a, const Geo &g, bool fwd, Ops16 &o) {
@@ -1408,8 +1425,12 @@ extern "C" void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c) {
                  s.cs, c->ig, s.bcum, m, arg, s.alpha, s.w);
     KPROF_LAUNCH(k_tc_prep_fwd, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, s.w,
                  s.o);
-    KPROF_LAUNCH(k_tc_fwd_scan, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
-                 Cs, ns);
+    if (ks64())
+        KPROF_LAUNCH(k_tc_fwd_scan<64>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm<64>), g, c->chunks, s.cs.flag,
+                     s.cs.beta, s.o, Cs, ns);
+    else
+        KPROF_LAUNCH(k_tc_fwd_scan<32>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm<32>), g, c->chunks, s.cs.flag,
+                     s.cs.beta, s.o, Cs, ns);
     KPROF_LAUNCH(k_tc_fwd_out, dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(FwdOutSm), g, c->chunks, s.cs.flag, s.o, c->ig,
                  s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
 }
@@ -1435,12 +1456,21 @@ extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
     KPROF_LAUNCH(k_tc_chain, BH, CHAIN_THREADS, 0, g, c->chunks, s.cs, nullptr, nullptr);
     KPROF_LAUNCH(k_tc_bwd_pre, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, c->h,
                  c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w, s.o);
-    KPROF_LAUNCH(k_tc_bwd_scan, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm), g, c->chunks, s.cs.flag, s.cs.beta,
-                 s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    const bool k64 = ks64();
+    if (k64)
+        KPROF_LAUNCH(k_tc_bwd_scan<64>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm<64>), g, c->chunks, s.cs.flag,
+                     s.cs.beta, s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    else
+        KPROF_LAUNCH(k_tc_bwd_scan<32>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm<32>), g, c->chunks, s.cs.flag,
+                     s.cs.beta, s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
     KPROF_LAUNCH(k_tc_bwd_att, dim3(g.MC * g.NTP * g.NTP, BH), TNT, sizeof(BwdAttSm), g, c->chunks, s.cs.flag, s.o,
                  c->ig, s.bcum, c->m_t, s.dden, s.P, s.dS, s.rowp, s.colp);
-    KPROF_LAUNCH(k_tc_bwd_dq, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm), g, c->chunks, s.cs.flag, c->proj,
-                 s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
+    if (k64)
+        KPROF_LAUNCH(k_tc_bwd_dq<64>, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm<64>), g, c->chunks, s.cs.flag,
+                     c->proj, s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
+    else
+        KPROF_LAUNCH(k_tc_bwd_dq<32>, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDqSm<32>), g, c->chunks, s.cs.flag,
+                     c->proj, s.o, c->Cs, c->ns, s.alpha, s.dden, s.dS, s.alpart, c->dproj);
     KPROF_LAUNCH(k_tc_bwd_dk, dim3(g.MC * g.NTP * g.NTK, BH), TNT, sizeof(BwdDkSm), g, c->chunks, s.cs.flag, c->proj,
                  s.o, s.dCe, s.dne, s.w, s.dS, s.wpart, c->dproj);
     KPROF_LAUNCH(k_tc_bwd_dv, dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(BwdDvSm), g, c->chunks, s.cs.flag, s.o, s.dCe,
