@@ -2,7 +2,8 @@
  * swax_cuda_attn_fwd_tc / swax_cuda_attn_bwd_tc, bf16 operands, fp32
  * accumulation) against the CPU slots (fp32) on fresh random inputs, both
  * kernel versions (the current one and SWAX_ATTN_TC=old) and, at dh 64, the
- * current one with the Hopper wgmma kernels (tile variants 3+) on the same inputs:
+ * current one with the Hopper wgmma kernels (tile variants 3+, four sets that
+ * between them run every wgmma kernel) on the same inputs:
  * rotated q and k (v untouched), out, lse, and the dq, dk, dv parts of dqkv.
  * Outputs are poisoned with NaN bytes on both sides before every run, so an
  * element the kernels do not write fails the comparison.
@@ -48,19 +49,21 @@ void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv); /* tile variants; 0 = d
 static SwaxRng rng;
 
 /* attn_tc.cu's versions: 0 the current kernels, 1 the previous ones (SWAX_ATTN_TC=old). */
-/* the kernels under test: 0 the current ones at their default tiles, 1 SWAX_ATTN_TC=old, 2 the
- * current ones with the wgmma variants (tiles 3, 3, 3; dh 64 only: other dh run their defaults) */
-static const char *const version_name[3] = {"new", "old", "wgmma"};
+/* the kernels under test: 0 the current ones at their default tiles, 1 SWAX_ATTN_TC=old, 2-5 the
+ * current ones with the wgmma variants (dh 64 only: other dh run their defaults), between them
+ * every wgmma kernel: forward 3-6, dQ 3-4, dK/dV 3-4 */
+#define NVER 6
+static const char *const version_name[NVER] = {"new", "old", "wgmma 3,3,3", "wgmma 4,4,4", "wgmma 5,3,3", "wgmma 6,4,4"};
+static const int wg_tiles[NVER][3] = {{1, 0, 0}, {1, 0, 0}, {3, 3, 3}, {4, 4, 4}, {5, 3, 3}, {6, 4, 4}};
 static void set_version(int v) {
     if (v == 1)
         setenv("SWAX_ATTN_TC", "old", 1);
     else
         unsetenv("SWAX_ATTN_TC");
-    if (v == 2) swax_cuda_attn_tc_tiles(3, 3, 3);
-    else swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults */
+    swax_cuda_attn_tc_tiles(wg_tiles[v][0], wg_tiles[v][1], wg_tiles[v][2]);
 }
 /* versions worth running for a head size: the wgmma variants exist at dh 64 only */
-static int n_versions(int dh) { return dh == 64 ? 3 : 2; }
+static int n_versions(int dh) { return dh == 64 ? NVER : 2; }
 
 typedef struct {
     int B, T, H, dh, window;
@@ -229,14 +232,14 @@ static void check_case(const Case *k) {
     int *lo = k->docs ? make_doc_lo(k->B, k->T) : NULL;
 
     const int nv = n_versions(k->dh);
-    Result cpu, gpu[3];
+    Result cpu, gpu[NVER];
     for (int v = 0; v < nv; v++) {
         set_version(v);
         run_gpu(k, qkv0, dout, lo, &gpu[v]);
     }
     set_version(0);
     run_cpu(k, k->B, qkv0, dout, lo, &cpu);
-    double e[3][7], ev[3];
+    double e[NVER][7], ev[NVER];
     for (int v = 0; v < nv; v++) {
         compare(k, k->B, qkv0, &gpu[v], &cpu, e[v], &ev[v]);
         for (int i = 0; i < 7; i++)
@@ -374,13 +377,13 @@ static void time_pair(SwaxAttnCall *c, void (*fwd)(SwaxAttnCall *), void (*bwd)(
  * sequence, then timed; the fp32 kernels are timed for comparison. */
 static void check_realistic(const Case *k, int sweep) {
     /* (fwd, dq, dkdv) variants: each kernel's alternatives with the others at default */
-    /* dh 64: 3-5 (fwd), 3-4 (dq, dkdv) are the wgmma kernels; the last row all three */
-    static const int cfg64[15][3] = {{0, 0, 0}, {1, 0, 0}, {2, 0, 0}, {0, 1, 0}, {0, 2, 0}, {0, 0, 1}, {0, 0, 2},
-                                     {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {0, 3, 0}, {0, 4, 0}, {0, 0, 3}, {0, 0, 4},
-                                     {4, 3, 3}};
+    /* dh 64: 3-6 (fwd), 3-4 (dq, dkdv) are the wgmma kernels; the last rows all three */
+    static const int cfg64[17][3] = {{0, 0, 0}, {1, 0, 0}, {2, 0, 0}, {0, 1, 0}, {0, 2, 0}, {0, 0, 1}, {0, 0, 2},
+                                     {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {6, 0, 0}, {0, 3, 0}, {0, 4, 0}, {0, 0, 3},
+                                     {0, 0, 4}, {4, 3, 3}, {6, 3, 3}};
     static const int cfg128[3][3] = {{0, 0, 0}, {1, 0, 0}, {0, 1, 0}};
     const int (*cfg)[3] = k->dh == 64 ? cfg64 : cfg128;
-    const int ncfg = !sweep ? 1 : (k->dh == 64 ? 15 : 3);
+    const int ncfg = !sweep ? 1 : (k->dh == 64 ? 17 : 3);
     /* rows 0 .. ncfg-1: the current kernels; row ncfg: the old ones at the default tiles */
     const size_t N = (size_t)k->B * k->T, HD = (size_t)k->H * k->dh, NL = (size_t)k->B * k->H * k->T;
     const size_t N1 = (size_t)k->T, NL1 = (size_t)k->H * k->T; /* the first sequence */

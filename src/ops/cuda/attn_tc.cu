@@ -1339,6 +1339,119 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
     for (int hh = 0; hh < 2; hh++) store_out_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, o, quad_sum(lrow[hh]), mrow[hh] * a.scale2, t4);
 }
 
+/* Forward with the next tile's scores in flight during this tile's softmax (FlashAttention-3's
+ * intra-warpgroup overlap, without its warp specialisation): block = one warpgroup of 64 rows,
+ * key tiles of 64 in three buffers (tile it + 2 loads while S of tile it + 1 runs on the tensor
+ * cores and the warps turn S of tile it into P). Every tile from kt0 is visible to some row of the
+ * block (one warpgroup), so no tile is skipped. Tile variant 6. */
+template <int MINB>
+__global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
+    constexpr int DH = 64, NT = 128, BQ = 64, BK = 64, NB = 8, KS = 4;
+    extern __shared__ uint4 smem_u4[];
+    const uint32_t sQ = smem_1k(smem_u4), sK = sQ + BQ * 128, sV = sK + 3 * BK * 128;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sb = ((size_t)b * a.H + h) * a.Tp * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb;
+    const int wr0 = q0 + 16 * warp;
+    const int lo_r[2] = {lo_g[wr0 + g], lo_g[wr0 + g + 8]};
+    const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, q0, T);
+    const int kt0 = pl.kt0, ntiles = pl.ntiles;
+    /* tile it of K and V into buffer it % 3 */
+    auto load_kv = [&](int it) {
+        const uint32_t nb = (uint32_t)(it % 3) * BK * 128;
+        const size_t r0 = (size_t)(kt0 + it * BK) * 64;
+        load_sw<NT>(sK + nb, kg + r0, BK);
+        load_sw<NT>(sV + nb, vg + r0, BK);
+    };
+
+    load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
+    load_kv(0);
+    if (ntiles > 1) load_kv(1);
+    cp_async_commit();
+    cp_async_wait_all();
+    swax_wg::fence_smem();
+    __syncthreads();
+
+    float sc[NB][4], sn[NB][4], o[8][4];
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    swax_wg::fence();
+    wg_qk<BK>(sc, sQ, sK);
+    swax_wg::commit();
+    swax_wg::wait<0>();
+    wg_keep(sc);
+
+    for (int it = 0; it < ntiles; it++) {
+        /* tile it + 1 landed for all (loaded during tile it - 1); buffer (it + 2) % 3 = (it - 1) % 3 free */
+        cp_async_wait_all();
+        swax_wg::fence_smem();
+        __syncthreads();
+        if (it + 2 < ntiles) load_kv(it + 2);
+        cp_async_commit();
+        const bool more = it + 1 < ntiles;
+        if (more) { /* S of tile it + 1, in flight during this tile's softmax */
+            swax_wg::fence();
+            wg_qk<BK>(sn, sQ, sK + (uint32_t)((it + 1) % 3) * BK * 128);
+            swax_wg::commit();
+        }
+        const int k0 = kt0 + it * BK;
+        const bool unm = k0 >= pl.lo_max && k0 + BK - 1 <= q0;
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
+            float mx = -INFINITY;
+#pragma unroll
+            for (int n = 0; n < NB; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int j = k0 + 8 * n + 2 * t4 + e;
+                    float v = sc[n][2 * hh + e];
+                    if (!unm) v = (j >= lo && j <= i) ? v : -INFINITY;
+                    sc[n][2 * hh + e] = v;
+                    mx = fmaxf(mx, v);
+                }
+            mx = quad_max(mx);
+            const float mnew = fmaxf(mrow[hh], mx);
+            const float base = mnew == -INFINITY ? 0.0f : mnew * a.scale2;
+            const float alpha = ex2_ftz(fmaf(mrow[hh], a.scale2, -base));
+            mrow[hh] = mnew;
+            float ls = 0.0f;
+#pragma unroll
+            for (int n = 0; n < NB; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const float p = ex2_ftz(fmaf(sc[n][2 * hh + e], a.scale2, -base));
+                    sc[n][2 * hh + e] = p;
+                    ls += p;
+                }
+            lrow[hh] = lrow[hh] * alpha + ls;
+#pragma unroll
+            for (int n = 0; n < 8; n++) o[n][2 * hh] *= alpha, o[n][2 * hh + 1] *= alpha;
+        }
+        uint32_t pa[KS][4];
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], sc[2 * ks], sc[2 * ks + 1]);
+        wg_keep(o);
+        swax_wg::fence();
+        wg_pv<KS>(o, pa, sV + (uint32_t)(it % 3) * BK * 128);
+        swax_wg::commit();
+        swax_wg::wait<0>(); /* S of tile it + 1 and this tile's P·V */
+        wg_keep(o);
+        if (more) {
+            wg_keep(sn);
+#pragma unroll
+            for (int n = 0; n < NB; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) sc[n][e] = sn[n][e];
+        }
+    }
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) store_out_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, o, quad_sum(lrow[hh]), mrow[hh] * a.scale2, t4);
+}
+
 /* dQ: block per (query tile of 64·NWG rows, h, b), key tiles of 64: S = Q·Kᵀ,
  * dP = dO·Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS·K. */
 template <int NWG, int MINB>
@@ -1592,6 +1705,15 @@ void launch_fwd_wg(const TcArgs &a) {
     fwd_wg_kernel<NWG, BK, MINB><<<grid, NWG * 128, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
+template <int MINB>
+void launch_fwd_wg2(const TcArgs &a) {
+    constexpr size_t smem = 1024 + (size_t)(64 + 6 * 64) * 128;
+    static bool done = false;
+    allow_smem(fwd_wg2_kernel<MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, 64), (unsigned)a.H, (unsigned)a.B);
+    fwd_wg2_kernel<MINB><<<grid, 128, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
 template <int NWG, int MINB>
 void launch_bwd_dq_wg(const TcArgs &a) {
     constexpr size_t smem = 1024 + (size_t)(2 * 64 * NWG + 4 * 64) * 128;
@@ -1827,10 +1949,10 @@ static void tiles_from_env() {
     read = true;
     const char *e = getenv("SWAX_ATTN_TILES");
     int f, d, k;
-    if (e && sscanf(e, "%d,%d,%d", &f, &d, &k) == 3 && f >= 0 && f <= 5 && d >= 0 && d <= 4 && k >= 0 && k <= 4)
+    if (e && sscanf(e, "%d,%d,%d", &f, &d, &k) == 3 && f >= 0 && f <= 6 && d >= 0 && d <= 4 && k >= 0 && k <= 4)
         swax_cuda_attn_tc_tiles(f, d, k);
     else if (e)
-        fprintf(stderr, "swax: SWAX_ATTN_TILES=%s ignored (want F,D,K with F 0-5, D and K 0-4)\n", e);
+        fprintf(stderr, "swax: SWAX_ATTN_TILES=%s ignored (want F,D,K with F 0-6, D and K 0-4)\n", e);
 }
 
 
@@ -1859,6 +1981,7 @@ static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
         case 3: launch_fwd_wg<2, 64, 2>(a); break;
         case 4: launch_fwd_wg<1, 128, 2>(a); break;
         case 5: launch_fwd_wg<2, 128, 1>(a); break;
+        case 6: launch_fwd_wg2<3>(a); break;
         default: launch_fwd<64, 4, 2, 64, 2>(a); break;
         }
     } else {
