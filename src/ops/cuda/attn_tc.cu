@@ -1245,6 +1245,46 @@ __device__ __forceinline__ void wg_load_kv(uint32_t sK, uint32_t sV, const bf16 
     load_sw<NT>(sV + nb, vg + r0, BK);
 }
 
+/* One key tile of the wgmma forwards' online softmax (base-2 units, raw scores until the exponent;
+ * the mma.sync forward's FX arithmetic): rows i0 and i0 + 8 (hh), masked unless unm; s becomes P,
+ * o is rescaled, the running max and sum move on. */
+template <int NB>
+__device__ __forceinline__ void wg_softmax(float (&s)[NB][4], float (&o)[8][4], float (&mrow)[2], float (&lrow)[2], int k0,
+                                           int i0, const int (&lo_r)[2], bool unm, float scale2, int t4) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int i = i0 + 8 * hh, lo = lo_r[hh];
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NB; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int j = k0 + 8 * n + 2 * t4 + e;
+                float v = s[n][2 * hh + e];
+                if (!unm) v = (j >= lo && j <= i) ? v : -INFINITY;
+                s[n][2 * hh + e] = v;
+                mx = fmaxf(mx, v);
+            }
+        mx = quad_max(mx);
+        const float mnew = fmaxf(mrow[hh], mx);
+        const float base = mnew == -INFINITY ? 0.0f : mnew * scale2;
+        const float alpha = ex2_ftz(fmaf(mrow[hh], scale2, -base));
+        mrow[hh] = mnew;
+        float ls = 0.0f;
+#pragma unroll
+        for (int n = 0; n < NB; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const float p = ex2_ftz(fmaf(s[n][2 * hh + e], scale2, -base));
+                s[n][2 * hh + e] = p;
+                ls += p;
+            }
+        lrow[hh] = lrow[hh] * alpha + ls;
+#pragma unroll
+        for (int n = 0; n < 8; n++) o[n][2 * hh] *= alpha, o[n][2 * hh + 1] *= alpha;
+    }
+}
+
 /* Forward: block per (query tile of 64·NWG rows, h, b), key tiles of BK, double buffered. */
 template <int NWG, int BK, int MINB>
 __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a) {
@@ -1292,38 +1332,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
         swax_wg::wait<0>();
         wg_keep(s);
 
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
-            float mx = -INFINITY;
-#pragma unroll
-            for (int n = 0; n < NB; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int j = k0 + 8 * n + 2 * t4 + e;
-                    float v = s[n][2 * hh + e];
-                    if (!unm) v = (j >= lo && j <= i) ? v : -INFINITY;
-                    s[n][2 * hh + e] = v;
-                    mx = fmaxf(mx, v);
-                }
-            mx = quad_max(mx);
-            const float mnew = fmaxf(mrow[hh], mx);
-            const float base = mnew == -INFINITY ? 0.0f : mnew * a.scale2;
-            const float alpha = ex2_ftz(fmaf(mrow[hh], a.scale2, -base));
-            mrow[hh] = mnew;
-            float ls = 0.0f;
-#pragma unroll
-            for (int n = 0; n < NB; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const float p = ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -base));
-                    s[n][2 * hh + e] = p;
-                    ls += p;
-                }
-            lrow[hh] = lrow[hh] * alpha + ls;
-#pragma unroll
-            for (int n = 0; n < 8; n++) o[n][2 * hh] *= alpha, o[n][2 * hh + 1] *= alpha;
-        }
+        wg_softmax<NB>(s, o, mrow, lrow, k0, wr0 + g, lo_r, unm, a.scale2, t4);
         uint32_t pa[KS][4];
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
@@ -1399,38 +1408,7 @@ __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
         }
         const int k0 = kt0 + it * BK;
         const bool unm = k0 >= pl.lo_max && k0 + BK - 1 <= q0;
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
-            float mx = -INFINITY;
-#pragma unroll
-            for (int n = 0; n < NB; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int j = k0 + 8 * n + 2 * t4 + e;
-                    float v = sc[n][2 * hh + e];
-                    if (!unm) v = (j >= lo && j <= i) ? v : -INFINITY;
-                    sc[n][2 * hh + e] = v;
-                    mx = fmaxf(mx, v);
-                }
-            mx = quad_max(mx);
-            const float mnew = fmaxf(mrow[hh], mx);
-            const float base = mnew == -INFINITY ? 0.0f : mnew * a.scale2;
-            const float alpha = ex2_ftz(fmaf(mrow[hh], a.scale2, -base));
-            mrow[hh] = mnew;
-            float ls = 0.0f;
-#pragma unroll
-            for (int n = 0; n < NB; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const float p = ex2_ftz(fmaf(sc[n][2 * hh + e], a.scale2, -base));
-                    sc[n][2 * hh + e] = p;
-                    ls += p;
-                }
-            lrow[hh] = lrow[hh] * alpha + ls;
-#pragma unroll
-            for (int n = 0; n < 8; n++) o[n][2 * hh] *= alpha, o[n][2 * hh + 1] *= alpha;
-        }
+        wg_softmax<NB>(sc, o, mrow, lrow, k0, wr0 + g, lo_r, unm, a.scale2, t4);
         uint32_t pa[KS][4];
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], sc[2 * ks], sc[2 * ks + 1]);
