@@ -147,7 +147,7 @@ PY
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
       # the SWA wgmma kernels (tile variants fwd 4, dq 3, dkdv 3; test_cuda_attn_tc times each alone)
       for w in 128 2048; do at "train w$w SWAX_ATTN_TILES=4,3,3: $(bt SWAX_ATTN_TILES=4,3,3 $w)"; done
-      at "train w2048 SWAX_ATTN_TILES=6,3,3: $(bt SWAX_ATTN_TILES=6,3,3 2048)"
+      at "train w2048 SWAX_ATTN_TILES=6,5,3: $(bt SWAX_ATTN_TILES=6,5,3 2048)"
       at "train w128 chunk 128 (TFLA's): $(bt X=1 128 128)"
       at "train w128 SWAX_MLSTM_KS=64: $(bt SWAX_MLSTM_KS=64 128)"
       at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)"

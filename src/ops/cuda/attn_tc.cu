@@ -1181,6 +1181,13 @@ __device__ __forceinline__ void load_sw(uint32_t s, const bf16 *g, int rows) {
                      : "memory");
     }
 }
+/* Every thread's cp.async copies complete, made visible to the tensor cores (async proxy), and the
+ * block past a barrier: the tiles just loaded may be read by wgmma, the ones read before rewritten */
+__device__ __forceinline__ void wg_landed() {
+    cp_async_wait_all();
+    swax_wg::fence_smem();
+    __syncthreads();
+}
 /* The dynamic shared memory's first 1024-aligned address (launchers add 1024 bytes) */
 __device__ __forceinline__ uint32_t smem_1k(const void *base) {
     const uint32_t s = smem_addr(base);
@@ -1236,10 +1243,10 @@ __device__ __forceinline__ WgPlan wg_plan(const int *lo_g, int q0, int g0, int T
     p.ntiles = (min(q0 + BQ, T) - 1 - p.kt0) / BK + 1;
     return p;
 }
-/* Key and value tile `it` of BK rows from kt0 into buffer it & 1 of the swizzled K and V tiles */
-template <int NT, int BK>
+/* Key and value tile `it` of BK rows from kt0 into buffer it % NBUF of the swizzled K and V tiles */
+template <int NT, int BK, int NBUF = 2>
 __device__ __forceinline__ void wg_load_kv(uint32_t sK, uint32_t sV, const bf16 *kg, const bf16 *vg, int kt0, int it) {
-    const uint32_t nb = (it & 1) * BK * 128;
+    const uint32_t nb = (uint32_t)(it % NBUF) * BK * 128;
     const size_t r0 = (size_t)(kt0 + it * BK) * 64;
     load_sw<NT>(sK + nb, kg + r0, BK);
     load_sw<NT>(sV + nb, vg + r0, BK);
@@ -1315,9 +1322,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
     for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
     for (int it = 0; it < ntiles; it++) {
-        cp_async_wait_all();
-        swax_wg::fence_smem();
-        __syncthreads(); /* tile it landed for all; tile it-1 no longer read */
+        wg_landed(); /* tile it landed for all; tile it-1 no longer read */
         if (it + 1 < ntiles) wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, it + 1);
         cp_async_commit();
         const uint32_t cb = (it & 1) * BK * 128;
@@ -1368,20 +1373,13 @@ __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
     const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, q0, T);
     const int kt0 = pl.kt0, ntiles = pl.ntiles;
     /* tile it of K and V into buffer it % 3 */
-    auto load_kv = [&](int it) {
-        const uint32_t nb = (uint32_t)(it % 3) * BK * 128;
-        const size_t r0 = (size_t)(kt0 + it * BK) * 64;
-        load_sw<NT>(sK + nb, kg + r0, BK);
-        load_sw<NT>(sV + nb, vg + r0, BK);
-    };
+    auto load_kv = [&](int it) { wg_load_kv<NT, BK, 3>(sK, sV, kg, vg, kt0, it); };
 
     load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
     load_kv(0);
     if (ntiles > 1) load_kv(1);
     cp_async_commit();
-    cp_async_wait_all();
-    swax_wg::fence_smem();
-    __syncthreads();
+    wg_landed();
 
     float sc[NB][4], sn[NB][4], o[8][4];
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.0f, 0.0f};
@@ -1395,9 +1393,7 @@ __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
 
     for (int it = 0; it < ntiles; it++) {
         /* tile it + 1 landed for all (loaded during tile it - 1); buffer (it + 2) % 3 = (it - 1) % 3 free */
-        cp_async_wait_all();
-        swax_wg::fence_smem();
-        __syncthreads();
+        wg_landed();
         if (it + 2 < ntiles) load_kv(it + 2);
         cp_async_commit();
         const bool more = it + 1 < ntiles;
@@ -1430,6 +1426,43 @@ __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
     for (int hh = 0; hh < 2; hh++) store_out_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, o, quad_sum(lrow[hh]), mrow[hh] * a.scale2, t4);
 }
 
+/* The dQ kernels' per-row values for rows i and i + 8: lo, lse·log2 e, Δ */
+__device__ __forceinline__ void wg_row_info(const TcArgs &a, const int *lo_g, size_t sr, int i, int (&lo_r)[2],
+                                            float (&lse_r)[2], float (&dl_r)[2]) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) { /* i + 8·hh < Tp */
+        lo_r[hh] = lo_g[i + 8 * hh];
+        const float2 inf = a.info[sr + i + 8 * hh];
+        lse_r[hh] = inf.x, dl_r[hh] = inf.y;
+    }
+}
+/* dS = P ⊙ (dP − Δ) into s for rows i0, i0 + 8 of one 64-key tile (masked unless unm) */
+__device__ __forceinline__ void wg_ds(float (&s)[8][4], const float (&dp)[8][4], int k0, int i0, const int (&lo_r)[2],
+                                      const float (&lse_r)[2], const float (&dl_r)[2], bool unm, float scale2, int t4) {
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+        const int i = i0 + 8 * hh, lo = lo_r[hh];
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int j = k0 + 8 * n + 2 * t4 + e;
+                const bool ok = unm || (j >= lo && j <= i);
+                const float p = ok ? ex2_ftz(fmaf(s[n][2 * hh + e], scale2, -lse_r[hh])) : 0.0f;
+                s[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl_r[hh]);
+            }
+    }
+}
+/* The dQ epilogue for query row i (row g + 8·hh of a warp's 16): scaled, rotated back, stored */
+template <int DH>
+__device__ __forceinline__ void store_dq_row(const TcArgs &a, int b, int h, int i, int hh, const float (&acc)[DH / 8][4],
+                                             int t4) {
+    if (i >= a.T) return;
+    const size_t off = ((size_t)b * a.T + i) * (size_t)a.ld + (size_t)h * DH;
+    store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc, hh, a.scale,
+                      a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+}
+
 /* dQ: block per (query tile of 64·NWG rows, h, b), key tiles of 64: S = Q·Kᵀ,
  * dP = dO·Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS·K. */
 template <int NWG, int MINB>
@@ -1447,13 +1480,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
     const int g0 = q0 + 64 * wg, wr0 = g0 + 16 * wq;
     int lo_r[2];
     float lse_r[2], dl_r[2];
-#pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-        const int i = wr0 + g + 8 * hh; /* < Tp */
-        lo_r[hh] = lo_g[i];
-        const float2 inf = a.info[sr + i];
-        lse_r[hh] = inf.x, dl_r[hh] = inf.y;
-    }
+    wg_row_info(a, lo_g, sr, wr0 + g, lo_r, lse_r, dl_r);
     const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, g0, T);
     const int glo_min = pl.lo_min, glo_max = pl.lo_max, ghi = pl.hi, kt0 = pl.kt0, ntiles = pl.ntiles;
 
@@ -1467,9 +1494,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
     for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
     for (int it = 0; it < ntiles; it++) {
-        cp_async_wait_all();
-        swax_wg::fence_smem();
-        __syncthreads();
+        wg_landed();
         if (it + 1 < ntiles) wg_load_kv<NT, BK>(sK, sV, kg, vg, kt0, it + 1);
         cp_async_commit();
         const uint32_t cb = (it & 1) * BK * 128;
@@ -1485,19 +1510,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
         swax_wg::wait<0>();
         wg_keep(s);
         wg_keep(dp);
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const int i = wr0 + g + 8 * hh, lo = lo_r[hh];
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int j = k0 + 8 * n + 2 * t4 + e;
-                    const bool ok = unm || (j >= lo && j <= i);
-                    const float p = ok ? ex2_ftz(fmaf(s[n][2 * hh + e], a.scale2, -lse_r[hh])) : 0.0f;
-                    s[n][2 * hh + e] = p * (dp[n][2 * hh + e] - dl_r[hh]);
-                }
-        }
+        wg_ds(s, dp, k0, wr0 + g, lo_r, lse_r, dl_r, unm, a.scale2, t4);
         uint32_t pa[4][4];
 #pragma unroll
         for (int ks = 0; ks < 4; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
@@ -1510,14 +1523,80 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
     }
 
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-        const int i = wr0 + g + 8 * hh;
-        if (i < T) {
-            const size_t off = ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH;
-            store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc, hh, a.scale,
-                              a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+    for (int hh = 0; hh < 2; hh++) store_dq_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, acc, t4);
+}
+
+/* dQ with the next key tile's S and dP in flight during this tile's dS (as fwd_wg2_kernel): block
+ * = one warpgroup of 64 query rows, key tiles of 64 in three buffers. dQ variant 5. */
+template <int MINB>
+__global__ void __launch_bounds__(128, MINB) bwd_dq_wg2_kernel(const TcArgs a) {
+    constexpr int DH = 64, NT = 128, BQ = 64, BK = 64;
+    extern __shared__ uint4 smem_u4[];
+    const uint32_t sQ = smem_1k(smem_u4), sO = sQ + BQ * 128, sK = sO + BQ * 128, sV = sK + 3 * BK * 128;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+    const int T = a.T, q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z;
+    const int *lo_g = a.lo + (size_t)b * a.Tp;
+    const size_t sr = ((size_t)b * a.H + h) * a.Tp, sb = sr * DH;
+    const bf16 *qg = a.qb + sb, *kg = a.kb + sb, *vg = a.vb + sb, *og = a.ob + sb;
+    const int wr0 = q0 + 16 * warp;
+    int lo_r[2];
+    float lse_r[2], dl_r[2];
+    wg_row_info(a, lo_g, sr, wr0 + g, lo_r, lse_r, dl_r);
+    const WgPlan pl = wg_plan<BQ, BK>(lo_g, q0, q0, T);
+    const int kt0 = pl.kt0, ntiles = pl.ntiles;
+    auto load_kv = [&](int it) { wg_load_kv<NT, BK, 3>(sK, sV, kg, vg, kt0, it); };
+    auto issue_s_dp = [&](float (&s)[8][4], float (&dp)[8][4], int it) {
+        const uint32_t nb = (uint32_t)(it % 3) * BK * 128;
+        swax_wg::fence();
+        wg_qk<64>(s, sQ, sK + nb);
+        wg_qk<64>(dp, sO, sV + nb);
+        swax_wg::commit();
+    };
+
+    load_sw<NT>(sQ, qg + (size_t)q0 * DH, BQ);
+    load_sw<NT>(sO, og + (size_t)q0 * DH, BQ);
+    load_kv(0);
+    if (ntiles > 1) load_kv(1);
+    cp_async_commit();
+    wg_landed();
+
+    float sc[8][4], dc[8][4], sn[8][4], dn[8][4], acc[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    issue_s_dp(sc, dc, 0);
+    swax_wg::wait<0>();
+    wg_keep(sc);
+    wg_keep(dc);
+
+    for (int it = 0; it < ntiles; it++) {
+        wg_landed();
+        if (it + 2 < ntiles) load_kv(it + 2);
+        cp_async_commit();
+        const bool more = it + 1 < ntiles;
+        if (more) issue_s_dp(sn, dn, it + 1);
+        const int k0 = kt0 + it * BK;
+        const bool unm = k0 >= pl.lo_max && k0 + BK - 1 <= q0;
+        wg_ds(sc, dc, k0, wr0 + g, lo_r, lse_r, dl_r, unm, a.scale2, t4);
+        uint32_t pa[4][4];
+#pragma unroll
+        for (int ks = 0; ks < 4; ks++) pack_a(pa[ks], sc[2 * ks], sc[2 * ks + 1]);
+        wg_keep(acc);
+        swax_wg::fence();
+        wg_pv<4>(acc, pa, sK + (uint32_t)(it % 3) * BK * 128);
+        swax_wg::commit();
+        swax_wg::wait<0>();
+        wg_keep(acc);
+        if (more) {
+            wg_keep(sn);
+            wg_keep(dn);
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) sc[n][e] = sn[n][e], dc[n][e] = dn[n][e];
         }
     }
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) store_dq_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, acc, t4);
 }
 
 /* dK, dV: block per (key tile of 64·NWG keys, h, b); warpgroup wg owns keys
@@ -1564,9 +1643,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dkdv_wg_kernel(const TcAr
         for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.0f;
 
     for (int it = 0; it < ntiles; it++) {
-        cp_async_wait_all();
-        swax_wg::fence_smem();
-        __syncthreads();
+        wg_landed();
         if (it + 1 < ntiles) load_q((it + 1) & 1, k0 + (it + 1) * BQ);
         cp_async_commit();
         const int buf = it & 1, qs = k0 + it * BQ;
@@ -1699,6 +1776,15 @@ void launch_bwd_dq_wg(const TcArgs &a) {
     allow_smem(bwd_dq_wg_kernel<NWG, MINB>, smem, &done);
     const dim3 grid(swax_ceil_div((size_t)a.T, 64 * NWG), (unsigned)a.H, (unsigned)a.B);
     bwd_dq_wg_kernel<NWG, MINB><<<grid, NWG * 128, smem, swax_cuda_stream()>>>(a);
+    SWAX_CUDA_LAUNCHED();
+}
+template <int MINB>
+void launch_bwd_dq_wg2(const TcArgs &a) {
+    constexpr size_t smem = 1024 + (size_t)(2 * 64 + 6 * 64) * 128;
+    static bool done = false;
+    allow_smem(bwd_dq_wg2_kernel<MINB>, smem, &done);
+    const dim3 grid(swax_ceil_div((size_t)a.T, 64), (unsigned)a.H, (unsigned)a.B);
+    bwd_dq_wg2_kernel<MINB><<<grid, 128, smem, swax_cuda_stream()>>>(a);
     SWAX_CUDA_LAUNCHED();
 }
 template <int NWG, int MINB>
@@ -1927,10 +2013,10 @@ static void tiles_from_env() {
     read = true;
     const char *e = getenv("SWAX_ATTN_TILES");
     int f, d, k;
-    if (e && sscanf(e, "%d,%d,%d", &f, &d, &k) == 3 && f >= 0 && f <= 6 && d >= 0 && d <= 4 && k >= 0 && k <= 4)
+    if (e && sscanf(e, "%d,%d,%d", &f, &d, &k) == 3 && f >= 0 && f <= 6 && d >= 0 && d <= 5 && k >= 0 && k <= 4)
         swax_cuda_attn_tc_tiles(f, d, k);
     else if (e)
-        fprintf(stderr, "swax: SWAX_ATTN_TILES=%s ignored (want F,D,K with F 0-6, D and K 0-4)\n", e);
+        fprintf(stderr, "swax: SWAX_ATTN_TILES=%s ignored (want F,D,K with F 0-6, D 0-5, K 0-4)\n", e);
 }
 
 
@@ -1998,6 +2084,7 @@ static void attn_bwd_tc(SwaxAttnCall *c, bool side) {
         case 2: launch_bwd_dq<64, 4, 2, 64, false, 2>(a); break;
         case 3: launch_bwd_dq_wg<1, 3>(a); break;
         case 4: launch_bwd_dq_wg<2, 1>(a); break;
+        case 5: launch_bwd_dq_wg2<2>(a); break;
         default: launch_bwd_dq<64, 8, 1, 64, true, 2>(a); break;
         }
         switch (!g_fx && g_tiles_dkdv >= 3 ? 0 : g_tiles_dkdv) {
