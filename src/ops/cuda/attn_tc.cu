@@ -1916,7 +1916,13 @@ void launch_stage(const TcArgs &a, bool bwd) {
  *              2:  64 k, 4 warps, K/V from shared    160 regs, 3 blocks: 12 warps
  *  dh 128 fwd  0: 64 q × 64 k (195 regs, 8 warps); 1: 64 q × 32 k (166, 12 warps)
  *         dq   0: 64 q, 4 warps (159, 8 warps);    1: 128 q, 8 warps (159, 8 warps)
- *         dkdv 0: 64 k, 4 warps, K/V from shared (242 regs, 8 warps) */
+ *         dkdv 0: 64 k, 4 warps, K/V from shared (242 regs, 8 warps)
+ *  dh 64, wgmma (Hopper; not yet measured, so not the default):
+ *         fwd  3: 2 warpgroups × 64 q, 64-key tiles (117 regs, 2 blocks); 4: 1 × 64 q, 128-key tiles
+ *              (168, 2); 5: 2 × 64 q, 128-key tiles (168, 1); 6: 1 × 64 q, 64-key tiles, the next
+ *              tile's S in flight during the softmax (146, 3)
+ *         dq   3: 1 warpgroup (158, 3); 4: 2 (160, 1); 5: 1, the next tile's S and dP in flight (218, 2)
+ *         dkdv 3: 1 warpgroup × 64 keys (196, 2); 4: 2 (196, 1) */
 /* Defaults measured on an H200 (2026-11-29, B8 H16 T4096): forward variant 1
  * is the fastest at dh 64 (0.55 vs 0.66 ms at w 128, 1.95 vs 2.47 at w 2048)
  * and dh 128; the backward variants 0 are. */
