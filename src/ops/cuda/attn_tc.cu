@@ -202,10 +202,11 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-/* 16 bytes global -> shared, asynchronous (L2 only). */
-__device__ __forceinline__ void cp_async16(bf16 *s, const bf16 *g) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(s)), "l"(g) : "memory");
+/* 16 bytes global -> shared, asynchronous (L2 only); s a shared-window address, or a pointer. */
+__device__ __forceinline__ void cp_async16(uint32_t s, const void *g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(g) : "memory");
 }
+__device__ __forceinline__ void cp_async16(void *s, const void *g) { cp_async16(smem_addr(s), g); }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 /* Plain shared-memory loads (8 and 16 bytes, aligned). */
@@ -518,8 +519,6 @@ __global__ void __launch_bounds__(STAGE_THREADS) stage_bwd4_kernel(const TcArgs 
 
 /* ---------------------------------------------------------------- forward */
 
-/* Block per (query tile of 16·MW·NW rows, h, b); warp w owns rows
- * q0 + 16·MW·w + [0, 16·MW); key tiles of BK, double buffered. */
 /* The forward's epilogue for one accumulator row pair (rows i = row g + 8·hh of a warp's 16):
  * out = o / l (fp32, and the bf16 side copy when asked), lse in natural-log units. */
 template <int DH>
@@ -538,6 +537,8 @@ __device__ __forceinline__ void store_out_row(const TcArgs &a, int b, int h, int
     if (t4 == 0) a.lse[((size_t)b * a.H + h) * a.T + i] = (m2 + log2f(l)) * LN2; /* m2: the row max in base-2 units */
 }
 
+/* Block per (query tile of 16·MW·NW rows, h, b); warp w owns rows
+ * q0 + 16·MW·w + [0, 16·MW); key tiles of BK, double buffered. */
 template <int DH, int NW, int MW, int BK, int MINB, bool FX>
 __global__ void __launch_bounds__(NW * 32, MINB) fwd_tc_kernel(const TcArgs a) {
     constexpr int NT = NW * 32, BQ = 16 * MW * NW, LDS = DH + 8, KD = DH / 16, ND = DH / 8, NC = BK / 16;
@@ -749,6 +750,16 @@ __device__ __forceinline__ void store_rot_row(float *dst, bf16 *dstb, bool w32, 
     }
 }
 
+/* The dQ epilogue for query row i (row g + 8·hh of a warp's 16): scaled, rotated back, stored */
+template <int DH>
+__device__ __forceinline__ void store_dq_row(const TcArgs &a, int b, int h, int i, int hh, const float (&acc)[DH / 8][4],
+                                             int t4) {
+    if (i >= a.T) return;
+    const size_t off = ((size_t)b * a.T + i) * (size_t)a.ld + (size_t)h * DH;
+    store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc, hh, a.scale,
+                      a.rope + (size_t)i * (DH / 2), t4, a.vec2);
+}
+
 /* Block per (query tile of 16·MW·NW rows, h, b): dQ = scale · Σ dS·K with
  * dS = P ⊙ (dP − Δ), P = 2^(S·scale2 − lse2). QREG: Q and dO fragments in
  * registers, else re-read from shared memory per use. */
@@ -926,14 +937,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dq_tc_kernel(const TcArgs a
 #pragma unroll
     for (int m = 0; m < MW; m++)
 #pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-            const int i = wr0 + 16 * m + g + 8 * hh;
-            if (i < T) {
-                const size_t off = ((size_t)b * T + i) * (size_t)a.ld + (size_t)h * DH;
-                store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc[m], hh, a.scale,
-                                  a.rope + (size_t)i * (DH / 2), t4, a.vec2);
-            }
-        }
+        for (int hh = 0; hh < 2; hh++) store_dq_row<DH>(a, b, h, wr0 + 16 * m + g + 8 * hh, hh, acc[m], t4);
 }
 
 /* dK/dV kernels: the number of BQ-query tiles from k0 that reach a key in [k0, klast] (the last
@@ -951,10 +955,9 @@ __device__ __forceinline__ void load_info_lo(float2 *infs, int *los, const float
     /* BQ float2 = BQ/2 chunks; BQ ints = BQ/4 chunks */
     for (int idx = threadIdx.x; idx < BQ / 2 + BQ / 4; idx += NT) {
         if (idx < BQ / 2)
-            cp_async16(reinterpret_cast<bf16 *>(infs + 2 * idx), reinterpret_cast<const bf16 *>(ig + qs + 2 * idx));
+            cp_async16(infs + 2 * idx, ig + qs + 2 * idx);
         else
-            cp_async16(reinterpret_cast<bf16 *>(los + 4 * (idx - BQ / 2)),
-                       reinterpret_cast<const bf16 *>(lo_g + qs + 4 * (idx - BQ / 2)));
+            cp_async16(los + 4 * (idx - BQ / 2), lo_g + qs + 4 * (idx - BQ / 2));
     }
 }
 /* The dK/dV epilogue for key row j (row g + 8·hh of a warp's 16): dk rotated back and scaled, dv */
@@ -1165,8 +1168,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) bwd_dkdv_tc_kernel(const TcArgs
  * The accumulator fragment of a warp is mma.sync's (rows 16·warp + g, + 8;
  * columns 8n + 2·t4 + {0, 1}), so the softmax, the masks and the stores are
  * the code above with MW = 1. Each product is issued, committed and waited
- * for before its result is used (no overlap inside a warpgroup); overlap
- * comes from the other warpgroups of the SM. Rounding: the same operands
+ * for before its result is used, so overlap comes from the other warpgroups
+ * of the SM, except in forward 6 and dQ 5 (fwd_wg2_kernel, bwd_dq_wg2_kernel:
+ * the next tile's products in flight during this tile's softmax). Rounding: the same operands
  * rounded the same way, accumulated in fp32 in the tensor cores' order
  * (which differs from mma.sync's: results differ in the last bits, not in
  * tolerance). Variant 3 and up of g_tiles_* (dh 64 only). */
@@ -1176,9 +1180,7 @@ template <int NT>
 __device__ __forceinline__ void load_sw(uint32_t s, const bf16 *g, int rows) {
     for (int idx = threadIdx.x; idx < rows * 8; idx += NT) {
         const int r = idx >> 3, c = idx & 7;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s + (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4))),
-                     "l"(g + (size_t)r * 64 + c * 8)
-                     : "memory");
+        cp_async16(s + (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4)), g + (size_t)r * 64 + c * 8);
     }
 }
 /* Every thread's cp.async copies complete, made visible to the tensor cores (async proxy), and the
@@ -1453,16 +1455,6 @@ __device__ __forceinline__ void wg_ds(float (&s)[8][4], const float (&dp)[8][4],
             }
     }
 }
-/* The dQ epilogue for query row i (row g + 8·hh of a warp's 16): scaled, rotated back, stored */
-template <int DH>
-__device__ __forceinline__ void store_dq_row(const TcArgs &a, int b, int h, int i, int hh, const float (&acc)[DH / 8][4],
-                                             int t4) {
-    if (i >= a.T) return;
-    const size_t off = ((size_t)b * a.T + i) * (size_t)a.ld + (size_t)h * DH;
-    store_rot_row<DH>(a.dqkv + off, a.dqkv_b ? a.dqkv_b + off : nullptr, a.dqkv_w32, acc, hh, a.scale,
-                      a.rope + (size_t)i * (DH / 2), t4, a.vec2);
-}
-
 /* dQ: block per (query tile of 64·NWG rows, h, b), key tiles of 64: S = Q·Kᵀ,
  * dP = dO·Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS·K. */
 template <int NWG, int MINB>
