@@ -1073,29 +1073,26 @@ static void swiglu_fwd_go(float *h, const G *gu, int N, int F, __nv_bfloat16 *hb
     SWAX_CUDA_LAUNCHED();
 }
 
-extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) {
+/* side (the "cuda" table's slot): gu and h may be bf16-stored activations (ops.h alloc_act: read as
+ * bf16; h written only as bf16); an fp32 h also gets, in training, its bf16 copy in the kept copy
+ * the down product's forward would make (ops_cuda.cu: swax_cuda_fwd_bf16). */
+static void swiglu_fwd_launch(float *h, const float *gu, int N, int F, bool side) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(h && gu);
-    swiglu_fwd_go(h, gu, N, F, (__nv_bfloat16 *)NULL);
-}
-
-/* The "cuda" table's slot: gu and h may be bf16-stored activations (ops.h
- * alloc_act: read as bf16; h written only as bf16); an fp32 h also gets, in
- * training, its bf16 copy in the kept copy the down product's forward would
- * make (ops_cuda.cu: swax_cuda_fwd_bf16). */
-extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(h && gu);
-    const __nv_bfloat16 *gub = (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F);
-    __nv_bfloat16 *hb = (__nv_bfloat16 *)swax_cuda_act_bf16(h, F, N, F);
+    const __nv_bfloat16 *gub = side ? (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F) : NULL;
+    __nv_bfloat16 *hb = side ? (__nv_bfloat16 *)swax_cuda_act_bf16(h, F, N, F) : NULL;
     float *h32 = hb ? NULL : h;
-    if (!hb) hb = (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F);
+    if (side && !hb) hb = (__nv_bfloat16 *)swax_cuda_fwd_bf16(h, F, N, F);
     if (gub)
         swiglu_fwd_go(h32, gub, N, F, hb);
     else
         swiglu_fwd_go(h32, gu, N, F, hb);
+}
+
+extern "C" void swax_cuda_swiglu_fwd(float *h, const float *gu, int N, int F) { swiglu_fwd_launch(h, gu, N, F, false); }
+extern "C" void swax_cuda_swiglu_fwd_bf16(float *h, const float *gu, int N, int F) {
+    swiglu_fwd_launch(h, gu, N, F, true);
 }
 
 /* gu and dh: fp32 or bf16-stored activations (ops.h alloc_act) */
@@ -1123,30 +1120,29 @@ static void swiglu_bwd_dh(float *dgu, const float *dh, const __nv_bfloat16 *dhb,
         swiglu_bwd_go(dgu, dh, gu, N, F, dbf, w32);
 }
 
-extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
-    SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
-    if (N == 0 || F == 0) return;
-    SWAX_CUDA_REQUIRE(dgu && dh && gu);
-    swiglu_bwd_go(dgu, dh, gu, N, F, (__nv_bfloat16 *)NULL, 1);
-}
-
-/* The "cuda" table's slot: d(gate, up) rounded to bf16 where the gate/up
- * product's backward will look for them (ops_cuda.cu: swax_cuda_dout_bf16;
- * ~8.7 GB a bench-gpu step not read and rounded again), and only there
- * (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written); gu and dh may be
- * bf16-stored activations. */
-extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
+/* side (the "cuda" table's slot): d(gate, up) rounded to bf16 where the gate/up product's backward
+ * will look for them (ops_cuda.cu: swax_cuda_dout_bf16; ~8.7 GB a bench-gpu step not read and
+ * rounded again), and only there (swax_cuda_dout_bf16_only: another 8.7 GB of fp32 not written);
+ * gu and dh may be bf16-stored activations. */
+static void swiglu_bwd_launch(float *dgu, const float *dh, const float *gu, int N, int F, bool side) {
     SWAX_CUDA_REQUIRE(N >= 0 && F >= 0);
     if (N == 0 || F == 0) return;
     SWAX_CUDA_REQUIRE(dgu && dh && gu);
     int only = 0;
-    __nv_bfloat16 *dbf = (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only);
-    const __nv_bfloat16 *gub = (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F);
-    const __nv_bfloat16 *dhb = (const __nv_bfloat16 *)swax_cuda_act_bf16(dh, F, N, F);
+    __nv_bfloat16 *dbf = side ? (__nv_bfloat16 *)swax_cuda_dout_bf16_only(dgu, 2L * F, N, 2 * F, &only) : NULL;
+    const __nv_bfloat16 *gub = side ? (const __nv_bfloat16 *)swax_cuda_act_bf16(gu, 2L * F, N, 2 * F) : NULL;
+    const __nv_bfloat16 *dhb = side ? (const __nv_bfloat16 *)swax_cuda_act_bf16(dh, F, N, F) : NULL;
     if (gub)
         swiglu_bwd_dh(dgu, dh, dhb, gub, N, F, dbf, !only);
     else
         swiglu_bwd_dh(dgu, dh, dhb, gu, N, F, dbf, !only);
+}
+
+extern "C" void swax_cuda_swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int F) {
+    swiglu_bwd_launch(dgu, dh, gu, N, F, false);
+}
+extern "C" void swax_cuda_swiglu_bwd_bf16(float *dgu, const float *dh, const float *gu, int N, int F) {
+    swiglu_bwd_launch(dgu, dh, gu, N, F, true);
 }
 
 extern "C" void swax_cuda_mlstm_gates_fwd(float *ig, float *lf, const float *pre, long ldp, const float *bias, int N,
