@@ -406,9 +406,8 @@ static void check_realistic(const Case *k, int sweep) {
     for (int v = 0; v <= ncfg; v++) {
         const int old = v == ncfg;
         const int *t = cfg[old ? 0 : v];
-        set_version(old);
-        if (old) swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults */
-        else swax_cuda_attn_tc_tiles(t[0], t[1], t[2]);
+        set_version(old); /* the old ones at the default tiles */
+        if (!old) swax_cuda_attn_tc_tiles(t[0], t[1], t[2]);
         G->to_device(qkv, qkv0, sizeof(float) * N * 3 * HD);
         G->to_device(out, poison, sizeof(float) * N * HD);
         G->to_device(lse, poison, sizeof(float) * NL);
@@ -435,12 +434,11 @@ static void check_realistic(const Case *k, int sweep) {
             if (!(e[i] <= worst[i])) worst[i] = e[i];
         int ok = ev == 0;
         for (int i = 0; i < 7; i++) ok = ok && e[i] <= tol_of(k, i);
-        if (!ok) swax_cuda_attn_tc_tiles(1, 0, 0), set_version(0); /* the defaults */
+        if (!ok) set_version(0); /* the defaults */
         CHECKF(ok, "%s, %s tiles (%d, %d, %d): err above tolerance (or v changed)", name, version_name[old], t[0], t[1],
                t[2]);
     }
-    set_version(0);
-    swax_cuda_attn_tc_tiles(1, 0, 0); /* the defaults (attn_tc.cu) */
+    set_version(0); /* the defaults (attn_tc.cu) */
     double tf, tb;
     time_pair(&c, G->attn_fwd, G->attn_bwd, 2, &tf, &tb);
     printf("  %s fp32 kernels (cuda-fp32 slots): fwd %.3f ms, bwd %.3f ms, total %.3f ms\n", name, 1e3 * tf, 1e3 * tb,
