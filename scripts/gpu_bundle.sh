@@ -2,7 +2,7 @@
 # Builds a portable CUDA swax here (ARCH=portable CUDA=1: build-portable/) and
 # packs what a GPU machine without our -dev packages needs into one archive:
 # the swax binary, the GPU test binaries, and the shared libraries they load
-# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath).
+# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath; BLIS where installed).
 #   scripts/gpu_bundle.sh [DEST]   (default .gpu/; unpack there with scripts/test_cuda.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,10 @@ for lib in libopenblas.so.0 libcjson.so.1 libpcre2-8.so.0 libgfortran.so.5 libqu
   src=$(ldd build-portable/swax | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$src" ] && cp -L "$src" "$stage/lib/$lib"
 done
+# BLIS (Debian's libblis4-openmp, when installed here): the cpu section of gpu_session.sh measures
+# CPU training with it preloaded in place of OpenBLAS's cblas (issue 9: which BLAS on 16 cores)
+blis=/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4
+[ -f "$blis" ] && cp -L "$blis" "$stage/lib/libblis.so.4"
 strip "$stage"/bin/* 2>/dev/null || true
 mkdir -p "$DEST"
 tar -C "$stage" -cJf "$DEST/bundle.tar.xz" bin lib

@@ -72,6 +72,13 @@ for sec in $SECTIONS; do
       n=$(nproc)
       timeout "$(tmo 120)" "$B" bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 \
         --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
+      # the same sweep's top with BLIS preloaded (its cblas_sgemm in place of OpenBLAS's), if bundled
+      if [ -f "$R/lib/libblis.so.4" ]; then
+        for t in 8 "$n"; do
+          BLIS_NUM_THREADS=$t LD_PRELOAD="$R/lib/libblis.so.4" timeout "$(tmo 60)" "$B" bench train --preset bench-cpu \
+            --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 --threads "$t" 2>&1 | tail -n 1 | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
+        done
+      fi
       for t in 8 "$n"; do
         OMP_NUM_THREADS=$t timeout "$(tmo 120)" python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
           --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu >> "$L/cpu_torch.jsonl" 2>&1
