@@ -59,6 +59,10 @@ for sec in $SECTIONS; do
           > "$L/infer_$k.jsonl" 2>&1
       done
       for f in infer infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
+      # where a decode step's time goes, op by op (each op synchronised, no graph: the sum is above the step)
+      SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench infer --device cuda --preset 1.4b --max-context 1 --steps 32 \
+        > "$L/infer_profile.txt" 2>&1
+      grep -E '^(\| |decode profile)' "$L/infer_profile.txt" | grep -v '^| op' | sed 's/^/infer profile: /' | head -n 40 >> "$S"
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

@@ -189,6 +189,8 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
         for (int i = 0; i < B; i++) seqs[i] = i, toks[i] = (int32_t)(i % c->vocab_used);
         for (int k = 0; k < 3 && !rc; k++) rc = swax_decode_greedy(m, s, seqs, toks, B, next); /* warm-up, capture */
         const int steps = ndec;
+        const int prof = getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0;
+        if (prof) swax_ops_profile_reset(); /* the timed decode steps only */
         const double t0 = swax_time_sec();
         for (int k = 0; k < steps && !rc; k++) {
             rc = swax_decode_greedy(m, s, seqs, toks, B, next);
@@ -207,6 +209,10 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
                     "\"bound_tokens_per_s\": %.1f, \"fraction_of_bound\": %.3f}\n",
                     ops->name, B, steps, rate, 1e3 * dt / steps, wbytes, (size_t)(bytes - (double)wbytes), bound,
                     bound > 0 ? rate / bound : 0);
+            if (prof) {
+                fprintf(out, "decode profile, batch %d (every op synchronised, no CUDA graph):\n", B);
+                swax_ops_profile_report(out, steps);
+            }
             fflush(out);
         }
         swax_state_free(s);

@@ -1,7 +1,8 @@
 /* ops_profile.c — a table that wraps another one and times each slot
  * (SWAX_PROFILE=1): it waits for the device before and after every call, so
  * the times are exact per op and the whole run is slower. Matrix products are
- * keyed by their shape. `swax bench train` prints the report. */
+ * keyed by their shape. `swax bench train` prints the report, and `swax bench
+ * infer --device cuda` one per decode batch (graphs are off while profiling). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,14 @@ static void p_to_device(void *dst, const void *src, size_t bytes) { TIMED("to_de
 static void p_to_host(void *dst, const void *src, size_t bytes) { TIMED("to_host", inner->to_host(dst, src, bytes)); }
 static void p_zero(void *p, size_t bytes) { TIMED("zero", inner->zero(p, bytes)); }
 
+/* inference slots (bench infer's decode report) */
+static void p_infer_attn(const SwaxInferAttnCall *c) { TIMED("infer_attn", inner->infer_attn(c)); }
+static void p_infer_mlstm_step(const SwaxInferStepCall *c) { TIMED("infer_mlstm_step", inner->infer_mlstm_step(c)); }
+static void p_infer_gdn(const SwaxInferGdnCall *c) { TIMED("infer_gdn", inner->infer_gdn(c)); }
+static void p_argmax(int32_t *out, const float *logits, int N, int V, int Vused) {
+    TIMED("argmax", inner->argmax(out, logits, N, V, Vused));
+}
+
 const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     inner = ops;
     wrapped = *ops;
@@ -153,6 +162,10 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
     if (ops->xent_train) wrapped.xent_train = p_xent_train;
     if (ops->matmul_fwd_add) wrapped.matmul_fwd_add = p_matmul_fwd_add;
+    if (ops->infer_attn) wrapped.infer_attn = p_infer_attn;
+    if (ops->infer_mlstm_step) wrapped.infer_mlstm_step = p_infer_mlstm_step;
+    if (ops->infer_gdn) wrapped.infer_gdn = p_infer_gdn;
+    if (ops->argmax) wrapped.argmax = p_argmax;
     return &wrapped;
 }
 
