@@ -17,6 +17,9 @@ say() { echo "[gpu_prepare $(date -u +%H:%M:%S)] $*"; }
 
 say "Debian packages (scripts/install_deps.sh)"
 bash scripts/install_deps.sh > /tmp/gpu_prepare_deps.log 2>&1 || { tail -n 20 /tmp/gpu_prepare_deps.log; exit 3; }
+# BLIS, for the cpu section's BLAS comparison only (gpu_bundle.sh packs it when present; optional)
+[ -f /usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4 ] || apt-get install -y -q libblis4-openmp \
+  >> /tmp/gpu_prepare_deps.log 2>&1 || say "BLIS not installed (optional: the cpu section then skips it)"
 if [ -d .git ]; then
   for p in .gpu/ .baseline/ .study/; do
     grep -qxF "$p" .git/info/exclude 2>/dev/null || echo "$p" >> .git/info/exclude
