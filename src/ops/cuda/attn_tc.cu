@@ -1224,6 +1224,28 @@ __device__ __forceinline__ void pack_a(uint32_t (&pa)[4], const float (&s0)[4], 
     pa[2] = pack_bf16(s1[0], s1[1]);
     pa[3] = pack_bf16(s1[2], s1[3]);
 }
+/* acc (64 × 64) += P (64 × 8·NB, the accumulator p of a product, packed to A fragments) · B (8·NB rows
+ * of 64 at sb), issued, committed and waited for (with any product still in flight) */
+template <int NB>
+__device__ __forceinline__ void wg_pv_step(float (&acc)[8][4], const float (&p)[NB][4], uint32_t sb) {
+    uint32_t pa[NB / 2][4];
+#pragma unroll
+    for (int ks = 0; ks < NB / 2; ks++) pack_a(pa[ks], p[2 * ks], p[2 * ks + 1]);
+    wg_keep(acc);
+    swax_wg::fence();
+    wg_pv<NB / 2>(acc, pa, sb);
+    swax_wg::commit();
+    swax_wg::wait<0>();
+    wg_keep(acc);
+}
+/* The next tile's accumulator (its product waited for) becomes this tile's */
+template <int NB> __device__ __forceinline__ void wg_take(float (&cur)[NB][4], float (&next)[NB][4]) {
+    wg_keep(next);
+#pragma unroll
+    for (int n = 0; n < NB; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) cur[n][e] = next[n][e];
+}
 
 /* A query-tile block's plan (wgmma kernels): its warpgroup's lo range and last row (every warp reads
  * all 64 rows: the same values in the 4 warps, so decisions on them are warpgroup-uniform), and the
@@ -1297,7 +1319,7 @@ __device__ __forceinline__ void wg_softmax(float (&s)[NB][4], float (&o)[8][4], 
 /* Forward: block per (query tile of 64·NWG rows, h, b), key tiles of BK, double buffered. */
 template <int NWG, int BK, int MINB>
 __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a) {
-    constexpr int DH = 64, NT = NWG * 128, BQ = 64 * NWG, NB = BK / 8, KS = BK / 16;
+    constexpr int DH = 64, NT = NWG * 128, BQ = 64 * NWG, NB = BK / 8;
     extern __shared__ uint4 smem_u4[];
     const uint32_t sQ = smem_1k(smem_u4), sK = sQ + BQ * 128, sV = sK + 2 * BK * 128;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
@@ -1340,15 +1362,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
         wg_keep(s);
 
         wg_softmax<NB>(s, o, mrow, lrow, k0, wr0 + g, lo_r, unm, a.scale2, t4);
-        uint32_t pa[KS][4];
-#pragma unroll
-        for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
-        wg_keep(o);
-        swax_wg::fence();
-        wg_pv<KS>(o, pa, sV + cb);
-        swax_wg::commit();
-        swax_wg::wait<0>();
-        wg_keep(o);
+        wg_pv_step<NB>(o, s, sV + cb);
     }
 
 #pragma unroll
@@ -1362,7 +1376,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) fwd_wg_kernel(const TcArgs a)
  * block (one warpgroup), so no tile is skipped. Tile variant 6. */
 template <int MINB>
 __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
-    constexpr int DH = 64, NT = 128, BQ = 64, BK = 64, NB = 8, KS = 4;
+    constexpr int DH = 64, NT = 128, BQ = 64, BK = 64, NB = 8;
     extern __shared__ uint4 smem_u4[];
     const uint32_t sQ = smem_1k(smem_u4), sK = sQ + BQ * 128, sV = sK + 3 * BK * 128;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
@@ -1407,22 +1421,8 @@ __global__ void __launch_bounds__(128, MINB) fwd_wg2_kernel(const TcArgs a) {
         const int k0 = kt0 + it * BK;
         const bool unm = k0 >= pl.lo_max && k0 + BK - 1 <= q0;
         wg_softmax<NB>(sc, o, mrow, lrow, k0, wr0 + g, lo_r, unm, a.scale2, t4);
-        uint32_t pa[KS][4];
-#pragma unroll
-        for (int ks = 0; ks < KS; ks++) pack_a(pa[ks], sc[2 * ks], sc[2 * ks + 1]);
-        wg_keep(o);
-        swax_wg::fence();
-        wg_pv<KS>(o, pa, sV + (uint32_t)(it % 3) * BK * 128);
-        swax_wg::commit();
-        swax_wg::wait<0>(); /* S of tile it + 1 and this tile's P·V */
-        wg_keep(o);
-        if (more) {
-            wg_keep(sn);
-#pragma unroll
-            for (int n = 0; n < NB; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) sc[n][e] = sn[n][e];
-        }
+        wg_pv_step<NB>(o, sc, sV + (uint32_t)(it % 3) * BK * 128); /* waits for S of tile it + 1 too */
+        if (more) wg_take(sc, sn);
     }
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) store_out_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, o, quad_sum(lrow[hh]), mrow[hh] * a.scale2, t4);
@@ -1503,15 +1503,7 @@ __global__ void __launch_bounds__(NWG * 128, MINB) bwd_dq_wg_kernel(const TcArgs
         wg_keep(s);
         wg_keep(dp);
         wg_ds(s, dp, k0, wr0 + g, lo_r, lse_r, dl_r, unm, a.scale2, t4);
-        uint32_t pa[4][4];
-#pragma unroll
-        for (int ks = 0; ks < 4; ks++) pack_a(pa[ks], s[2 * ks], s[2 * ks + 1]);
-        wg_keep(acc);
-        swax_wg::fence();
-        wg_pv<4>(acc, pa, sK + cb);
-        swax_wg::commit();
-        swax_wg::wait<0>();
-        wg_keep(acc);
+        wg_pv_step<8>(acc, s, sK + cb);
     }
 
 #pragma unroll
@@ -1569,23 +1561,8 @@ __global__ void __launch_bounds__(128, MINB) bwd_dq_wg2_kernel(const TcArgs a) {
         const int k0 = kt0 + it * BK;
         const bool unm = k0 >= pl.lo_max && k0 + BK - 1 <= q0;
         wg_ds(sc, dc, k0, wr0 + g, lo_r, lse_r, dl_r, unm, a.scale2, t4);
-        uint32_t pa[4][4];
-#pragma unroll
-        for (int ks = 0; ks < 4; ks++) pack_a(pa[ks], sc[2 * ks], sc[2 * ks + 1]);
-        wg_keep(acc);
-        swax_wg::fence();
-        wg_pv<4>(acc, pa, sK + (uint32_t)(it % 3) * BK * 128);
-        swax_wg::commit();
-        swax_wg::wait<0>();
-        wg_keep(acc);
-        if (more) {
-            wg_keep(sn);
-            wg_keep(dn);
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) sc[n][e] = sn[n][e], dc[n][e] = dn[n][e];
-        }
+        wg_pv_step<8>(acc, sc, sK + (uint32_t)(it % 3) * BK * 128); /* waits for S, dP of tile it + 1 too */
+        if (more) wg_take(sc, sn), wg_take(dc, dn);
     }
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) store_dq_row<DH>(a, b, h, wr0 + g + 8 * hh, hh, acc, t4);
