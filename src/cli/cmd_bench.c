@@ -75,7 +75,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     printf("}\n");
     fflush(stdout);
     if (tps_out) *tps_out = tps;
-    if (getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0) swax_ops_profile_report(stdout, steps);
+    if (swax_ops_profile_on()) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
     swax_model_free(m);
     free(tok), free(tgt);

@@ -189,7 +189,7 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
         for (int i = 0; i < B; i++) seqs[i] = i, toks[i] = (int32_t)(i % c->vocab_used);
         for (int k = 0; k < 3 && !rc; k++) rc = swax_decode_greedy(m, s, seqs, toks, B, next); /* warm-up, capture */
         const int steps = ndec;
-        const int prof = getenv("SWAX_PROFILE") && atoi(getenv("SWAX_PROFILE")) > 0;
+        const int prof = swax_ops_profile_on();
         if (prof) swax_ops_profile_reset(); /* the timed decode steps only */
         const double t0 = swax_time_sec();
         for (int k = 0; k < steps && !rc; k++) {

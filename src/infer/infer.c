@@ -994,8 +994,8 @@ static void decode_body(void *arg) {
 }
 
 static int graphs_on(const SwaxOps *ops) {
-    const char *g = getenv("SWAX_CUDA_GRAPHS"), *p = getenv("SWAX_PROFILE");
-    if (!ops->graph_run || (g && !strcmp(g, "0")) || (p && atoi(p) > 0)) return 0;
+    const char *g = getenv("SWAX_CUDA_GRAPHS");
+    if (!ops->graph_run || (g && !strcmp(g, "0")) || swax_ops_profile_on()) return 0;
     return 1;
 }
 

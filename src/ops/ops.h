@@ -284,6 +284,7 @@ const SwaxOps *swax_ops_cuda_bf16(void); /* "cuda": bf16 operands in the matrix 
 /* SWAX_PROFILE=1: a table that times every slot of another (ops_profile.c);
  * the report gives milliseconds per step over `steps` steps since the reset. */
 const SwaxOps *swax_ops_profiled(const SwaxOps *ops);
+int swax_ops_profile_on(void); /* SWAX_PROFILE set to a positive number */
 void swax_ops_profile_reset(void);
 void swax_ops_profile_report(FILE *f, long steps);
 

@@ -192,3 +192,8 @@ void swax_ops_profile_report(FILE *f, long steps) {
 }
 
 void swax_ops_profile_reset(void) { n_prof = 0; }
+
+int swax_ops_profile_on(void) {
+    const char *p = getenv("SWAX_PROFILE");
+    return p && atoi(p) > 0;
+}
