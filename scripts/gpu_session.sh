@@ -74,13 +74,13 @@ for sec in $SECTIONS; do
     cpu)
       # issue 9: the GPU machine's 16-core CPU, swax's thread sweep beside the PyTorch 2.x twin
       n=$(nproc)
-      timeout "$(tmo 120)" "$B" bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 \
-        --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
+      ct=(bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3)
+      timeout "$(tmo 120)" "$B" "${ct[@]}" --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
       # the same sweep's top with BLIS preloaded (its cblas_sgemm in place of OpenBLAS's), if bundled
       if [ -f "$R/lib/libblis.so.4" ]; then
         for t in 8 "$n"; do
-          BLIS_NUM_THREADS=$t LD_PRELOAD="$R/lib/libblis.so.4" timeout "$(tmo 60)" "$B" bench train --preset bench-cpu \
-            --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3 --threads "$t" 2>&1 | tail -n 1 | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
+          BLIS_NUM_THREADS=$t LD_PRELOAD="$R/lib/libblis.so.4" timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$t" 2>&1 | tail -n 1 \
+            | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
         done
       fi
       for t in 8 "$n"; do
