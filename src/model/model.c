@@ -478,7 +478,7 @@ int swax_model_set_device(SwaxModel *m, const char *device) {
     else if (!strcmp(device, "cuda-fp32")) to = swax_ops_cuda();
     else return swax_error(SWAX_E_USAGE, "device '%s': expected cpu, cuda (bf16 products) or cuda-fp32", device);
     if (!to) return swax_error_wrap(SWAX_E_USAGE, "--device %s", device);
-    if (to->is_device && swax_ops_profile_on()) to = swax_ops_profiled(to);
+    if (swax_ops_profile_on()) to = swax_ops_profiled(to);
     if (to == m->ops) return 0;
     if (strchr(m->cfg.pattern, 'D') && (!to->gdn_fwd || !to->gdn_bwd))
         return swax_error(SWAX_E_USAGE,

@@ -1,6 +1,6 @@
 /* ops_profile.c — a table that wraps another one and times each slot
- * (SWAX_PROFILE=1): it waits for the device before and after every call, so
- * the times are exact per op and the whole run is slower. Matrix products are
+ * (SWAX_PROFILE=1), on the CPU as on a GPU: it waits for the device before
+ * and after every call, so the times are exact per op and the whole run is slower. Matrix products are
  * keyed by their shape. `swax bench train` prints the report, and `swax bench
  * infer --device cuda` one per decode batch (graphs are off while profiling). */
 #include <stdio.h>
