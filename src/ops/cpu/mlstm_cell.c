@@ -1,6 +1,7 @@
 /* mlstm_cell.c — instantiates mlstm_cell_impl.inc for float and double. */
 #include "ops/cpu/mlstm_cell.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +34,19 @@ int swax_mlstm_num_chunks(int T, int L, const uint8_t *doc_start) {
 #define EXP expf
 #define FABS fabsf
 #define SQRT sqrtf
+#define GEMM cblas_sgemm
 #include "mlstm_cell_impl.inc"
 #undef REAL
 #undef SFX
 #undef EXP
 #undef FABS
 #undef SQRT
+#undef GEMM
 
 #define REAL double
 #define SFX d
 #define EXP exp
 #define FABS fabs
 #define SQRT sqrt
+#define GEMM cblas_dgemm
 #include "mlstm_cell_impl.inc"

@@ -296,6 +296,8 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
                 const float mu = mean[(size_t)r * NH + hd], rs = rstd[(size_t)r * NH + hd];
                 const float *x = h + (size_t)r * D + (size_t)hd * dv;
                 float sum_dx = 0, sum_dxx = 0;
+                float *pb = part + (size_t)b * D;
+#pragma omp simd reduction(+ : sum_dx, sum_dxx)
                 for (int e = 0; e < dv; e++) {
                     const int col = hd * dv + e;
                     const float o = og[(size_t)r * ldog + col], s = swax_sigmoidf(o);
@@ -303,13 +305,14 @@ static void mlstm_out_bwd(float *dh, float *dog, long lddog, float *dw, const fl
                     dog[(size_t)r * lddog + col] = g * hn[(size_t)r * D + col] * s * (1.0f - s);
                     const float dn = g * s; /* d hn */
                     const float xh = (x[e] - mu) * rs;
-                    part[(size_t)b * D + col] += dn * xh;
+                    pb[col] += dn * xh;
                     const float dxh = dn * w[col];
                     sum_dx += dxh;
                     sum_dxx += dxh * xh;
                 }
                 sum_dx /= dv;
                 sum_dxx /= dv;
+#pragma omp simd
                 for (int e = 0; e < dv; e++) {
                     const int col = hd * dv + e;
                     const float o = og[(size_t)r * ldog + col], s = swax_sigmoidf(o);
