@@ -137,6 +137,8 @@ static void p_to_host(void *dst, const void *src, size_t bytes) { TIMED("to_host
 static void p_zero(void *p, size_t bytes) { TIMED("zero", inner->zero(p, bytes)); }
 
 /* inference slots (bench infer's decode report) */
+static void p_gdn_fwd(SwaxGdnCall *c) { TIMED("gdn_fwd", inner->gdn_fwd(c)); }
+static void p_gdn_bwd(SwaxGdnCall *c) { TIMED("gdn_bwd", inner->gdn_bwd(c)); }
 static void p_infer_attn(const SwaxInferAttnCall *c) { TIMED("infer_attn", inner->infer_attn(c)); }
 static void p_infer_mlstm_step(const SwaxInferStepCall *c) { TIMED("infer_mlstm_step", inner->infer_mlstm_step(c)); }
 static void p_infer_gdn(const SwaxInferGdnCall *c) { TIMED("infer_gdn", inner->infer_gdn(c)); }
@@ -162,6 +164,8 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
     if (ops->xent_train) wrapped.xent_train = p_xent_train;
     if (ops->matmul_fwd_add) wrapped.matmul_fwd_add = p_matmul_fwd_add;
+    if (ops->gdn_fwd) wrapped.gdn_fwd = p_gdn_fwd;
+    if (ops->gdn_bwd) wrapped.gdn_bwd = p_gdn_bwd;
     if (ops->infer_attn) wrapped.infer_attn = p_infer_attn;
     if (ops->infer_mlstm_step) wrapped.infer_mlstm_step = p_infer_mlstm_step;
     if (ops->infer_gdn) wrapped.infer_gdn = p_infer_gdn;

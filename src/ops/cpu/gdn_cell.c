@@ -1,6 +1,7 @@
 /* gdn_cell.c — instantiates gdn_cell_impl.inc for float and double. */
 #include "ops/cpu/gdn_cell.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,15 @@
 #define REAL float
 #define SFX f
 #define EXP expf
+#define GEMM cblas_sgemm
 #include "gdn_cell_impl.inc"
 #undef REAL
 #undef SFX
 #undef EXP
+#undef GEMM
 
 #define REAL double
 #define SFX d
 #define EXP exp
+#define GEMM cblas_dgemm
 #include "gdn_cell_impl.inc"
