@@ -1,12 +1,12 @@
 /* gdn_cell.c — instantiates gdn_cell_impl.inc for float and double. */
 #include "ops/cpu/gdn_cell.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
+#include "ops/cpu/cell_mm.h"
 #include "ops/cpu/mlstm_cell.h" /* the chunk rule */
 
 #define REAL float

@@ -1,12 +1,12 @@
 /* mlstm_cell.c — instantiates mlstm_cell_impl.inc for float and double. */
 #include "ops/cpu/mlstm_cell.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
+#include "ops/cpu/cell_mm.h"
 
 int swax_mlstm_chunk_starts(int T, int L, const uint8_t *doc_start, int *starts) {
     if (L < 1) L = 64;
