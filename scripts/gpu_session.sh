@@ -76,6 +76,11 @@ for sec in $SECTIONS; do
       n=$(nproc)
       ct=(bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3)
       timeout "$(tmo 120)" "$B" "${ct[@]}" --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
+      # swax sets OMP_WAIT_POLICY=PASSIVE (3x on a shared 2-core machine): what it costs at $n threads
+      # idle, where each of a step's few hundred parallel regions wakes $n sleeping threads
+      for wp in "OMP_WAIT_POLICY=ACTIVE" "OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=20000"; do
+        env $wp timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$n" 2>&1 | tail -n 1 | sed "s/^/$wp: /" >> "$L/cpu_swax.jsonl"
+      done
       # the same sweep's top with BLIS preloaded (its cblas_sgemm in place of OpenBLAS's), if bundled
       if [ -f "$R/lib/libblis.so.4" ]; then
         for t in 8 "$n"; do
