@@ -92,6 +92,21 @@ static inline double rel_err(const float *got, const float *ref, size_t n) {
     return md / (mr > 1e-30 ? mr : 1e-30);
 }
 
+static inline double maxabs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(x[i]) > m) m = fabs(x[i]);
+    return m;
+}
+
+/* rel_err with the scale max|ref| raised to at least floor_: for a tensor that can be
+ * analytically zero (rounding noise on both sides), measured against a related one's scale. */
+static inline double rel_err_floor(const float *got, const float *ref, size_t n, double floor_) {
+    const double mr = maxabs(ref, n);
+    if (!(mr < floor_)) return rel_err(got, ref, n);
+    return rel_err(got, ref, n) * (mr > 1e-30 ? mr : 1e-30) / floor_;
+}
+
 /* Checks got (host) against ref (host) with rel_err <= tol; names the case. */
 #define CHECK_REL(got, ref, n, tol, ...)                                                   \
     do {                                                                                   \

@@ -280,20 +280,6 @@ static float *cols(const float *x, int N, long ld, long c0, long w) {
     return o;
 }
 
-static double maxabs(const float *x, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(x[i]) > m) m = fabs(x[i]);
-    return m;
-}
-
-/* rel_err (test_cuda.h) with the scale max|ref| raised to at least `floor_`. */
-static double rel_err_floor(const float *got, const float *ref, size_t n, double floor_) {
-    const double mr = maxabs(ref, n);
-    if (!(mr < floor_)) return rel_err(got, ref, n);
-    return rel_err(got, ref, n) * (mr > 1e-30 ? mr : 1e-30) / floor_;
-}
-
 /* One compared tensor: the error of the tensor-core result, the CPU's own
  * sensitivity to bf16 inputs, and the bound. */
 typedef struct {
