@@ -49,12 +49,14 @@ void swax_cuda_attn_tc_tiles(int fwd, int dq, int dkdv); /* tile variants; 0 = d
 static SwaxRng rng;
 
 /* attn_tc.cu's versions: 0 the current kernels, 1 the previous ones (SWAX_ATTN_TC=old). */
-/* the kernels under test: 0 the current ones at their default tiles, 1 SWAX_ATTN_TC=old, 2-5 the
- * current ones with the wgmma variants (dh 64 only: other dh run their defaults), between them
- * every wgmma kernel: forward 3-6, dQ 3-5, dK/dV 3-4 */
-#define NVER 6
-static const char *const version_name[NVER] = {"new", "old", "wgmma 3,3,3", "wgmma 4,4,4", "wgmma 5,3,3", "wgmma 6,5,4"};
-static const int wg_tiles[NVER][3] = {{1, 0, 0}, {1, 0, 0}, {3, 3, 3}, {4, 4, 4}, {5, 3, 3}, {6, 5, 4}};
+/* the kernels under test: 0 the current ones at their default tiles (attn_tc.cu: the wgmma 4, 3, 3
+ * at dh 64), 1 SWAX_ATTN_TC=old, 2-6 the current ones with other variants (dh 64 only: other dh
+ * run their defaults): the mma.sync kernels 1, 0, 0 and, between the rest, every wgmma kernel:
+ * forward 3-6, dQ 3-5, dK/dV 3-4 */
+#define NVER 7
+static const char *const version_name[NVER] = {"new 4,3,3",   "old",         "mma.sync 1,0,0", "wgmma 3,3,3",
+                                               "wgmma 4,4,4", "wgmma 5,3,3", "wgmma 6,5,4"};
+static const int wg_tiles[NVER][3] = {{4, 3, 3}, {1, 0, 0}, {1, 0, 0}, {3, 3, 3}, {4, 4, 4}, {5, 3, 3}, {6, 5, 4}};
 static void set_version(int v) {
     if (v == 1)
         setenv("SWAX_ATTN_TC", "old", 1);

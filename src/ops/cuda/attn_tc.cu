@@ -1892,10 +1892,11 @@ void launch_stage(const TcArgs &a, bool bwd) {
  *              tile's S in flight during the softmax (146, 3)
  *         dq   3: 1 warpgroup (158, 3); 4: 2 (160, 1); 5: 1, the next tile's S and dP in flight (218, 2)
  *         dkdv 3: 1 warpgroup × 64 keys (196, 2); 4: 2 (196, 1) */
-/* Defaults measured on an H200 (2026-11-29, B8 H16 T4096): forward variant 1
- * is the fastest at dh 64 (0.55 vs 0.66 ms at w 128, 1.95 vs 2.47 at w 2048)
- * and dh 128; the backward variants 0 are. */
-int g_tiles_fwd = 1, g_tiles_dq = 0, g_tiles_dkdv = 0;
+/* Defaults. dh 64: the wgmma kernels 4, 3, 3, measured on an H100 (2026-12-07, run 7, B8 H16
+ * T4096, fwd+bwd): 1.29 vs 1.63 ms (the mma.sync 1, 0, 0) at w 128, 3.71 vs 6.32 at w 2048; the
+ * bench-gpu step +1.2% / +9.3%. dh 128 (no wgmma kernels): forward variant 1, the fastest on an
+ * H200 (2026-11-29), and the backward variants 0; a dh-64 variant >= 3 leaves dh 128 on those. */
+int g_tiles_fwd = 4, g_tiles_dq = 3, g_tiles_dkdv = 3;
 
 /* SWAX_ATTN_TC=old: the version-1 kernels (exp2f, pre-scaled scores, scalar
  * staging), kept selectable until version 2 is proven on the GPU. Read at
@@ -2025,7 +2026,7 @@ static void attn_fwd_tc(SwaxAttnCall *c, bool side) {
         }
     } else {
         launch_stage<128>(a, false);
-        if (g_tiles_fwd == 1)
+        if (g_tiles_fwd == 1 || g_tiles_fwd >= 3)
             launch_fwd<128, 4, 1, 32, 3>(a);
         else
             launch_fwd<128, 4, 1, 64, 2>(a);
