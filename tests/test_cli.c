@@ -143,4 +143,29 @@ TEST(make_names_a_missing_library) {
     CHECK(sh(a) == 0);
 }
 
+/* A CPU with AVX2 + FMA where OpenBLAS fell back to its SSE kernels (as on VMs that hide the
+ * CPU model): swax says so and restarts with a better OPENBLAS_CORETYPE; an explicit one is kept */
+TEST(openblas_fallback_kernels_are_replaced) {
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+        printf("  (skipped: this CPU has no AVX2 + FMA)\n");
+        CHECK(1);
+        return;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE -u SWAX_REEXEC SWAX_TEST_BLAS_CORENAME=Prescott %s bench train --preset tiny "
+             "--batch 1 --seq 32 --steps 1 --threads 1", bin());
+    CHECKF(sh(cmd) == 0, "%s", out_buf);
+    CHECKF(strstr(out_buf, "OpenBLAS chose its Prescott kernels") != NULL, "no message: %s", out_buf);
+    CHECKF(strstr(out_buf, "\"blas_core\": \"Haswell\"") || strstr(out_buf, "\"blas_core\": \"SkylakeX\""),
+           "kernels not replaced: %s", out_buf);
+    snprintf(cmd, sizeof cmd,
+             "env -u SWAX_REEXEC OPENBLAS_CORETYPE=Nehalem SWAX_TEST_BLAS_CORENAME=Prescott %s bench train --preset tiny "
+             "--batch 1 --seq 32 --steps 1 --threads 1", bin());
+    CHECKF(sh(cmd) == 0, "%s", out_buf);
+    CHECKF(!strstr(out_buf, "OpenBLAS chose") && strstr(out_buf, "\"blas_core\": \"Nehalem\""),
+           "an explicit OPENBLAS_CORETYPE was overridden: %s", out_buf);
+}
+
 RUN_TESTS()

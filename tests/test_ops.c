@@ -3,6 +3,7 @@
  * the vectorised exp/tanh against libm in double. The SWA and mLSTM kernels
  * have their own float64 tests (test_swa.c, test_mlstm.c). */
 #include "core/common.h"
+#include "ops/cpu/blas_core.h"
 #include "ops/cpu/fastmath.h"
 #include "ops/gemm_picks.h"
 #include "ops/ops.h"
@@ -214,6 +215,22 @@ TEST(gemm_picks_file) {
     }
     CHECK(swax_gemm_picks_read("/nonexistent/picks.txt", 31, &p, &n) == SWAX_E_IO &&
           strstr(swax_last_error(), "/nonexistent/picks.txt"));
+}
+
+/* OpenBLAS's fallback kernels are replaced only on a CPU that can run better ones, and good
+ * or unknown picks are left alone (ops/cpu/blas_core.h) */
+TEST(blas_core_replaces_only_fallback_kernels) {
+    CHECK(swax_blas_better_core("Prescott", 1, 0) && !strcmp(swax_blas_better_core("Prescott", 1, 0), "Haswell"));
+    CHECK(swax_blas_better_core("nehalem", 1, 1) && !strcmp(swax_blas_better_core("nehalem", 1, 1), "SkylakeX"));
+    CHECK(swax_blas_better_core("Sandybridge", 1, 0) && !strcmp(swax_blas_better_core("Sandybridge", 1, 0), "Haswell"));
+    CHECK(swax_blas_better_core("unknown", 1, 1) != NULL);
+    CHECK(swax_blas_better_core("Prescott", 0, 0) == NULL); /* no AVX2 + FMA: nothing better */
+    static const char *const good[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Excavator"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) CHECKF(!swax_blas_better_core(good[i], 1, 1), "%s", good[i]);
+    CHECK(swax_blas_better_core("SomeFutureCore", 1, 1) == NULL);
+    CHECK(swax_blas_better_core(NULL, 1, 1) == NULL);
+    /* the running OpenBLAS names a kernel set */
+    CHECK(swax_blas_corename() != NULL && swax_blas_corename()[0] != 0);
 }
 
 RUN_TESTS()

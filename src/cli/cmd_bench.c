@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/cpu/blas_core.h"
 #include "ops/ops.h"
 #include "infer/infer.h"
 #include "train/optim.h"
@@ -67,6 +68,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
            "\"device_mem_gb\": %.2f, \"last_loss\": %.9g",
            device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9, (double)loss);
+    if (!strcmp(device, "cpu")) printf(", \"blas_core\": \"%s\"", swax_blas_corename());
     if (base_threads > 0) { /* a sweep; its first line is the base itself */
         const double sp = base_tps > 0 ? tps / base_tps : 1.0;
         printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base_threads, sp,

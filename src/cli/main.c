@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "ops/cpu/blas_core.h"
 
 /* Subcommands are linked weakly so that the program builds while a
  * subcommand's file is absent; an absent one says so. */
@@ -88,11 +89,26 @@ int main(int argc, char **argv) {
      * measured on a shared 2-core VM; no difference on an idle one). libgomp
      * reads the policy when it loads, before main, so set it and start again
      * once. An explicit OMP_WAIT_POLICY is respected. */
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("SWAX_REEXEC")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        setenv("SWAX_REEXEC", "1", 1);
-        execv("/proc/self/exe", argv);
-        /* exec failed: carry on with the default policy */
+    /* OpenBLAS picks its kernels when it loads, too: where its CPU detection falls back to old
+     * (SSE or AVX-without-FMA) kernels on a CPU with AVX2 and FMA, as on VMs that hide the CPU
+     * model, name the right set (ops/cpu/blas_core.h; 4.5x measured). An explicit
+     * OPENBLAS_CORETYPE is respected. Both in one restart. */
+    if (!getenv("SWAX_REEXEC")) {
+        int again = 0;
+        if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "PASSIVE", 1), again = 1;
+        const char *core = swax_blas_core_fix();
+        if (core) {
+            fprintf(stderr, "swax: OpenBLAS chose its %s kernels on this CPU, which has AVX2 and FMA%s: using %s "
+                    "(OPENBLAS_CORETYPE=%s; set OPENBLAS_CORETYPE to choose)\n",
+                    getenv("SWAX_TEST_BLAS_CORENAME") ? getenv("SWAX_TEST_BLAS_CORENAME") : swax_blas_corename(),
+                    strcmp(core, "SkylakeX") ? "" : " and AVX-512", core, core);
+            setenv("OPENBLAS_CORETYPE", core, 1), again = 1;
+        }
+        if (again) {
+            setenv("SWAX_REEXEC", "1", 1);
+            execv("/proc/self/exe", argv);
+            /* exec failed: carry on with the default policy and kernels */
+        }
     }
     /* Keep freed memory in the process: per-step scratch buffers would otherwise
      * be mmapped and unmapped every step, paying page faults each time. */
