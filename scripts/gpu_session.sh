@@ -75,7 +75,7 @@ for sec in $SECTIONS; do
       # issue 9: the GPU machine's 16-core CPU, swax's thread sweep beside the PyTorch 2.x twin
       n=$(nproc)
       ct=(bench train --preset bench-cpu --batch 4 --seq 1024 --window 128 --chunk 64 --steps 3)
-      timeout "$(tmo 120)" "$B" "${ct[@]}" --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
+      timeout "$(tmo 150)" "$B" "${ct[@]}" --threads "1,2,4,8,$n" > "$L/cpu_swax.jsonl" 2>&1
       # swax sets OMP_WAIT_POLICY=PASSIVE (3x on a shared 2-core machine): what it costs at $n threads
       # idle, where each of a step's few hundred parallel regions wakes $n sleeping threads
       for wp in "OMP_WAIT_POLICY=ACTIVE" "OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=20000"; do
@@ -99,7 +99,8 @@ for sec in $SECTIONS; do
       done
       sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
       sed 's/^/cpu decode: /' "$L/cpu_decode.jsonl" >> "$S"
-      at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores)" ;;
+      at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(grep -m1 '^flags' /proc/cpuinfo |
+          grep -o -w -E 'avx2|fma|avx512f|avx512bw|avx512_bf16|amx_tile' | sort -u | tr '\n' ' '))" ;;
     gemm)
       timeout "$(tmo 90)" "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
       python3 - "$L/gemm.jsonl" >> "$S" <<'PY' || tail -3 "$L/gemm.jsonl" >> "$S"
@@ -159,15 +160,11 @@ PY
         at "ncu done"
       else at "ncu: not on this machine"; fi ;;
     quick)
-      # the step at both windows and the bf16-activation A/B, without the whole chain
+      # the step at both windows (the wgmma SWA kernels 4,3,3 by default since run 7), the mma.sync
+      # kernels beside them, and the bf16-mixer A/B (last_loss: the same bits within each variant)
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      # the SWA wgmma kernels (tile variants fwd 4, dq 3, dkdv 3; test_cuda_attn_tc times each alone)
-      for w in 128 2048; do at "train w$w SWAX_ATTN_TILES=4,3,3: $(bt SWAX_ATTN_TILES=4,3,3 $w)"; done
-      at "train w2048 SWAX_ATTN_TILES=6,5,3: $(bt SWAX_ATTN_TILES=6,5,3 2048)"
-      at "train w128 chunk 128 (TFLA's): $(bt X=1 128 128)"
-      at "train w128 SWAX_MLSTM_KS=64: $(bt SWAX_MLSTM_KS=64 128)"
-      at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)"
-      at "A/B w128 SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0: $(bt "SWAX_BF16_MIXER=0 SWAX_BF16_ACT=0" 128)" ;;
+      at "train w2048 SWAX_ATTN_TILES=1,0,0 (mma.sync): $(bt SWAX_ATTN_TILES=1,0,0 2048)"
+      at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)" ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1
