@@ -83,7 +83,7 @@ for sec in $SECTIONS; do
       done
       # the same sweep's top with BLIS preloaded (its cblas_sgemm in place of OpenBLAS's), if bundled
       if [ -f "$R/lib/libblis.so.4" ]; then
-        for t in 8 "$n"; do
+        for t in 1 8 "$n"; do
           BLIS_NUM_THREADS=$t LD_PRELOAD="$R/lib/libblis.so.4" timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$t" 2>&1 | tail -n 1 \
             | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
         done
@@ -99,7 +99,7 @@ for sec in $SECTIONS; do
       done
       sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
       sed 's/^/cpu decode: /' "$L/cpu_decode.jsonl" >> "$S"
-      at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores; $(grep -m1 '^flags' /proc/cpuinfo |
+      at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores, $(lscpu 2>/dev/null | awk -F: '/Thread\(s\) per core/ { gsub(/ /, "", $2); print $2 }') threads a core; $(grep -m1 '^flags' /proc/cpuinfo |
           grep -o -w -E 'avx2|fma|avx512f|avx512bw|avx512_bf16|amx_tile' | sort -u | tr '\n' ' '))" ;;
     gemm)
       timeout "$(tmo 90)" "$B" bench gemm --steps 12 > "$L/gemm.jsonl" 2>&1
