@@ -53,16 +53,20 @@ for sec in $SECTIONS; do
           --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
     infer)
       timeout "$(tmo 150)" "$B" bench infer --device cuda --preset 1.4b --max-context 32768 > "$L/infer.jsonl" 2>&1
+      grep -E 'infer_(decode|prefill)' "$L/infer.jsonl" | sed "s/^/infer: /" >> "$S"
+      # where a decode step's and a prefill's time goes, op by op (each op synchronised, no graph: the sums are
+      # above the real figures); prefill per 4,096 tokens at 4k and 32k, to see what grows with the context
+      SWAX_PROFILE=1 timeout "$(tmo 120)" "$B" bench infer --device cuda --preset 1.4b --max-context 32768 --steps 32 \
+        > "$L/infer_profile.txt" 2>&1
+      grep -E '^(\| |decode profile|prefill profile)' "$L/infer_profile.txt" | grep -v '^| op' | sed 's/^/infer profile: /' |
+        head -n 120 >> "$S"
+      pack
       timeout "$(tmo 60)" env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
       for k in old new; do
         timeout "$(tmo 60)" env SWAX_INFER_KERNELS=$k "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
           > "$L/infer_$k.jsonl" 2>&1
       done
-      for f in infer infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
-      # where a decode step's time goes, op by op (each op synchronised, no graph: the sum is above the step)
-      SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench infer --device cuda --preset 1.4b --max-context 1 --steps 32 \
-        > "$L/infer_profile.txt" 2>&1
-      grep -E '^(\| |decode profile)' "$L/infer_profile.txt" | grep -v '^| op' | sed 's/^/infer profile: /' | head -n 40 >> "$S"
+      for f in infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

@@ -122,7 +122,7 @@ static void usage(FILE *f) {
             "                        batch (default 1,8; \"vs_batch1\" when 1 comes first), --steps decode tokens per\n"
             "                        batch size (default 256);\n"
             "                        GPU: decode tokens/s at batch 1 and 64 beside the HBM bound, prefill at 4k,\n"
-            "                        32k, 1M; try --preset 1.4b; SWAX_PROFILE=1: a per-op decode table)\n"
+            "                        32k, 1M; try --preset 1.4b; SWAX_PROFILE=1: per-op decode and prefill tables)\n"
             "       swax bench kernels [--device cuda]   SWA and mLSTM kernels at SPEC §8's shapes\n"
             "       swax bench gemm [--steps K]          (CUDA) the bench-gpu step's products: the planned cuBLASLt\n"
             "                        algorithm beside its next K candidates (default 8), ms and the gain per step\n\n"

@@ -108,12 +108,18 @@ static int prefill_sweep(SwaxModel *m, int window, int chunk, const long ctxs[3]
         }
         const long tail = ctx >= 65536 ? 32768 : 0;
         double secs = 0, tsecs = 0;
+        const int prof = device && swax_ops_profile_on(); /* the device's ops table is the profiled one */
+        if (prof) swax_ops_profile_reset(); /* this context's prefill only */
         SWAX_TRY(time_prefill(m, window, chunk, ctx, tail, &secs, &tsecs));
         fprintf(out, "{\"bench\": \"infer_prefill\", ");
         if (device) fprintf(out, "\"device\": \"%s\", ", device);
         fprintf(out, "\"context\": %ld, \"seconds\": %.3f, \"tokens_per_s\": %.1f", ctx, secs, ctx / secs);
         if (tail) fprintf(out, ", \"last_%ld_tokens_per_s\": %.1f", tail, tail / tsecs);
         fprintf(out, "}\n");
+        if (prof) { /* per block of 4,096 tokens, so that contexts compare op by op */
+            fprintf(out, "prefill profile, context %ld, per 4096 tokens (every op synchronised):\n", ctx);
+            swax_ops_profile_report(out, (int)((ctx + 4095) / 4096));
+        }
         fflush(out);
     }
     return 0;
