@@ -96,12 +96,11 @@ int main(int argc, char **argv) {
     if (!getenv("SWAX_REEXEC")) {
         int again = 0;
         if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "PASSIVE", 1), again = 1;
-        const char *core = swax_blas_core_fix();
+        const char *picked = NULL, *core = swax_blas_core_fix(&picked);
         if (core) {
             fprintf(stderr, "swax: OpenBLAS chose its %s kernels on this CPU, which has AVX2 and FMA%s: using %s "
                     "(OPENBLAS_CORETYPE=%s; set OPENBLAS_CORETYPE to choose)\n",
-                    getenv("SWAX_TEST_BLAS_CORENAME") ? getenv("SWAX_TEST_BLAS_CORENAME") : swax_blas_corename(),
-                    strcmp(core, "SkylakeX") ? "" : " and AVX-512", core, core);
+                    picked, strcmp(core, "SkylakeX") ? "" : " and AVX-512", core, core);
             setenv("OPENBLAS_CORETYPE", core, 1), again = 1;
         }
         if (again) {

@@ -13,8 +13,9 @@ const char *swax_blas_corename(void);
  * AVX-512 products), the CPU has no AVX2 and FMA, or picked is unknown to this list. */
 const char *swax_blas_better_core(const char *picked, int avx2_fma, int avx512);
 
-/* The same for this process: NULL where OPENBLAS_CORETYPE is set (the user's choice) or nothing
- * is to gain. For tests, SWAX_TEST_BLAS_CORENAME stands in for OpenBLAS's pick. */
-const char *swax_blas_core_fix(void);
+/* The same for this process, with *picked set to OpenBLAS's pick: NULL where OPENBLAS_CORETYPE
+ * is set (the user's choice) or nothing is to gain. For tests, SWAX_TEST_BLAS_CORENAME stands in
+ * for OpenBLAS's pick. */
+const char *swax_blas_core_fix(const char **picked);
 
 #endif
