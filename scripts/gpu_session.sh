@@ -61,12 +61,14 @@ for sec in $SECTIONS; do
       grep -E '^(\| |decode profile|prefill profile)' "$L/infer_profile.txt" | grep -v '^| op' | sed 's/^/infer profile: /' |
         head -n 120 >> "$S"
       pack
-      timeout "$(tmo 60)" env SWAX_GEMV=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 > "$L/infer_gemv0.jsonl" 2>&1
-      for k in old new; do
-        timeout "$(tmo 60)" env SWAX_INFER_KERNELS=$k "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
-          > "$L/infer_$k.jsonl" 2>&1
-      done
-      for f in infer_gemv0 infer_old infer_new; do grep -E 'infer_(decode|prefill)' "$L/$f.jsonl" | sed "s/^/$f: /" >> "$S"; done
+      # prefill pieces of 256 rows (the 32 MiB scratch of before) against the default (1 GiB on a device: 4096 rows)
+      timeout "$(tmo 90)" env SWAX_PREFILL_SCRATCH_MB=32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
+        > "$L/infer_piece256.jsonl" 2>&1
+      grep -E 'infer_prefill' "$L/infer_piece256.jsonl" | sed "s/^/piece 256 rows: /" >> "$S"
+      pack
+      # issue 10's prefill range: 4k to 1M tokens of context
+      timeout "$(tmo 240)" "$B" bench infer --device cuda --preset 1.4b --max-context 1048576 > "$L/infer_1m.jsonl" 2>&1
+      grep -E 'infer_prefill' "$L/infer_1m.jsonl" | sed "s/^/to 1M: /" >> "$S"
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

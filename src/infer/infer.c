@@ -10,8 +10,8 @@
  * plus the position (tokens consumed) kept beside it.
  *
  * Prefill cuts the tokens into pieces of up to `piece` rows: a multiple of the
- * mLSTM chunk L, as many rows as fit a 32 MiB scratch (at least 256, at most
- * 4096) so that the matrix products are efficient and the per-call overheads
+ * mLSTM chunk L, as many rows as fit a 32 MiB scratch (1 GiB on a device; at least 256,
+ * at most 4096) so that the matrix products are efficient and the per-call overheads
  * (thread wake-ups) are spread over many tokens. Every
  * layer runs on the whole piece; the mLSTM runs the chunkwise form with the
  * state carried in and out, its chunks aligned to absolute multiples of L (so
@@ -58,6 +58,7 @@
 #define PIECE_MIN_ROWS 256
 #define PIECE_MAX_ROWS 4096
 #define PIECE_SCRATCH_BYTES ((size_t)32 << 20)
+#define PIECE_SCRATCH_BYTES_DEV ((size_t)1 << 30)
 #define CHUNK_MAX 65536
 #define LOGIT_ROWS 256 /* device: logits computed and copied back this many rows at a time */
 
@@ -396,9 +397,22 @@ static size_t scratch_row_bytes(const SwaxState *s) {
            (s->gdn_row ? sizeof(float *) : 0);
 }
 
-/* prefill piece: a multiple of L, about PIECE_SCRATCH_BYTES of scratch */
+/* Scratch a prefill piece may take: PIECE_SCRATCH_BYTES on the CPU (the
+ * piece's activations stay in cache), PIECE_SCRATCH_BYTES_DEV on a device,
+ * where 32 MiB gave the 1.4b preset 256-row pieces: its prefill attention ran
+ * 8 query tiles x 16 heads = 128 blocks of 4 warps, under one block per SM
+ * (run 8, H100: attention 76% of a 4k prefill), and its products N = 256.
+ * SWAX_PREFILL_SCRATCH_MB overrides both (A/B runs). */
+static size_t piece_budget(const SwaxState *s) {
+    const char *e = getenv("SWAX_PREFILL_SCRATCH_MB");
+    const long mb = e ? strtol(e, NULL, 10) : 0;
+    if (mb > 0 && mb <= 65536) return (size_t)mb << 20;
+    return s->dev ? PIECE_SCRATCH_BYTES_DEV : PIECE_SCRATCH_BYTES;
+}
+
+/* prefill piece: a multiple of L, about piece_budget() of scratch */
 static int piece_rows(const SwaxState *s, int L) {
-    size_t rows = PIECE_SCRATCH_BYTES / scratch_row_bytes(s);
+    size_t rows = piece_budget(s) / scratch_row_bytes(s);
     if (rows < PIECE_MIN_ROWS) rows = PIECE_MIN_ROWS;
     if (rows > PIECE_MAX_ROWS) rows = PIECE_MAX_ROWS;
     rows = rows / (size_t)L * (size_t)L;
