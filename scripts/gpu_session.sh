@@ -166,11 +166,12 @@ PY
         at "ncu done"
       else at "ncu: not on this machine"; fi ;;
     quick)
-      # the step at both windows (the wgmma SWA kernels 4,3,3 by default since run 7), the mma.sync
-      # kernels beside them, and the bf16-mixer A/B (last_loss: the same bits within each variant)
+      # the step at both windows (the wgmma SWA kernels 4,3,3 by default since run 7), and the
+      # cross-entropy re-reading its bf16 row (100 kB: two blocks an SM, the rows in flight fit the L2)
+      # instead of keeping the capped row in shared memory (one block an SM; 6.6 ms a step in run 7's
+      # profile against ~2.2 at the bandwidth); last_loss: the same bits in both
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      at "train w2048 SWAX_ATTN_TILES=1,0,0 (mma.sync): $(bt SWAX_ATTN_TILES=1,0,0 2048)"
-      at "A/B w128 SWAX_BF16_MIXER=0: $(bt SWAX_BF16_MIXER=0 128)" ;;
+      at "A/B w128 SWAX_XENT_ROW=0: $(bt SWAX_XENT_ROW=0 128)" ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1

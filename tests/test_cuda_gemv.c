@@ -148,6 +148,28 @@ static void gemv_case(const DWeights *dw, const float *rw, int N, int Cc, int OC
     CHECKF(!memcmp(got, again, sizeof(float) * (size_t)N * ldo), "gemv not deterministic N=%d C=%d OC=%d", N, Cc,
            OC);
 
+    /* with a residual (decode's output projections): the product's bits plus
+     * one fp32 add, padding untouched; the residual may not be the output */
+    {
+        float *res = urand((size_t)N * ldo, -3, 3), *want = malloc(sizeof(float) * (size_t)N * ldo);
+        SWAX_ASSERT(want);
+        for (size_t i = 0; i < (size_t)N * ldo; i++) want[i] = got[i] + res[i];
+        DBuf d_res = dbuf(res, (size_t)N * ldo, 0);
+        dset(d_out, NULL);
+        rc = swax_cuda_gemv_bf16_add(d_out.p, ldo, d_inp.p, ldi, dw->w, N, Cc, OC, d_res.p, st);
+        CHECKF(rc == 0, "gemv with a residual returned %d", rc);
+        float *ga = dget(d_out);
+        int same = 1;
+        for (int i = 0; i < N && same; i++)
+            same = !memcmp(ga + (size_t)i * ldo, want + (size_t)i * ldo, sizeof(float) * OC);
+        CHECKF(same, "gemv + residual differs from gemv then an add: N=%d C=%d OC=%d", N, Cc, OC);
+        CHECKF(padding_untouched(ga, N, OC, ldo), "gemv + residual wrote past OC");
+        CHECKF(swax_cuda_gemv_bf16_add(d_out.p, ldo, d_inp.p, ldi, dw->w, N, Cc, OC, d_out.p, st) != 0,
+               "a residual that is the output was taken");
+        free(res), free(want), free(ga);
+        dfree(d_res);
+    }
+
     /* the last row alone: the same bits as in the batch */
     rc = swax_cuda_gemv_bf16(d_one.p, OC, d_inp.p + (size_t)(N - 1) * ldi, ldi, dw->w, 1, Cc, OC, st);
     CHECKF(rc == 0, "single-row call returned %d", rc);

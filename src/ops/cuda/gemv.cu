@@ -51,6 +51,7 @@ struct GemvU {
 struct GemvArgs {
     float *out;
     long ldo;
+    const float *resid; /* NULL, or added to each output in the store: (N, OC), stride ldo */
     const float *inp;
     long ldi;
     const uint4 *w; /* (OC, C8) 16-byte vectors of 8 bf16 */
@@ -160,6 +161,12 @@ __device__ __forceinline__ void gemv_stage(uint4 *xs, const float *__restrict__ 
  * (KS = 1), or summed over the KS k-warps in ascending order through `red`
  * (8 warps × N × R floats) and stored. The KS > 1 branch holds two barriers:
  * every warp of the block reaches it equally often. */
+/* out[n][row] = s, or s + resid[n][row] (one fp32 add: the bits of a product then an add) */
+__device__ __forceinline__ void gemv_store(const GemvArgs &a, int n, int row, float s) {
+    const size_t i = (size_t)n * (size_t)a.ldo + (size_t)row;
+    a.out[i] = a.resid ? s + a.resid[i] : s;
+}
+
 template <int N>
 __device__ __forceinline__ void gemv_finish(const GemvArgs &a, float (&acc)[N][GEMV_R], float *red, int brow, int rw,
                                             int lane, int warp) {
@@ -171,7 +178,7 @@ __device__ __forceinline__ void gemv_finish(const GemvArgs &a, float (&acc)[N][G
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 const float s = swax_warp_sum(acc[n][r]);
-                if (lane == n * R + r && row0 + r < a.OC) a.out[(size_t)n * (size_t)a.ldo + (size_t)(row0 + r)] = s;
+                if (lane == n * R + r && row0 + r < a.OC) gemv_store(a, n, row0 + r, s);
             }
         return;
     }
@@ -190,7 +197,7 @@ __device__ __forceinline__ void gemv_finish(const GemvArgs &a, float (&acc)[N][G
         float s = p[0];
         for (int k = 1; k < a.KS; k++) s += p[k * N * R];
         const int row = brow + q * R + r;
-        if (row < a.OC) a.out[(size_t)n * (size_t)a.ldo + (size_t)row] = s;
+        if (row < a.OC) gemv_store(a, n, row, s);
     }
     __syncthreads(); /* red is written again by the next group */
 }
@@ -352,10 +359,15 @@ static int gemv_launch(GemvArgs a, cudaStream_t st) {
 
 extern "C" int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C,
                                    int OC, void *stream) {
+    return swax_cuda_gemv_bf16_add(out, ldo, inp, ldi, w_bf16, N, C, OC, NULL, stream);
+}
+
+extern "C" int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N,
+                                       int C, int OC, const float *resid, void *stream) {
     if (N < 1 || N > GEMV_MAX_N || C < 8 || C % 8 != 0 || OC < 1 || ldi < C || ldo < OC) return 1;
-    if (!out || !inp || !w_bf16 || ((uintptr_t)w_bf16 & 15) != 0) return 1;
+    if (!out || !inp || !w_bf16 || ((uintptr_t)w_bf16 & 15) != 0 || resid == out) return 1;
     GemvArgs a;
-    a.out = out, a.ldo = ldo, a.inp = inp, a.ldi = ldi;
+    a.out = out, a.ldo = ldo, a.resid = resid, a.inp = inp, a.ldi = ldi;
     a.w = static_cast<const uint4 *>(w_bf16);
     a.C8 = C / 8, a.OC = OC;
     a.KS = 1, a.T = 1, a.nBG = 0;

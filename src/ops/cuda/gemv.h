@@ -26,6 +26,12 @@ extern "C" {
 
 int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
                         void *stream);
+/* The same with a residual: out = resid + the product, one fp32 add per
+ * element (the bits of swax_cuda_gemv_bf16 then an add); resid (N, OC) has
+ * out's stride and must not be out (nonzero, nothing launched, if it is);
+ * NULL = swax_cuda_gemv_bf16. */
+int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
+                            const float *resid, void *stream);
 
 /* Timing helpers for the tests (they allocate, time and free; negative on
  * failure). swax_cuda_gemv_bench_us: the median device time (microseconds, CUDA

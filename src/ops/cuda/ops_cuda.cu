@@ -741,9 +741,9 @@ static int gemv_on(void) {
 }
 
 /* out (+ resid, in the epilogue, when resid) = inp · wᵀ with bf16 operands.
- * Decode without a residual: N <= 8 rows in one pass over the weights
- * (gemv.cu; nonzero = not handled); not in training, where it would make no
- * kept copy of the input. */
+ * Decode: N <= 8 rows in one pass over the weights, the residual added in the
+ * gemv's store (gemv.cu; nonzero = not handled); not in training, where it
+ * would make no kept copy of the input. */
 static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
                          const float *resid) {
     dside.valid = 0;
@@ -752,8 +752,8 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
     const __nv_bfloat16 *ia = (const __nv_bfloat16 *)swax_cuda_act_bf16(inp, ldi, N, C);
     void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
     SWAX_CUDA_REQUIRE(!(oa && resid));
-    if (!ia && !oa && !resid && N <= 8 && !kept_training && gemv_on() &&
-        swax_cuda_gemv_bf16(out, ldo, inp, ldi, wb, N, C, OC, ctx.stream) == 0)
+    if (!ia && !oa && N <= 8 && !kept_training && gemv_on() &&
+        swax_cuda_gemv_bf16_add(out, ldo, inp, ldi, wb, N, C, OC, resid, ctx.stream) == 0)
         return;
     if (ia) fside.valid = 0;
     const __nv_bfloat16 *ib = ia ? ia : kept_round(inp, ldi, N, C);
