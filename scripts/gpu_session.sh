@@ -65,6 +65,10 @@ for sec in $SECTIONS; do
       timeout "$(tmo 90)" env SWAX_PREFILL_SCRATCH_MB=32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
         > "$L/infer_piece256.jsonl" 2>&1
       grep -E 'infer_prefill' "$L/infer_piece256.jsonl" | sed "s/^/piece 256 rows: /" >> "$S"
+      # the prefill attention on the training forward's tensor-core kernels (opt-in until measured)
+      timeout "$(tmo 90)" env SWAX_PREFILL_ATTN=tc "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
+        > "$L/infer_tc.jsonl" 2>&1
+      grep -E 'infer_prefill' "$L/infer_tc.jsonl" | sed "s/^/prefill attention tc: /" >> "$S"
       pack
       # issue 10's prefill range: 4k to 1M tokens of context
       timeout "$(tmo 240)" "$B" bench infer --device cuda --preset 1.4b --max-context 1048576 > "$L/infer_1m.jsonl" 2>&1

@@ -102,6 +102,37 @@ __global__ void k_rope_rows(SwaxInferAttnCall c) {
         }
 }
 
+/* Prefill on the training forward's kernels (prefill_tc below): row i of the
+ * staging array st (T' = nprev + R rows of 3·H·dh) is position pos0 - nprev + i.
+ * Rows < nprev come from the ring: q zero, k rotated back to unrotated (the
+ * inverse of k_rope_rows' rotation at that position, the same angles), v as
+ * stored; rows >= nprev are the call's rows as the projection wrote them
+ * (before k_rope_rows). The forward rotates every row at its staging index:
+ * RoPE makes q·k depend on the index difference only, which equals the
+ * positions' difference. One block per staging row. */
+__global__ void k_stage_prefill(SwaxInferAttnCall c, float *st, int nprev) {
+    const int row = blockIdx.x, HD = c.H * c.dh, half = c.dh / 2;
+    float *dst = st + (size_t)row * 3 * HD;
+    if (row >= nprev) {
+        const float *src = c.qkv + (size_t)(row - nprev) * c.ldq;
+        for (int i = threadIdx.x; i < 3 * HD; i += blockDim.x) dst[i] = src[i];
+        return;
+    }
+    const long p = c.pos0 - nprev + row;
+    const float *kr = c.state + (size_t)c.seq * c.per_seq + c.ring_off + (size_t)(p % c.window) * HD;
+    const float *vr = kr + (size_t)c.window * HD;
+    for (int i = threadIdx.x; i < HD; i += blockDim.x) dst[i] = 0.f, dst[2 * HD + i] = vr[i];
+    for (int x = threadIdx.x; x < c.H * half; x += blockDim.x) {
+        const int h = x / half, j = x % half;
+        const double inv_freq = pow(c.rope_theta, -2.0 * j / c.dh); /* as k_rope_rows */
+        const double ang = (double)p * inv_freq;
+        const float cs = (float)cos(ang), sn = (float)sin(ang);
+        const float y0 = kr[h * c.dh + j], y1 = kr[h * c.dh + j + half];
+        dst[HD + h * c.dh + j] = __fadd_rn(__fmul_rn(y0, cs), __fmul_rn(y1, sn));
+        dst[HD + h * c.dh + j + half] = __fsub_rn(__fmul_rn(y1, cs), __fmul_rn(y0, sn));
+    }
+}
+
 /* Key j of head h for a call whose own rows start at position p0 of sequence
  * seq: from the call's rows (j >= p0) or the ring. part 1 = k, 2 = v. */
 __device__ __forceinline__ const float *key_row(const SwaxInferAttnCall &c, int seq, long p0, int r0, long j, int h,
@@ -623,7 +654,8 @@ template <int DP> void launch_decode(const SwaxInferAttnCall *c) {
 
 /* Scratch for the split kernels' partial results (slots no other file uses). */
 constexpr int SCR_DEC_ATTN = SWAX_SCRATCH_SLOTS - 1, SCR_DEC_STEP = SWAX_SCRATCH_SLOTS - 2;
-static_assert(SCR_DEC_STEP > SWAX_SCRATCH_BF16_W, "infer.cu's scratch slots collide with the enum");
+constexpr int SCR_PRE_ATTN = SWAX_SCRATCH_SLOTS - 3;
+static_assert(SCR_PRE_ATTN > SWAX_SCRATCH_GDN, "infer.cu's scratch slots collide with the enum");
 
 /* Which decode and prefill kernels. The split decode kernels (attention per
  * (split of keys, head, row), the mLSTM step per (rows of C, head, row), each
@@ -696,20 +728,56 @@ struct Graph {
 
 } // namespace
 
-extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
+/* Whether a prefill call of the "cuda" table runs its attention on the
+ * training forward's tensor-core kernels (attn_tc.cu: bf16 operands, fp32
+ * softmax): head dims 64 and 128, SWAX_PREFILL_ATTN=tc. Off by default until
+ * measured on a GPU (written in session 12 without one): run 8's 1.4b prefill
+ * spent 76-82% of its time in k_attn_prefill (fp32 CUDA cores). */
+static bool prefill_tc(const SwaxInferAttnCall *c, bool table_bf16) {
+    const char *e = getenv("SWAX_PREFILL_ATTN");
+    return table_bf16 && (c->dh == 64 || c->dh == 128) && e && !strcmp(e, "tc");
+}
+
+/* Stage ring + rows (k_stage_prefill), run the forward over T' = nprev + R
+ * rows with the layer's window, keep the last R rows' outputs. The staging
+ * reads the rows before k_rope_rows rotates them and the ring before
+ * k_ring_write overwrites it (stream order). Extra work: the nprev staged
+ * rows' queries (zero: their outputs are dropped), nprev / T' of the forward. */
+static void prefill_attn_tc(const SwaxInferAttnCall *c, cudaStream_t st) {
+    const int nprev = (int)(c->pos0 < (long)c->window - 1 ? c->pos0 : (long)c->window - 1);
+    const int Tp = nprev + c->R, HD = c->H * c->dh;
+    const size_t nq = (size_t)Tp * 3 * HD, no = (size_t)Tp * HD, nl = (size_t)c->H * Tp;
+    float *buf = static_cast<float *>(swax_cuda_scratch(SCR_PRE_ATTN, sizeof(float) * (nq + no + nl)));
+    float *qkv = buf, *out = buf + nq, *lse = out + no;
+    k_stage_prefill<<<Tp, 256, 0, st>>>(*c, qkv, nprev);
+    SWAX_CUDA_LAUNCHED();
+    SwaxAttnCall a;
+    memset(&a, 0, sizeof a);
+    a.B = 1, a.T = Tp, a.H = c->H, a.dh = c->dh, a.window = c->window, a.rope_theta = c->rope_theta;
+    a.qkv = qkv, a.out = out, a.lse = lse;
+    swax_cuda_attn_fwd_tc(&a);
+    SWAX_CUDA_CHECK(cudaMemcpyAsync(c->out, out + (size_t)nprev * HD, sizeof(float) * (size_t)c->R * HD,
+                                    cudaMemcpyDeviceToDevice, st));
+}
+
+static void infer_attn(const SwaxInferAttnCall *c, bool table_bf16) {
     SWAX_CUDA_REQUIRE(c->R >= 0 && c->H >= 1 && c->dh >= 2 && c->dh % 2 == 0 && c->dh <= 256 && c->window >= 1);
     SWAX_CUDA_REQUIRE(c->qkv && c->out && c->state && c->rope_theta > 0);
     SWAX_CUDA_REQUIRE(c->seq >= 0 ? c->pos0 >= 0 : (c->rowseq && c->rowpos));
     if (c->R == 0) return;
     cudaStream_t st = swax_cuda_stream();
+    const bool tc = c->seq >= 0 && prefill_tc(c, table_bf16);
+    if (tc) prefill_attn_tc(c, st);
     const size_t nrope = (size_t)c->R * (c->dh / 2);
-    k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c);
+    k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c); /* the ring takes rotated keys */
     SWAX_CUDA_LAUNCHED();
     if (c->seq >= 0) {
         const bool old = kernel_choice() != K_NEW;
-        if (c->dh <= 64) launch_prefill<64>(c, old);
-        else if (c->dh <= 128) launch_prefill<128>(c, old);
-        else launch_prefill<256>(c, old);
+        if (!tc) { /* else prefill_attn_tc wrote out above */
+            if (c->dh <= 64) launch_prefill<64>(c, old);
+            else if (c->dh <= 128) launch_prefill<128>(c, old);
+            else launch_prefill<256>(c, old);
+        }
         const int first = c->R > c->window ? c->R - c->window : 0;
         k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
         SWAX_CUDA_LAUNCHED();
@@ -720,6 +788,10 @@ extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) {
         else launch_decode<256>(c, split);
     }
 }
+
+extern "C" void swax_cuda_infer_attn(const SwaxInferAttnCall *c) { infer_attn(c, false); }
+/* the "cuda" table's: may take the tensor-core prefill (prefill_tc) */
+extern "C" void swax_cuda_infer_attn_bf16(const SwaxInferAttnCall *c) { infer_attn(c, true); }
 
 extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
     SWAX_CUDA_REQUIRE(c->R >= 0 && c->NH >= 1 && c->dk >= 1 && c->dv >= 1);

@@ -978,6 +978,7 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         t.swiglu_bwd = swax_cuda_swiglu_bwd_bf16;
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
+        t.infer_attn = swax_cuda_infer_attn_bf16; /* prefill attention may take the tensor-core forward */
         /* side copies from the SWA kernels, the mLSTM output norm and the RMSNorm backward
          * (SWAX_BF16_MIXER=0: without them, A/B timing; the same bits either way) */
         static int mixer_off = -1;
