@@ -107,7 +107,15 @@ for sec in $SECTIONS; do
         timeout "$(tmo 60)" "$B" bench infer --preset bench-cpu --threads "$t" --batch 1,8 --max-context 1 --steps 256 \
           2>&1 | grep infer_decode | sed "s/^/threads $t: /" >> "$L/cpu_decode.jsonl"
       done
+      # which ops do not scale (issue 9: 1 -> 16 threads 54% in run 8): the per-op profile at 1 and $n threads
+      for t in 1 "$n"; do
+        SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$t" > "$L/cpu_prof_$t.txt" 2>&1
+      done
+      awk -F'|' -v n="$n" 'FNR == 1 { f++ } /^\| / && $2 !~ / op / && $3 + 0 > 0 { op = $2; gsub(/^ +| +$/, "", op); ms[f, op] = $3 + 0; seen[op] = 1 }
+        END { for (o in seen) if (ms[2, o] > 0) printf "%8.1f ms at %d threads, %9.1f at 1: %5.2fx  %s\n", ms[2, o], n, ms[1, o], ms[1, o] / ms[2, o], o }' \
+        "$L/cpu_prof_1.txt" "$L/cpu_prof_$n.txt" | sort -rn | head -n 24 | sed 's/^/cpu op scaling: /' > "$L/cpu_scaling.txt"
       sed 's/^/cpu swax: /' "$L/cpu_swax.jsonl" >> "$S"; sed 's/^/cpu torch: /' "$L/cpu_torch.jsonl" >> "$S"
+      cat "$L/cpu_scaling.txt" >> "$S"
       sed 's/^/cpu decode: /' "$L/cpu_decode.jsonl" >> "$S"
       at "cpu done ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $n cores, $(lscpu 2>/dev/null | awk -F: '/Thread\(s\) per core/ { gsub(/ /, "", $2); print $2 }') threads a core; $(grep -m1 '^flags' /proc/cpuinfo |
           grep -o -w -E 'avx2|fma|avx512f|avx512bw|avx512_bf16|amx_tile' | sort -u | tr '\n' ' '))" ;;
