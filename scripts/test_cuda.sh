@@ -77,7 +77,11 @@ if [ "${SWAX_CUDA_SANITIZE:-1}" != 0 ] && command -v compute-sanitizer >/dev/nul
               "memcheck test_cuda_mlstm mlstm_partial_tiles" "racecheck test_cuda_attn attn_misaligned" \
               "racecheck test_cuda_mlstm mlstm_documents" "memcheck test_cuda_model checkpoint" \
               "memcheck test_cuda_infer bad_inputs" "racecheck test_cuda_infer batched_decode" \
-              "memcheck test_cuda_gdn gdn_documents" "racecheck test_cuda_gdn gdn_documents" ; do
+              "memcheck test_cuda_gdn gdn_documents" "racecheck test_cuda_gdn gdn_documents" \
+              "memcheck test_cuda_attn_tc attn_tc_misaligned" "racecheck test_cuda_attn_tc attn_tc_misaligned" \
+              "memcheck test_cuda_mlstm_tc mlstm_tc_documents" "racecheck test_cuda_mlstm_tc mlstm_tc_documents" \
+              "memcheck test_cuda_wgmma wgmma" "memcheck test_cuda_gemv cuda_gemv_refuses" \
+              "memcheck test_cuda_infer bf16_tensor_core" ; do
     set -- $spec
     tool=$1; name=$2; filt=$3
     [ -x "$BIN_T/$name" ] || continue
