@@ -30,6 +30,10 @@
 #   --mix F          fraction of training tokens that are synthetic retrieval documents (0.5);
 #                    half NIAH-format documents, half key-value recall; every one inside one
 #                    training row (data build --align T)
+#   --synth-len L    longest synthetic document, in tokens (default T/4 = 512: retrieval is learned
+#                    on short documents and tested at 1x..32x T; the learning curve's multiple
+#                    choice items are this long); the CPU check of 2026-12-07 learned retrieval
+#                    from short documents and none from documents up to T
 #   --eval-device D  auto (cuda when `swax eval niah --help` lists --device and training is on a
 #                    GPU), cuda or cpu; on the CPU the evaluation is cut down (lengths to 8x)
 #   --threads N      CPU threads (default: all cores / workers)
@@ -61,7 +65,7 @@ STUDY="swax-w128,swax-w512,swax-w2048,swax-stoch-linear,swax-stoch-switch,swa-w2
 # when named with --only and the binary knows pattern D)
 
 ONLY="" SEEDS="1,2" STEPS="" MINUTES="" GPU="" GPUS="" DEVICE=cuda OUTD="${OUT:-}" WORK="" PACK=.study/pack
-BIN="" MIX=0.5 EVAL_DEVICE=auto THREADS="" MINI=0 MODE=run REPORT_DIR=docs/results/window_study KEEP_WORK=0
+BIN="" MIX=0.5 SYN_MAX="" EVAL_DEVICE=auto THREADS="" MINI=0 MODE=run REPORT_DIR=docs/results/window_study KEEP_WORK=0
 usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -77,6 +81,7 @@ while [ $# -gt 0 ]; do
     --pack) PACK=$2; shift ;;
     --bin) BIN=$2; shift ;;
     --mix) MIX=$2; shift ;;
+    --synth-len) SYN_MAX=$2; shift ;;
     --eval-device) EVAL_DEVICE=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --keep-work) KEEP_WORK=1 ;;
@@ -165,6 +170,14 @@ else
   TRAIN_MAX_S=${TRAIN_MAX_S:-330} EVAL_MAX_S=${EVAL_MAX_S:-90} MIN_DOC=(--min-doc-len $((32 * T)))
 fi
 ONLY=${ONLY:-$STUDY} WORK=${WORK:-.study/work}
+# the synthetic documents' longest length: T/4 for the study, T - 16 in the CPU mini run
+if [ -z "$SYN_MAX" ]; then if [ "$MINI" = 1 ]; then SYN_MAX=$((T - 16)); else SYN_MAX=$((T / 4)); fi; fi
+[ "$SYN_MAX" -ge $((NIAH_MIN + 16)) ] && [ "$SYN_MAX" -le $((T - 16)) ] ||
+  { echo "window_study.sh: --synth-len $SYN_MAX must be in [$((NIAH_MIN + 16)), $((T - 16))]" >&2; exit 2; }
+# as many synthetic tokens to draw from at any length: shorter documents, more of them (the study's
+# 24,000 of each kind were sized for documents up to T - 16; data build repeats a source in passes
+# where its share asks for more tokens than it has)
+[ "$MINI" = 1 ] || { GEN_NIAH=$((GEN_NIAH * (T - 16) / SYN_MAX)); GEN_KV=$((GEN_KV * (T - 16) / SYN_MAX)); }
 SHORT=$((T / 16)) MED=$((T / 4)) LONG=$T
 [ -n "$OUTD" ] || OUTD=.study/results
 mkdir -p "$OUTD" "$WORK"
@@ -180,14 +193,14 @@ done
 # ---- 4-GPU machine: one worker per GPU ------------------------------------------------------------
 if [ -n "$GPUS" ] && [ "$MODE" = run ]; then
   MINI_ARG=(); [ "$MINI" = 1 ] && MINI_ARG=(--cpu-mini)
-  "$0" "${MINI_ARG[@]}" --prepare --work "$WORK" --pack "$PACK" --bin "$BIN" --mix "$MIX" --only "$ONLY" --seeds "$SEEDS"
+  "$0" "${MINI_ARG[@]}" --prepare --work "$WORK" --pack "$PACK" --bin "$BIN" --mix "$MIX" --synth-len "$SYN_MAX" --only "$ONLY" --seeds "$SEEDS"
   IFS=, read -r -a gl <<< "$GPUS"
   ng=${#gl[@]} pids=()
   for i in "${!gl[@]}"; do
     mine=()
     for j in "${!RUNS[@]}"; do [ $((j % ng)) -eq "$i" ] && mine+=("${RUNS[$j]}"); done
     [ ${#mine[@]} -gt 0 ] || continue
-    args=("${MINI_ARG[@]}" --gpu "${gl[$i]}" --work "$WORK" --pack "$PACK" --bin "$BIN" --mix "$MIX" --out "$OUTD"
+    args=("${MINI_ARG[@]}" --gpu "${gl[$i]}" --work "$WORK" --pack "$PACK" --bin "$BIN" --mix "$MIX" --synth-len "$SYN_MAX" --out "$OUTD"
           --eval-device "$EVAL_DEVICE" --threads $((NCPU / ng)))
     [ -n "$STEPS" ] && args+=(--steps "$STEPS"); [ -n "$MINUTES" ] && args+=(--minutes "$MINUTES")
     [ "$KEEP_WORK" = 1 ] && args+=(--keep-work)
@@ -246,7 +259,7 @@ prepare() {
     [ -f "$ARCHIVE" ] || die "$ARCHIVE missing: run scripts/fetch_study_corpus.sh here and carry .study/pack" 3
     [ -f "$tok/tokenizer.json" ] || die "$tok/tokenizer.json missing (scripts/fetch_study_corpus.sh)" 3
   fi
-  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES/c$CURVE_CHOICE align"
+  key="$(sha256sum "$ARCHIVE" | cut -c1-16) $(sha256sum "$tok/tokenizer.tiktoken" | cut -c1-16) T=$T mix=$MIX gen=$GEN_NIAH/$GEN_KV/q$KV_QUERIES/c$CURVE_CHOICE/s$SYN_MAX align"
   if [ -f "$WORK/data/data.json" ] && [ "$(cat "$WORK/.stamp" 2>/dev/null)" = "$key" ]; then
     say "data: up to date ($WORK/data)"
     return 0
@@ -266,16 +279,17 @@ prepare() {
   local par=$(( THREADS < 16 ? THREADS : 16 )) k pids=() essay=()
   [ -d "$WORK/corpus/train/sotu" ] && essay=(--essay "$WORK/corpus/train/sotu")
   for ((k = 0; k < par; k++)); do
-    "$BIN" eval gen-data --kind niah --tasks "$NIAH_TASKS" --docs $((GEN_NIAH / par)) --min-len "$NIAH_MIN" --max-len $((T - 16)) \
+    "$BIN" eval gen-data --kind niah --tasks "$NIAH_TASKS" --docs $((GEN_NIAH / par)) --min-len "$NIAH_MIN" --max-len "$SYN_MAX" \
       --seed $((100 + k)) --tokenizer "$tok" "${essay[@]}" --out "$WORK/gen/niah_$k.jsonl" --quiet & pids+=($!)
-    "$BIN" eval gen-data --kind kv --docs $((GEN_KV / par)) --min-len 64 --max-len $((T - 16)) --seed $((200 + k)) \
+    "$BIN" eval gen-data --kind kv --docs $((GEN_KV / par)) --min-len 64 --max-len "$SYN_MAX" --seed $((200 + k)) \
       --queries "$KV_QUERIES" --tokenizer "$tok" --out "$WORK/gen/kv_$k.jsonl" --quiet & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || die "gen-data failed"; done
   cat "$WORK"/gen/niah_*.jsonl > "$WORK/gen/niah.jsonl"; cat "$WORK"/gen/kv_*.jsonl > "$WORK/gen/kv.jsonl"
-  # the learning curve's multiple-choice items: eval-format prompts of the training length on the
-  # held-out essay, the answer beside 3 of the same shape (a finer measure than exact generation)
-  "$BIN" eval gen-data --kind niah-choice --tasks "$NIAH_TASKS" --docs "$CURVE_CHOICE" --min-len "$T" --max-len "$T" \
+  # the learning curve's multiple-choice items: eval-format prompts as long as the longest synthetic
+  # document, on the held-out essay, the answer beside 3 of the same shape (a finer measure than
+  # exact generation: is retrieval learned at all, at the distances trained on)
+  "$BIN" eval gen-data --kind niah-choice --tasks "$NIAH_TASKS" --docs "$CURVE_CHOICE" --min-len "$SYN_MAX" --max-len "$SYN_MAX" \
     --seed 300 --tokenizer "$tok" --essay "$WORK"/corpus/heldout/* --out "$WORK/gen/choice.jsonl" --quiet ||
     die "gen-data --kind niah-choice failed" 3
   rm -f "$WORK"/gen/niah_*.jsonl "$WORK"/gen/kv_*.jsonl
@@ -383,7 +397,7 @@ run_one() {
 {"format": "swax-window-study", "version": 1, "model": $(json_str "$name"), "schedule": $(json_str "$windows"),
  "pattern": $(json_str "$pattern"), "anneal": 0.1, "anneal_mode": $(json_str "$mode"), "seed": $seed,
  "train_len": $T, "batch": $B, "steps_asked": $steps, "truncated": $truncated, "mini": $([ "$MINI" = 1 ] && echo true || echo false),
- "mix": $MIX, "device": $(json_str "$DEVICE"), "eval_device": $(json_str "$EVAL_DEVICE"), "gpu": $(json_str "$gpu_name"),
+ "mix": $MIX, "synth_len": $SYN_MAX, "device": $(json_str "$DEVICE"), "eval_device": $(json_str "$EVAL_DEVICE"), "gpu": $(json_str "$gpu_name"),
  "wall_s": $wall, "train_s": $train_s, "eval_s": $eval_s, "gpu_minutes": $gpu_min,
  "eval": {"niah_tasks": $(json_str "$NIAH_TASKS"), "niah_depths": $(json_str "$NIAH_DEPTHS"), "niah_samples": $NIAH_SAMPLES,
           "curve_samples": $CURVE_SAMPLES, "loss_docs": "held-out (never trained on)", "loss_max_tokens": $PPL_MAX},
