@@ -84,14 +84,20 @@ __device__ __forceinline__ long row_pos(const SwaxInferAttnCall &c, int r) {
 }
 __device__ __forceinline__ int row_seq(const SwaxInferAttnCall &c, int r) { return c.seq >= 0 ? c.seq : c.rowseq[r]; }
 
+/* cos and sin of RoPE pair j at position p, float64 angles as swax_rope_f */
+__device__ __forceinline__ void rope_cs(const SwaxInferAttnCall &c, int j, long p, float &cs, float &sn) {
+    const double inv_freq = pow(c.rope_theta, -2.0 * j / c.dh);
+    const double ang = (double)p * inv_freq;
+    cs = (float)cos(ang), sn = (float)sin(ang);
+}
+
 __global__ void k_rope_rows(SwaxInferAttnCall c) {
     const int half = c.dh / 2;
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)c.R * half) return;
     const int r = (int)(idx / half), j = (int)(idx % half);
-    const double inv_freq = pow(c.rope_theta, -2.0 * j / c.dh); /* as swax_rope_f */
-    const double ang = (double)row_pos(c, r) * inv_freq;
-    const float cs = (float)cos(ang), sn = (float)sin(ang);
+    float cs, sn;
+    rope_cs(c, j, row_pos(c, r), cs, sn);
     const int HD = c.H * c.dh;
     for (int part = 0; part < 2; part++)
         for (int h = 0; h < c.H; h++) {
@@ -100,6 +106,16 @@ __global__ void k_rope_rows(SwaxInferAttnCall c) {
             x[j] = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
             x[j + half] = __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(x0, sn));
         }
+}
+
+/* Key j of head h for a call whose own rows start at position p0 of sequence
+ * seq: from the call's rows (j >= p0) or the ring. part 1 = k, 2 = v. */
+__device__ __forceinline__ const float *key_row(const SwaxInferAttnCall &c, int seq, long p0, int r0, long j, int h,
+                                                int part) {
+    const int HD = c.H * c.dh;
+    if (j >= p0) return c.qkv + (size_t)(r0 + (j - p0)) * c.ldq + (size_t)part * HD + (size_t)h * c.dh;
+    const float *ring = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(part - 1) * c.window * HD;
+    return ring + (size_t)(j % c.window) * HD + (size_t)h * c.dh;
 }
 
 /* Prefill on the training forward's kernels (prefill_tc below): row i of the
@@ -119,28 +135,16 @@ __global__ void k_stage_prefill(SwaxInferAttnCall c, float *st, int nprev) {
         return;
     }
     const long p = c.pos0 - nprev + row;
-    const float *kr = c.state + (size_t)c.seq * c.per_seq + c.ring_off + (size_t)(p % c.window) * HD;
-    const float *vr = kr + (size_t)c.window * HD;
+    const float *kr = key_row(c, c.seq, c.pos0, 0, p, 0, 1), *vr = key_row(c, c.seq, c.pos0, 0, p, 0, 2);
     for (int i = threadIdx.x; i < HD; i += blockDim.x) dst[i] = 0.f, dst[2 * HD + i] = vr[i];
     for (int x = threadIdx.x; x < c.H * half; x += blockDim.x) {
         const int h = x / half, j = x % half;
-        const double inv_freq = pow(c.rope_theta, -2.0 * j / c.dh); /* as k_rope_rows */
-        const double ang = (double)p * inv_freq;
-        const float cs = (float)cos(ang), sn = (float)sin(ang);
+        float cs, sn;
+        rope_cs(c, j, p, cs, sn); /* k_rope_rows' angles */
         const float y0 = kr[h * c.dh + j], y1 = kr[h * c.dh + j + half];
         dst[HD + h * c.dh + j] = __fadd_rn(__fmul_rn(y0, cs), __fmul_rn(y1, sn));
         dst[HD + h * c.dh + j + half] = __fsub_rn(__fmul_rn(y1, cs), __fmul_rn(y0, sn));
     }
-}
-
-/* Key j of head h for a call whose own rows start at position p0 of sequence
- * seq: from the call's rows (j >= p0) or the ring. part 1 = k, 2 = v. */
-__device__ __forceinline__ const float *key_row(const SwaxInferAttnCall &c, int seq, long p0, int r0, long j, int h,
-                                                int part) {
-    const int HD = c.H * c.dh;
-    if (j >= p0) return c.qkv + (size_t)(r0 + (j - p0)) * c.ldq + (size_t)part * HD + (size_t)h * c.dh;
-    const float *ring = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(part - 1) * c.window * HD;
-    return ring + (size_t)(j % c.window) * HD + (size_t)h * c.dh;
 }
 
 template <int DP> constexpr size_t prefill_smem() {
