@@ -62,14 +62,10 @@ for sec in $SECTIONS; do
       grep -E '^(\| |decode profile|prefill profile)' "$L/infer_profile.txt" | grep -v '^| op' | sed 's/^/infer profile: /' |
         head -n 120 >> "$S"
       pack
-      # prefill pieces of 256 rows (the 32 MiB scratch of before) against the default (1 GiB on a device: 4096 rows)
-      timeout "$(tmo 90)" env SWAX_PREFILL_SCRATCH_MB=32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
-        > "$L/infer_piece256.jsonl" 2>&1
-      grep -E 'infer_prefill' "$L/infer_piece256.jsonl" | sed "s/^/piece 256 rows: /" >> "$S"
-      # the prefill attention on the training forward's tensor-core kernels (opt-in until measured)
-      timeout "$(tmo 90)" env SWAX_PREFILL_ATTN=tc "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
-        > "$L/infer_tc.jsonl" 2>&1
-      grep -E 'infer_prefill' "$L/infer_tc.jsonl" | sed "s/^/prefill attention tc: /" >> "$S"
+      # the prefill attention's fp32 CUDA-core kernel (the default before run 9) against the tensor-core one
+      timeout "$(tmo 90)" env SWAX_PREFILL_ATTN=fp32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
+        > "$L/infer_fp32attn.jsonl" 2>&1
+      grep -E 'infer_prefill' "$L/infer_fp32attn.jsonl" | sed "s/^/prefill attention fp32: /" >> "$S"
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

@@ -321,7 +321,11 @@ TEST(fp32_batched_decode_at_different_positions) {
  * forward's distance). Decode against bf16 prefill on the GPU: TOL_BF16_DEC,
  * test_cuda_infer's (the ADM case has the tensor-core mLSTM prefill with bf16
  * q, k, v beside the fp32 step; decode products of <= 8 rows go through
- * gemv.cu, prefill's through cuBLASLt: both bf16 operands, fp32 sums). */
+ * gemv.cu, prefill's through cuBLASLt: both bf16 operands, fp32 sums). With
+ * attention layers, prefill's attention runs on the tensor-core kernels (bf16
+ * operands; the default since run 9) and decode's in fp32, so as in
+ * test_cuda_infer decode against prefill is held to max(TOL_BF16_DEC, 2 × tol):
+ * both within tol of the CPU (triangle inequality). */
 #define TOL_BF16_FLOOR 1e-2
 #define TOL_BF16_DEC 5e-2
 
@@ -350,7 +354,8 @@ TEST(bf16_prefill_and_decode_stay_near_the_cpu) {
         swax_state_reset(gs, 0);
         CHECK(decode_run(gm, gs, 0, tok, 0, T, dec) == 0);
         CHECK_REL(dec, cpu, n, tol, "case %d: bf16 GPU decode vs CPU", ci);
-        CHECK_REL(dec, gpu, n, TOL_BF16_DEC, "case %d: bf16 GPU decode vs bf16 GPU prefill", ci);
+        CHECK_REL(dec, gpu, n, strchr(k->pattern, 'A') ? fmax(TOL_BF16_DEC, 2 * tol) : TOL_BF16_DEC,
+                  "case %d: bf16 GPU decode vs bf16 GPU prefill", ci);
         printf("  case %d %-3s: bf16 prefill vs CPU %.1e, decode vs CPU %.1e (training forward %.1e), decode vs "
                "prefill %.1e\n",
                ci, k->pattern, rel_err(gpu, cpu, n), rel_err(dec, cpu, n), e_train, rel_err(dec, gpu, n));

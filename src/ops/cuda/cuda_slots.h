@@ -84,7 +84,7 @@ void swax_cuda_infer_gdn(const SwaxInferGdnCall *c); /* inference: prefill and d
 
 /* inference (infer.cu) */
 void swax_cuda_infer_attn(const SwaxInferAttnCall *c);
-void swax_cuda_infer_attn_bf16(const SwaxInferAttnCall *c); /* the "cuda" table's: SWAX_PREFILL_ATTN=tc */
+void swax_cuda_infer_attn_bf16(const SwaxInferAttnCall *c); /* the "cuda" table's: tensor-core prefill */
 void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c);
 void swax_cuda_argmax(int32_t *out, const float *logits, int N, int V, int Vused);
 void swax_cuda_graph_run(void **graph, void (*fn)(void *), void *arg);

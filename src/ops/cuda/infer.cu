@@ -734,12 +734,12 @@ struct Graph {
 
 /* Whether a prefill call of the "cuda" table runs its attention on the
  * training forward's tensor-core kernels (attn_tc.cu: bf16 operands, fp32
- * softmax): head dims 64 and 128, SWAX_PREFILL_ATTN=tc. Off by default until
- * measured on a GPU (written in session 12 without one): run 8's 1.4b prefill
- * spent 76-82% of its time in k_attn_prefill (fp32 CUDA cores). */
+ * softmax): head dims 64 and 128, the default; SWAX_PREFILL_ATTN=fp32 keeps
+ * the fp32 CUDA-core kernel (k_attn_prefill). Run 9 (H100, 1.4b): 35k -> 102k
+ * tokens/s at 32k context, flat to 1M (docs/performance.md). */
 static bool prefill_tc(const SwaxInferAttnCall *c, bool table_bf16) {
     const char *e = getenv("SWAX_PREFILL_ATTN");
-    return table_bf16 && (c->dh == 64 || c->dh == 128) && e && !strcmp(e, "tc");
+    return table_bf16 && (c->dh == 64 || c->dh == 128) && !(e && !strcmp(e, "fp32"));
 }
 
 /* Stage ring + rows (k_stage_prefill), run the forward over T' = nprev + R
