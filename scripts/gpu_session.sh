@@ -172,11 +172,12 @@ PY
       else at "ncu: not on this machine"; fi ;;
     quick)
       # the step at both windows (the wgmma SWA kernels 4,3,3 by default since run 7), and the
-      # cross-entropy re-reading its bf16 row (100 kB: two blocks an SM, the rows in flight fit the L2)
-      # instead of keeping the capped row in shared memory (one block an SM; 6.6 ms a step in run 7's
-      # profile against ~2.2 at the bandwidth); last_loss: the same bits in both
+      # cross-entropy's second pass reading the raw bf16 row from shared memory (100 kB: two blocks an
+      # SM) or re-reading it from global memory, against the capped fp32 row in shared memory (one
+      # block an SM; 6.6 ms a step in runs 7-9 against ~2.2 at the bandwidth; run 9: =0 the same
+      # time); the passes now keep 2 loads in flight a thread; last_loss: the same bits in all three
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      at "A/B w128 SWAX_XENT_ROW=0: $(bt SWAX_XENT_ROW=0 128)" ;;
+      for ab in SWAX_XENT_ROW=raw SWAX_XENT_ROW=0; do at "A/B w128 $ab: $(bt $ab 128)"; done ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1

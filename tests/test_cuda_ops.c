@@ -493,9 +493,10 @@ TEST(cuda_xent_train_equals_fwd_then_bwd) {
     const SwaxOps *B16 = swax_ops_cuda_bf16();
     SWAX_ASSERT(B16 && G->xent_train && B16->xent_train);
     swax_rng_seed(&rng, 113, 0);
-    for (int k = 0; k < 4; k++) { /* fp32, bf16 table; then both with the row re-read instead of kept in shared memory */
+    for (int k = 0; k < 6; k++) { /* fp32, bf16 table; then both with the row re-read, then with the raw row shared */
         const SwaxOps *t = k % 2 ? B16 : G;
         if (k == 2) setenv("SWAX_XENT_ROW", "0", 1);
+        if (k == 4) setenv("SWAX_XENT_ROW", "raw", 1);
         xent_train_case(t, 1, 29, 25, 30.0f, 8);
         xent_train_case(t, 7, 29, 25, 0.0f, 8);   /* scalar rows (V odd) */
         xent_train_case(t, 9, 1000, 997, 30.0f, 16); /* float4 rows, Vused % 4 != 0 */
@@ -883,8 +884,8 @@ TEST(cuda_bf16_stored_activations_match_rounded_cpu) {
  * the CPU slots on the same roundings (x, W, the logits, the d logits): lse and
  * losses from logits that differ only where a rounding tie fell the other way
  * (rel 2e-3), d inputs and d W within 4e-3 (a logit read as fp32 from the bf16
- * buffer, or d logits left unwritten, are off by O(1)). Both the shared-row and
- * the re-reading kernel (V too wide for the row). */
+ * buffer, or d logits left unwritten, are off by O(1)). Every place the second
+ * pass reads the row from (SWAX_XENT_ROW), and V too wide for a shared row. */
 static void head_bf16_case(const SwaxOps *B16, int N, int V, int Vused, float cap, int D) {
     const size_t nv = (size_t)N * V;
     const float scale = 1.0f / 37.0f;
@@ -899,23 +900,43 @@ static void head_bf16_case(const SwaxOps *B16, int N, int V, int Vused, float ca
     C->xent_bwd(rz, lse, tg, N, V, Vused, cap, scale);
     float *rg = bf16_rounded(rz, V, N, V);
     C->matmul_bwd(dinp, D, dw, rg, V, rx, D, rw, N, D, V, 0);
-    float *lg = B16->alloc_act(nv);
-    SWAX_ASSERT(lg);
-    DBuf d_x = dbuf(x, (size_t)N * D, 0), d_w = dbuf(w, (size_t)V * D, 0), d_lse = dbuf(NULL, (size_t)N, 0);
-    DBuf d_losses = dbuf(NULL, (size_t)N, 0), d_di = dbuf(NULL, (size_t)N * D, 0), d_dw = dbuf(NULL, (size_t)V * D, 0);
-    B16->zero(d_dw.p, sizeof(float) * (size_t)V * D);
-    B16->matmul_fwd(lg, V, d_x.p, D, d_w.p, N, D, V);
-    B16->xent_train(lg, d_lse.p, d_losses.p, d_t, N, V, Vused, cap, scale);
-    B16->matmul_bwd(d_di.p, D, d_dw.p, lg, V, d_x.p, D, d_w.p, N, D, V, 0);
-    float *g_lse = dget(d_lse), *g_losses = dget(d_losses), *g_di = dget(d_di), *g_dw = dget(d_dw);
-    CHECK_REL(g_lse, lse, (size_t)N, 2e-3, "bf16 head: lse N=%d V=%d cap %g", N, V, cap);
-    CHECK_REL(g_losses, losses, (size_t)N, 2e-3, "bf16 head: losses N=%d V=%d cap %g", N, V, cap);
-    CHECK_REL(g_di, dinp, (size_t)N * D, 4e-3, "bf16 head: d inputs N=%d V=%d cap %g", N, V, cap);
-    CHECK_REL(g_dw, dw, (size_t)V * D, 4e-3, "bf16 head: d W N=%d V=%d cap %g", N, V, cap);
-    B16->free(lg);
+    /* the second pass's row from each place (SWAX_XENT_ROW: default the capped row in shared memory, 0 re-read,
+     * raw the raw bf16 row in shared memory): each within the bounds, all three the same bits */
+    const char *rows[3] = {NULL, "0", "raw"};
+    float *g[3][4] = {{0}};
+    for (int ri = 0; ri < 3; ri++) {
+        if (rows[ri]) setenv("SWAX_XENT_ROW", rows[ri], 1);
+        else unsetenv("SWAX_XENT_ROW");
+        float *lg = B16->alloc_act(nv);
+        SWAX_ASSERT(lg);
+        DBuf d_x = dbuf(x, (size_t)N * D, 0), d_w = dbuf(w, (size_t)V * D, 0), d_lse = dbuf(NULL, (size_t)N, 0);
+        DBuf d_losses = dbuf(NULL, (size_t)N, 0), d_di = dbuf(NULL, (size_t)N * D, 0);
+        DBuf d_dw = dbuf(NULL, (size_t)V * D, 0);
+        B16->zero(d_dw.p, sizeof(float) * (size_t)V * D);
+        B16->matmul_fwd(lg, V, d_x.p, D, d_w.p, N, D, V);
+        B16->xent_train(lg, d_lse.p, d_losses.p, d_t, N, V, Vused, cap, scale);
+        B16->matmul_bwd(d_di.p, D, d_dw.p, lg, V, d_x.p, D, d_w.p, N, D, V, 0);
+        g[ri][0] = dget(d_lse), g[ri][1] = dget(d_losses), g[ri][2] = dget(d_di), g[ri][3] = dget(d_dw);
+        const char *rn = rows[ri] ? rows[ri] : "default";
+        CHECK_REL(g[ri][0], lse, (size_t)N, 2e-3, "bf16 head (row %s): lse N=%d V=%d cap %g", rn, N, V, cap);
+        CHECK_REL(g[ri][1], losses, (size_t)N, 2e-3, "bf16 head (row %s): losses N=%d V=%d cap %g", rn, N, V, cap);
+        CHECK_REL(g[ri][2], dinp, (size_t)N * D, 4e-3, "bf16 head (row %s): d inputs N=%d V=%d cap %g", rn, N, V,
+                  cap);
+        CHECK_REL(g[ri][3], dw, (size_t)V * D, 4e-3, "bf16 head (row %s): d W N=%d V=%d cap %g", rn, N, V, cap);
+        const size_t n[4] = {(size_t)N, (size_t)N, (size_t)N * D, (size_t)V * D};
+        for (int k = 0; k < 4 && ri > 0; k++)
+            CHECKF(same_bits(g[0][k], g[ri][k], sizeof(float) * n[k]),
+                   "bf16 head: SWAX_XENT_ROW=%s gives other bits than the default (output %d, N %d V %d)", rn, k, N,
+                   V);
+        B16->free(lg);
+        dfree(d_x), dfree(d_w), dfree(d_lse), dfree(d_losses), dfree(d_di), dfree(d_dw);
+    }
+    unsetenv("SWAX_XENT_ROW");
+    for (int ri = 0; ri < 3; ri++)
+        for (int k = 0; k < 4; k++) free(g[ri][k]);
     free(x), free(w), free(tg), free(rx), free(rw), free(z), free(lse), free(losses), free(dinp), free(dw), free(rz);
-    free(rg), free(g_lse), free(g_losses), free(g_di), free(g_dw);
-    G->free(d_t), dfree(d_x), dfree(d_w), dfree(d_lse), dfree(d_losses), dfree(d_di), dfree(d_dw);
+    free(rg);
+    G->free(d_t);
 }
 
 TEST(cuda_bf16_head_logits_match_rounded_cpu) {

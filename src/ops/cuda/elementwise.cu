@@ -131,6 +131,15 @@ __device__ __forceinline__ void stv_bf16(__nv_bfloat16 *p, const float (&a)[4]) 
     memcpy(&u.y, &hi, 4);
     *reinterpret_cast<uint2 *>(p) = u;
 }
+/* W values stored back in the type they were loaded from (exact: each float came from a T) */
+template <int W>
+__device__ __forceinline__ void stv_as(float *p, const float (&a)[W]) {
+    stv(p, a);
+}
+template <int W>
+__device__ __forceinline__ void stv_as(__nv_bfloat16 *p, const float (&a)[W]) {
+    stv_bf16(p, a);
+}
 
 __device__ __forceinline__ float sigmoid_acc(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float logsigmoid_acc(float x) {
@@ -723,15 +732,43 @@ __device__ __forceinline__ float xent_dlogit(float zz, float l, float cap, float
     return v;
 }
 
-/* A block's first pass over a row: this thread's (max, sum) of the capped
- * logits (ids >= Vused left out); the capped row (-inf past Vused) to dst
- * when dst (in place: dst = z). */
-template <int W, typename T>
-__device__ __forceinline__ void xent_scan(const T *z, float *dst, int V, int Vused, float cap, float inv_cap, float &m,
-                                          float &s) {
-    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+/* A thread's elements of a row, in the order every cross-entropy kernel
+ * visits them (i = tid·W, then + blockDim·W): U vectors are loaded before
+ * any is used (XENT_U below), so U loads are in flight per thread, and each
+ * vector then goes to f(i, a) in that same order (so the same bits as one
+ * vector at a time). */
+template <int U, int W, typename T, typename F>
+__device__ __forceinline__ void xent_walk(const T *z, int V, F f) {
+    const int step = blockDim.x * W;
+    int i = threadIdx.x * W;
+    for (; i + (U - 1) * step < V; i += U * step) {
+        float a[U][W];
+#pragma unroll
+        for (int u = 0; u < U; u++) ldv(z + i + u * step, a[u]);
+#pragma unroll
+        for (int u = 0; u < U; u++) f(i + u * step, a[u]);
+    }
+    for (; i < V; i += step) {
         float a[W];
         ldv(z + i, a);
+        f(i, a);
+    }
+}
+/* loads in flight per thread in the cross-entropy passes (runs 8-9: the
+ * row-per-block kernel took 0.83 ms for 4,096 rows of 50,304 bf16 logits, ~1/3
+ * of the bandwidth, one 8-byte load at a time); 2 keeps xent_train_kernel at
+ * 32 registers (two 1,024-thread blocks an SM) without spills, 4 did not */
+constexpr int XENT_U = 2;
+
+/* A block's first pass over a row: this thread's (max, sum) of the capped
+ * logits (ids >= Vused left out); the capped row (-inf past Vused) to dst
+ * when dst (in place: dst = z); the raw row, as stored, to raw when raw
+ * (bf16 to bf16 and fp32 to fp32: exact). */
+template <int W, typename T>
+__device__ __forceinline__ void xent_scan(const T *z, float *dst, int V, int Vused, float cap, float inv_cap, float &m,
+                                          float &s, T *raw = NULL) {
+    xent_walk<XENT_U, W>(z, V, [&](int i, float (&a)[W]) {
+        if (raw) stv_as(raw + i, a);
 #pragma unroll
         for (int j = 0; j < W; j++) {
             if (i + j < Vused) {
@@ -742,7 +779,7 @@ __device__ __forceinline__ void xent_scan(const T *z, float *dst, int V, int Vus
             }
         }
         if (dst) stv(dst + i, a);
-    }
+    });
 }
 
 /* Block per row. W = 4 needs V % 4 == 0 and logits aligned. */
@@ -804,61 +841,77 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
 }
 
 /* Training's head: xent_fwd then xent_bwd in one kernel, the same bits (the
- * same thread layout, reduction and formulas). ROW: the capped row is kept in
- * shared memory (V floats: up to ~51k ids) and the second pass reads it from
- * there: one DRAM read of the raw logits. Otherwise the second pass re-reads
- * the raw row (~200 KB at V = 50,304) and caps it again: at two 1,024-thread
- * blocks an SM, 264 rows in flight exceed an H100/H200's 50 MB L2, so that
- * re-read mostly comes from DRAM (run 5: the first version, 6.7 ms a
- * bench-gpu step). d logits go to z in fp32 when w32, to dbf in bf16 when
- * dbf; z is never written with the capped row. */
-template <int W, typename T, bool ROW>
-__global__ void __launch_bounds__(1024) xent_train_kernel(T *logits, float *lse, float *losses,
+ * same thread layout, reduction and formulas). The second pass reads, by
+ * ROW (all three give the same bits):
+ *   XR_GLOBAL  the raw row again from global memory and caps it again: at two
+ *              1,024-thread blocks an SM, 264 rows in flight exceed an H100's
+ *              50 MB L2, so that re-read mostly comes from DRAM (run 5: the
+ *              first version, 6.7 ms a bench-gpu step);
+ *   XR_CAPPED  the capped row, kept in shared memory (V floats: up to ~51k
+ *              ids): one DRAM read, but one block an SM at V = 50,304 (201 KB)
+ *              and no loads in flight while it computes its second pass (runs
+ *              8–9: 6.6 ms a step, the same as XR_GLOBAL);
+ *   XR_RAW     the raw row as stored, kept in shared memory, capped again: for
+ *              bf16 logits half the bytes (100 KB at V = 50,304), so two blocks
+ *              an SM, each one's second pass beside the other's loads.
+ * d logits go to z in fp32 when w32, to dbf in bf16 when dbf; z is never
+ * written with the capped row. */
+enum { XR_GLOBAL = 0, XR_CAPPED = 1, XR_RAW = 2 };
+template <int W, typename T, int ROW>
+__global__ void __launch_bounds__(1024, 2) xent_train_kernel(T *logits, float *lse, float *losses,
                                                           const int32_t *targets, int V, int Vused, float cap,
                                                           float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
     __shared__ float shm[32], shs[32];
-    extern __shared__ __align__(16) float zrow[]; /* V floats when ROW */
+    extern __shared__ __align__(16) float zrow[]; /* V floats (XR_CAPPED) or V T's (XR_RAW) */
+    T *zraw = reinterpret_cast<T *>(zrow);
     const int r = blockIdx.x;
     T *z = logits + (size_t)r * V;
     __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
     const int t = targets[r];
     float m = -INFINITY, s = 0.0f;
-    xent_scan<W>(z, ROW ? zrow : (float *)NULL, V, Vused, cap, inv_cap, m, s);
-    ms_block(m, s, shm, shs); /* its barriers also publish zrow */
+    xent_scan<W>(z, ROW == XR_CAPPED ? zrow : (float *)NULL, V, Vused, cap, inv_cap, m, s,
+                 ROW == XR_RAW ? zraw : (T *)NULL);
+    ms_block(m, s, shm, shs); /* its barriers also publish the shared row */
     const float l = m + logf(s);
     if (threadIdx.x == 0) {
         if (lse) lse[r] = l;
         if (losses) {
             float zt = -INFINITY;
-            if (t >= 0 && t < Vused) zt = ROW ? zrow[t] : xent_capped(ldf(z + t), cap, inv_cap);
+            if (t >= 0 && t < Vused)
+                zt = ROW == XR_CAPPED ? zrow[t] : xent_capped(ldf((ROW == XR_RAW ? zraw : z) + t), cap, inv_cap);
             losses[r] = t >= 0 ? l - zt : 0.0f;
         }
     }
     __syncthreads(); /* thread 0 read z[t] before anyone overwrites it */
-    for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
-        float a[W];
-        if (t < 0) {
-#pragma unroll
-            for (int j = 0; j < W; j++) a[j] = 0.0f;
-        } else {
-            if (ROW) ldv(zrow + i, a);
-            else ldv(z + i, a);
-#pragma unroll
-            for (int j = 0; j < W; j++) {
-                const int idx = i + j;
-                if (idx < Vused) {
-                    const float zz = ROW ? a[j] : xent_capped(a[j], cap, inv_cap);
-                    a[j] = xent_dlogit(zz, l, cap, inv_cap, scale, idx == t);
-                } else {
-                    a[j] = 0.0f;
-                }
-            }
-        }
+    auto put = [&](int i, float (&a)[W]) {
         if constexpr (std::is_same<T, float>::value) {
             if (w32) stv(z + i, a);
         }
         if (zb) stv_bf16(zb + i, a); /* bf16 logits: zb = z (this thread read these elements already) */
+    };
+    if (t < 0) { /* uniform over the block */
+        for (int i = threadIdx.x * W; i < V; i += blockDim.x * W) {
+            float a[W] = {};
+            put(i, a);
+        }
+        return;
     }
+    auto dlogits = [&](int i, float (&a)[W]) {
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            const int idx = i + j;
+            if (idx < Vused) {
+                const float zz = ROW == XR_CAPPED ? a[j] : xent_capped(a[j], cap, inv_cap);
+                a[j] = xent_dlogit(zz, l, cap, inv_cap, scale, idx == t);
+            } else {
+                a[j] = 0.0f;
+            }
+        }
+        put(i, a);
+    };
+    if (ROW == XR_CAPPED) xent_walk<XENT_U, W>(static_cast<const float *>(zrow), V, dlogits);
+    else if (ROW == XR_RAW) xent_walk<XENT_U, W>(static_cast<const T *>(zraw), V, dlogits);
+    else xent_walk<XENT_U, W>(static_cast<const T *>(z), V, dlogits);
 }
 
 /* ---------------------------------------------------------------- host helpers */
@@ -1281,20 +1334,35 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
-/* xent_train_kernel<W> with the capped row in shared memory (row) or re-read; T: the logits' type */
+/* xent_train_kernel<W> with its second pass from row (XR_*) and that row's shared bytes; T: the logits' type */
 template <int W, typename T>
-void xent_train_go(bool row, size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses,
+void xent_train_go(int row, size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses,
                    const int32_t *targets, int N, int V, int Vused, float cap, float inv_cap, float scale, int w32,
                    __nv_bfloat16 *dbf) {
     const int nt = row_threads((size_t)V / W, 1024);
-    if (row) {
-        smem_optin(xent_train_kernel<W, T, true>, row_bytes);
-        xent_train_kernel<W, T, true><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
-                                                               scale, w32, dbf);
+    if (row == XR_CAPPED) {
+        smem_optin(xent_train_kernel<W, T, XR_CAPPED>, row_bytes);
+        xent_train_kernel<W, T, XR_CAPPED><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
+                                                                    inv_cap, scale, w32, dbf);
+    } else if (row == XR_RAW) {
+        smem_optin(xent_train_kernel<W, T, XR_RAW>, row_bytes);
+        xent_train_kernel<W, T, XR_RAW><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
+                                                                 inv_cap, scale, w32, dbf);
     } else {
-        xent_train_kernel<W, T, false><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap, scale,
-                                                        w32, dbf);
+        xent_train_kernel<W, T, XR_GLOBAL><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
+                                                            scale, w32, dbf);
     }
+}
+
+/* Where the second pass reads the row (xent_train_kernel): SWAX_XENT_ROW=0 re-reads it from global memory,
+ * =raw keeps the raw row in shared memory, otherwise (default) the capped row; each where it fits (read per
+ * call: A/B runs and tests in one process). Every choice gives the same bits. */
+static int xent_row_choice(size_t V, size_t elem, size_t *bytes) {
+    const char *e = getenv("SWAX_XENT_ROW");
+    if (e && !strcmp(e, "0")) return XR_GLOBAL;
+    const bool raw = e && !strcmp(e, "raw");
+    *bytes = raw ? ((elem * V + 15) / 16) * 16 + sizeof(float) * SWAX_SMEM_SLACK : swax_smem_f(V);
+    return *bytes <= SMEM_MAX ? (raw ? XR_RAW : XR_CAPPED) : XR_GLOBAL;
 }
 
 /* logits fp32, or (lb) a bf16-stored chunk whose d logits are written in place in bf16 */
@@ -1307,10 +1375,8 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
     cudaStream_t st = swax_cuda_stream();
     const float inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
     const int w32 = !dbf || !only;
-    /* the capped row in shared memory where it fits (SWAX_XENT_ROW=0: never; A/B, tests; read per call) */
-    const char *e = getenv("SWAX_XENT_ROW");
-    const size_t row_bytes = swax_smem_f((size_t)V);
-    const bool row = !(e && !strcmp(e, "0")) && row_bytes <= SMEM_MAX;
+    size_t row_bytes = 0;
+    const int row = xent_row_choice((size_t)V, lb ? sizeof(__nv_bfloat16) : sizeof(float), &row_bytes);
     if (lb) {
         SWAX_CUDA_REQUIRE(dbf == lb && !w32);
         if (V % 4 == 0 && al16(lb))
