@@ -66,6 +66,10 @@ for sec in $SECTIONS; do
       timeout "$(tmo 90)" env SWAX_PREFILL_ATTN=fp32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
         > "$L/infer_fp32attn.jsonl" 2>&1
       grep -E 'infer_prefill' "$L/infer_fp32attn.jsonl" | sed "s/^/prefill attention fp32: /" >> "$S"
+      # the decode products launched with programmatic dependent launch (SWAX_PDL=1, gemv.cu; opt-in until measured)
+      timeout "$(tmo 60)" env SWAX_PDL=1 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+        > "$L/infer_pdl.jsonl" 2>&1
+      grep -E 'infer_decode' "$L/infer_pdl.jsonl" | sed "s/^/decode SWAX_PDL=1: /" >> "$S"
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

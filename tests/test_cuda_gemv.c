@@ -22,6 +22,8 @@
 /* the backend's stream (a cudaStream_t; ops_cuda.cu): the test's uploads and
  * downloads run on it, so the products must too */
 void *swax_cuda_stream(void);
+/* y += x on that stream (elementwise.cu; its kernel triggers dependents early) */
+void swax_cuda_add(float *y, const float *x, size_t n);
 
 static SwaxRng rng;
 
@@ -277,6 +279,46 @@ TEST(cuda_gemv_refuses_what_it_cannot_do) {
  * its LM head, the device time of one call (median, L2 defeated by rotating
  * weight copies) against the device-to-device copy bandwidth. Passes when the
  * timing ran; the figures are for reading. */
+/* SWAX_PDL=1 (programmatic dependent launch): a product may start while the
+ * kernel before it runs, and must still read that kernel's output. Each
+ * round adds a delta to a 32 MB buffer whose last N x C floats are the input
+ * (written late in the add), then runs the product on them, then a second
+ * product on the first one's output: against the CPU on the same operands. */
+TEST(cuda_gemv_pdl_reads_what_the_previous_kernel_wrote) {
+    setenv("SWAX_PDL", "1", 1);
+    swax_rng_seed(&rng, 137, 0);
+    enum { N = 2, CC = 2048, K = 6 };
+    const size_t big = (size_t)8 << 20, nx = (size_t)N * CC, no = (size_t)N * CC;
+    float *w = urand((size_t)CC * CC, -1, 1), *rw = bf16_rounded(w, CC, CC, CC);
+    DWeights dw = dweights(rw, CC, CC);
+    float *h = urand(big, -1, 1), *hd = urand(big, -0.5f, 0.5f);
+    DBuf d_buf = dbuf(h, big, 0), d_delta = dbuf(hd, big, 0), d_o1 = dbuf(NULL, K * no, 0), d_o2 = dbuf(NULL, K * no, 0);
+    float *x = d_buf.p + big - nx;
+    void *st = swax_cuda_stream();
+    for (int k = 0; k < K; k++) {
+        swax_cuda_add(d_buf.p, d_delta.p, big);
+        CHECK(swax_cuda_gemv_bf16(d_o1.p + (size_t)k * no, CC, x, CC, dw.w, N, CC, CC, st) == 0);
+        CHECK(swax_cuda_gemv_bf16(d_o2.p + (size_t)k * no, CC, d_o1.p + (size_t)k * no, CC, dw.w, N, CC, CC, st) == 0);
+    }
+    float *o1 = dget(d_o1), *o2 = dget(d_o2), *xk = malloc(sizeof(float) * nx), *ref = malloc(sizeof(float) * no);
+    SWAX_ASSERT(xk && ref);
+    memcpy(xk, h + big - nx, sizeof(float) * nx);
+    for (int k = 0; k < K && !g_test_failed; k++) {
+        for (size_t i = 0; i < nx; i++) xk[i] += hd[big - nx + i]; /* the add kernel's one fp32 add a round */
+        float *rx = bf16_rounded(xk, CC, N, CC);
+        C->matmul_fwd(ref, CC, rx, CC, rw, N, CC, CC);
+        CHECK_REL(o1 + (size_t)k * no, ref, no, 1e-5, "PDL round %d: the product of the add's output", k);
+        float *r1 = bf16_rounded(o1 + (size_t)k * no, CC, N, CC);
+        C->matmul_fwd(ref, CC, r1, CC, rw, N, CC, CC);
+        CHECK_REL(o2 + (size_t)k * no, ref, no, 1e-5, "PDL round %d: the product of the product's output", k);
+        free(rx), free(r1);
+    }
+    unsetenv("SWAX_PDL");
+    free(w), free(rw), free(h), free(hd), free(o1), free(o2), free(xk), free(ref);
+    dweights_free(dw);
+    dfree(d_buf), dfree(d_delta), dfree(d_o1), dfree(d_o2);
+}
+
 TEST(cuda_gemv_bandwidth) {
     const long copy_bytes = 256L << 20;
     const double copy_us = swax_cuda_copy_bench_us(copy_bytes, 20);

@@ -274,8 +274,10 @@ TEST(bf16_tensor_core_prefill_attention_stays_near_the_cpu) {
     bf16_cases(1);
 }
 
-/* the same decode steps with graphs (warm-up, capture, replays) and without */
-static void graph_case(const char *device) {
+/* the same decode steps with graphs (warm-up, capture, replays) and without;
+ * pdl: the graph side's products launched with programmatic dependent launch
+ * (SWAX_PDL=1, gemv.cu), captured so; the other side without */
+static void graph_case(const char *device, int pdl) {
     const Case *k = &cases[1];
     SwaxModel *cm = cpu_model(k, 31), *gm = gpu_twin(cm, device);
     enum { S = 3, P = 40, STEPS = 8 };
@@ -297,8 +299,10 @@ static void graph_case(const char *device) {
         for (int i = 0; i < S; i++) in[i] = tok[seqs[i]][P + st];
         const int n = st < 5 ? S : 1; /* two batch sizes: one graph each */
         setenv("SWAX_CUDA_GRAPHS", "1", 1);
+        if (pdl) setenv("SWAX_PDL", "1", 1);
         bad |= swax_decode(gm, a, seqs, in, n, la) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
+        unsetenv("SWAX_PDL");
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
         bad |= swax_decode(gm, b, seqs, in, n, lb) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
@@ -308,7 +312,9 @@ static void graph_case(const char *device) {
             bad = 1;
         }
         /* the device greedy ids (their own graph variant) equal the argmax of the logits */
+        if (pdl) setenv("SWAX_PDL", "1", 1);
         bad |= swax_decode_greedy(gm, a, seqs, in, n, ga) != 0;
+        unsetenv("SWAX_PDL");
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
         bad |= swax_decode(gm, b, seqs, in, n, lb) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
@@ -345,8 +351,13 @@ static void graph_case(const char *device) {
 
 TEST(graph_replay_is_bit_identical_to_the_uncaptured_step) {
     swax_rng_seed(&rng, 14, 0);
-    graph_case("cuda-fp32");
-    graph_case("cuda");
+    graph_case("cuda-fp32", 0);
+    graph_case("cuda", 0);
+}
+
+TEST(graph_replay_with_pdl_products_is_bit_identical_to_the_plain_step) {
+    swax_rng_seed(&rng, 15, 0);
+    graph_case("cuda", 1);
 }
 
 /* The decode kernels (infer.cu): the split-key attention and the dk-split

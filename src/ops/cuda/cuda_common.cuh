@@ -96,6 +96,23 @@ extern "C" void swax_cuda_attn_keep_release(const void *p);
 static inline unsigned swax_ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
 /* Sum over a warp, butterfly order: every lane gets the same bits. */
+/* Programmatic dependent launch (sm_90; no-ops below and when the kernel was
+ * not launched so). A kernel calls swax_pdl_trigger() early to let the next
+ * kernel on the stream, if launched with the programmatic-serialization
+ * attribute, start; that kernel may only read weights nothing in flight writes
+ * until swax_pdl_wait(), which returns once every earlier grid has completed
+ * and its writes are visible (gemv.cu: the decode products). */
+__device__ __forceinline__ void swax_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void swax_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float swax_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

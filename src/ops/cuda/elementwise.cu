@@ -192,6 +192,7 @@ __device__ __forceinline__ void ms_block(float &m, float &s, float *shm, float *
 
 template <int W, typename T>
 __global__ void __launch_bounds__(FLAT_THREADS) add_kernel(T *y, const T *x, size_t n) {
+    swax_pdl_trigger(); /* a decode product launched with PDL may start (gemv.cu) */
     const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
     const size_t ng = n / W;
     for (size_t k = tid; k < ng; k += stride) {
@@ -404,6 +405,7 @@ __global__ void embed_bwd_kernel(float *dwte, const T *dout, const int *perm, co
 template <int W, typename T>
 __global__ void __launch_bounds__(512) rmsnorm_fwd_kernel(T *out, float *rstd, const T *inp, const float *w, int D,
                                                           float eps, __nv_bfloat16 *ob) {
+    swax_pdl_trigger(); /* a decode product launched with PDL may start (gemv.cu) */
     __shared__ float sh[32];
     const int r = blockIdx.x;
     const T *x = inp + (size_t)r * D;
@@ -487,6 +489,7 @@ __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, 
 
 template <int W, typename T, typename G = T>
 __global__ void swiglu_fwd_kernel(T *h, const G *gu, int N, int F, __nv_bfloat16 *hb) {
+    swax_pdl_trigger(); /* a decode product launched with PDL may start (gemv.cu) */
     for (int r = blockIdx.y; r < N; r += gridDim.y) {
         const G *g = gu + (size_t)r * 2 * F;
         T *o = h ? h + (size_t)r * F : NULL;
@@ -591,6 +594,7 @@ template <int W, typename T>
 __global__ void __launch_bounds__(256) mlstm_out_fwd_kernel(T *y, T *hn, float *mean, float *rstd, const T *h,
                                                             const T *og, long ldog, bool og_al, const float *w,
                                                             int N, int NH, int dv, float eps, __nv_bfloat16 *yb) {
+    swax_pdl_trigger(); /* a decode product launched with PDL may start (gemv.cu) */
     const int lane = threadIdx.x & 31;
     const size_t seg = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (seg >= (size_t)N * NH) return; /* whole warp */

@@ -24,12 +24,22 @@
  *    sum over the k-warps in ascending ks through shared memory. No atomics;
  *    the order depends on KS only, so N does not change any row's bits.
  *
+ *  - SWAX_PDL=1 launches it with programmatic dependent launch: its blocks
+ *    may start while the previous kernel on the stream finishes (the kernels
+ *    that precede decode products trigger early: swax_pdl_trigger) and load
+ *    their first weights; everything else waits in swax_pdl_wait. So the
+ *    weights must not be written by the kernel just before the product (in
+ *    training the bf16 copy is refreshed by the optimizer, never right before
+ *    a product).
+ *
  * Shapes outside this (C % 8 != 0, w not 16-byte aligned, N > 8, staged
  * input beyond shared memory) return nonzero before launching: the caller
  * uses cuBLASLt. */
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/gemv.h"
@@ -213,7 +223,9 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) k_gemv_bf16(const GemvArgs a)
     const int BR = (GEMV_WARPS / KS) * R; /* rows per block group */
     const int vstride = 32 * KS, v0 = ks * 32 + lane, vbatch = U * vstride;
 
-    /* the first batch in flight before the staging */
+    swax_pdl_trigger(); /* the next decode product may start loading its weights */
+    /* the first batch in flight before the staging (and, launched with PDL, before the previous kernel is done:
+     * the weights are the only memory read before swax_pdl_wait) */
     uint4 wv[U][R];
     int bg = blockIdx.x, t = 0;
     if (bg < a.nBG) {
@@ -224,6 +236,7 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) k_gemv_bf16(const GemvArgs a)
 #pragma unroll
             for (int r = 0; r < R; r++) wv[j][r] = make_uint4(0u, 0u, 0u, 0u);
     }
+    swax_pdl_wait(); /* the input, the residual and the output: after every earlier grid */
     gemv_stage<N>(xs, a.inp, a.ldi, a.C8, a.vec_in);
     __syncthreads();
 
@@ -342,6 +355,13 @@ static int gemv_plan(GemvPlan *p, int dev, GemvDev *d, int C8, int OC) {
     return 0;
 }
 
+/* SWAX_PDL=1: launch the products with programmatic dependent launch (read per call: A/B runs and tests in
+ * one process). Opt-in until measured on a GPU. */
+static bool gemv_pdl() {
+    const char *e = getenv("SWAX_PDL");
+    return e && !strcmp(e, "1");
+}
+
 template <int N>
 static int gemv_launch(GemvArgs a, cudaStream_t st) {
     int dev = -1;
@@ -350,7 +370,17 @@ static int gemv_launch(GemvArgs a, cudaStream_t st) {
     GemvPlan p;
     if (gemv_plan<N>(&p, dev, d, a.C8, a.OC)) return 1;
     a.KS = p.KS, a.T = p.T, a.nBG = p.nBG;
-    k_gemv_bf16<N><<<p.grid, GEMV_THREADS, p.smem, st>>>(a);
+    if (gemv_pdl()) { /* programmatic dependent launch: may start while the previous kernel finishes */
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.gridDim = dim3((unsigned)p.grid), cfg.blockDim = dim3(GEMV_THREADS), cfg.dynamicSmemBytes = p.smem;
+        cfg.stream = st, cfg.attrs = at, cfg.numAttrs = 1;
+        SWAX_CUDA_CHECK(cudaLaunchKernelEx(&cfg, k_gemv_bf16<N>, a));
+    } else {
+        k_gemv_bf16<N><<<p.grid, GEMV_THREADS, p.smem, st>>>(a);
+    }
     SWAX_CUDA_LAUNCHED();
     return 0;
 }

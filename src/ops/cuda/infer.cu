@@ -255,6 +255,7 @@ __global__ void __launch_bounds__(PNT) k_attn_prefill(SwaxInferAttnCall c) {
 
 template <int DP>
 __global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
+    swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     constexpr int NC = DP / 32;
     __shared__ float s_m[DNW], s_l[DNW], s_acc[DNW][DP];
     const int r = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -435,6 +436,7 @@ __global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int k
  * launch is needed. */
 template <int DP>
 __global__ void __launch_bounds__(DP) k_attn_dmerge(SwaxInferAttnCall c, int ks, int nsplit, const float *part) {
+    swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     const int h = blockIdx.x, r = blockIdx.y, tid = threadIdx.x;
     const int dh = c.dh, w = c.window, HD = c.H * dh;
     const int seq = c.rowseq[r];
@@ -463,6 +465,7 @@ __global__ void __launch_bounds__(DP) k_attn_dmerge(SwaxInferAttnCall c, int ks,
 
 /* Row blockIdx.x of the stored rows: prefill stores rows R - n .. R - 1. */
 __global__ void k_ring_write(SwaxInferAttnCall c, int first) {
+    swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     const int r = first + blockIdx.x, HD = c.H * c.dh;
     const int seq = row_seq(c, r);
     const long p = row_pos(c, r);
