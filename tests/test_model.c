@@ -262,6 +262,45 @@ TEST(recompute_gives_the_same_bits) {
     swax_model_free(m);
 }
 
+/* The stochastic window schedule draws a window per step: a step at one
+ * window must leave nothing behind that a later step at another reads (saved
+ * activations, scratch sized by the window, kept statistics). Loss and every
+ * gradient at window w2 are the same bits fresh and after a forward and
+ * backward at w1 on another batch. */
+TEST(a_step_at_another_window_leaves_no_trace) {
+    swax_rng_seed(&rng, 79, 0);
+    Case k = {"AMA", 2, 90, 16, 16, 1, 0, 16, 2, 8, 2, 29, 27, 0};
+    SwaxModel *m = random_model(&k);
+    const int N = k.B * k.T;
+    int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N), *tok2 = malloc(4 * N), *tgt2 = malloc(4 * N);
+    uint8_t *ds = malloc(N), *ds2 = malloc(N);
+    SWAX_ASSERT(tok && tgt && tok2 && tgt2 && ds && ds2);
+    make_batch(&k, tok, tgt, ds);
+    make_batch(&k, tok2, tgt2, ds2);
+    const size_t n = swax_model_num_params(m);
+    float *g0 = malloc(sizeof(float) * n);
+    SWAX_ASSERT(g0);
+    static const int pairs[][2] = {{16, 128}, {128, 16}, {1, 16}, {16, 1}, {7, 90}, {200, 7}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const int w1 = pairs[i][0], w2 = pairs[i][1];
+        SwaxBatch b2 = {k.B, k.T, tok, tgt, ds, w2, k.chunk}, b1 = {k.B, k.T, tok2, tgt2, ds2, w1, k.chunk};
+        float l0, l1, lx;
+        swax_zero_grad(m);
+        CHECK(swax_forward(m, &b2, &l0) == 0 && swax_backward(m, 1.0f) == 0);
+        memcpy(g0, swax_model_grads(m), sizeof(float) * n);
+        swax_zero_grad(m);
+        CHECK(swax_forward(m, &b1, &lx) == 0 && swax_backward(m, 1.0f) == 0);
+        swax_zero_grad(m);
+        CHECK(swax_forward(m, &b2, &l1) == 0 && swax_backward(m, 1.0f) == 0);
+        CHECKF(memcmp(&l0, &l1, sizeof l0) == 0, "window %d after %d: loss %.9g, fresh %.9g", w2, w1, l1, l0);
+        CHECKF(memcmp(g0, swax_model_grads(m), sizeof(float) * n) == 0,
+               "window %d after a step at %d: the gradients differ from a fresh step's", w2, w1);
+        CHECKF(lx != l0, "windows %d and %d on two batches gave the same loss (the test would see nothing)", w1, w2);
+    }
+    free(g0), free(tok), free(tgt), free(tok2), free(tgt2), free(ds), free(ds2);
+    swax_model_free(m);
+}
+
 TEST(fused_adamw_equals_clip_then_per_tensor_steps) {
     swax_rng_seed(&rng, 79, 0);
     Case k = {"AMD", 2, 20, 5, 8, 1, 1, 16, 2, 8, 2, 29, 27, 0};
