@@ -62,6 +62,8 @@ void *swax_cuda_stream(void) {
     no_cuda(__func__);
     return NULL;
 }
+void swax_cuda_add(float *y, const float *x, size_t n); /* elementwise.cu (test_cuda_gemv's producer kernel) */
+void swax_cuda_add(float *y, const float *x, size_t n) { (void)y, (void)x, (void)n, no_cuda(__func__); }
 
 /* wgmma_probe.cu (test_cuda_wgmma) */
 int swax_cuda_wgmma_probe(int form, const float *A, const float *B, float *D);
