@@ -70,6 +70,10 @@ for sec in $SECTIONS; do
       timeout "$(tmo 60)" env SWAX_PDL=1 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
         > "$L/infer_pdl.jsonl" 2>&1
       grep -E 'infer_decode' "$L/infer_pdl.jsonl" | sed "s/^/decode SWAX_PDL=1: /" >> "$S"
+      # the norms and SwiGLUs in their own kernels again (the default runs them inside decode's products)
+      timeout "$(tmo 60)" env SWAX_GEMV_IN=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+        > "$L/infer_gemv_in0.jsonl" 2>&1
+      grep -E 'infer_decode' "$L/infer_gemv_in0.jsonl" | sed "s/^/decode SWAX_GEMV_IN=0: /" >> "$S"
       at "infer done" ;;
     kernels)
       timeout "$(tmo 60)" "$B" bench kernels --device cuda > "$L/kernels.jsonl" 2>&1; cat "$L/kernels.jsonl" >> "$S"

@@ -319,6 +319,78 @@ TEST(cuda_gemv_pdl_reads_what_the_previous_kernel_wrote) {
     dfree(d_buf), dfree(d_delta), dfree(d_o1), dfree(d_o2);
 }
 
+/* The input transforms of decode's fused launches (swax_cuda_gemv_bf16_in):
+ * SwiGLU in the staging gives the bits of the swiglu kernel then the gemv
+ * (the same expressions), with and without a residual; RMSNorm in the staging
+ * against the rmsnorm kernel then the gemv and against the CPU: only the sum
+ * of squares is in another order, so a few operands may round the other way
+ * (bound 2e-3 relative). A mode it does not know, or RMSNorm without weights,
+ * is refused. */
+static void gemv_in_case(int N, int Cc, int OC) {
+    void *st = swax_cuda_stream();
+    float *w = urand((size_t)OC * Cc, -1, 1), *rw = bf16_rounded(w, Cc, OC, Cc);
+    DWeights dw = dweights(rw, OC, Cc);
+    const size_t no = (size_t)N * OC;
+    /* SwiGLU: rows of gate, up */
+    {
+        float *gu = urand((size_t)N * 2 * Cc, -3, 3), *res = urand(no, -2, 2);
+        DBuf d_gu = dbuf(gu, (size_t)N * 2 * Cc, 0), d_h = dbuf(NULL, (size_t)N * Cc, 0), d_res = dbuf(res, no, 0);
+        DBuf d_ref = dbuf(NULL, no, 0), d_got = dbuf(NULL, no, 0);
+        G->swiglu_fwd(d_h.p, d_gu.p, N, Cc);
+        for (int r = 0; r < 2; r++) {
+            const float *rp = r ? d_res.p : NULL;
+            CHECK(swax_cuda_gemv_bf16_add(d_ref.p, OC, d_h.p, Cc, dw.w, N, Cc, OC, rp, st) == 0);
+            CHECK(swax_cuda_gemv_bf16_in(d_got.p, OC, d_gu.p, 2L * Cc, dw.w, N, Cc, OC, rp, GEMV_IN_SWIGLU, NULL, 0.0f,
+                                         st) == 0);
+            float *ref = dget(d_ref), *got = dget(d_got);
+            CHECKF(!memcmp(ref, got, sizeof(float) * no),
+                   "SwiGLU in the staging differs from the swiglu kernel then the gemv: N=%d C=%d OC=%d resid %d", N,
+                   Cc, OC, r);
+            free(ref), free(got);
+        }
+        CHECKF(swax_cuda_gemv_bf16_in(d_got.p, OC, d_gu.p, Cc, dw.w, N, Cc, OC, NULL, GEMV_IN_SWIGLU, NULL, 0.0f, st) !=
+                   0,
+               "a SwiGLU input with rows narrower than 2C was taken");
+        free(gu), free(res);
+        dfree(d_gu), dfree(d_h), dfree(d_res), dfree(d_ref), dfree(d_got);
+    }
+    /* RMSNorm */
+    {
+        const float eps = 1e-6f;
+        float *x = urand((size_t)N * Cc, -2, 2), *nw = urand((size_t)Cc, 0.5f, 1.5f);
+        float *xn = nanbuf((size_t)N * Cc), *rstd = nanbuf((size_t)N), *ref = nanbuf(no);
+        C->rmsnorm_fwd(xn, rstd, x, nw, N, Cc, eps);
+        float *rxn = bf16_rounded(xn, Cc, N, Cc);
+        C->matmul_fwd(ref, OC, rxn, Cc, rw, N, Cc, OC);
+        DBuf d_x = dbuf(x, (size_t)N * Cc, 0), d_nw = dbuf(nw, (size_t)Cc, 0), d_xn = dbuf(NULL, (size_t)N * Cc, 0);
+        DBuf d_rs = dbuf(NULL, (size_t)N, 0), d_ref = dbuf(NULL, no, 0), d_got = dbuf(NULL, no, 0);
+        G->rmsnorm_fwd(d_xn.p, d_rs.p, d_x.p, d_nw.p, N, Cc, eps);
+        CHECK(swax_cuda_gemv_bf16(d_ref.p, OC, d_xn.p, Cc, dw.w, N, Cc, OC, st) == 0);
+        CHECK(swax_cuda_gemv_bf16_in(d_got.p, OC, d_x.p, Cc, dw.w, N, Cc, OC, NULL, GEMV_IN_RMSNORM, d_nw.p, eps, st) ==
+              0);
+        float *gref = dget(d_ref), *got = dget(d_got);
+        CHECK_REL(got, gref, no, 2e-3, "RMSNorm in the staging vs the rmsnorm kernel then the gemv: N=%d C=%d OC=%d", N,
+                  Cc, OC);
+        CHECK_REL(got, ref, no, 2e-3, "RMSNorm in the staging vs the CPU: N=%d C=%d OC=%d", N, Cc, OC);
+        CHECKF(swax_cuda_gemv_bf16_in(d_got.p, OC, d_x.p, Cc, dw.w, N, Cc, OC, NULL, GEMV_IN_RMSNORM, NULL, eps, st) !=
+                   0,
+               "RMSNorm without weights was taken");
+        CHECKF(swax_cuda_gemv_bf16_in(d_got.p, OC, d_x.p, Cc, dw.w, N, Cc, OC, NULL, 7, NULL, eps, st) != 0,
+               "an unknown input transform was taken");
+        free(x), free(nw), free(xn), free(rstd), free(ref), free(rxn), free(gref), free(got);
+        dfree(d_x), dfree(d_nw), dfree(d_xn), dfree(d_rs), dfree(d_ref), dfree(d_got);
+    }
+    free(w), free(rw);
+    dweights_free(dw);
+}
+
+TEST(cuda_gemv_input_transforms_match_the_kernels_they_replace) {
+    swax_rng_seed(&rng, 139, 0);
+    static const int shapes[][3] = {{1, 64, 33}, {3, 136, 7}, {8, 2048, 6144}, {1, 2048, 11008}, {2, 5504, 2048}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && !g_test_failed; i++)
+        gemv_in_case(shapes[i][0], shapes[i][1], shapes[i][2]);
+}
+
 TEST(cuda_gemv_bandwidth) {
     const long copy_bytes = 256L << 20;
     const double copy_us = swax_cuda_copy_bench_us(copy_bytes, 20);

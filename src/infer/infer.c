@@ -737,6 +737,27 @@ static void dev_mm_add(const SwaxOps *ops, float *out, const float *inp, int ldi
     }
 }
 
+/* device: out = f(inp) · wᵀ (+ resid) with the RMSNorm or SwiGLU f inside the
+ * product where the table can (matmul_fwd_in; decode's gemv); 0: not done,
+ * the caller runs f's kernel and the product */
+static int dev_mm_in(const SwaxState *s, const SwaxOps *ops, float *out, long ldo, const float *inp, long ldi, int mode,
+                     const float *nw, float eps, const float *w, int R, int C, int OC, const float *resid) {
+    return s->dev && ops->matmul_fwd_in && ops->matmul_fwd_in(out, ldo, inp, ldi, mode, nw, eps, w, R, C, OC, resid) == 0;
+}
+
+/* device: s->mix = RMSNorm(s->x; norm1) · w_mixᵀ (the layer's first product),
+ * the norm inside the product where the table can (run_blocks leaves s->ln
+ * unset for these layers) */
+static void dev_norm_mix(SwaxModel *m, SwaxState *s, const BlockW *w, int R, long ld, int cols) {
+    const SwaxOps *ops = m->ops;
+    const int D = s->D;
+    if (!dev_mm_in(s, ops, s->mix, ld, s->x, D, SWAX_MM_IN_RMSNORM, w->norm1, m->cfg.norm_eps, w->w_mix, R, D, cols,
+                   NULL)) {
+        ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, m->cfg.norm_eps);
+        ops->matmul_fwd(s->mix, ld, s->ln, D, w->w_mix, R, D, cols);
+    }
+}
+
 /* device: the SWA layer through the table's infer_attn (RoPE, attention over
  * ring + rows, ring update; ops.h); mid = x + its output */
 static void swa_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_seq, long pos0) {
@@ -744,7 +765,7 @@ static void swa_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_
     const BlockW *w = &m->w.blocks[l];
     const int D = s->D, HD = s->HD;
     const long ld = 3L * HD;
-    ops->matmul_fwd(s->mix, ld, s->ln, D, w->w_mix, R, D, 3 * HD);
+    dev_norm_mix(m, s, w, R, ld, 3 * HD);
     SwaxInferAttnCall c;
     memset(&c, 0, sizeof c);
     c.R = R, c.H = s->H, c.dh = s->dh, c.window = s->window, c.rope_theta = m->cfg.rope_theta;
@@ -765,7 +786,7 @@ static void mlstm_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefil
     const BlockW *w = &m->w.blocks[l];
     const SwaxConfig *c = &m->cfg;
     const int D = s->D, NH = s->NH, dk = s->dk, dv = s->dv, P = s->P;
-    ops->matmul_fwd(s->mix, P, s->ln, D, w->w_mix, R, D, P);
+    dev_norm_mix(m, s, w, R, P, P);
     ops->mlstm_gates_fwd(s->ig, s->lf, s->mix + 3 * D, P, w->b_gates, R, NH, c->gate_softcap);
     if (prefill_seq >= 0) {
         const int head = (int)((L - pos0 % L) % L) < R ? (int)((L - pos0 % L) % L) : R;
@@ -895,7 +916,8 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
     const int D = s->D, F = s->F;
     for (int l = 0; l < c->n_blocks; l++) {
         const BlockW *w = &m->w.blocks[l];
-        ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
+        /* the device SWA and mLSTM layers norm inside their first product (dev_norm_mix) */
+        if (!s->dev || s->kinds[l] == 'D') ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
         if (s->dev && s->kinds[l] == 'A') swa_layer_dev(m, s, l, R, prefill_seq, pos0);
         else if (s->dev && s->kinds[l] == 'D') gdn_layer_dev(m, s, l, R, prefill_seq, pos0, L);
         else if (s->dev) mlstm_layer_dev(m, s, l, R, prefill_seq, pos0, L);
@@ -903,12 +925,19 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
         else if (s->kinds[l] == 'D') SWAX_TRY(gdn_layer(m, s, l, R, prefill_seq, pos0, L));
         else SWAX_TRY(mlstm_layer(m, s, l, R, prefill_seq, pos0, L));
         if (!s->dev) ops->add(s->mid, s->x, (size_t)R * D); /* the device layers added it in their product */
-        ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);
-        mm(ops, s->gu, 2L * F, s->ln, D, w->w_gu, R, D, 2 * F);
-        ops->swiglu_fwd(s->hf, s->gu, R, F);
+        if (!dev_mm_in(s, ops, s->gu, 2L * F, s->mid, D, SWAX_MM_IN_RMSNORM, w->norm2, c->norm_eps, w->w_gu, R, D,
+                       2 * F, NULL)) {
+            ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);
+            mm(ops, s->gu, 2L * F, s->ln, D, w->w_gu, R, D, 2 * F);
+        }
         if (s->dev) {
-            dev_mm_add(ops, s->x, s->hf, F, w->w_down, R, F, D, s->mid);
+            if (!dev_mm_in(s, ops, s->x, D, s->gu, 2L * F, SWAX_MM_IN_SWIGLU, NULL, 0.0f, w->w_down, R, F, D,
+                           s->mid)) {
+                ops->swiglu_fwd(s->hf, s->gu, R, F);
+                dev_mm_add(ops, s->x, s->hf, F, w->w_down, R, F, D, s->mid);
+            }
         } else {
+            ops->swiglu_fwd(s->hf, s->gu, R, F);
             mm(ops, s->x, D, s->hf, F, w->w_down, R, F, D);
             ops->add(s->x, s->mid, (size_t)R * D);
         }
@@ -922,8 +951,11 @@ static void lm_head_rows(SwaxModel *m, SwaxState *s, int r0, int R, float *out) 
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
     const int D = s->D, V = s->V;
-    ops->rmsnorm_fwd(s->ln, s->rstd, s->x + (size_t)r0 * D, m->w.norm_f, R, D, c->norm_eps);
-    mm(ops, out, V, s->ln, D, m->w.lm_head, R, D, V);
+    if (!dev_mm_in(s, ops, out, V, s->x + (size_t)r0 * D, D, SWAX_MM_IN_RMSNORM, m->w.norm_f, c->norm_eps,
+                   m->w.lm_head, R, D, V, NULL)) {
+        ops->rmsnorm_fwd(s->ln, s->rstd, s->x + (size_t)r0 * D, m->w.norm_f, R, D, c->norm_eps);
+        mm(ops, out, V, s->ln, D, m->w.lm_head, R, D, V);
+    }
     ops->xent_fwd(out, NULL, NULL, NULL, R, V, c->vocab_used, c->logit_softcap);
 }
 

@@ -150,6 +150,9 @@ typedef struct {
     float *scratch;           /* (N, 3D + 2NH) */
 } SwaxGdnCall;
 
+/* matmul_fwd_in's input transforms */
+enum { SWAX_MM_IN_RMSNORM = 1, SWAX_MM_IN_SWIGLU = 2 };
+
 typedef struct SwaxOps {
     const char *name;
     int is_device;                /* 0: host memory (CPU); 1: device memory (CUDA) */
@@ -187,6 +190,13 @@ typedef struct SwaxOps {
      * stride, not overlapping out; the same bits as the two calls (a residual connection). */
     void (*matmul_fwd_add)(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
                            const float *resid);
+    /* Optional (NULL, or nonzero returned: nothing done; the caller runs rmsnorm_fwd or swiglu_fwd, then
+     * matmul_fwd / matmul_fwd_add): out (N, OC) = f(inp) · wᵀ, + resid when resid (as matmul_fwd_add), with
+     * the input transform f made inside the product (decode on a device: a launch fewer each):
+     * SWAX_MM_IN_RMSNORM the RMSNorm of each row (C wide; weights nw, eps), SWAX_MM_IN_SWIGLU the SwiGLU of
+     * rows of 2C (gate, then up; ldi >= 2C). Returns 0 when done. */
+    int (*matmul_fwd_in)(float *out, long ldo, const float *inp, long ldi, int mode, const float *nw, float eps,
+                         const float *w, int N, int C, int OC, const float *resid);
     void (*embed_fwd)(float *out, const int32_t *tok, const float *wte, int N, int D);
     void (*embed_bwd)(float *dwte, const float *dout, const int32_t *tok, int N, int D);
     void (*rmsnorm_fwd)(float *out, float *rstd, const float *inp, const float *w, int N, int D, float eps);

@@ -58,6 +58,15 @@ static void p_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, c
     snprintf(nm, sizeof nm, "matmul_fwd_add %dx%d", C, OC);
     TIMED(nm, inner->matmul_fwd_add(out, ldo, inp, ldi, w, N, C, OC, resid));
 }
+static int p_matmul_fwd_in(float *out, long ldo, const float *inp, long ldi, int mode, const float *nw, float eps,
+                           const float *w, int N, int C, int OC, const float *resid) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "matmul_fwd_%s%s %dx%d", mode == SWAX_MM_IN_RMSNORM ? "rmsnorm" : "swiglu",
+             resid ? "_add" : "", C, OC);
+    int rc = 0;
+    TIMED(nm, rc = inner->matmul_fwd_in(out, ldo, inp, ldi, mode, nw, eps, w, N, C, OC, resid));
+    return rc;
+}
 static void p_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                          const float *w, int N, int C, int OC, int acc) {
     char nm[64];
@@ -164,6 +173,7 @@ const SwaxOps *swax_ops_profiled(const SwaxOps *ops) {
     if (ops->adamw_segs) wrapped.adamw_segs = p_adamw_segs;
     if (ops->xent_train) wrapped.xent_train = p_xent_train;
     if (ops->matmul_fwd_add) wrapped.matmul_fwd_add = p_matmul_fwd_add;
+    if (ops->matmul_fwd_in) wrapped.matmul_fwd_in = p_matmul_fwd_in;
     if (ops->gdn_fwd) wrapped.gdn_fwd = p_gdn_fwd;
     if (ops->gdn_bwd) wrapped.gdn_bwd = p_gdn_bwd;
     if (ops->infer_attn) wrapped.infer_attn = p_infer_attn;

@@ -70,6 +70,9 @@ struct GemvArgs {
     int T;   /* batches of loads per row group */
     int nBG; /* block row groups of 32/KS rows */
     int vec_in;
+    int mode;         /* GEMV_IN_*: what the staging makes of the input rows */
+    const float *nw;  /* GEMV_IN_RMSNORM: the norm's weights (C) */
+    float eps;        /* GEMV_IN_RMSNORM */
 };
 
 /* A 16-byte load of weights that are read once (not kept in L1), predicated:
@@ -136,14 +139,56 @@ __device__ __forceinline__ void gemv_fma(float (&acc)[N][GEMV_R], const uint4 (&
     }
 }
 
-/* The N input rows rounded to bf16 (nearest even) into shared memory, dense:
- * row n at xs + n·C8 (C8 vectors of 8). vec_in: inp 16-byte aligned and ldi %
- * 4 == 0 (float4 loads). */
+/* The input transforms of the staging (gemv.h: swax_cuda_gemv_bf16_in), each
+ * the expression of the kernel it replaces (elementwise.cu), so the rounded
+ * operand has those bits (RMSNorm: all but rs, whose sum of squares is
+ * reduced in this block's order):
+ *   GEMV_IN_RMSNORM  x · rs · nw[c], rs = 1 / sqrt(Σ x² / C + eps) per row;
+ *   GEMV_IN_SWIGLU   g · σ(g) · u, g = row[c], u = row[C + c]. */
+__device__ __forceinline__ float gemv_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
 template <int N>
-__device__ __forceinline__ void gemv_stage(uint4 *xs, const float *__restrict__ inp, long ldi, int C8, int vec_in) {
+__device__ __forceinline__ float gemv_in(const GemvArgs &a, const float *row, int n, int c, const float *rs) {
+    if (a.mode == GEMV_IN_RMSNORM) return row[c] * rs[n] * a.nw[c];
+    if (a.mode == GEMV_IN_SWIGLU) {
+        const float g = row[c];
+        return g * gemv_sigmoid(g) * row[a.C8 * 8 + c];
+    }
+    return row[c];
+}
+
+/* The N input rows (transformed, gemv_in) rounded to bf16 (nearest even) into
+ * shared memory, dense: row n at xs + n·C8 (C8 vectors of 8). vec_in: inp
+ * 16-byte aligned and ldi % 4 == 0 (float4 loads). nrm: shared scratch of
+ * (GEMV_WARPS + 1)·N floats for GEMV_IN_RMSNORM (its barriers are reached by
+ * every thread). */
+template <int N>
+__device__ __forceinline__ void gemv_stage(uint4 *xs, const GemvArgs &a, float *nrm) {
+    const float *__restrict__ inp = a.inp;
+    const long ldi = a.ldi;
+    const int C8 = a.C8, C = 8 * C8;
     __nv_bfloat162 *x2 = reinterpret_cast<__nv_bfloat162 *>(xs);
     const int C2 = C8 * 4; /* bf16 pairs per row */
-    if (vec_in) {
+    const float *rs = nrm + GEMV_WARPS * N;
+    if (a.mode == GEMV_IN_RMSNORM) { /* Σ x² per row: thread partials, warp butterflies, warps in order */
+        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+        for (int n = 0; n < N; n++) {
+            const float *src = inp + (size_t)n * (size_t)ldi;
+            float ss = 0.0f;
+            for (int i = threadIdx.x; i < C; i += GEMV_THREADS) ss += src[i] * src[i];
+            ss = swax_warp_sum(ss);
+            if (lane == 0) nrm[warp * N + n] = ss;
+        }
+        __syncthreads();
+        if (threadIdx.x < N) {
+            float t = 0.0f;
+            for (int k = 0; k < GEMV_WARPS; k++) t += nrm[k * N + threadIdx.x];
+            nrm[GEMV_WARPS * N + threadIdx.x] = 1.0f / sqrtf(t / C + a.eps);
+        }
+        __syncthreads();
+    }
+    if (a.mode == GEMV_IN_NONE && a.vec_in) {
 #pragma unroll
         for (int n = 0; n < N; n++) {
             const float4 *src = reinterpret_cast<const float4 *>(inp + (size_t)n * (size_t)ldi);
@@ -162,7 +207,7 @@ __device__ __forceinline__ void gemv_stage(uint4 *xs, const float *__restrict__ 
             __nv_bfloat162 *dst = x2 + (size_t)n * C2;
 #pragma unroll 4
             for (int i = threadIdx.x; i < C2; i += GEMV_THREADS)
-                dst[i] = __floats2bfloat162_rn(src[2 * i], src[2 * i + 1]);
+                dst[i] = __floats2bfloat162_rn(gemv_in<N>(a, src, n, 2 * i, rs), gemv_in<N>(a, src, n, 2 * i + 1, rs));
         }
     }
 }
@@ -218,6 +263,7 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) k_gemv_bf16(const GemvArgs a)
     extern __shared__ uint4 gemv_smem[];
     uint4 *xs = gemv_smem;                                       /* N × C8 vectors */
     float *red = reinterpret_cast<float *>(xs + (size_t)N * a.C8); /* 8 × N × R (KS > 1) */
+    float *nrm = red + (a.KS > 1 ? GEMV_WARPS * N * GEMV_R : 0);    /* (8 + 1) × N (GEMV_IN_RMSNORM) */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int KS = a.KS, rw = warp / KS, ks = warp % KS;
     const int BR = (GEMV_WARPS / KS) * R; /* rows per block group */
@@ -237,7 +283,7 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) k_gemv_bf16(const GemvArgs a)
             for (int r = 0; r < R; r++) wv[j][r] = make_uint4(0u, 0u, 0u, 0u);
     }
     swax_pdl_wait(); /* the input, the residual and the output: after every earlier grid */
-    gemv_stage<N>(xs, a.inp, a.ldi, a.C8, a.vec_in);
+    gemv_stage<N>(xs, a, nrm);
     __syncthreads();
 
     float acc[N][R];
@@ -319,7 +365,7 @@ typedef struct {
 } GemvPlan;
 
 template <int N>
-static int gemv_plan(GemvPlan *p, int dev, GemvDev *d, int C8, int OC) {
+static int gemv_plan(GemvPlan *p, int dev, GemvDev *d, int C8, int OC, int mode) {
     constexpr int U = GemvU<N>::value;
     p->KS = gemv_ks(OC, C8, d->sms);
     const int M = (C8 + 32 * p->KS - 1) / (32 * p->KS); /* vectors per lane per row, at most */
@@ -327,7 +373,8 @@ static int gemv_plan(GemvPlan *p, int dev, GemvDev *d, int C8, int OC) {
     const int BR = (GEMV_WARPS / p->KS) * GEMV_R;
     p->nBG = (int)(((long)OC + BR - 1) / BR);
     p->smem = sizeof(uint4) * (size_t)N * (size_t)C8 +
-              (p->KS > 1 ? sizeof(float) * (size_t)GEMV_WARPS * N * GEMV_R : 0);
+              (p->KS > 1 ? sizeof(float) * (size_t)GEMV_WARPS * N * GEMV_R : 0) +
+              (mode == GEMV_IN_RMSNORM ? sizeof(float) * (size_t)(GEMV_WARPS + 1) * N : 0);
     if (p->smem > (size_t)d->smem_optin) return 1;
     if (!d->attr_set[N]) { /* once per device and N: any size up to the opt-in limit; shared over L1 */
         if (cudaFuncSetAttribute(k_gemv_bf16<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, d->smem_optin) !=
@@ -368,7 +415,7 @@ static int gemv_launch(GemvArgs a, cudaStream_t st) {
     GemvDev *d = gemv_device(&dev);
     if (!d) return 1;
     GemvPlan p;
-    if (gemv_plan<N>(&p, dev, d, a.C8, a.OC)) return 1;
+    if (gemv_plan<N>(&p, dev, d, a.C8, a.OC, a.mode)) return 1;
     a.KS = p.KS, a.T = p.T, a.nBG = p.nBG;
     if (gemv_pdl()) { /* programmatic dependent launch: may start while the previous kernel finishes */
         cudaLaunchConfig_t cfg = {};
@@ -394,14 +441,24 @@ extern "C" int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long 
 
 extern "C" int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N,
                                        int C, int OC, const float *resid, void *stream) {
-    if (N < 1 || N > GEMV_MAX_N || C < 8 || C % 8 != 0 || OC < 1 || ldi < C || ldo < OC) return 1;
+    return swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, w_bf16, N, C, OC, resid, GEMV_IN_NONE, NULL, 0.0f, stream);
+}
+
+extern "C" int swax_cuda_gemv_bf16_in(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N,
+                                      int C, int OC, const float *resid, int mode, const float *nw, float eps,
+                                      void *stream) {
+    const long need = mode == GEMV_IN_SWIGLU ? 2L * C : C; /* a SwiGLU row holds gate and up */
+    if (N < 1 || N > GEMV_MAX_N || C < 8 || C % 8 != 0 || OC < 1 || ldi < need || ldo < OC) return 1;
     if (!out || !inp || !w_bf16 || ((uintptr_t)w_bf16 & 15) != 0 || resid == out) return 1;
+    if (mode != GEMV_IN_NONE && mode != GEMV_IN_RMSNORM && mode != GEMV_IN_SWIGLU) return 1;
+    if (mode == GEMV_IN_RMSNORM && !nw) return 1;
     GemvArgs a;
     a.out = out, a.ldo = ldo, a.resid = resid, a.inp = inp, a.ldi = ldi;
     a.w = static_cast<const uint4 *>(w_bf16);
     a.C8 = C / 8, a.OC = OC;
     a.KS = 1, a.T = 1, a.nBG = 0;
     a.vec_in = ((uintptr_t)inp & 15) == 0 && ldi % 4 == 0;
+    a.mode = mode, a.nw = nw, a.eps = eps;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     switch (N) {
     case 1: return gemv_launch<1>(a, st);

@@ -33,6 +33,20 @@ int swax_cuda_gemv_bf16(float *out, long ldo, const float *inp, long ldi, const 
 int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
                             const float *resid, void *stream);
 
+/* The same with the input transformed in the staging, before the rounding,
+ * instead of by a kernel of its own (decode: a launch fewer each):
+ *   GEMV_IN_NONE     the input as it is (= swax_cuda_gemv_bf16_add);
+ *   GEMV_IN_RMSNORM  RMSNorm of each row with weights nw (C) and eps: x · rs ·
+ *                    nw[c], rs = 1 / sqrt(Σ x² / C + eps), the expressions of
+ *                    the rmsnorm kernel (only rs's sum is in another order);
+ *   GEMV_IN_SWIGLU   inp rows of 2C (ldi >= 2C): gate then up; the SwiGLU
+ *                    g · σ(g) · u of the swiglu kernel, the same bits.
+ * Nonzero, nothing launched, outside what it handles (as above, or a mode
+ * it does not know, or RMSNORM without nw). */
+enum { GEMV_IN_NONE = 0, GEMV_IN_RMSNORM = 1, GEMV_IN_SWIGLU = 2 };
+int swax_cuda_gemv_bf16_in(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
+                           const float *resid, int mode, const float *nw, float eps, void *stream);
+
 /* Timing helpers for the tests (they allocate, time and free; negative on
  * failure). swax_cuda_gemv_bench_us: the median device time (microseconds, CUDA
  * events) of one swax_cuda_gemv_bf16 call on random data, rotating over

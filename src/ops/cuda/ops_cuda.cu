@@ -768,6 +768,23 @@ static void bf16_matmul_fwd(float *out, long ldo, const float *inp, long ldi, co
     bf16_forward(out, ldo, inp, ldi, w, N, C, OC, NULL);
 }
 
+/* Decode's RMSNorm -> product and SwiGLU -> product (+ residual) as one gemv
+ * launch: the transform in its staging (gemv.cu, swax_cuda_gemv_bf16_in).
+ * Nonzero (nothing done) where bf16_forward would not take the gemv, or with
+ * SWAX_GEMV_IN=0 (A/B timing): the caller runs the two kernels. */
+static int bf16_matmul_fwd_in(float *out, long ldo, const float *inp, long ldi, int mode, const float *nw, float eps,
+                              const float *w, int N, int C, int OC, const float *resid) {
+    static int off = -1;
+    if (N < 1 || N > 8 || kept_training || !gemv_on() || env_is("SWAX_GEMV_IN", "0", &off)) return 1;
+    if (mode != SWAX_MM_IN_RMSNORM && mode != SWAX_MM_IN_SWIGLU) return 1;
+    const int cin = mode == SWAX_MM_IN_SWIGLU ? 2 * C : C;
+    if (ldo < OC || ldi < cin || swax_cuda_act_bf16(inp, ldi, N, cin) || swax_cuda_act_bf16(out, ldo, N, OC)) return 1;
+    dside.valid = 0;
+    const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
+    return swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid,
+                                  mode == SWAX_MM_IN_RMSNORM ? GEMV_IN_RMSNORM : GEMV_IN_SWIGLU, nw, eps, ctx.stream);
+}
+
 /* Training's residual connections: the add in the product's epilogue. */
 static void bf16_matmul_fwd_add(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
                                 const float *resid) {
@@ -927,7 +944,7 @@ static size_t cu_mem_used(void) { return swax_cuda_peak_bytes(); }
         .params_updated = PARAMS_UPDATED, .alloc = cu_alloc, .free = cu_free, .alloc_act = ALLOC_ACT,      \
         .to_device = cu_to_device, .to_host = cu_to_host, .zero = cu_zero, .matmul_fwd = MATMUL_FWD,      \
         .matmul_bwd = MATMUL_BWD,                                                                         \
-        .matmul_fwd_add = MATMUL_FWD_ADD,                                                                 \
+        .matmul_fwd_add = MATMUL_FWD_ADD, .matmul_fwd_in = NULL,                                          \
         .embed_fwd = swax_cuda_embed_fwd, .embed_bwd = swax_cuda_embed_bwd,                               \
         .rmsnorm_fwd = swax_cuda_rmsnorm_fwd, .rmsnorm_bwd = swax_cuda_rmsnorm_bwd, .add = swax_cuda_add,  \
         .swiglu_fwd = swax_cuda_swiglu_fwd, .swiglu_bwd = swax_cuda_swiglu_bwd,                           \
@@ -979,6 +996,7 @@ extern "C" const SwaxOps *swax_ops_cuda_bf16(void) {
         t.swiglu_fwd = swax_cuda_swiglu_fwd_bf16;
         t.rmsnorm_fwd = swax_cuda_rmsnorm_fwd_bf16;
         t.infer_attn = swax_cuda_infer_attn_bf16; /* prefill attention may take the tensor-core forward */
+        t.matmul_fwd_in = bf16_matmul_fwd_in; /* decode: norm / SwiGLU inside the gemv's staging */
         /* side copies from the SWA kernels, the mLSTM output norm and the RMSNorm backward
          * (SWAX_BF16_MIXER=0: without them, A/B timing; the same bits either way) */
         static int mixer_off = -1;
