@@ -185,7 +185,8 @@ PY
       # block an SM; 6.6 ms a step in runs 7-9 against ~2.2 at the bandwidth; run 9: =0 the same
       # time); the passes now keep 2 loads in flight a thread; last_loss: the same bits in all three
       for w in 128 2048; do at "train w$w: $(bt X=1 $w)"; done
-      for ab in SWAX_XENT_ROW=raw SWAX_XENT_ROW=0; do at "A/B w128 $ab: $(bt $ab 128)"; done ;;
+      # and the RMSNorm backward's register-pipelined kernel against the one before (=old; same bits)
+      for ab in SWAX_XENT_ROW=raw SWAX_XENT_ROW=0 SWAX_RMSNORM_BWD=old; do at "A/B w128 $ab: $(bt $ab 128)"; done ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1

@@ -165,15 +165,24 @@ static void rmsnorm_bwd_case(int N, int D, int off) {
     float *a_dinp = dget(d_dinp), *a_dw = dget(d_dw);
     CHECKF(same_bits(g_dinp, a_dinp, sizeof(float) * nd) && same_bits(g_dw, a_dw, sizeof(float) * D),
            "rmsnorm_bwd not deterministic N=%d D=%d", N, D);
+    /* the register-pipelined kernel (a thread per 4-vector: D 128 … 2048) and the other: the same bits */
+    dset(d_dinp, dinp0), dset(d_dw, dw0);
+    setenv("SWAX_RMSNORM_BWD", "old", 1);
+    G->rmsnorm_bwd(d_dinp.p, d_dw.p, d_g.p, d_x.p, d_w.p, d_rstd.p, N, D);
+    unsetenv("SWAX_RMSNORM_BWD");
+    float *o_dinp = dget(d_dinp), *o_dw = dget(d_dw);
+    CHECKF(same_bits(g_dinp, o_dinp, sizeof(float) * nd) && same_bits(g_dw, o_dw, sizeof(float) * D),
+           "rmsnorm_bwd: SWAX_RMSNORM_BWD=old gives other bits N=%d D=%d off=%d", N, D, off);
     free(x), free(w), free(g), free(out), free(rstd), free(dinp0), free(dw0), free(dinp), free(dw);
-    free(g_dinp), free(g_dw), free(a_dinp), free(a_dw);
+    free(g_dinp), free(g_dw), free(a_dinp), free(a_dw), free(o_dinp), free(o_dw);
     dfree(d_x), dfree(d_w), dfree(d_g), dfree(d_rstd), dfree(d_dinp), dfree(d_dw);
 }
 
 TEST(cuda_rmsnorm_bwd) {
     swax_rng_seed(&rng, 104, 0);
-    const int cases[][3] = {{1, 8, 0},      {7, 130, 0},   {1000, 24, 0}, {4099, 1024, 0},
-                            {65, 4096, 0},  {1000, 1024, 1}, {4099, 130, 0}, {128, 8, 0}};
+    const int cases[][3] = {{1, 8, 0},      {7, 130, 0},     {1000, 24, 0}, {4099, 1024, 0},
+                            {65, 4096, 0},  {1000, 1024, 1}, {4099, 130, 0}, {128, 8, 0},
+                            {131, 2048, 0}, {64, 256, 0},    {1, 128, 0},   {200, 512, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         rmsnorm_bwd_case(cases[i][0], cases[i][1], cases[i][2]);
 }

@@ -485,6 +485,56 @@ __global__ void __launch_bounds__(512) rmsnorm_bwd_kernel(T *dinp, float *part, 
     }
 }
 
+/* rmsnorm_bwd_kernel when each thread owns exactly one W-vector of a row
+ * (D = blockDim.x · W: D 256 … 2048 at W = 4): the same expressions in the
+ * same order (the same bits), with the weights and the column partials in
+ * registers instead of re-read, and the next row's g, x, dinp and rstd loaded
+ * before this row's block sum, so the loads of one row overlap the barriers of
+ * the other (run 7's profile: 0.254 ms a call for 32,768 × 1,024, ~79% of the
+ * HBM bandwidth; one dependent round trip after another per row). */
+template <int W, typename T>
+__global__ void __launch_bounds__(512) rmsnorm_bwd_rows_kernel(T *dinp, float *part, const T *dout, const T *inp,
+                                                               const float *w, const float *rstd, int N, int D,
+                                                               __nv_bfloat16 *db) {
+    __shared__ float sh[32];
+    const int b = blockIdx.x, c = threadIdx.x * W;
+    const int r0 = b * ROWBLK, r1 = r0 + ROWBLK < N ? r0 + ROWBLK : N;
+    float wv[W], pv[W] = {}, gn[W], xn[W], dn[W];
+    ldv(w + c, wv);
+    float rn = 0.0f;
+    if (r0 < r1) {
+        ldv(dout + (size_t)r0 * D + c, gn);
+        ldv(inp + (size_t)r0 * D + c, xn);
+        ldv(dinp + (size_t)r0 * D + c, dn);
+        rn = rstd[r0];
+    }
+    for (int r = r0; r < r1; r++) { /* uniform over the block */
+        float gv[W], xv[W], dv[W];
+        const float rs = rn;
+#pragma unroll
+        for (int j = 0; j < W; j++) gv[j] = gn[j], xv[j] = xn[j], dv[j] = dn[j];
+        if (r + 1 < r1) { /* the next row's operands in flight across this row's barriers */
+            ldv(dout + (size_t)(r + 1) * D + c, gn);
+            ldv(inp + (size_t)(r + 1) * D + c, xn);
+            ldv(dinp + (size_t)(r + 1) * D + c, dn);
+            rn = rstd[r + 1];
+        }
+        float dot = 0.0f;
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            dot += gv[j] * wv[j] * xv[j];
+            pv[j] += gv[j] * xv[j] * rs;
+        }
+        dot = swax_block_sum(dot, sh);
+        const float cc = dot * rs * rs * rs / D;
+#pragma unroll
+        for (int j = 0; j < W; j++) dv[j] += rs * gv[j] * wv[j] - cc * xv[j];
+        stv(dinp + (size_t)r * D + c, dv);
+        if (db) stv_bf16(db + (size_t)r * D + c, dv); /* the updated dinp, rounded */
+    }
+    stv(part + (size_t)b * D + c, pv);
+}
+
 /* ---------------------------------------------------------------- SwiGLU */
 
 template <int W, typename T, typename G = T>
@@ -1068,8 +1118,14 @@ static void rmsnorm_bwd_launch(float *dinp, float *dw, const float *dout, const 
     const int nblk = (N + ROWBLK - 1) / ROWBLK;
     float *part = (float *)swax_cuda_scratch(SWAX_SCRATCH_ELEMWISE, sizeof(float) * (size_t)nblk * D);
     const size_t smem = sizeof(float) * (size_t)D;
-    if (D % 4 == 0 && al16(dinp) && al16(dout) && al16(inp) && al16(w) && al16(part) &&
-        (!db || ((uintptr_t)db & 7) == 0)) {
+    const bool al4 = D % 4 == 0 && al16(dinp) && al16(dout) && al16(inp) && al16(w) && al16(part) &&
+                     (!db || ((uintptr_t)db & 7) == 0);
+    /* a thread per 4-vector of a row: the register-pipelined kernel (same bits; SWAX_RMSNORM_BWD=old: the
+     * other, A/B and tests; read per call) */
+    const char *e = getenv("SWAX_RMSNORM_BWD");
+    if (al4 && D / 4 == row_threads((size_t)D / 4, 512) && !(e && !strcmp(e, "old"))) {
+        rmsnorm_bwd_rows_kernel<4, float><<<nblk, D / 4, 0, st>>>(dinp, part, dout, inp, w, rstd, N, D, db);
+    } else if (al4) {
         smem_optin(rmsnorm_bwd_kernel<4, float>, smem);
         rmsnorm_bwd_kernel<4, float><<<nblk, row_threads((size_t)D / 4, 512), smem, st>>>(dinp, part, dout, inp, w,
                                                                                          rstd, N, D, db);
