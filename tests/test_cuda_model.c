@@ -389,39 +389,22 @@ TEST(bf16_stays_as_close_to_fp32_as_bf16_operands_allow) {
 TEST(a_step_at_another_window_leaves_no_trace_on_the_gpu) {
     swax_rng_seed(&rng, 81, 0);
     const Case k = {"AMA", 2, 90, 16, 16, 1, 0, 64, 2, 64, 2, 61, 57, 48};
-    const int N = k.B * k.T;
-    int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N), *tok2 = malloc(4 * N), *tgt2 = malloc(4 * N);
-    uint8_t *ds = malloc(N), *ds2 = malloc(N);
-    SWAX_ASSERT(tok && tgt && tok2 && tgt2 && ds && ds2);
-    make_batch(&k, tok, tgt, ds);
-    make_batch(&k, tok2, tgt2, ds2);
+    TestTwoBatches tb = test_two_batches(k.B * k.T);
+    for (int i = 0; i < 2; i++) make_batch(&k, tb.tok[i], tb.tgt[i], tb.ds[i]);
     static const int pairs[][2] = {{16, 128}, {128, 16}, {1, 16}, {7, 90}};
     for (int dev = 0; dev < 2; dev++) {
         SwaxModel *cm = cpu_model(&k, 11), *gm = gpu_twin_on(cm, dev ? "cuda" : "cuda-fp32");
-        const size_t n = swax_model_num_params(gm);
         for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
             const int w1 = pairs[i][0], w2 = pairs[i][1];
-            SwaxBatch b2 = {k.B, k.T, tok, tgt, ds, w2, k.chunk}, b1 = {k.B, k.T, tok2, tgt2, ds2, w1, k.chunk};
-            float l0, l1, lx;
-            swax_zero_grad(gm);
-            CHECK(swax_forward(gm, &b2, &l0) == 0 && swax_backward(gm, 1.0f) == 0);
-            float *g0 = host_copy(swax_model_grads(gm), n);
-            swax_zero_grad(gm);
-            CHECK(swax_forward(gm, &b1, &lx) == 0 && swax_backward(gm, 1.0f) == 0);
-            swax_zero_grad(gm);
-            CHECK(swax_forward(gm, &b2, &l1) == 0 && swax_backward(gm, 1.0f) == 0);
-            float *g1 = host_copy(swax_model_grads(gm), n);
-            const char *dn = dev ? "cuda" : "cuda-fp32";
-            CHECKF(memcmp(&l0, &l1, sizeof l0) == 0, "%s: window %d after %d: loss %.9g, fresh %.9g", dn, w2, w1, l1,
-                   l0);
-            CHECKF(memcmp(g0, g1, sizeof(float) * n) == 0,
-                   "%s: window %d after a step at %d: the gradients differ from a fresh step's", dn, w2, w1);
-            CHECKF(lx != l0, "%s: windows %d and %d gave the same loss (the test would see nothing)", dn, w1, w2);
-            free(g0), free(g1);
+            SwaxBatch b2 = {k.B, k.T, tb.tok[0], tb.tgt[0], tb.ds[0], w2, k.chunk};
+            SwaxBatch b1 = {k.B, k.T, tb.tok[1], tb.tgt[1], tb.ds[1], w1, k.chunk};
+            const int rc = test_window_trace(gm, &b2, &b1);
+            CHECKF(rc == 0, "%s: window %d after a step at %d: %s", dev ? "cuda" : "cuda-fp32", w2, w1,
+                   rc == 1 ? "the loss differs" : rc == 2 ? "a gradient differs" : "the check would see nothing");
         }
         swax_model_free(gm), swax_model_free(cm);
     }
-    free(tok), free(tgt), free(tok2), free(tgt2), free(ds), free(ds2);
+    test_two_batches_free(&tb);
 }
 
 TEST(fused_adamw_equals_clip_then_per_tensor_steps_on_the_gpu) {

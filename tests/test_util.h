@@ -100,4 +100,48 @@ static inline int test_fused_adamw_differs(SwaxModel *a, SwaxModel *b, const Swa
     return bad;
 }
 
+/* Buffers for two batches of n tokens (tokens, targets, document starts). */
+typedef struct {
+    int32_t *tok[2], *tgt[2];
+    uint8_t *ds[2];
+} TestTwoBatches;
+static inline TestTwoBatches test_two_batches(int n) {
+    TestTwoBatches t;
+    for (int i = 0; i < 2; i++) {
+        t.tok[i] = malloc(sizeof(int32_t) * n), t.tgt[i] = malloc(sizeof(int32_t) * n), t.ds[i] = malloc(n);
+        SWAX_ASSERT(t.tok[i] && t.tgt[i] && t.ds[i]);
+    }
+    return t;
+}
+static inline void test_two_batches_free(TestTwoBatches *t) {
+    for (int i = 0; i < 2; i++) free(t->tok[i]), free(t->tgt[i]), free(t->ds[i]);
+}
+
+/* The stochastic window schedule's trap: a step at one window must leave
+ * nothing behind (saved activations, scratch sized by the window, kept
+ * copies, tile choices) that a later step at another reads. One forward and
+ * backward of b2, then of b1 (another window and batch), then of b2 again.
+ * Returns 0 when the loss and every gradient at b2 are the same bits both
+ * times; 1: the loss differs; 2: a gradient; 3: b1 gave b2's loss (the check
+ * would see nothing). On any device (swax_model_grads copies to the host). */
+static inline int test_window_trace(SwaxModel *m, const SwaxBatch *b2, const SwaxBatch *b1) {
+    const size_t n = swax_model_num_params(m);
+    float *g0 = malloc(sizeof(float) * n);
+    SWAX_ASSERT(g0);
+    float l0, l1, lx;
+    swax_zero_grad(m);
+    SWAX_ASSERT(swax_forward(m, b2, &l0) == 0 && swax_backward(m, 1.0f) == 0);
+    memcpy(g0, swax_model_grads(m), sizeof(float) * n);
+    swax_zero_grad(m);
+    SWAX_ASSERT(swax_forward(m, b1, &lx) == 0 && swax_backward(m, 1.0f) == 0);
+    swax_zero_grad(m);
+    SWAX_ASSERT(swax_forward(m, b2, &l1) == 0 && swax_backward(m, 1.0f) == 0);
+    const int rc = memcmp(&l0, &l1, sizeof l0)                          ? 1
+                   : memcmp(g0, swax_model_grads(m), sizeof(float) * n) ? 2
+                   : lx == l0                                           ? 3
+                                                                        : 0;
+    free(g0);
+    return rc;
+}
+
 #endif
