@@ -264,9 +264,8 @@ TEST(recompute_gives_the_same_bits) {
 
 /* The stochastic window schedule draws a window per step: a step at one
  * window must leave nothing behind that a later step at another reads (saved
- * activations, scratch sized by the window, kept statistics). Loss and every
- * gradient at window w2 are the same bits fresh and after a forward and
- * backward at w1 on another batch. */
+ * activations, scratch sized by the window, kept statistics): test_util.h's
+ * test_window_trace, either window first. */
 TEST(a_step_at_another_window_leaves_no_trace) {
     swax_rng_seed(&rng, 79, 0);
     Case k = {"AMA", 2, 90, 16, 16, 1, 0, 16, 2, 8, 2, 29, 27, 0};
@@ -278,7 +277,7 @@ TEST(a_step_at_another_window_leaves_no_trace) {
         const int w1 = pairs[i][0], w2 = pairs[i][1];
         SwaxBatch b2 = {k.B, k.T, tb.tok[0], tb.tgt[0], tb.ds[0], w2, k.chunk};
         SwaxBatch b1 = {k.B, k.T, tb.tok[1], tb.tgt[1], tb.ds[1], w1, k.chunk};
-        const int rc = test_window_trace(m, &b2, &b1);
+        const int rc = test_window_trace(m, "cpu", &b2, &b1);
         CHECKF(rc == 0, "window %d after a step at %d: %s", w2, w1,
                rc == 1 ? "the loss differs" : rc == 2 ? "a gradient differs" : "the check would see nothing");
     }

@@ -118,29 +118,27 @@ static inline void test_two_batches_free(TestTwoBatches *t) {
 }
 
 /* The stochastic window schedule's trap: a step at one window must leave
- * nothing behind (saved activations, scratch sized by the window, kept
- * copies, tile choices) that a later step at another reads. One forward and
- * backward of b2, then of b1 (another window and batch), then of b2 again.
- * Returns 0 when the loss and every gradient at b2 are the same bits both
- * times; 1: the loss differs; 2: a gradient; 3: b1 gave b2's loss (the check
- * would see nothing). On any device (swax_model_grads copies to the host). */
-static inline int test_window_trace(SwaxModel *m, const SwaxBatch *b2, const SwaxBatch *b1) {
+ * nothing behind (saved activations, scratch sized by the first window seen,
+ * kept copies, tile choices) that a later step at another reads. Two fresh
+ * twins of m on `device`: one runs a forward and backward of b1 (another
+ * window and batch) and then of b2, the other only b2. Returns 0 when the
+ * loss and every gradient at b2 are the same bits in both; 1: the loss
+ * differs; 2: a gradient; 3: b1 gave b2's loss (the check would see
+ * nothing). swax_model_grads copies to the host on a device. */
+static inline int test_window_trace(SwaxModel *m, const char *device, const SwaxBatch *b2, const SwaxBatch *b1) {
+    SwaxModel *a = test_model_twin_on(m, device), *c = test_model_twin_on(m, device);
     const size_t n = swax_model_num_params(m);
-    float *g0 = malloc(sizeof(float) * n);
-    SWAX_ASSERT(g0);
-    float l0, l1, lx;
-    swax_zero_grad(m);
-    SWAX_ASSERT(swax_forward(m, b2, &l0) == 0 && swax_backward(m, 1.0f) == 0);
-    memcpy(g0, swax_model_grads(m), sizeof(float) * n);
-    swax_zero_grad(m);
-    SWAX_ASSERT(swax_forward(m, b1, &lx) == 0 && swax_backward(m, 1.0f) == 0);
-    swax_zero_grad(m);
-    SWAX_ASSERT(swax_forward(m, b2, &l1) == 0 && swax_backward(m, 1.0f) == 0);
-    const int rc = memcmp(&l0, &l1, sizeof l0)                          ? 1
-                   : memcmp(g0, swax_model_grads(m), sizeof(float) * n) ? 2
-                   : lx == l0                                           ? 3
-                                                                        : 0;
-    free(g0);
+    float la, lc, lx;
+    /* c first: before b1 has touched anything the process keeps (a device's scratch, plans, kept copies) */
+    SWAX_ASSERT(swax_forward(c, b2, &lc) == 0 && swax_backward(c, 1.0f) == 0);
+    SWAX_ASSERT(swax_forward(a, b1, &lx) == 0 && swax_backward(a, 1.0f) == 0);
+    swax_zero_grad(a);
+    SWAX_ASSERT(swax_forward(a, b2, &la) == 0 && swax_backward(a, 1.0f) == 0);
+    const int rc = memcmp(&la, &lc, sizeof la)                                                 ? 1
+                   : memcmp(swax_model_grads(a), swax_model_grads(c), sizeof(float) * n) != 0 ? 2
+                   : lx == lc                                                                  ? 3
+                                                                                               : 0;
+    swax_model_free(a), swax_model_free(c);
     return rc;
 }
 
