@@ -99,7 +99,9 @@ for sec in $SECTIONS; do
             | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
         done
       fi
-      for t in 8 "$n"; do
+      # the twin at 1 thread too: its own 1 -> $n scaling on the same host says how much of swax's 54% the
+      # host sets (all-core clocks, memory) and how much is swax's
+      for t in 1 8 "$n"; do
         OMP_NUM_THREADS=$t timeout "$(tmo 120)" python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
           --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu >> "$L/cpu_torch.jsonl" 2>&1
       done
