@@ -95,7 +95,6 @@ extern "C" void swax_cuda_attn_keep_release(const void *p);
 
 static inline unsigned swax_ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
-/* Sum over a warp, butterfly order: every lane gets the same bits. */
 /* Programmatic dependent launch (sm_90; no-ops below and when the kernel was
  * not launched so). A kernel calls swax_pdl_trigger() early to let the next
  * kernel on the stream, if launched with the programmatic-serialization
@@ -113,6 +112,11 @@ __device__ __forceinline__ void swax_pdl_wait() {
 #endif
 }
 
+/* The logistic function, the one expression of every kernel that takes it
+ * (the SwiGLU, the mLSTM output gate, decode's gemv staging): the same bits. */
+__device__ __forceinline__ float sigmoid_acc(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Sum over a warp, butterfly order: every lane gets the same bits. */
 __device__ __forceinline__ float swax_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -141,7 +141,6 @@ __device__ __forceinline__ void stv_as(__nv_bfloat16 *p, const float (&a)[W]) {
     stv_bf16(p, a);
 }
 
-__device__ __forceinline__ float sigmoid_acc(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float logsigmoid_acc(float x) {
     return x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x));
 }
@@ -1394,24 +1393,31 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
+/* xent_train_kernel<W, T, ROW>: the shared row's bytes opted in where there is one */
+template <int W, typename T, int ROW>
+void xent_train_at(size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses, const int32_t *targets,
+                   int N, int V, int Vused, float cap, float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
+    const size_t smem = ROW == XR_GLOBAL ? 0 : row_bytes;
+    if (smem) smem_optin(xent_train_kernel<W, T, ROW>, smem);
+    xent_train_kernel<W, T, ROW><<<N, row_threads((size_t)V / W, 1024), smem, st>>>(logits, lse, losses, targets, V,
+                                                                                   Vused, cap, inv_cap, scale, w32,
+                                                                                   dbf);
+}
+
 /* xent_train_kernel<W> with its second pass from row (XR_*) and that row's shared bytes; T: the logits' type */
 template <int W, typename T>
 void xent_train_go(int row, size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses,
                    const int32_t *targets, int N, int V, int Vused, float cap, float inv_cap, float scale, int w32,
                    __nv_bfloat16 *dbf) {
-    const int nt = row_threads((size_t)V / W, 1024);
-    if (row == XR_CAPPED) {
-        smem_optin(xent_train_kernel<W, T, XR_CAPPED>, row_bytes);
-        xent_train_kernel<W, T, XR_CAPPED><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
-                                                                    inv_cap, scale, w32, dbf);
-    } else if (row == XR_RAW) {
-        smem_optin(xent_train_kernel<W, T, XR_RAW>, row_bytes);
-        xent_train_kernel<W, T, XR_RAW><<<N, nt, row_bytes, st>>>(logits, lse, losses, targets, V, Vused, cap,
-                                                                 inv_cap, scale, w32, dbf);
-    } else {
-        xent_train_kernel<W, T, XR_GLOBAL><<<N, nt, 0, st>>>(logits, lse, losses, targets, V, Vused, cap, inv_cap,
-                                                            scale, w32, dbf);
-    }
+    if (row == XR_CAPPED)
+        xent_train_at<W, T, XR_CAPPED>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
+                                       w32, dbf);
+    else if (row == XR_RAW)
+        xent_train_at<W, T, XR_RAW>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
+                                    w32, dbf);
+    else
+        xent_train_at<W, T, XR_GLOBAL>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
+                                       w32, dbf);
 }
 
 /* Where the second pass reads the row (xent_train_kernel): SWAX_XENT_ROW=0 re-reads it from global memory,

@@ -145,14 +145,11 @@ __device__ __forceinline__ void gemv_fma(float (&acc)[N][GEMV_R], const uint4 (&
  * reduced in this block's order):
  *   GEMV_IN_RMSNORM  x · rs · nw[c], rs = 1 / sqrt(Σ x² / C + eps) per row;
  *   GEMV_IN_SWIGLU   g · σ(g) · u, g = row[c], u = row[C + c]. */
-__device__ __forceinline__ float gemv_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-template <int N>
 __device__ __forceinline__ float gemv_in(const GemvArgs &a, const float *row, int n, int c, const float *rs) {
     if (a.mode == GEMV_IN_RMSNORM) return row[c] * rs[n] * a.nw[c];
     if (a.mode == GEMV_IN_SWIGLU) {
         const float g = row[c];
-        return g * gemv_sigmoid(g) * row[a.C8 * 8 + c];
+        return g * sigmoid_acc(g) * row[a.C8 * 8 + c];
     }
     return row[c];
 }
@@ -207,7 +204,7 @@ __device__ __forceinline__ void gemv_stage(uint4 *xs, const GemvArgs &a, float *
             __nv_bfloat162 *dst = x2 + (size_t)n * C2;
 #pragma unroll 4
             for (int i = threadIdx.x; i < C2; i += GEMV_THREADS)
-                dst[i] = __floats2bfloat162_rn(gemv_in<N>(a, src, n, 2 * i, rs), gemv_in<N>(a, src, n, 2 * i + 1, rs));
+                dst[i] = __floats2bfloat162_rn(gemv_in(a, src, n, 2 * i, rs), gemv_in(a, src, n, 2 * i + 1, rs));
         }
     }
 }
