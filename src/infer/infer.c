@@ -745,17 +745,15 @@ static int dev_mm_in(const SwaxState *s, const SwaxOps *ops, float *out, long ld
     return s->dev && ops->matmul_fwd_in && ops->matmul_fwd_in(out, ldo, inp, ldi, mode, nw, eps, w, R, C, OC, resid) == 0;
 }
 
-/* device: s->mix = RMSNorm(s->x; norm1) · w_mixᵀ (the layer's first product),
- * the norm inside the product where the table can (run_blocks leaves s->ln
- * unset for these layers) */
-static void dev_norm_mix(SwaxModel *m, SwaxState *s, const BlockW *w, int R, long ld, int cols) {
+/* out (R, OC) = RMSNorm(x; nw) · wᵀ: the norm inside the product where the
+ * table can (a device's decode gemv), else into s->ln and then the product */
+static void norm_mm(SwaxModel *m, SwaxState *s, float *out, long ldo, const float *x, const float *nw, const float *w,
+                    int R, int OC) {
     const SwaxOps *ops = m->ops;
     const int D = s->D;
-    if (!dev_mm_in(s, ops, s->mix, ld, s->x, D, SWAX_MM_IN_RMSNORM, w->norm1, m->cfg.norm_eps, w->w_mix, R, D, cols,
-                   NULL)) {
-        ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, m->cfg.norm_eps);
-        ops->matmul_fwd(s->mix, ld, s->ln, D, w->w_mix, R, D, cols);
-    }
+    if (dev_mm_in(s, ops, out, ldo, x, D, SWAX_MM_IN_RMSNORM, nw, m->cfg.norm_eps, w, R, D, OC, NULL)) return;
+    ops->rmsnorm_fwd(s->ln, s->rstd, x, nw, R, D, m->cfg.norm_eps);
+    mm(ops, out, ldo, s->ln, D, w, R, D, OC);
 }
 
 /* device: the SWA layer through the table's infer_attn (RoPE, attention over
@@ -765,7 +763,7 @@ static void swa_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefill_
     const BlockW *w = &m->w.blocks[l];
     const int D = s->D, HD = s->HD;
     const long ld = 3L * HD;
-    dev_norm_mix(m, s, w, R, ld, 3 * HD);
+    norm_mm(m, s, s->mix, ld, s->x, w->norm1, w->w_mix, R, 3 * HD); /* run_blocks left the norm to this product */
     SwaxInferAttnCall c;
     memset(&c, 0, sizeof c);
     c.R = R, c.H = s->H, c.dh = s->dh, c.window = s->window, c.rope_theta = m->cfg.rope_theta;
@@ -786,7 +784,7 @@ static void mlstm_layer_dev(SwaxModel *m, SwaxState *s, int l, int R, int prefil
     const BlockW *w = &m->w.blocks[l];
     const SwaxConfig *c = &m->cfg;
     const int D = s->D, NH = s->NH, dk = s->dk, dv = s->dv, P = s->P;
-    dev_norm_mix(m, s, w, R, P, P);
+    norm_mm(m, s, s->mix, P, s->x, w->norm1, w->w_mix, R, P); /* run_blocks left the norm to this product */
     ops->mlstm_gates_fwd(s->ig, s->lf, s->mix + 3 * D, P, w->b_gates, R, NH, c->gate_softcap);
     if (prefill_seq >= 0) {
         const int head = (int)((L - pos0 % L) % L) < R ? (int)((L - pos0 % L) % L) : R;
@@ -916,7 +914,7 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
     const int D = s->D, F = s->F;
     for (int l = 0; l < c->n_blocks; l++) {
         const BlockW *w = &m->w.blocks[l];
-        /* the device SWA and mLSTM layers norm inside their first product (dev_norm_mix) */
+        /* the device SWA and mLSTM layers norm inside their first product (norm_mm) */
         if (!s->dev || s->kinds[l] == 'D') ops->rmsnorm_fwd(s->ln, s->rstd, s->x, w->norm1, R, D, c->norm_eps);
         if (s->dev && s->kinds[l] == 'A') swa_layer_dev(m, s, l, R, prefill_seq, pos0);
         else if (s->dev && s->kinds[l] == 'D') gdn_layer_dev(m, s, l, R, prefill_seq, pos0, L);
@@ -925,11 +923,7 @@ static int run_blocks(SwaxModel *m, SwaxState *s, int R, int prefill_seq, long p
         else if (s->kinds[l] == 'D') SWAX_TRY(gdn_layer(m, s, l, R, prefill_seq, pos0, L));
         else SWAX_TRY(mlstm_layer(m, s, l, R, prefill_seq, pos0, L));
         if (!s->dev) ops->add(s->mid, s->x, (size_t)R * D); /* the device layers added it in their product */
-        if (!dev_mm_in(s, ops, s->gu, 2L * F, s->mid, D, SWAX_MM_IN_RMSNORM, w->norm2, c->norm_eps, w->w_gu, R, D,
-                       2 * F, NULL)) {
-            ops->rmsnorm_fwd(s->ln, s->rstd, s->mid, w->norm2, R, D, c->norm_eps);
-            mm(ops, s->gu, 2L * F, s->ln, D, w->w_gu, R, D, 2 * F);
-        }
+        norm_mm(m, s, s->gu, 2L * F, s->mid, w->norm2, w->w_gu, R, 2 * F);
         if (s->dev) {
             if (!dev_mm_in(s, ops, s->x, D, s->gu, 2L * F, SWAX_MM_IN_SWIGLU, NULL, 0.0f, w->w_down, R, F, D,
                            s->mid)) {
@@ -951,11 +945,7 @@ static void lm_head_rows(SwaxModel *m, SwaxState *s, int r0, int R, float *out) 
     const SwaxOps *ops = m->ops;
     const SwaxConfig *c = &m->cfg;
     const int D = s->D, V = s->V;
-    if (!dev_mm_in(s, ops, out, V, s->x + (size_t)r0 * D, D, SWAX_MM_IN_RMSNORM, m->w.norm_f, c->norm_eps,
-                   m->w.lm_head, R, D, V, NULL)) {
-        ops->rmsnorm_fwd(s->ln, s->rstd, s->x + (size_t)r0 * D, m->w.norm_f, R, D, c->norm_eps);
-        mm(ops, out, V, s->ln, D, m->w.lm_head, R, D, V);
-    }
+    norm_mm(m, s, out, V, s->x + (size_t)r0 * D, m->w.norm_f, m->w.lm_head, R, V);
     ops->xent_fwd(out, NULL, NULL, NULL, R, V, c->vocab_used, c->logit_softcap);
 }
 
