@@ -30,7 +30,7 @@ ifneq ($(wildcard $(BLASDIR)/libopenblas.so),)
 else
   BLASLIB := -lopenblas
 endif
-LIBS    := $(BLASLIB) -lpcre2-8 -lcjson -lm -lpthread
+LIBS    := $(BLASLIB) -lpcre2-8 -lcjson -lm -lpthread -ldl
 
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA      ?= auto

@@ -97,6 +97,8 @@ int swax_checkpoint_dir(const char *dir, char *out, size_t cap);
  * CUDA). Checkpoints do not depend on the device. */
 int swax_model_set_device(SwaxModel *m, const char *device);
 const char *swax_model_device(const SwaxModel *m);
+/* 1 where the model computes on a GPU ("cuda", "cuda-fp32"), 0 on the CPU ("cpu", "cpu-bf16"). */
+int swax_model_on_device(const SwaxModel *m);
 /* Waits for the model's queued device work (timing); no-op on the CPU. */
 void swax_model_sync(SwaxModel *m);
 /* Device memory in use now (bytes; 0 on the CPU). */

@@ -1021,9 +1021,14 @@ def cmd_bench(args):
     opt = torch.optim.AdamW(decay_groups(model, 0.1),
                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
 
+    # --autocast bf16: PyTorch's mixed precision (bf16 matrix products, fp32 weights), the
+    # baseline beside swax's cpu-bf16 / cuda devices
+    ac = args.autocast == "bf16"
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = lm_loss(model(tokens, None, window=window, chunk=args.chunk), targets)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=ac):
+            loss = lm_loss(model(tokens, None, window=window, chunk=args.chunk), targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -1040,7 +1045,7 @@ def cmd_bench(args):
     sync()
     step_s = (time.perf_counter() - t0) / args.steps
     print(json.dumps(dict(tokens_per_s=round(args.batch * args.seq / step_s, 1), step_s=round(step_s, 4),
-                          threads=args.threads, torch=torch.__version__, device=str(dev),
+                          threads=args.threads, torch=torch.__version__, device=str(dev), autocast=args.autocast,
                           blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", ""),
                           omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", ""),
                           malloc_tuned=bool(args.malloc_tuned),
@@ -1098,7 +1103,7 @@ def main(argv=None):
     p.add_argument("--tol", type=float, default=1e-4)
     p.set_defaults(fn=cmd_adamw)
 
-    p = sub.add_parser("bench", parents=[common], help="float32 training-step throughput")
+    p = sub.add_parser("bench", parents=[common], help="training-step throughput (float32, or --autocast bf16)")
     p.add_argument("--config", default="bench-cpu", help="preset (%s) or config JSON" % ", ".join(PRESETS))
     p.add_argument("--model", default=None, help="checkpoint folder instead of a fresh init")
     p.add_argument("--steps", type=int, default=3)
@@ -1108,6 +1113,8 @@ def main(argv=None):
     p.add_argument("--chunk", type=int, default=64)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--autocast", choices=["off", "bf16"], default="off",
+                   help="bf16: torch.autocast mixed precision (bf16 matrix products)")
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("init", parents=[common], help="write a freshly initialised checkpoint")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages swax needs, if any is missing. Safe to re-run.
 set -eu
-pkgs="build-essential libopenblas-dev libopenblas-openmp-dev libpcre2-dev libcjson-dev python3-torch python3-numpy clang libclang-rt-14-dev valgrind"
+pkgs="build-essential libopenblas-dev libopenblas-openmp-dev libdnnl-dev libpcre2-dev libcjson-dev python3-torch python3-numpy clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

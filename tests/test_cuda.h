@@ -13,6 +13,7 @@
 #include "core/common.h"
 #include "ops/ops.h"
 #include "test.h"
+#include "test_bf16.h"
 
 static const SwaxOps *G; /* the CUDA table */
 static const SwaxOps *C; /* the CPU table */
@@ -49,27 +50,6 @@ static inline float *host_copy(const float *src, size_t n) {
     SWAX_ASSERT(h);
     memcpy(h, src, sizeof(float) * n);
     return h;
-}
-
-/* float -> bf16 -> float, round to nearest even (Inf and NaN unchanged): what
- * the "cuda" table does to every matrix-product operand. */
-static inline float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-/* dense bf16-rounded copy (malloc) of rows x cols of x (row stride ld) */
-static inline float *bf16_rounded(const float *x, long ld, int rows, int cols) {
-    float *r = malloc(sizeof(float) * (size_t)rows * cols + 4);
-    SWAX_ASSERT(r);
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) r[(size_t)i * cols + j] = bf16_round(x[(size_t)i * ld + j]);
-    return r;
 }
 
 /* Uniform in [lo, hi) from a test RNG. */

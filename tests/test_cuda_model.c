@@ -206,20 +206,6 @@ TEST(fp32_loss_logits_and_every_gradient_match_the_cpu) {
  * trained scales than the 0.4 of the fp32 test, whose random models are so
  * chaotic that bf16 alone moves their logits by 20%. */
 
-static void emu_matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int Cc, int OC) {
-    float *ri = bf16_rounded(inp, ldi, N, Cc), *rw = bf16_rounded(w, Cc, OC, Cc);
-    C->matmul_fwd(out, ldo, ri, Cc, rw, N, Cc, OC);
-    free(ri), free(rw);
-}
-
-static void emu_matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
-                           long ldi, const float *w, int N, int Cc, int OC, int acc) {
-    float *rg = bf16_rounded(dout, lddo, N, OC), *ri = bf16_rounded(inp, ldi, N, Cc);
-    float *rw = bf16_rounded(w, Cc, OC, Cc);
-    C->matmul_bwd(dinp, lddi, dw, rg, OC, ri, Cc, rw, N, Cc, OC, acc);
-    free(rg), free(ri), free(rw);
-}
-
 /* gate/up and the SwiGLU's d h are stored in bf16 on the "cuda" table (ops.h
  * alloc_act): only the SwiGLU reads them, so rounding them on the way into the
  * SwiGLU is the same */
@@ -328,8 +314,8 @@ static SwaxOps bf16emu;
 TEST(bf16_stays_as_close_to_fp32_as_bf16_operands_allow) {
     bf16emu = *C;
     bf16emu.name = "cpu-bf16emu";
-    bf16emu.matmul_fwd = emu_matmul_fwd;
-    bf16emu.matmul_bwd = emu_matmul_bwd;
+    bf16emu.matmul_fwd = test_bf16emu_matmul_fwd;
+    bf16emu.matmul_bwd = test_bf16emu_matmul_bwd;
     bf16emu.swiglu_fwd = emu_swiglu_fwd;
     bf16emu.swiglu_bwd = emu_swiglu_bwd;
     bf16emu.attn_fwd = emu_attn_fwd;

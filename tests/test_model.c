@@ -9,7 +9,9 @@
 #include "core/common.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "test.h"
+#include "test_bf16.h"
 #include "test_twin_util.h"
 #include "test_util.h"
 #include "train/optim.h"
@@ -283,6 +285,93 @@ TEST(a_step_at_another_window_leaves_no_trace) {
     }
     test_two_batches_free(&tb);
     swax_model_free(m);
+}
+
+/* "cpu-bf16" (bf16 operands in the products, through oneDNN): the loss, logits and every gradient
+ * against the CPU model whose products get the same rounded operands through OpenBLAS (test_bf16.h;
+ * only the accumulation order differs), and their distance from fp32 printed; then the window trace.
+ * Where oneDNN has no bf16 product for this CPU, the refusal is what is checked. */
+TEST(cpu_bf16_matches_the_cpu_with_rounded_product_operands) {
+    setenv("SWAX_BF16_ALLOW_REF", "1", 1);
+    if (!swax_ops_cpu_bf16()) {
+        printf("  no bf16 product here: %s\n", swax_last_error());
+        CHECK(strstr(swax_last_error(), "use --device cpu"));
+        SwaxConfig c;
+        swax_config_default(&c, 32, 16, 2);
+        SwaxModel *m;
+        CHECK(swax_model_create(&c, &m) == 0);
+        CHECK(swax_model_set_device(m, "cpu-bf16") != 0 && strstr(swax_last_error(), "--device cpu-bf16"));
+        swax_model_free(m);
+        return;
+    }
+    static SwaxOps emu;
+    emu = *swax_ops_cpu();
+    emu.name = "cpu-bf16emu";
+    emu.matmul_fwd = test_bf16emu_matmul_fwd;
+    emu.matmul_bwd = test_bf16emu_matmul_bwd;
+    static const Case cases[] = {
+        {"AM", 2, 70, 16, 16, 1, 0, 32, 2, 16, 2, 61, 57, 0},
+        {"MAD", 1, 45, 7, 8, 0, 1, 24, 2, 12, 2, 40, 40, 0},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const Case *k = &cases[ci];
+        swax_rng_seed(&rng, 500 + ci, 0);
+        SwaxModel *m = random_model(k);
+        test_randomize_params(m, &rng, 0.1); /* nearer trained scales than 0.4 (see test_cuda_model.c) */
+        SwaxModel *e = test_model_twin_on(m, "cpu"), *b = test_model_twin_on(m, "cpu-bf16");
+        CHECK(!strcmp(swax_model_device(b), "cpu-bf16") && !swax_model_on_device(b));
+        e->ops = &emu;
+        const size_t N = (size_t)k->B * k->T, V = swax_model_config(m)->vocab_size;
+        int32_t *tok = malloc(4 * N), *tgt = malloc(4 * N);
+        uint8_t *ds = calloc(N, 1);
+        make_batch(k, tok, tgt, ds);
+        SwaxBatch bt = {k->B, k->T, tok, tgt, k->docs ? ds : NULL, k->window, k->chunk};
+        float lm, le, lb;
+        SwaxModel *ms[3] = {m, e, b};
+        float *ls[3] = {&lm, &le, &lb};
+        float *lg[3];
+        for (int i = 0; i < 3; i++) { /* the logits before the backward (which may overwrite them) */
+            swax_zero_grad(ms[i]);
+            CHECK(swax_forward(ms[i], &bt, ls[i]) == 0);
+            lg[i] = malloc(sizeof(float) * N * V);
+            memcpy(lg[i], swax_model_logits(ms[i]), sizeof(float) * N * V);
+            CHECK(swax_backward(ms[i], 1.0f) == 0);
+        }
+        double lgb = 0, lg32 = 0, sc = 0;
+        long masked = 0, mism = 0;
+        for (size_t i = 0; i < N * V; i++) {
+            const double r = lg[1][i];
+            if (!isfinite(r)) { /* -inf past vocab_used: the same on every side */
+                masked++, mism += lg[2][i] != r || lg[0][i] != r;
+                continue;
+            }
+            lgb = fmax(lgb, fabs(lg[2][i] - r)), lg32 = fmax(lg32, fabs(lg[0][i] - r));
+            sc = fmax(sc, fabs(r));
+        }
+        CHECKF(mism == 0 && masked == (long)(N * (V - (size_t)k->Vused)), "case %zu: %ld masked logits, %ld differ",
+               ci, masked, mism);
+        for (int i = 0; i < 3; i++) free(lg[i]);
+        const char *wb, *w32;
+        const double gb = test_grad_err(m, swax_model_grads(b), swax_model_grads(e), &wb);
+        const double g32 = test_grad_err(m, swax_model_grads(m), swax_model_grads(e), &w32);
+        printf("  case %zu (%s): loss fp32 %.6f, rounded operands %.6f, cpu-bf16 %.6f | cpu-bf16 from the emulation: "
+               "logits %.2e, grads %.2e (%s) | fp32 from it: logits %.2e, grads %.2e\n",
+               ci, k->pattern, lm, le, lb, lgb / sc, gb, wb, lg32 / sc, g32);
+        CHECKF(fabs(lb - le) <= 1e-5 * fabs(le) + 1e-6, "case %zu: loss %.8f vs %.8f", ci, lb, le);
+        CHECKF(lgb <= 1e-4 * sc, "case %zu: logits %.3g of their scale", ci, lgb / sc);
+        /* these random models amplify any rounding (bf16 operands move some gradients by ~100%):
+         * the accumulation order alone must move them at most 1/30 as far */
+        CHECKF(gb <= 1e-3 || gb <= g32 / 30, "case %zu: gradient %s %.3g (fp32 from the emulation: %.3g)", ci, wb, gb,
+               g32);
+        CHECKF(lgb < lg32, "case %zu: cpu-bf16's logits are as far from the emulation as fp32's", ci);
+        /* a step at another window leaves no trace on this table either */
+        SwaxBatch b1 = bt;
+        b1.window = k->window == 7 ? 45 : 1;
+        const int rc = test_window_trace(m, "cpu-bf16", &bt, &b1);
+        CHECKF(rc == 0, "case %zu: window trace %d", ci, rc);
+        free(tok), free(tgt), free(ds);
+        swax_model_free(m), swax_model_free(e), swax_model_free(b);
+    }
 }
 
 TEST(fused_adamw_equals_clip_then_per_tensor_steps) {

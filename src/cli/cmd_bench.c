@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "ops/cpu/blas_core.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/ops.h"
 #include "infer/infer.h"
 #include "train/optim.h"
@@ -69,6 +70,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
            device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9, (double)loss);
     if (!strcmp(device, "cpu")) printf(", \"blas_core\": \"%s\"", swax_blas_corename());
+    if (!strcmp(device, "cpu-bf16")) printf(", \"bf16_gemm\": \"%s\"", swax_bf16_gemm_impl());
     if (base_threads > 0) { /* a sweep; its first line is the base itself */
         const double sp = base_tps > 0 ? tps / base_tps : 1.0;
         printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base_threads, sp,
@@ -112,11 +114,11 @@ static int parse_list(const char *flag, const char *arg, long hi, long *out, int
 static void usage(FILE *f) {
     fprintf(f,
             "usage: swax bench train [--preset bench-cpu] [--batch 4] [--seq 1024] [--window 128] [--chunk 64]\n"
-            "                        [--steps 3] [--threads N[,N...]] [--device cpu|cuda|cuda-fp32] [--recompute]\n"
+            "                        [--steps 3] [--threads N[,N...]] [--device cpu|cpu-bf16|cuda|cuda-fp32] [--recompute]\n"
             "                        [--set key=value ...]   e.g. --set pattern=AD (Gated DeltaNet)\n"
             "                        --threads 1,2,4,8,16: a thread sweep, one line per count with tokens/s,\n"
             "                        \"speedup\" and \"efficiency\" (speedup / thread ratio) relative to the first count\n"
-            "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cuda|cuda-fp32]\n"
+            "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cpu-bf16|cuda|cuda-fp32]\n"
             "                        [--batch 1,8,32] [--max-context N] [--steps N]\n"
             "                        (CPU: prefill at 1k, 32k, 1M (those <= --max-context), decode tokens/s at each\n"
             "                        batch (default 1,8; \"vs_batch1\" when 1 comes first), --steps decode tokens per\n"
@@ -193,7 +195,9 @@ int cmd_bench(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(what, "kernels")) {
-        const SwaxOps *ops = !strcmp(device, "cpu") ? swax_ops_cpu() : swax_ops_cuda_bf16();
+        const SwaxOps *ops = !strcmp(device, "cpu")        ? swax_ops_cpu()
+                             : !strcmp(device, "cpu-bf16") ? swax_ops_cpu_bf16()
+                                                           : swax_ops_cuda_bf16();
         if (!ops) return cli_fail("bench", swax_error_wrap(SWAX_E_USAGE, "--device %s", device));
         int rc = swax_ops_bench(ops, stdout);
         return rc ? cli_fail("bench", rc) : 0;

@@ -23,8 +23,9 @@ static void usage_main(FILE *f) {
             "  choice    multiple choice by log-likelihood (acc, acc_norm)\n"
             "  bench     the paper's benchmarks from their release files (HellaSwag ... LongBench, BABILong)\n"
             "  gen-data  synthetic retrieval documents (NIAH format or key-value recall) as JSONL\n\n"
-            "ppl, niah, choice and bench take --device cpu (default), cuda (GPU, bf16 matrix products) or\n"
-            "cuda-fp32 (GPU, fp32): the model, its forward and the inference state run on the GPU.\n");
+            "ppl, niah, choice and bench take --device cpu (default), cpu-bf16 (CPU, bf16 matrix products),\n"
+            "cuda (GPU, bf16 matrix products) or cuda-fp32 (GPU, fp32): with cuda*, the model, its forward\n"
+            "and the inference state run on the GPU.\n");
 }
 
 static int usage_err(const char *msg) {
@@ -208,7 +209,7 @@ static int cmd_ppl(int argc, char **argv) {
             printf("usage: swax eval ppl --model DIR --data 'DIR/val_*.bin' --out DIR\n"
                    "                     [--seq-len T] [--buckets 1024] [--max-tokens N] [--window W]\n"
                    "                     [--docs [--min-doc-len N]] [--train-len N] [--path auto|forward|stream]\n"
-                   "                     [--threads N] [--chunk L] [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
+                   "                     [--threads N] [--chunk L] [--device cpu|cpu-bf16|cuda|cuda-fp32] [--quiet]\n\n"
                    "Loss (nats/token) and perplexity on llm.c token shards, overall and by position\n"
                    "bucket (0-1k, 1k-2k, ...). The shards are read as one stream cut into sequences of\n"
                    "T+1 tokens (T predictions each; default T = 4 x window, at least 1024) — T may be far\n"
@@ -301,7 +302,7 @@ static int cmd_niah(int argc, char **argv) {
                    "                      [--samples 10] [--seed 0] [--window W] [--max-new 128] [--batch 8]\n"
                    "                      [--essay FILE|DIR]... [--words FILE|WORDNET_DIR] [--save-prompts]\n"
                    "                      [--time-limit SECONDS]\n"
-                   "                      [--threads N] [--chunk L] [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
+                   "                      [--threads N] [--chunk L] [--device cpu|cpu-bf16|cuda|cuda-fp32] [--quiet]\n\n"
                    "RULER's NIAH tasks (SPEC 5): single1 (noise haystack), single2 (essay), single3 (essay,\n"
                    "uuid values), multikey1 (essay, 3 distractor needles), multikey2 (every sentence a\n"
                    "distractor needle), multikey3 (the same, uuid keys and values), multivalue (4 values\n"
@@ -397,7 +398,7 @@ static int cmd_choice(int argc, char **argv) {
         case 'h':
             printf("usage: swax eval choice --model DIR --tasks FILE.jsonl[,FILE2.jsonl...] --out DIR\n"
                    "                        [--tokenizer DIR|JSON] [--window W] [--limit N] [--threads N]\n"
-                   "                        [--device cpu|cuda|cuda-fp32] [--quiet]\n\n"
+                   "                        [--device cpu|cpu-bf16|cuda|cuda-fp32] [--quiet]\n\n"
                    "Multiple choice by log-likelihood (lm-evaluation-harness): each line of a task file is\n"
                    "{\"context\": str, \"choices\": [str, ...], \"answer\": int}. A choice's score is the sum\n"
                    "of the log-probs of its tokens after the context; acc picks the largest sum, acc_norm\n"

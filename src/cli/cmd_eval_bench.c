@@ -19,7 +19,7 @@ static void usage(void) {
            "                       [--max-prompt TOKENS] [--prompts dataset2prompt.json]\n"
            "                       [--essay FILE|DIR]... [--lengths 1k,2k,4k] [--babilong-n 10]\n"
            "                       [--timeout 10] [--mem-mb 2048] [--threads N] [--chunk L] [--quiet]\n"
-           "                       [--device cpu|cuda|cuda-fp32]\n\n"
+           "                       [--device cpu|cpu-bf16|cuda|cuda-fp32]\n\n"
            "The paper's benchmarks, read from their public release files (docs/benchmarks.md: formats,\n"
            "prompts, metrics, where to get each). Tasks:\n"
            "  hellaswag arc_easy arc_challenge piqa siqa race   multiple choice: acc, acc_norm (log-likelihood /\n"

@@ -43,8 +43,10 @@ static void usage(FILE *f) {
             "  --chunk L            mLSTM chunk (64)     --no-doc-mask   attend across documents\n"
             "  --eval-every N  --eval-batches N (8)  --ckpt-every N  --keep N (2)\n"
             "  --seed S (1)  --threads N  --nan stop|skip  --resume  --stop-after N  --quiet\n"
-            "  --device D           where to compute: cpu (default), cuda (GPU, bf16 matrix products, fp32\n"
-            "                       master weights), cuda-fp32 (GPU, fp32 everywhere, TF32 off)\n"
+            "  --device D           where to compute: cpu (default), cpu-bf16 (CPU, bf16 matrix products through\n"
+            "                       oneDNN, fp32 master weights: ~2x faster products with AVX512-BF16 or AMX),\n"
+            "                       cuda (GPU, bf16 matrix products, fp32 master weights), cuda-fp32 (GPU, fp32\n"
+            "                       everywhere, TF32 off)\n"
             "  --recompute          keep only each block's input; remake its activations in the backward\n"
             "                       (about 1/3 more compute, a fraction of the activation memory, same bits)\n"
             "multi-GPU (data parallel over NCCL, one process per GPU; docs/training.md):\n"
@@ -328,7 +330,7 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_DEVICE:
             if (!swax_train_device_known(optarg))
-                return cli_fail("train", swax_error(SWAX_E_USAGE, "--device %s: expected cpu, cuda or cuda-fp32",
+                return cli_fail("train", swax_error(SWAX_E_USAGE, "--device %s: expected cpu, cpu-bf16, cuda or cuda-fp32",
                                                     optarg));
             snprintf(o.device, sizeof o.device, "%s", optarg);
             break;

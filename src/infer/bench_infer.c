@@ -244,6 +244,7 @@ int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out
     SWAX_TRY(load_model(spec, &m));
     if (o->device && strcmp(o->device, "cpu")) {
         int grc = swax_model_set_device(m, o->device);
+        if (!grc && !swax_model_on_device(m)) goto host; /* cpu-bf16: the CPU benchmark on its table */
         if (!grc) {
             const SwaxConfig *gc = swax_model_config(m);
             grc = bench_gpu(m, spec, o->window > 0 ? o->window : gc->window, o->chunk > 0 ? o->chunk : 64,
@@ -253,6 +254,7 @@ int swax_infer_bench_ex(const char *spec, const SwaxInferBenchOpts *o, FILE *out
         swax_model_free(m);
         return grc;
     }
+host:;
     const SwaxConfig *c = swax_model_config(m);
     const int window = o->window > 0 ? o->window : c->window;
     const int chunk = o->chunk > 0 ? o->chunk : 64;

@@ -402,6 +402,7 @@ void swax_model_free(SwaxModel *m) {
 const SwaxConfig *swax_model_config(const SwaxModel *m) { return &m->cfg; }
 size_t swax_model_num_params(const SwaxModel *m) { return m->n_params; }
 const char *swax_model_device(const SwaxModel *m) { return m->ops->name; }
+int swax_model_on_device(const SwaxModel *m) { return m->ops->is_device != 0; }
 
 void swax_model_sync(SwaxModel *m) { m->ops->sync(); }
 size_t swax_model_device_memory(const SwaxModel *m) { return m->ops->mem_used(); }
@@ -474,9 +475,10 @@ void swax_zero_grad(SwaxModel *m) {
 int swax_model_set_device(SwaxModel *m, const char *device) {
     const SwaxOps *to;
     if (!strcmp(device, "cpu")) to = swax_ops_cpu();
+    else if (!strcmp(device, "cpu-bf16")) to = swax_ops_cpu_bf16();
     else if (!strcmp(device, "cuda")) to = swax_ops_cuda_bf16();
     else if (!strcmp(device, "cuda-fp32")) to = swax_ops_cuda();
-    else return swax_error(SWAX_E_USAGE, "device '%s': expected cpu, cuda (bf16 products) or cuda-fp32", device);
+    else return swax_error(SWAX_E_USAGE, "device '%s': expected cpu, cpu-bf16 (bf16 products), cuda (bf16 products) or cuda-fp32", device);
     if (!to) return swax_error_wrap(SWAX_E_USAGE, "--device %s", device);
     if (swax_ops_profile_on()) to = swax_ops_profiled(to);
     if (to == m->ops) return 0;

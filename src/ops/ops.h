@@ -286,6 +286,10 @@ typedef struct SwaxOps {
 } SwaxOps;
 
 const SwaxOps *swax_ops_cpu(void);
+/* "cpu-bf16": the CPU table with bf16 operands (fp32 accumulation) in the model's matrix products,
+ * through oneDNN (src/ops/cpu/gemm_bf16.h); NULL with swax_error set where oneDNN or a bf16 product
+ * for this CPU is missing. */
+const SwaxOps *swax_ops_cpu_bf16(void);
 /* The CUDA table, or NULL (with swax_error set) when this build has no CUDA or
  * no usable device: the message says which. Initialises the device on first call. */
 const SwaxOps *swax_ops_cuda(void);      /* "cuda-fp32": fp32 everywhere, TF32 off */

@@ -337,7 +337,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
         const double tps = (double)NT * o->accum / dt;
         const double avg = now / (double)(prog.step - step0);
         char devinfo[128] = "";
-        if (strcmp(swax_model_device(m), "cpu")) /* MFU against 989 TFLOP/s dense bf16 (H100/H200) */
+        if (swax_model_on_device(m)) /* MFU against 989 TFLOP/s dense bf16 (H100/H200) */
             snprintf(devinfo, sizeof devinfo, ", \"mfu\": %.4f, \"gpu_mem_mb\": %.0f",
                      tps * swax_model_train_flops_per_token(cfg, o->T, w, o->chunk) / 989e12,
                      swax_model_device_memory(m) / 1048576.0);

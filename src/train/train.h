@@ -53,9 +53,9 @@ typedef struct {
 
 /* The device's name: "cpu" for an empty device field (the default). */
 static inline const char *swax_train_device(const char *device) { return device[0] ? device : "cpu"; }
-/* Whether name is a device swax trains on: cpu, cuda or cuda-fp32. */
+/* Whether name is a device swax trains on: cpu, cpu-bf16, cuda or cuda-fp32. */
 static inline int swax_train_device_known(const char *name) {
-    return !strcmp(name, "cpu") || !strcmp(name, "cuda") || !strcmp(name, "cuda-fp32");
+    return !strcmp(name, "cpu") || !strcmp(name, "cpu-bf16") || !strcmp(name, "cuda") || !strcmp(name, "cuda-fp32");
 }
 
 /* Fills options with the recipe of a preset (model and training share names). */

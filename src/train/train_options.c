@@ -232,7 +232,7 @@ static int from_json(const cJSON *root, const char *path, SwaxTrainOptions *o) {
     /* where it ran (optional: runs from before they were saved ran on the CPU, without recompute) */
     const cJSON *dv = cJSON_GetObjectItemCaseSensitive(root, "device");
     if (dv && !(cJSON_IsString(dv) && swax_train_device_known(dv->valuestring)))
-        return BAD("%s: \"device\" must be \"cpu\", \"cuda\" or \"cuda-fp32\"", path);
+        return BAD("%s: \"device\" must be \"cpu\", \"cpu-bf16\", \"cuda\" or \"cuda-fp32\"", path);
     snprintf(o->device, sizeof o->device, "%s", dv && strcmp(dv->valuestring, "cpu") ? dv->valuestring : "");
     const cJSON *rcp = cJSON_GetObjectItemCaseSensitive(root, "recompute");
     if (rcp && !cJSON_IsBool(rcp)) return BAD("%s: \"recompute\" must be true or false", path);

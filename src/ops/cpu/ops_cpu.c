@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "ops/cpu/fastmath.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/cpu/gdn_layer.h"
 #include "ops/cpu/mlstm_cell.h"
 #include "ops/cpu/swa.h"
@@ -475,6 +476,31 @@ static const SwaxOps cpu_ops = {
 };
 
 const SwaxOps *swax_ops_cpu(void) { return &cpu_ops; }
+
+/* "cpu-bf16": the CPU table with bf16 operands in the model's matrix products (gemm_bf16.h) */
+static void matmul_fwd_bf16(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
+    swax_bf16_gemm(0, 1, N, OC, C, inp, ldi, w, C, 0.0f, out, ldo);
+}
+
+static void matmul_bwd_bf16(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
+                            long ldi, const float *w, int N, int C, int OC, int acc) {
+    if (dinp) swax_bf16_gemm(0, 0, N, C, OC, dout, lddo, w, C, acc ? 1.0f : 0.0f, dinp, lddi);
+    if (dw) swax_bf16_gemm(1, 0, OC, C, N, dout, lddo, inp, ldi, 1.0f, dw, C);
+}
+
+const SwaxOps *swax_ops_cpu_bf16(void) {
+    static SwaxOps t;
+    static int made;
+    if (swax_bf16_gemm_init()) return NULL;
+    if (!made) {
+        t = cpu_ops;
+        t.name = "cpu-bf16";
+        t.matmul_fwd = matmul_fwd_bf16;
+        t.matmul_bwd = matmul_bwd_bf16;
+        made = 1;
+    }
+    return &t;
+}
 
 void swax_set_threads(int n) {
     if (n <= 0) return;
