@@ -2,7 +2,7 @@
 # Builds a portable CUDA swax here (ARCH=portable CUDA=1: build-portable/) and
 # packs what a GPU machine without our -dev packages needs into one archive:
 # the swax binary, the GPU test binaries, and the shared libraries they load
-# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath; BLIS where installed).
+# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath; BLIS and oneDNN where installed).
 #   scripts/gpu_bundle.sh [DEST]   (default .gpu/; unpack there with scripts/test_cuda.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,12 @@ done
 # CPU training with it preloaded in place of OpenBLAS's cblas (issue 9: which BLAS on 16 cores)
 blis=/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4
 [ -f "$blis" ] && cp -L "$blis" "$stage/lib/libblis.so.4"
+# oneDNN (Debian's libdnnl2, dlopen'd for --device cpu-bf16 and SWAX_SGEMM=onednn) and the OpenCL
+# loader it links: the cpu section measures bf16 CPU training (AMX on the GPU machine's Xeon)
+for lib in libdnnl.so.2 libOpenCL.so.1; do
+  src=/usr/lib/x86_64-linux-gnu/$lib
+  [ -f "$src" ] && cp -L "$src" "$stage/lib/$lib"
+done
 strip "$stage"/bin/* 2>/dev/null || true
 mkdir -p "$DEST"
 tar -C "$stage" -cJf "$DEST/bundle.tar.xz" bin lib

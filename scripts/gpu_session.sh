@@ -99,6 +99,18 @@ for sec in $SECTIONS; do
             | sed 's/^/blis: /' >> "$L/cpu_swax.jsonl"
         done
       fi
+      # oneDNN's fp32 sgemm in place of OpenBLAS's (SWAX_SGEMM=onednn), then bf16 products (cpu-bf16: AMX
+      # here) beside the twin under autocast(bfloat16) at the same thread counts
+      for t in 1 8 "$n"; do
+        SWAX_SGEMM=onednn timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$t" 2>&1 | tail -n 1 | sed 's/^/onednn sgemm: /' >> "$L/cpu_swax.jsonl"
+      done
+      for t in 1 8 "$n"; do
+        timeout "$(tmo 60)" "$B" "${ct[@]}" --threads "$t" --device cpu-bf16 2>&1 | tail -n 1 | sed 's/^/cpu-bf16: /' >> "$L/cpu_swax.jsonl"
+      done
+      for t in 8 "$n"; do
+        OMP_NUM_THREADS=$t timeout "$(tmo 90)" python3 reference/swax_ref.py bench --config bench-cpu --batch 4 --seq 1024 \
+          --window 128 --chunk 64 --steps 3 --threads "$t" --device cpu --autocast bf16 >> "$L/cpu_torch.jsonl" 2>&1
+      done
       # the twin at 1 thread too: its own 1 -> $n scaling on the same host says how much of swax's 54% the
       # host sets (all-core clocks, memory) and how much is swax's
       for t in 1 8 "$n"; do

@@ -5,6 +5,7 @@
  * cpu-bf16 is tested in test_model.c. Where oneDNN has only its reference bf16 product the tests
  * run it anyway (SWAX_BF16_ALLOW_REF: slow, the same answers); where it has none (a CPU without
  * AVX-512) they check that the refusal says so and names --device cpu. */
+#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -139,6 +140,28 @@ TEST(table_products_match_openblas_on_rounded_operands) {
         }
         free(inp), free(w), free(dout), free(o1), free(o2);
     }
+}
+
+/* the fp32 switch SWAX_SGEMM=onednn: oneDNN's sgemm against OpenBLAS's, every transpose, beta 0/1 */
+TEST(onednn_sgemm_matches_openblas) {
+    if (swax_onednn_sgemm_init()) {
+        CHECKF(0, "oneDNN's sgemm: %s", swax_last_error());
+    }
+    swax_rng_seed(&rng, 13, 0);
+    const int M = 37, N = 70, K = 129;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int beta = 0; beta < 2; beta++) {
+                const long lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+                float *A = urand((size_t)(ta ? K : M) * lda, -1, 1), *B = urand((size_t)(tb ? N : K) * ldb, -1, 1);
+                float *c1 = urand((size_t)M * ldc, -1, 1), *c2 = malloc(sizeof(float) * (size_t)M * ldc);
+                memcpy(c2, c1, sizeof(float) * (size_t)M * ldc);
+                swax_onednn_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, (float)beta, c1, ldc);
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+                            1.0f, A, (int)lda, B, (int)ldb, (float)beta, c2, (int)ldc);
+                CHECK_CLOSE(c1, c2, (size_t)M * ldc, 1e-5, 1e-5);
+                free(A), free(B), free(c1), free(c2);
+            }
 }
 
 RUN_TESTS()

@@ -50,6 +50,11 @@ void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long ld
                     float beta, float *C, long ldc) {
     SWAX_ASSERT(!"swax_bf16_gemm without oneDNN");
 }
+int swax_onednn_sgemm_init(void) { return swax_bf16_gemm_init(); }
+void swax_onednn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda, const float *B,
+                       long ldb, float beta, float *C, long ldc) {
+    SWAX_ASSERT(!"swax_onednn_sgemm without oneDNN");
+}
 
 #else
 
@@ -78,7 +83,10 @@ void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long ld
     X(dnnl_primitive_destroy, dnnl_status_t, (dnnl_primitive_t))                                        \
     X(dnnl_primitive_execute, dnnl_status_t, (const_dnnl_primitive_t, dnnl_stream_t, int, const dnnl_exec_arg_t *)) \
     X(dnnl_memory_create, dnnl_status_t, (dnnl_memory_t *, const dnnl_memory_desc_t *, dnnl_engine_t, void *)) \
-    X(dnnl_memory_destroy, dnnl_status_t, (dnnl_memory_t))
+    X(dnnl_memory_destroy, dnnl_status_t, (dnnl_memory_t))                                              \
+    X(dnnl_sgemm, dnnl_status_t,                                                                        \
+      (char, char, dnnl_dim_t, dnnl_dim_t, dnnl_dim_t, float, const float *, dnnl_dim_t, const float *,   \
+       dnnl_dim_t, float, float *, dnnl_dim_t))
 
 #define DECL(name, ret, args) static ret(*p_##name) args;
 DNNL_FNS(DECL)
@@ -93,7 +101,8 @@ typedef struct {
 } Prim;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int ready; /* 1 loaded and checked, -1 failed (the message is kept) */
+static int ready;    /* 1 loaded and checked, -1 failed (the message is kept) */
+static int sg_ready; /* the same for the fp32 GEMM alone */
 static char fail_msg[512], impl[128];
 static dnnl_engine_t eng;
 static dnnl_stream_t strm;
@@ -183,6 +192,24 @@ int swax_bf16_gemm_init(void) {
 }
 
 const char *swax_bf16_gemm_impl(void) { return impl; }
+
+int swax_onednn_sgemm_init(void) {
+    pthread_mutex_lock(&lock);
+    if (!sg_ready) {
+        const int r = ready ? ready : (ready = load() ? -1 : 1);
+        /* load() refuses a CPU without a bf16 product; the fp32 GEMM needs only the library */
+        sg_ready = r > 0 || p_dnnl_sgemm ? 1 : -1;
+    }
+    const int r = sg_ready;
+    pthread_mutex_unlock(&lock);
+    return r > 0 ? 0 : swax_error(SWAX_E_USAGE, "%s", fail_msg);
+}
+
+void swax_onednn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda, const float *B,
+                       long ldb, float beta, float *C, long ldc) {
+    SWAX_ASSERT(p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) ==
+                dnnl_success);
+}
 
 static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
     if (n > *cap) {

@@ -24,6 +24,13 @@ const char *swax_bf16_gemm_impl(void);
 void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
                     float beta, float *C, long ldc);
 
+/* oneDNN's fp32 GEMM (dnnl_sgemm), row-major, the cblas_sgemm arguments: the CPU table's products
+ * with SWAX_SGEMM=onednn in place of OpenBLAS (a measurement switch: which fp32 GEMM scales better
+ * on many cores). init: 0, or an error as above (needs only the library, not a bf16 product). */
+int swax_onednn_sgemm_init(void);
+void swax_onednn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda, const float *B,
+                       long ldb, float beta, float *C, long ldc);
+
 /* x (n) rounded to bf16 and widened back (round to nearest even; NaN stays NaN): the operand
  * rounding swax_bf16_gemm applies, for references. */
 void swax_bf16_round(float *x, long n);

@@ -25,18 +25,33 @@ static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
 static void cpu_sync(void) {}
 static size_t cpu_mem_used(void) { return 0; }
 
+/* The model's fp32 products: OpenBLAS, or oneDNN's sgemm with SWAX_SGEMM=onednn (a measurement
+ * switch, decided on the first product: which fp32 GEMM scales better on many cores) */
+static void sgemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb, float beta,
+                  float *Cm, long ldc) {
+    static int use_onednn = -1;
+    if (use_onednn < 0) {
+        const char *e = getenv("SWAX_SGEMM");
+        use_onednn = e && !strcmp(e, "onednn");
+        if (use_onednn && swax_onednn_sgemm_init()) {
+            fprintf(stderr, "swax: SWAX_SGEMM=onednn: %s; OpenBLAS instead\n", swax_last_error());
+            use_onednn = 0;
+        }
+    }
+    if (use_onednn) swax_onednn_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, Cm, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+                    (int)lda, B, (int)ldb, beta, Cm, (int)ldc);
+}
+
 static void matmul_fwd(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, (int)ldi, w, C, 0.0f, out, (int)ldo);
+    sgemm(0, 1, N, OC, C, inp, ldi, w, C, 0.0f, out, ldo);
 }
 
 static void matmul_bwd(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp, long ldi,
                        const float *w, int N, int C, int OC, int acc) {
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, (int)lddo, w, C,
-                    acc ? 1.0f : 0.0f, dinp, (int)lddi);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, (int)lddo, inp, (int)ldi, 1.0f,
-                    dw, C);
+    if (dinp) sgemm(0, 0, N, C, OC, dout, lddo, w, C, acc ? 1.0f : 0.0f, dinp, lddi);
+    if (dw) sgemm(1, 0, OC, C, N, dout, lddo, inp, ldi, 1.0f, dw, C);
 }
 
 static void embed_fwd(float *out, const int32_t *tok, const float *wte, int N, int D) {
