@@ -142,6 +142,33 @@ TEST(table_products_match_openblas_on_rounded_operands) {
     }
 }
 
+/* reuse_a: the previous call's packing of A is used only for the same stored matrix */
+TEST(reused_packing_only_for_the_same_matrix) {
+    const int ok = init_ok();
+    CHECK(ok >= 0);
+    if (!ok) return;
+    swax_rng_seed(&rng, 14, 0);
+    const int M = 20, N = 9, K = 33;
+    float *A = urand((size_t)M * K, -1, 1), *A2 = urand((size_t)M * K, -1, 1), *B = urand((size_t)K * N, -1, 1);
+    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N);
+    float *ct = malloc(sizeof(float) * K * K), *ct2 = malloc(sizeof(float) * K * K);
+    swax_bf16_gemm(0, 0, M, N, K, A2, K, B, N, 0.0f, c1, N);       /* reference for A2 */
+    swax_bf16_gemm(0, 0, M, N, K, A, K, B, N, 0.0f, c2, N);        /* packs A */
+    swax_bf16_gemm_ex(0, 0, M, N, K, A2, K, B, N, 0.0f, c2, N, 1); /* another matrix: must pack A2 */
+    CHECK(memcmp(c1, c2, sizeof(float) * M * N) == 0);
+    /* the same stored A read transposed (Aᵀ A, (K, K)): reused, the same bits as packed afresh */
+    swax_bf16_gemm(1, 0, K, K, M, A2, K, A, K, 0.0f, ct, K);
+    swax_bf16_gemm(0, 0, M, N, K, A2, K, B, N, 0.0f, c2, N);
+    swax_bf16_gemm_ex(1, 0, K, K, M, A2, K, A, K, 0.0f, ct2, K, 1);
+    CHECK(memcmp(ct, ct2, sizeof(float) * K * K) == 0);
+    /* a changed stride is another matrix */
+    swax_bf16_gemm(0, 0, M / 2, N, K, A2, 2L * K, B, N, 0.0f, c1, N);
+    swax_bf16_gemm(0, 0, M, N, K, A2, K, B, N, 0.0f, c2, N);
+    swax_bf16_gemm_ex(0, 0, M / 2, N, K, A2, 2L * K, B, N, 0.0f, c2, N, 1);
+    CHECK(memcmp(c1, c2, sizeof(float) * (M / 2) * N) == 0);
+    free(A), free(A2), free(B), free(c1), free(c2), free(ct), free(ct2);
+}
+
 /* the fp32 switch SWAX_SGEMM=onednn: oneDNN's sgemm against OpenBLAS's, every transpose, beta 0/1 */
 TEST(onednn_sgemm_matches_openblas) {
     if (swax_onednn_sgemm_init()) {

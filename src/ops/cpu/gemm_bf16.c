@@ -50,6 +50,10 @@ void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long ld
                     float beta, float *C, long ldc) {
     SWAX_ASSERT(!"swax_bf16_gemm without oneDNN");
 }
+void swax_bf16_gemm_ex(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc, int reuse_a) {
+    SWAX_ASSERT(!"swax_bf16_gemm_ex without oneDNN");
+}
 int swax_onednn_sgemm_init(void) { return swax_bf16_gemm_init(); }
 void swax_onednn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda, const float *B,
                        long ldb, float beta, float *C, long ldc) {
@@ -231,8 +235,17 @@ static void pack(uint16_t *dst, const float *src, long ld, long rows, long cols)
     }
 }
 
+/* the stored matrix whose packing abuf holds (reuse_a) */
+static const float *a_src;
+static long a_ld, a_rows, a_cols;
+
 void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
                     float beta, float *C, long ldc) {
+    swax_bf16_gemm_ex(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, 0);
+}
+
+void swax_bf16_gemm_ex(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc, int reuse_a) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* an empty sum: C = beta·C */
         if (beta == 0.0f)
@@ -244,8 +257,10 @@ void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long ld
     pthread_mutex_lock(&lock);
     /* stored shapes: A is (M, K) or (K, M), B (K, N) or (N, K) */
     const long ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-    uint16_t *a = grow(&abuf, &acap, (size_t)ar * ac), *b = grow(&bbuf, &bcap, (size_t)br * bc);
-    pack(a, A, lda, ar, ac);
+    const int same = reuse_a && a_src == A && a_ld == lda && a_rows == ar && a_cols == ac;
+    uint16_t *a = same ? abuf : grow(&abuf, &acap, (size_t)ar * ac), *b = grow(&bbuf, &bcap, (size_t)br * bc);
+    if (!same) pack(a, A, lda, ar, ac);
+    a_src = A, a_ld = lda, a_rows = ar, a_cols = ac;
     pack(b, B, ldb, br, bc);
     Prim *p = NULL;
     for (int i = 0; i < ncache && !p; i++) {

@@ -24,6 +24,12 @@ const char *swax_bf16_gemm_impl(void);
 void swax_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
                     float beta, float *C, long ldc);
 
+/* The same; reuse_a = 1: A is unchanged since the previous call, so where that call's A was the
+ * same stored matrix (pointer, lda, stored shape; transposed or not), its bf16 packing is used again
+ * (the backward's two products read dout in the same stored layout). */
+void swax_bf16_gemm_ex(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc, int reuse_a);
+
 /* oneDNN's fp32 GEMM (dnnl_sgemm), row-major, the cblas_sgemm arguments: the CPU table's products
  * with SWAX_SGEMM=onednn in place of OpenBLAS (a measurement switch: which fp32 GEMM scales better
  * on many cores). init: 0, or an error as above (needs only the library, not a bf16 product). */

@@ -500,7 +500,8 @@ static void matmul_fwd_bf16(float *out, long ldo, const float *inp, long ldi, co
 static void matmul_bwd_bf16(float *dinp, long lddi, float *dw, const float *dout, long lddo, const float *inp,
                             long ldi, const float *w, int N, int C, int OC, int acc) {
     if (dinp) swax_bf16_gemm(0, 0, N, C, OC, dout, lddo, w, C, acc ? 1.0f : 0.0f, dinp, lddi);
-    if (dw) swax_bf16_gemm(1, 0, OC, C, N, dout, lddo, inp, ldi, 1.0f, dw, C);
+    /* dout (N, OC) packed once for both products: here it is read as doutᵀ, the same stored layout */
+    if (dw) swax_bf16_gemm_ex(1, 0, OC, C, N, dout, lddo, inp, ldi, 1.0f, dw, C, dinp != NULL);
 }
 
 const SwaxOps *swax_ops_cpu_bf16(void) {
