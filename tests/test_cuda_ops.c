@@ -511,7 +511,8 @@ TEST(cuda_xent_train_equals_fwd_then_bwd) {
         xent_train_case(t, 9, 1000, 997, 30.0f, 16); /* float4 rows, Vused % 4 != 0 */
         xent_train_case(t, 3, 50304, 50257, 30.0f, 64);
         xent_train_case(t, 2, 50304, 50257, 0.0f, 32);
-        xent_train_case(t, 2, 60000, 59999, 30.0f, 8); /* too wide for the shared row: re-read */
+        xent_train_case(t, 2, 60000, 59999, 30.0f, 8); /* too wide for the fp32 row (re-read; raw bf16 fits) */
+        xent_train_case(t, 2, 50257, 50257, 30.0f, 8); /* wide and odd: the scalar loop, two loads in flight */
     }
     unsetenv("SWAX_XENT_ROW");
 }
@@ -956,7 +957,8 @@ TEST(cuda_bf16_head_logits_match_rounded_cpu) {
     head_bf16_case(B16, 7, 29, 25, 0.0f, 8);      /* scalar rows (V odd) */
     head_bf16_case(B16, 9, 1000, 997, 30.0f, 16); /* 4-wide rows, Vused % 4 != 0 */
     head_bf16_case(B16, 3, 50304, 50257, 30.0f, 64);
-    head_bf16_case(B16, 2, 60000, 59999, 30.0f, 8); /* too wide for the shared row: re-read */
+    head_bf16_case(B16, 2, 60000, 59999, 30.0f, 8); /* too wide for the fp32 row (re-read; raw bf16 fits) */
+    head_bf16_case(B16, 3, 5001, 4999, 30.0f, 16);  /* odd V: the scalar loop in every row place */
 }
 
 RUN_CUDA_TESTS()

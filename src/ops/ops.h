@@ -190,7 +190,8 @@ typedef struct SwaxOps {
      * stride, not overlapping out; the same bits as the two calls (a residual connection). */
     void (*matmul_fwd_add)(float *out, long ldo, const float *inp, long ldi, const float *w, int N, int C, int OC,
                            const float *resid);
-    /* Optional (NULL, or nonzero returned: nothing done; the caller runs rmsnorm_fwd or swiglu_fwd, then
+    /* Optional (NULL, or nonzero returned: out and resid untouched (a table may have made a bf16 copy of w);
+     * the caller runs rmsnorm_fwd or swiglu_fwd, then
      * matmul_fwd / matmul_fwd_add): out (N, OC) = f(inp) · wᵀ, + resid when resid (as matmul_fwd_add), with
      * the input transform f made inside the product (decode on a device: a launch fewer each):
      * SWAX_MM_IN_RMSNORM the RMSNorm of each row (C wide; weights nw, eps), SWAX_MM_IN_SWIGLU the SwiGLU of

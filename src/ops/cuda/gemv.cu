@@ -27,10 +27,11 @@
  *  - SWAX_PDL=1 launches it with programmatic dependent launch: its blocks
  *    may start while the previous kernel on the stream finishes (the kernels
  *    that precede decode products trigger early: swax_pdl_trigger) and load
- *    their first weights; everything else waits in swax_pdl_wait. So the
- *    weights must not be written by the kernel just before the product (in
- *    training the bf16 copy is refreshed by the optimizer, never right before
- *    a product).
+ *    their first weights; everything else waits in swax_pdl_wait. So no
+ *    kernel since the last launch without PDL may write the weights: each
+ *    gemv triggers at once, so in X -> gemv -> gemv the second one's first
+ *    loads may overlap X too. Decode reads the static bf16 shadow; a weight
+ *    converted just before (the scratch copy) gets GEMV_NO_PDL.
  *
  * Shapes outside this (C % 8 != 0, w not 16-byte aligned, N > 8, staged
  * input beyond shared memory) return nonzero before launching: the caller
@@ -407,14 +408,14 @@ static bool gemv_pdl() {
 }
 
 template <int N>
-static int gemv_launch(GemvArgs a, cudaStream_t st) {
+static int gemv_launch(GemvArgs a, cudaStream_t st, bool pdl) {
     int dev = -1;
     GemvDev *d = gemv_device(&dev);
     if (!d) return 1;
     GemvPlan p;
     if (gemv_plan<N>(&p, dev, d, a.C8, a.OC, a.mode)) return 1;
     a.KS = p.KS, a.T = p.T, a.nBG = p.nBG;
-    if (gemv_pdl()) { /* programmatic dependent launch: may start while the previous kernel finishes */
+    if (pdl) { /* programmatic dependent launch: may start while the previous kernel finishes */
         cudaLaunchConfig_t cfg = {};
         cudaLaunchAttribute at[1];
         at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -444,6 +445,8 @@ extern "C" int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, l
 extern "C" int swax_cuda_gemv_bf16_in(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N,
                                       int C, int OC, const float *resid, int mode, const float *nw, float eps,
                                       void *stream) {
+    const bool pdl = !(mode & GEMV_NO_PDL) && gemv_pdl();
+    mode &= ~GEMV_NO_PDL;
     const long need = mode == GEMV_IN_SWIGLU ? 2L * C : C; /* a SwiGLU row holds gate and up */
     if (N < 1 || N > GEMV_MAX_N || C < 8 || C % 8 != 0 || OC < 1 || ldi < need || ldo < OC) return 1;
     if (!out || !inp || !w_bf16 || ((uintptr_t)w_bf16 & 15) != 0 || resid == out) return 1;
@@ -458,14 +461,14 @@ extern "C" int swax_cuda_gemv_bf16_in(float *out, long ldo, const float *inp, lo
     a.mode = mode, a.nw = nw, a.eps = eps;
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     switch (N) {
-    case 1: return gemv_launch<1>(a, st);
-    case 2: return gemv_launch<2>(a, st);
-    case 3: return gemv_launch<3>(a, st);
-    case 4: return gemv_launch<4>(a, st);
-    case 5: return gemv_launch<5>(a, st);
-    case 6: return gemv_launch<6>(a, st);
-    case 7: return gemv_launch<7>(a, st);
-    default: return gemv_launch<8>(a, st);
+    case 1: return gemv_launch<1>(a, st, pdl);
+    case 2: return gemv_launch<2>(a, st, pdl);
+    case 3: return gemv_launch<3>(a, st, pdl);
+    case 4: return gemv_launch<4>(a, st, pdl);
+    case 5: return gemv_launch<5>(a, st, pdl);
+    case 6: return gemv_launch<6>(a, st, pdl);
+    case 7: return gemv_launch<7>(a, st, pdl);
+    default: return gemv_launch<8>(a, st, pdl);
     }
 }
 

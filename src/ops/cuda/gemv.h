@@ -41,9 +41,12 @@ int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, co
  *                    the rmsnorm kernel (only rs's sum is in another order);
  *   GEMV_IN_SWIGLU   inp rows of 2C (ldi >= 2C): gate then up; the SwiGLU
  *                    g · σ(g) · u of the swiglu kernel, the same bits.
+ * GEMV_NO_PDL or'ed into mode: launch without programmatic dependent launch
+ * even with SWAX_PDL=1 (w_bf16 was just written by a kernel on the stream: a
+ * PDL launch reads its first weights before that kernel is done).
  * Nonzero, nothing launched, outside what it handles (as above, or a mode
  * it does not know, or RMSNORM without nw). */
-enum { GEMV_IN_NONE = 0, GEMV_IN_RMSNORM = 1, GEMV_IN_SWIGLU = 2 };
+enum { GEMV_IN_NONE = 0, GEMV_IN_RMSNORM = 1, GEMV_IN_SWIGLU = 2, GEMV_NO_PDL = 0x100 };
 int swax_cuda_gemv_bf16_in(float *out, long ldo, const float *inp, long ldi, const void *w_bf16, int N, int C, int OC,
                            const float *resid, int mode, const float *nw, float eps, void *stream);
 

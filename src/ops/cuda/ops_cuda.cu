@@ -536,6 +536,12 @@ static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot)
     return as_bf16(slot, w, C, OC, C);
 }
 
+/* GEMV_NO_PDL where wb is not w's static shadow but a copy just converted on the stream (gemv.h) */
+static int weight_fresh(const __nv_bfloat16 *wb) {
+    const uintptr_t p = (uintptr_t)wb, lo = (uintptr_t)shadow.copy, hi = (uintptr_t)(shadow.copy + shadow.n);
+    return shadow.copy && p >= lo && p < hi ? 0 : GEMV_NO_PDL;
+}
+
 /* A bf16 copy announced by the kernel that wrote src (rows x cols, stride ld):
  * taken by the next product that reads exactly that operand. */
 typedef struct {
@@ -753,7 +759,8 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
     void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
     SWAX_CUDA_REQUIRE(!(oa && resid));
     if (!ia && !oa && N <= 8 && !kept_training && gemv_on() &&
-        swax_cuda_gemv_bf16_add(out, ldo, inp, ldi, wb, N, C, OC, resid, ctx.stream) == 0)
+        swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid, GEMV_IN_NONE | weight_fresh(wb), NULL, 0.0f,
+                               ctx.stream) == 0)
         return;
     if (ia) fside.valid = 0;
     const __nv_bfloat16 *ib = ia ? ia : kept_round(inp, ldi, N, C);
@@ -777,12 +784,14 @@ static int bf16_matmul_fwd_in(float *out, long ldo, const float *inp, long ldi, 
     static int off = -1;
     if (N < 1 || N > 8 || kept_training || !gemv_on() || env_is("SWAX_GEMV_IN", "0", &off)) return 1;
     if (mode != SWAX_MM_IN_RMSNORM && mode != SWAX_MM_IN_SWIGLU) return 1;
+    if (C < 8 || C % 8 != 0 || (mode == SWAX_MM_IN_RMSNORM && !nw)) return 1; /* the gemv's refusals, before any work */
     const int cin = mode == SWAX_MM_IN_SWIGLU ? 2 * C : C;
     if (ldo < OC || ldi < cin || swax_cuda_act_bf16(inp, ldi, N, cin) || swax_cuda_act_bf16(out, ldo, N, OC)) return 1;
     dside.valid = 0;
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
     return swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid,
-                                  mode == SWAX_MM_IN_RMSNORM ? GEMV_IN_RMSNORM : GEMV_IN_SWIGLU, nw, eps, ctx.stream);
+                                  (mode == SWAX_MM_IN_RMSNORM ? GEMV_IN_RMSNORM : GEMV_IN_SWIGLU) | weight_fresh(wb),
+                                  nw, eps, ctx.stream);
 }
 
 /* Training's residual connections: the add in the product's epilogue. */
