@@ -66,10 +66,10 @@ for sec in $SECTIONS; do
       timeout "$(tmo 90)" env SWAX_PREFILL_ATTN=fp32 "$B" bench infer --device cuda --preset 1.4b --max-context 32768 \
         > "$L/infer_fp32attn.jsonl" 2>&1
       grep -E 'infer_prefill' "$L/infer_fp32attn.jsonl" | sed "s/^/prefill attention fp32: /" >> "$S"
-      # the decode products launched with programmatic dependent launch (SWAX_PDL=1, gemv.cu; opt-in until measured)
-      timeout "$(tmo 60)" env SWAX_PDL=1 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+      # the decode products launched without programmatic dependent launch (SWAX_PDL=0; the default since run 10)
+      timeout "$(tmo 60)" env SWAX_PDL=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
         > "$L/infer_pdl.jsonl" 2>&1
-      grep -E 'infer_decode' "$L/infer_pdl.jsonl" | sed "s/^/decode SWAX_PDL=1: /" >> "$S"
+      grep -E 'infer_decode' "$L/infer_pdl.jsonl" | sed "s/^/decode SWAX_PDL=0: /" >> "$S"
       # the norms and SwiGLUs in their own kernels again (the default runs them inside decode's products)
       timeout "$(tmo 60)" env SWAX_GEMV_IN=0 "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
         > "$L/infer_gemv_in0.jsonl" 2>&1

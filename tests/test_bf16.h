@@ -49,9 +49,10 @@ static inline void test_bf16emu_matmul_bwd(float *dinp, long lddi, float *dw, co
     free(rg), free(ri), free(rw);
 }
 
-/* LeakSanitizer in a test that loads oneDNN (dlopen): GCC 12's LSan crashes scanning the dynamic
- * TLS of a dlopen'd library's threads ("Tracer caught signal 11" at exit), so TLS is not scanned;
- * what only TLS then holds is glibc's per-thread dlerror state, suppressed by name. */
+/* LeakSanitizer in a test that loads oneDNN (dlopen; the sanitizer build's library does not load it
+ * otherwise, ops_cpu.c): GCC 12's LSan crashes scanning the dynamic TLS of a dlopen'd library's
+ * threads ("Tracer caught signal 11" at exit), so TLS is not scanned here; what only TLS then holds
+ * is glibc's per-thread dlerror state, suppressed by name. */
 #if defined(__SANITIZE_ADDRESS__)
 const char *__lsan_default_options(void);
 const char *__lsan_default_options(void) { return "use_tls=0"; }

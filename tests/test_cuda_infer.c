@@ -276,7 +276,7 @@ TEST(bf16_tensor_core_prefill_attention_stays_near_the_cpu) {
 
 /* the same decode steps with graphs (warm-up, capture, replays) and without;
  * pdl: the graph side's products launched with programmatic dependent launch
- * (SWAX_PDL=1, gemv.cu), captured so; the other side without */
+ * (SWAX_PDL=1, the default, gemv.cu), captured so; the other side without (SWAX_PDL=0) */
 static void graph_case(const char *device, int pdl) {
     const Case *k = &cases[1];
     SwaxModel *cm = cpu_model(k, 31), *gm = gpu_twin(cm, device);
@@ -299,10 +299,10 @@ static void graph_case(const char *device, int pdl) {
         for (int i = 0; i < S; i++) in[i] = tok[seqs[i]][P + st];
         const int n = st < 5 ? S : 1; /* two batch sizes: one graph each */
         setenv("SWAX_CUDA_GRAPHS", "1", 1);
-        if (pdl) setenv("SWAX_PDL", "1", 1);
+        setenv("SWAX_PDL", pdl ? "1" : "0", 1);
         bad |= swax_decode(gm, a, seqs, in, n, la) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
-        unsetenv("SWAX_PDL");
+        setenv("SWAX_PDL", "0", 1); /* the uncaptured side without PDL */
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
         bad |= swax_decode(gm, b, seqs, in, n, lb) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
@@ -312,9 +312,9 @@ static void graph_case(const char *device, int pdl) {
             bad = 1;
         }
         /* the device greedy ids (their own graph variant) equal the argmax of the logits */
-        if (pdl) setenv("SWAX_PDL", "1", 1);
+        setenv("SWAX_PDL", pdl ? "1" : "0", 1);
         bad |= swax_decode_greedy(gm, a, seqs, in, n, ga) != 0;
-        unsetenv("SWAX_PDL");
+        setenv("SWAX_PDL", "0", 1);
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
         bad |= swax_decode(gm, b, seqs, in, n, lb) != 0;
         unsetenv("SWAX_CUDA_GRAPHS");
@@ -327,6 +327,7 @@ static void graph_case(const char *device, int pdl) {
             }
         }
     }
+    unsetenv("SWAX_PDL"); /* back to the default */
     /* and the states: saved bytes equal */
     char pa[128], pb[128];
     snprintf(pa, sizeof pa, "/tmp/swax_test_cuda_infer_%d_a.state", (int)getpid());

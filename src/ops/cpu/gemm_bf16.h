@@ -31,8 +31,8 @@ void swax_bf16_gemm_ex(int ta, int tb, int M, int N, int K, const float *A, long
                        float beta, float *C, long ldc, int reuse_a);
 
 /* oneDNN's fp32 GEMM (dnnl_sgemm), row-major, the cblas_sgemm arguments: the CPU table's products
- * with SWAX_SGEMM=onednn in place of OpenBLAS (a measurement switch: which fp32 GEMM scales better
- * on many cores). init: 0, or an error as above (needs only the library, not a bf16 product). */
+ * (the default where oneDNN loads; SWAX_SGEMM=openblas for OpenBLAS's: ops_cpu.c). init: 0, or an
+ * error as above (needs only the library, not a bf16 product). */
 int swax_onednn_sgemm_init(void);
 void swax_onednn_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda, const float *B,
                        long ldb, float beta, float *C, long ldc);

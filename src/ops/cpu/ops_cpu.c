@@ -1,5 +1,6 @@
-/* ops_cpu.c — the CPU implementation of ops.h: OpenBLAS for matrix products,
- * OpenMP over rows / (sequence, head) pairs, hand-written kernels elsewhere.
+/* ops_cpu.c — the CPU implementation of ops.h: oneDNN's sgemm (else OpenBLAS)
+ * for the model's matrix products, OpenBLAS for the cells' tiles, OpenMP over
+ * rows / (sequence, head) pairs, hand-written kernels elsewhere.
  * Determinism: every reduction runs in a fixed order that does not depend on
  * the thread count (column sums go through fixed row blocks). */
 #include <cblas.h>
@@ -25,16 +26,24 @@ static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
 static void cpu_sync(void) {}
 static size_t cpu_mem_used(void) { return 0; }
 
-/* The model's fp32 products: OpenBLAS, or oneDNN's sgemm with SWAX_SGEMM=onednn (a measurement
- * switch, decided on the first product: which fp32 GEMM scales better on many cores) */
+/* The model's fp32 products: oneDNN's sgemm where libdnnl.so.2 loads (measured faster than
+ * OpenBLAS 0.3.21 on bench-cpu: +8-16% on 2 Zen 4 cores, +19-28% on the GPU machine's 16 Xeon
+ * cores; the same loss to 9 digits at 1, 2, 8 and 16 threads), else OpenBLAS; SWAX_SGEMM=openblas
+ * or =onednn chooses (decided on the first product). The cells' small tiles stay on OpenBLAS. */
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb, float beta,
                   float *Cm, long ldc) {
     static int use_onednn = -1;
     if (use_onednn < 0) {
         const char *e = getenv("SWAX_SGEMM");
-        use_onednn = e && !strcmp(e, "onednn");
+        const int asked = e && !strcmp(e, "onednn");
+#if defined(__SANITIZE_ADDRESS__)
+        /* the sanitizer build: OpenBLAS unless asked (LSan cannot scan a dlopen'd oneDNN's thread TLS) */
+        use_onednn = asked;
+#else
+        use_onednn = !(e && !strcmp(e, "openblas"));
+#endif
         if (use_onednn && swax_onednn_sgemm_init()) {
-            fprintf(stderr, "swax: SWAX_SGEMM=onednn: %s; OpenBLAS instead\n", swax_last_error());
+            if (asked) fprintf(stderr, "swax: SWAX_SGEMM=onednn: %s; OpenBLAS instead\n", swax_last_error());
             use_onednn = 0;
         }
     }
