@@ -27,6 +27,22 @@ rm -rf "$R" && mkdir -p "$R" && tar -C "$R" -xJf .gpu/bundle.tar.xz
 export LD_LIBRARY_PATH="$R/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}" SWAX_BIN=$R/bin/swax
 export SWAX_PYTHON=${SWAX_PYTHON:-$(command -v python3)} NCCL_NVLS_ENABLE=0
 B=$R/bin/swax
+# one line from an ncu --csv --page details file: the kernel and the metrics that say where its time goes
+ncu_summary() {
+  python3 - "$1" <<'PY'
+import csv, sys
+want = ("Duration", "Compute (SM) Throughput", "Memory Throughput", "Achieved Occupancy", "Registers Per Thread",
+        "Issue Slots Busy", "No Eligible", "Warp Cycles Per Issued Instruction", "DRAM Throughput", "L1/TEX Hit Rate",
+        "L2 Hit Rate", "Executed Ipc Active", "Block Limit Shared Mem", "Dynamic Shared Memory Per Block")
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 14]
+if len(rows) < 2: print("ncu", sys.argv[1], "no rows"); sys.exit()
+h = rows[0]; ki = h.index("Kernel Name"); mi = h.index("Metric Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
+out = {}
+for r in rows[1:]:
+    if r[mi] in want and r[mi] not in out: out[r[mi]] = r[vi] + " " + r[ui]
+print("ncu", rows[1][ki][:60], "|", "; ".join(f"{k}: {v}" for k, v in out.items()))
+PY
+}
 SECTIONS=${*:-tests train gemm kernels profile baseline infer}
 echo "gpu_session $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n1); sections: $SECTIONS" | tee "$S"
 # bench train at bench-gpu; $1: environment (VAR=value ...), $2: window, $3: mLSTM chunk (64)
@@ -176,19 +192,19 @@ PY
             --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
             --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
             --csv --page details "$B" bench kernels --device cuda > "$L/ncu_$k.csv" 2> "$L/ncu_$k.err"
-          python3 - "$L/ncu_$k.csv" >> "$S" <<'PY' || true
-import csv, sys
-want = ("Duration", "Compute (SM) Throughput", "Memory Throughput", "Achieved Occupancy", "Registers Per Thread",
-        "Issue Slots Busy", "No Eligible", "Warp Cycles Per Issued Instruction", "DRAM Throughput", "L1/TEX Hit Rate",
-        "L2 Hit Rate", "Executed Ipc Active")
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 14]
-if len(rows) < 2: print("ncu", sys.argv[1], "no rows"); sys.exit()
-h = rows[0]; ki = h.index("Kernel Name"); mi = h.index("Metric Name"); vi = h.index("Metric Value"); ui = h.index("Metric Unit")
-out = {}
-for r in rows[1:]:
-    if r[mi] in want and r[mi] not in out: out[r[mi]] = r[vi] + " " + r[ui]
-print("ncu", rows[1][ki][:60], "|", "; ".join(f"{k}: {v}" for k, v in out.items()))
-PY
+          ncu_summary "$L/ncu_$k.csv" >> "$S" || true
+        done
+        # the training step's cross-entropy and RMSNorm backward (run 10: rewriting both for more loads
+        # in flight gave nothing; where does their time go?), one launch each inside bench train
+        for ks in xent_train_kernel:8 rmsnorm_bwd_rows_kernel:60; do
+          [ "$(left)" -gt 60 ] || break
+          k=${ks%%:*}; skip=${ks##*:}
+          timeout "$(tmo 90)" "$NCU" --kernel-name "regex:$k" --launch-skip "$skip" --launch-count 1 \
+            --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
+            --section SchedulerStats --section MemoryWorkloadAnalysis \
+            --csv --page details "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
+            --chunk 64 --steps 2 > "$L/ncu_$k.csv" 2> "$L/ncu_$k.err"
+          ncu_summary "$L/ncu_$k.csv" >> "$S" || true
         done
         at "ncu done"
       else at "ncu: not on this machine"; fi ;;
