@@ -187,10 +187,15 @@ static int load(void) {
     return 0;
 }
 
+/* load() once (under the lock): 1 or -1 */
+static int loaded(void) {
+    if (!ready) ready = load() ? -1 : 1;
+    return ready;
+}
+
 int swax_bf16_gemm_init(void) {
     pthread_mutex_lock(&lock);
-    if (!ready) ready = load() ? -1 : 1;
-    const int r = ready;
+    const int r = loaded();
     pthread_mutex_unlock(&lock);
     return r > 0 ? 0 : swax_error(SWAX_E_USAGE, "%s", fail_msg);
 }
@@ -199,11 +204,8 @@ const char *swax_bf16_gemm_impl(void) { return impl; }
 
 int swax_onednn_sgemm_init(void) {
     pthread_mutex_lock(&lock);
-    if (!sg_ready) {
-        const int r = ready ? ready : (ready = load() ? -1 : 1);
-        /* load() refuses a CPU without a bf16 product; the fp32 GEMM needs only the library */
-        sg_ready = r > 0 || p_dnnl_sgemm ? 1 : -1;
-    }
+    /* load() refuses a CPU without a bf16 product; the fp32 GEMM needs only the library */
+    if (!sg_ready) sg_ready = loaded() > 0 || p_dnnl_sgemm ? 1 : -1;
     const int r = sg_ready;
     pthread_mutex_unlock(&lock);
     return r > 0 ? 0 : swax_error(SWAX_E_USAGE, "%s", fail_msg);

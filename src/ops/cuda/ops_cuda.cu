@@ -530,17 +530,18 @@ static void bf16_params_updated(const float *params, size_t n) {
 
 /* The bf16 copy of a weight matrix (OC, C): from the parameters' copy when w is
  * a parameter, else rounded now (scratch slot). */
+/* Whether the static bf16 shadow holds w (OC, C). */
+static bool in_shadow(const float *w, int OC, int C) {
+    return shadow.copy && w >= shadow.base && w + (size_t)OC * C <= shadow.base + shadow.n;
+}
+
 static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot) {
-    if (shadow.copy && w >= shadow.base && w + (size_t)OC * C <= shadow.base + shadow.n)
-        return shadow.copy + (w - shadow.base);
+    if (in_shadow(w, OC, C)) return shadow.copy + (w - shadow.base);
     return as_bf16(slot, w, C, OC, C);
 }
 
-/* GEMV_NO_PDL where wb is not w's static shadow but a copy just converted on the stream (gemv.h) */
-static int weight_fresh(const __nv_bfloat16 *wb) {
-    const uintptr_t p = (uintptr_t)wb, lo = (uintptr_t)shadow.copy, hi = (uintptr_t)(shadow.copy + shadow.n);
-    return shadow.copy && p >= lo && p < hi ? 0 : GEMV_NO_PDL;
-}
+/* GEMV_NO_PDL where weight_bf16 gave not w's static shadow but a copy just converted on the stream (gemv.h) */
+static int weight_fresh(const float *w, int OC, int C) { return in_shadow(w, OC, C) ? 0 : GEMV_NO_PDL; }
 
 /* A bf16 copy announced by the kernel that wrote src (rows x cols, stride ld):
  * taken by the next product that reads exactly that operand. */
@@ -759,7 +760,7 @@ static void bf16_forward(float *out, long ldo, const float *inp, long ldi, const
     void *oa = swax_cuda_act_bf16(out, ldo, N, OC);
     SWAX_CUDA_REQUIRE(!(oa && resid));
     if (!ia && !oa && N <= 8 && !kept_training && gemv_on() &&
-        swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid, GEMV_IN_NONE | weight_fresh(wb), NULL, 0.0f,
+        swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid, GEMV_IN_NONE | weight_fresh(w, OC, C), NULL, 0.0f,
                                ctx.stream) == 0)
         return;
     if (ia) fside.valid = 0;
@@ -790,7 +791,7 @@ static int bf16_matmul_fwd_in(float *out, long ldo, const float *inp, long ldi, 
     dside.valid = 0;
     const __nv_bfloat16 *wb = weight_bf16(w, OC, C, SWAX_SCRATCH_BF16_W);
     return swax_cuda_gemv_bf16_in(out, ldo, inp, ldi, wb, N, C, OC, resid,
-                                  (mode == SWAX_MM_IN_RMSNORM ? GEMV_IN_RMSNORM : GEMV_IN_SWIGLU) | weight_fresh(wb),
+                                  (mode == SWAX_MM_IN_RMSNORM ? GEMV_IN_RMSNORM : GEMV_IN_SWIGLU) | weight_fresh(w, OC, C),
                                   nw, eps, ctx.stream);
 }
 
