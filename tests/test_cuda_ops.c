@@ -7,6 +7,7 @@
  * 4, strides not 16-byte aligned, pointers moved by one float) reach the
  * scalar fallbacks. Every reducing / accumulating slot is run twice from the
  * same state and must give the same bits. */
+#include <float.h>
 #include <stdint.h>
 
 #include "test_cuda.h"
@@ -959,6 +960,121 @@ TEST(cuda_bf16_head_logits_match_rounded_cpu) {
     head_bf16_case(B16, 3, 50304, 50257, 30.0f, 64);
     head_bf16_case(B16, 2, 60000, 59999, 30.0f, 8); /* too wide for the fp32 row (re-read; raw bf16 fits) */
     head_bf16_case(B16, 3, 5001, 4999, 30.0f, 16);  /* odd V: the scalar loop in every row place */
+}
+
+/* The fast arithmetic of the bf16-logit training cross-entropy (elementwise.cu XentFast: ex2/rcp.approx, a
+ * fixed offset; opt-in with SWAX_XENT_FAST=1, the accurate kernel otherwise) against the accurate kernel on the same
+ * bf16 logits. Both travel through the bf16 table's own products exactly: x is one-hot (row r is e_r), so the
+ * logits x·Wᵀ are W's bf16-rounded columns, and d W = (d logits)ᵀ·x holds the bf16 d logits (one nonzero
+ * product per sum). Bounds, from the capped logits' errors (fast ≤ 1.4e-5, tanhf ≤ 4e-6 against double: both
+ * within Δz = 2e-5 of each other) and fp32 sums of at most ~60 positive terms per thread and block (~4e-6
+ * relative each way), exp's argument rounding (≤ 5e-6 relative) and the log's and last add's roundings
+ * (≤ 4e-6): lse and losses within 1e-4 absolute (lse ~ 30-41; about 2× the sum of those); a d logit, before
+ * rounding, within η = 1e-4 relative (e^(Δlse + Δz)) plus scale·2Δz/cap (the factor 1 - (z/cap)², which a
+ * saturated logit makes tiny), plus η·scale at the target (its d is (p - 1)·…, with p's error η·p); after
+ * rounding to bf16 (8 significant bits) up to one more ulp, 2^-7 relative: |fast - old| ≤ (2^-7 + η)·|old| +
+ * scale·(2e-6 + [target] η) + FLT_MIN (a flushed ex2). Each place the second pass reads the row from
+ * (SWAX_XENT_ROW) gives the fast arithmetic's same bits; caps outside (0, 40] (here 0 and 50) fall back to
+ * the accurate kernel: the same bits with the switch on or off. */
+typedef struct {
+    float *lse, *losses, *dlog; /* (N), (N), (N, V) */
+} XentRun;
+static XentRun xent_bf16_run(const SwaxOps *B16, const float *x, const float *w, const int32_t *d_t, int N, int V,
+                             int Vused, float cap, float scale, int D, const char *row, int fast) {
+    if (row) setenv("SWAX_XENT_ROW", row, 1);
+    else unsetenv("SWAX_XENT_ROW");
+    if (fast) setenv("SWAX_XENT_FAST", "1", 1);
+    else unsetenv("SWAX_XENT_FAST");
+    float *lg = B16->alloc_act((size_t)N * V);
+    SWAX_ASSERT(lg);
+    DBuf d_x = dbuf(x, (size_t)N * D, 0), d_w = dbuf(w, (size_t)V * D, 0), d_lse = dbuf(NULL, (size_t)N, 0);
+    DBuf d_losses = dbuf(NULL, (size_t)N, 0), d_dw = dbuf(NULL, (size_t)V * D, 0);
+    B16->zero(d_dw.p, sizeof(float) * (size_t)V * D);
+    B16->matmul_fwd(lg, V, d_x.p, D, d_w.p, N, D, V);
+    B16->xent_train(lg, d_lse.p, d_losses.p, d_t, N, V, Vused, cap, scale);
+    B16->matmul_bwd(NULL, D, d_dw.p, lg, V, d_x.p, D, d_w.p, N, D, V, 0);
+    XentRun o = {dget(d_lse), dget(d_losses), malloc(sizeof(float) * (size_t)N * V)};
+    float *dw = dget(d_dw);
+    SWAX_ASSERT(o.dlog);
+    for (int r = 0; r < N; r++)
+        for (int v = 0; v < V; v++) o.dlog[(size_t)r * V + v] = dw[(size_t)v * D + r];
+    free(dw);
+    B16->free(lg);
+    dfree(d_x), dfree(d_w), dfree(d_lse), dfree(d_losses), dfree(d_dw);
+    unsetenv("SWAX_XENT_ROW");
+    unsetenv("SWAX_XENT_FAST");
+    return o;
+}
+static void xent_run_free(XentRun o) { free(o.lse), free(o.losses), free(o.dlog); }
+static int xent_run_same(XentRun a, XentRun b, int N, int V) {
+    return same_bits(a.lse, b.lse, sizeof(float) * N) && same_bits(a.losses, b.losses, sizeof(float) * N) &&
+           same_bits(a.dlog, b.dlog, sizeof(float) * (size_t)N * V);
+}
+
+static void xent_fast_case(const SwaxOps *B16, int V, int Vused, float cap) {
+    enum { N = 8, D = 8 };
+    const float scale = 1.0f / 37.0f, a = 2.5f * (cap > 0 ? cap : 20.0f);
+    /* rows: 0 the target the last used id, 1 ignored, 2 every logit deep below -cap (the smallest sum), 3 with
+     * ±1e30 among them, 4-7 random (or ignored) targets */
+    int32_t tg[N];
+    for (int r = 0; r < N; r++) tg[r] = swax_rng_u64(&rng) % 4 == 0 ? -1 : (int32_t)(swax_rng_u64(&rng) % Vused);
+    tg[0] = Vused - 1, tg[1] = -1, tg[2] = 0;
+    float *x = calloc((size_t)N * D, sizeof(float)), *w = urand((size_t)V * D, -a, a);
+    SWAX_ASSERT(x);
+    for (int r = 0; r < N; r++) x[r * D + r] = 1.0f;
+    for (int v = 0; v < V; v++) {
+        w[(size_t)v * D + 2] = -1e3f - 9e3f * (float)swax_rng_uniform(&rng);
+        if (v % 97 == 0) w[(size_t)v * D + 3] = v % 194 ? 1e30f : -1e30f;
+    }
+    int32_t *d_t = dev_from(tg, sizeof tg);
+    const char *rows[3] = {NULL, "0", "raw"}; /* default (the capped row shared), re-read, the raw row shared */
+    XentRun old = xent_bf16_run(B16, x, w, d_t, N, V, Vused, cap, scale, D, NULL, 0), f[3];
+    for (int ri = 0; ri < 3; ri++) f[ri] = xent_bf16_run(B16, x, w, d_t, N, V, Vused, cap, scale, D, rows[ri], 1);
+    if (cap <= 0 || cap > 40) {
+        for (int ri = 0; ri < 3; ri++) {
+            XentRun o = ri ? xent_bf16_run(B16, x, w, d_t, N, V, Vused, cap, scale, D, rows[ri], 0) : old;
+            const int same = xent_run_same(f[ri], o, N, V);
+            if (ri) xent_run_free(o);
+            CHECKF(same, "bf16 xent, cap %g (the accurate kernel either way): SWAX_XENT_FAST changes the bits (row "
+                         "%s, V %d)", cap, rows[ri] ? rows[ri] : "default", V);
+        }
+    } else {
+        double wl = 0, wd = 0; /* worst |Δ| of lse and losses; worst |Δ| / bound of the d logits */
+        for (int r = 0; r < N; r++) {
+            wl = fmax(wl, fmax(fabs((double)f[0].lse[r] - old.lse[r]), fabs((double)f[0].losses[r] - old.losses[r])));
+            for (int v = 0; v < V; v++) {
+                const double o = old.dlog[(size_t)r * V + v], g = f[0].dlog[(size_t)r * V + v];
+                const double tol = (0x1p-7 + 1e-4) * fabs(o) + scale * (2e-6 + (v == tg[r] ? 1e-4 : 0)) + FLT_MIN;
+                wd = fmax(wd, isfinite(g) ? fabs(g - o) / tol : INFINITY);
+            }
+        }
+        CHECKF(wl <= 1e-4, "bf16 xent fast vs accurate: lse or a loss off by %.3g > 1e-4 (V %d, cap %g)", wl, V, cap);
+        CHECKF(wd <= 1.0, "bf16 xent fast vs accurate: a d logit off by %.3g of its bound (V %d, cap %g)", wd, V, cap);
+        for (int ri = 1; ri < 3; ri++)
+            CHECKF(xent_run_same(f[ri], f[0], N, V),
+                   "bf16 xent fast: SWAX_XENT_ROW=%s gives other bits than the default (V %d, cap %g)", rows[ri], V,
+                   cap);
+    }
+    for (int ri = 0; ri < 3; ri++) xent_run_free(f[ri]);
+    xent_run_free(old);
+    free(x), free(w);
+    G->free(d_t);
+}
+
+TEST(cuda_bf16_xent_fast_matches_accurate) {
+    const SwaxOps *B16 = swax_ops_cuda_bf16();
+    SWAX_ASSERT(B16 && B16->xent_train && B16->alloc_act);
+    swax_rng_seed(&rng, 143, 0);
+    xent_fast_case(B16, 29, 25, 30.0f);       /* scalar rows */
+    xent_fast_case(B16, 1000, 997, 30.0f);    /* 4-wide rows, 1000 = 4·256 - 24, Vused % 4 != 0 */
+    xent_fast_case(B16, 5001, 4999, 30.0f);   /* odd V: the scalar loop in every row place */
+    xent_fast_case(B16, 50304, 50257, 30.0f); /* bench-gpu's: 50304 = 12·4·1024 + 1152 */
+    xent_fast_case(B16, 60000, 59999, 30.0f); /* too wide for the fp32 row (re-read; raw bf16 fits) */
+    xent_fast_case(B16, 1000, 997, 40.0f);    /* the largest cap that takes the fixed offset */
+    xent_fast_case(B16, 1000, 997, 7.0f);
+    xent_fast_case(B16, 50304, 50257, 0.0f);  /* no cap: the accurate kernel */
+    xent_fast_case(B16, 1000, 997, 50.0f);    /* cap > 40: the accurate kernel */
+    xent_fast_case(B16, 5001, 4999, 50.0f);
 }
 
 RUN_CUDA_TESTS()

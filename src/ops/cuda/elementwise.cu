@@ -3,7 +3,10 @@
  * soft-capped cross-entropy, AdamW, the squared norm and scaling. Each slot
  * computes what its CPU slot (src/ops/cpu/ops_cpu.c) computes, over device
  * memory, in fp32, with the same formulas written in the same order (CUDA's
- * accurate expf/tanhf/log1pf instead of fastmath.h; no --use_fast_math).
+ * accurate expf/tanhf/log1pf instead of fastmath.h; no --use_fast_math). One
+ * exception: training's cross-entropy over bf16 logits (xent_train_kernel
+ * FAST: hardware-approximate exponentials and a fixed offset, within ~1e-5 of
+ * the capped logits; opt-in with SWAX_XENT_FAST=1 until a GPU run has timed it).
  *
  * Kernels and launch shapes (W = 4: float4 loads and stores, used only when
  * the row length / stride is a multiple of 4 and every pointer involved is
@@ -785,6 +788,63 @@ __device__ __forceinline__ float xent_dlogit(float zz, float l, float cap, float
     return v;
 }
 
+/* The fast arithmetic of xent_train_kernel for bf16 logits (FAST: 0 < cap <=
+ * XENT_FAST_CAP; opt-in, SWAX_XENT_FAST=1, until a GPU run has timed and
+ * checked it: test cuda_bf16_xent_fast_matches_accurate). The logits are rounded to
+ * 8 significant bits, so the accurate tanhf and expf (19 and 11 instructions
+ * an element in SASS, beside ms_push's branch) buy nothing; instead:
+ *   - exponentials as one MUFU.EX2 (ex2.approx.ftz, ~2 ulp) with log2(e)
+ *     folded into the constants of one FMUL/FFMA;
+ *   - the cap as cap·tanh(a/cap) = cap - 2·cap·r, r = 1/(e^(2a/cap) + 1)
+ *     with rcp.approx (a large: e = inf, r = 0, cap; a very negative: r = 1,
+ *     -cap). Its max absolute error against double over every finite bf16 a
+ *     (a host check with ex2/rcp exact then rounded to float, and with them
+ *     moved by ±2 / ±1 ulp, the hardware's bounds): 5.2e-6 / 1.1e-5 at cap
+ *     30, 8.0e-6 / 1.4e-5 at cap 40 (tanhf: 3.7e-6); the rounding of e + 1
+ *     where e is tiny and the ulps of r ≈ 1 times 2·cap dominate. bf16
+ *     resolves a logit near 30 to 0.125;
+ *   - a fixed offset instead of the online max: zz <= cap, so s = Σ e^(zz -
+ *     cap) = Σ 2^(r·(-2·cap·log2 e)) cannot overflow, and its smallest term
+ *     2^(-2·cap·log2 e) >= 2^-115.4 is above FLT_MIN even flushed: lse = cap +
+ *     log(s); no branch, no dependent chain through m, one plain block sum.
+ * Every expression is pinned (__fmul_rn etc.: no contraction that could differ
+ * between the row places), so the three row places give the same bits. */
+constexpr float XENT_FAST_CAP = 40.0f; /* 2·40·log2(e) = 115.4 < 126 */
+constexpr float XENT_LOG2E = 1.44269504088896341f;
+
+__device__ __forceinline__ float ex2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ float rcp_ftz(float x) {
+    float y;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+/* A row's constants (the same in every thread): cap; 2·log2(e)/cap; -2·cap; -2·cap·log2(e) */
+struct XentFast {
+    float cap, k, c2, e2;
+};
+__device__ __forceinline__ XentFast xent_fast(float cap, float inv_cap) {
+    return {cap, __fmul_rn(2.0f * XENT_LOG2E, inv_cap), -2.0f * cap, __fmul_rn(-2.0f * XENT_LOG2E, cap)};
+}
+/* r = 1/(e^(2a/cap) + 1) of a raw logit a */
+__device__ __forceinline__ float xent_fast_r(float a, const XentFast &f) {
+    return rcp_ftz(__fadd_rn(ex2_ftz(__fmul_rn(a, f.k)), 1.0f));
+}
+/* the capped logit cap·tanh(a/cap) from r */
+__device__ __forceinline__ float xent_fast_capped(float r, const XentFast &f) { return __fmaf_rn(r, f.c2, f.cap); }
+/* e^(zz - cap) from r (zz - cap = -2·cap·r) */
+__device__ __forceinline__ float xent_fast_term(float r, const XentFast &f) { return ex2_ftz(__fmul_rn(r, f.e2)); }
+/* The d logit of capped logit zz: e^(zz - l)·g, less g at the target, with
+ * g = scale·(1 - (zz/cap)²); nl = -l·log2(e), nsc = -scale/cap². */
+__device__ __forceinline__ float xent_fast_dlogit(float zz, float nl, float nsc, float scale, bool target) {
+    const float p = ex2_ftz(__fmaf_rn(zz, XENT_LOG2E, nl));
+    const float g = __fmaf_rn(__fmul_rn(zz, zz), nsc, scale);
+    return __fmaf_rn(p, g, target ? -g : 0.0f);
+}
+
 /* A thread's elements of a row, in the order every cross-entropy kernel
  * visits them (i = tid·W, then + blockDim·W): U vectors are loaded before
  * any is used (XENT_U below), so U loads are in flight per thread, and each
@@ -814,17 +874,23 @@ __device__ __forceinline__ void xent_walk(const T *z, int V, F f) {
 constexpr int XENT_U = 2;
 
 /* A block's first pass over a row: this thread's (max, sum) of the capped
- * logits (ids >= Vused left out); the capped row (-inf past Vused) to dst
- * when dst (in place: dst = z); the raw row, as stored, to raw when raw
- * (bf16 to bf16 and fp32 to fp32: exact). */
-template <int W, typename T>
+ * logits (ids >= Vused left out); FAST: its sum of e^(zz - cap), m untouched;
+ * the capped row (-inf past Vused) to dst when dst (in place: dst = z); the
+ * raw row, as stored, to raw when raw (bf16 to bf16 and fp32 to fp32: exact). */
+template <int W, bool FAST = false, typename T>
 __device__ __forceinline__ void xent_scan(const T *z, float *dst, int V, int Vused, float cap, float inv_cap, float &m,
                                           float &s, T *raw = NULL) {
+    const XentFast f = xent_fast(cap, inv_cap);
     xent_walk<XENT_U, W>(z, V, [&](int i, float (&a)[W]) {
         if (raw) stv_as(raw + i, a);
 #pragma unroll
         for (int j = 0; j < W; j++) {
-            if (i + j < Vused) {
+            const bool used = i + j < Vused;
+            if constexpr (FAST) { /* no branch (the W elements' chains interleave): past Vused r = inf, */
+                const float r = used ? xent_fast_r(a[j], f) : INFINITY; /* so the term is 0, the logit -inf */
+                s = __fadd_rn(s, xent_fast_term(r, f));
+                a[j] = xent_fast_capped(r, f); /* dead unless dst */
+            } else if (used) {
                 a[j] = xent_capped(a[j], cap, inv_cap);
                 ms_push(m, s, a[j]);
             } else {
@@ -908,12 +974,19 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
  *              bf16 logits half the bytes (100 KB at V = 50,304), so two blocks
  *              an SM, each one's second pass beside the other's loads.
  * d logits go to z in fp32 when w32, to dbf in bf16 when dbf; z is never
- * written with the capped row. */
+ * written with the capped row. FAST (bf16 logits, 0 < cap <= XENT_FAST_CAP):
+ * the arithmetic of XentFast above, within ~1e-5 of the capped logits instead
+ * of the same bits as xent_fwd + xent_bwd. SASS (sm_90a, W = 4, the dynamic
+ * path of the main loops: every id used, no new maximum), instructions an
+ * element, first pass + second, old → FAST: XR_CAPPED 44.0 + 30.3 = 74.3 →
+ * 15.6 + 12.6 = 28.3, XR_GLOBAL 41.6 + 51.4 → 12.6 + 20.0, XR_RAW 44.5 + 50.8
+ * → 13.3 + 19.4; MUFU an element unchanged: 3 + 1 (XR_CAPPED), 3 + 3. */
 enum { XR_GLOBAL = 0, XR_CAPPED = 1, XR_RAW = 2 };
-template <int W, typename T, int ROW>
+template <int W, typename T, int ROW, bool FAST>
 __global__ void __launch_bounds__(1024, 2) xent_train_kernel(T *logits, float *lse, float *losses,
                                                           const int32_t *targets, int V, int Vused, float cap,
                                                           float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
+    static_assert(!FAST || std::is_same<T, __nv_bfloat16>::value, "the fast arithmetic is for bf16 logits only");
     __shared__ float shm[32], shs[32];
     extern __shared__ __align__(16) float zrow[]; /* V floats (XR_CAPPED) or V T's (XR_RAW) */
     T *zraw = reinterpret_cast<T *>(zrow);
@@ -921,17 +994,23 @@ __global__ void __launch_bounds__(1024, 2) xent_train_kernel(T *logits, float *l
     T *z = logits + (size_t)r * V;
     __nv_bfloat16 *zb = dbf ? dbf + (size_t)r * V : NULL;
     const int t = targets[r];
+    const XentFast f = xent_fast(cap, inv_cap);
     float m = -INFINITY, s = 0.0f;
-    xent_scan<W>(z, ROW == XR_CAPPED ? zrow : (float *)NULL, V, Vused, cap, inv_cap, m, s,
-                 ROW == XR_RAW ? zraw : (T *)NULL);
-    ms_block(m, s, shm, shs); /* its barriers also publish the shared row */
-    const float l = m + logf(s);
+    xent_scan<W, FAST>(z, ROW == XR_CAPPED ? zrow : (float *)NULL, V, Vused, cap, inv_cap, m, s,
+                       ROW == XR_RAW ? zraw : (T *)NULL);
+    float l; /* the block reduction's barriers also publish the shared row */
+    if constexpr (FAST) {
+        l = cap + logf(swax_block_sum(s, shs));
+    } else {
+        ms_block(m, s, shm, shs);
+        l = m + logf(s);
+    }
+    auto capped = [&](float a) { return FAST ? xent_fast_capped(xent_fast_r(a, f), f) : xent_capped(a, cap, inv_cap); };
     if (threadIdx.x == 0) {
         if (lse) lse[r] = l;
         if (losses) {
             float zt = -INFINITY;
-            if (t >= 0 && t < Vused)
-                zt = ROW == XR_CAPPED ? zrow[t] : xent_capped(ldf((ROW == XR_RAW ? zraw : z) + t), cap, inv_cap);
+            if (t >= 0 && t < Vused) zt = ROW == XR_CAPPED ? zrow[t] : capped(ldf((ROW == XR_RAW ? zraw : z) + t));
             losses[r] = t >= 0 ? l - zt : 0.0f;
         }
     }
@@ -949,12 +1028,17 @@ __global__ void __launch_bounds__(1024, 2) xent_train_kernel(T *logits, float *l
         }
         return;
     }
+    const float nl = __fmul_rn(-l, XENT_LOG2E), nsc = __fmul_rn(-scale, __fmul_rn(inv_cap, inv_cap)); /* FAST */
     auto dlogits = [&](int i, float (&a)[W]) {
 #pragma unroll
         for (int j = 0; j < W; j++) {
             const int idx = i + j;
-            if (idx < Vused) {
-                const float zz = ROW == XR_CAPPED ? a[j] : xent_capped(a[j], cap, inv_cap);
+            if constexpr (FAST) { /* no branch, as in xent_scan */
+                const float zz = ROW == XR_CAPPED ? a[j] : capped(a[j]);
+                const float d = xent_fast_dlogit(zz, nl, nsc, scale, idx == t);
+                a[j] = idx < Vused ? d : 0.0f;
+            } else if (idx < Vused) {
+                const float zz = ROW == XR_CAPPED ? a[j] : capped(a[j]);
                 a[j] = xent_dlogit(zz, l, cap, inv_cap, scale, idx == t);
             } else {
                 a[j] = 0.0f;
@@ -1393,31 +1477,38 @@ extern "C" void swax_cuda_xent_bwd_bf16(float *logits, const float *lse, const i
     xent_bwd_launch(logits, lse, targets, N, V, Vused, cap, scale, dbf);
 }
 
-/* xent_train_kernel<W, T, ROW>: the shared row's bytes opted in where there is one */
-template <int W, typename T, int ROW>
+/* xent_train_kernel<W, T, ROW, FAST>: the shared row's bytes opted in where there is one */
+template <int W, typename T, int ROW, bool FAST>
 void xent_train_at(size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses, const int32_t *targets,
                    int N, int V, int Vused, float cap, float inv_cap, float scale, int w32, __nv_bfloat16 *dbf) {
     const size_t smem = ROW == XR_GLOBAL ? 0 : row_bytes;
-    if (smem) smem_optin(xent_train_kernel<W, T, ROW>, smem);
-    xent_train_kernel<W, T, ROW><<<N, row_threads((size_t)V / W, 1024), smem, st>>>(logits, lse, losses, targets, V,
-                                                                                   Vused, cap, inv_cap, scale, w32,
-                                                                                   dbf);
+    if (smem) smem_optin(xent_train_kernel<W, T, ROW, FAST>, smem);
+    xent_train_kernel<W, T, ROW, FAST><<<N, row_threads((size_t)V / W, 1024), smem, st>>>(
+        logits, lse, losses, targets, V, Vused, cap, inv_cap, scale, w32, dbf);
 }
 
 /* xent_train_kernel<W> with its second pass from row (XR_*) and that row's shared bytes; T: the logits' type */
-template <int W, typename T>
+template <int W, bool FAST = false, typename T>
 void xent_train_go(int row, size_t row_bytes, cudaStream_t st, T *logits, float *lse, float *losses,
                    const int32_t *targets, int N, int V, int Vused, float cap, float inv_cap, float scale, int w32,
                    __nv_bfloat16 *dbf) {
     if (row == XR_CAPPED)
-        xent_train_at<W, T, XR_CAPPED>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
-                                       w32, dbf);
+        xent_train_at<W, T, XR_CAPPED, FAST>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap,
+                                             scale, w32, dbf);
     else if (row == XR_RAW)
-        xent_train_at<W, T, XR_RAW>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
-                                    w32, dbf);
+        xent_train_at<W, T, XR_RAW, FAST>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap,
+                                          scale, w32, dbf);
     else
-        xent_train_at<W, T, XR_GLOBAL>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap, scale,
-                                       w32, dbf);
+        xent_train_at<W, T, XR_GLOBAL, FAST>(row_bytes, st, logits, lse, losses, targets, N, V, Vused, cap, inv_cap,
+                                             scale, w32, dbf);
+}
+
+/* Whether bf16 logits take xent_train_kernel's fast arithmetic (FAST: where 0 < cap <= XENT_FAST_CAP);
+ * SWAX_XENT_FAST=1 (opt-in until a GPU run has timed and checked it; read per call, like SWAX_XENT_ROW, so
+ * that tests switch it in one process). */
+static bool xent_fast_on(float cap) {
+    const char *e = getenv("SWAX_XENT_FAST");
+    return cap > 0 && cap <= XENT_FAST_CAP && e && !strcmp(e, "1");
 }
 
 /* Where the second pass reads the row (xent_train_kernel): SWAX_XENT_ROW=0 re-reads it from global memory,
@@ -1445,8 +1536,15 @@ static void xent_train_launch(float *logits, float *lse, float *losses, const in
     const int row = xent_row_choice((size_t)V, lb ? sizeof(__nv_bfloat16) : sizeof(float), &row_bytes);
     if (lb) {
         SWAX_CUDA_REQUIRE(dbf == lb && !w32);
-        if (V % 4 == 0 && al16(lb))
+        const bool vec = V % 4 == 0 && al16(lb), fast = xent_fast_on(cap);
+        if (vec && fast)
+            xent_train_go<4, true>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0,
+                                   lb);
+        else if (vec)
             xent_train_go<4>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0, lb);
+        else if (fast)
+            xent_train_go<1, true>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0,
+                                   lb);
         else
             xent_train_go<1>(row, row_bytes, st, lb, lse, losses, targets, N, V, Vused, cap, inv_cap, scale, 0, lb);
     } else if (V % 4 == 0 && al16(logits) && (!dbf || ((uintptr_t)dbf & 7) == 0)) {
