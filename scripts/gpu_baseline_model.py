@@ -41,7 +41,7 @@ torch.cuda.max_memory_allocated / 1e9; mfu is against 989 TFLOP/s (H200 dense
 bf16) with FLOPs/token = 6 x (parameters - input embedding) + SWA + mLSTM cell
 FLOPs (see flops_per_token).
 
-  python3 scripts/gpu_baseline_model.py [--steps 10] [--warmup 3] [--windows 128,2048]
+  python3 scripts/gpu_baseline_model.py [--steps 10] [--warmup 3] [--windows 128,2048] [--profile N]
 """
 import argparse
 import json
@@ -526,6 +526,10 @@ def main():
     ap.add_argument("--no-compile", action="store_true", help="eager everything (debugging)")
     ap.add_argument("--no-check", action="store_true", help="skip the TFLA vs PyTorch cell check")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after the timed steps of each window, one more step under torch.profiler: its N "
+                         "costliest CUDA kernels (grouped by name) as JSON lines, to set beside swax's "
+                         "SWAX_PROFILE=1 table (where does PyTorch win?)")
     args = ap.parse_args()
     windows = [int(w) for w in args.windows.split(",") if w.strip()]
 
@@ -681,7 +685,28 @@ def main():
         if notes:
             line["notes"] = notes
         emit(line)
+        if args.profile > 0:
+            profile_step(step, block_mask, w, args.profile)
     return rc
+
+
+def profile_step(step, block_mask, window, top):
+    """One training step under torch.profiler: the `top` CUDA kernels by total device time, grouped by
+    name, with their share of the step's kernel time (launch gaps excluded), as JSON lines."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step(block_mask)
+        torch.cuda.synchronize()
+    rows = [(e.key, e.device_time_total if hasattr(e, "device_time_total") else e.cuda_time_total, e.count)
+            for e in prof.key_averages()]
+    rows = [r for r in rows if r[1] > 0]
+    total = sum(r[1] for r in rows)
+    emit({"bench": "train_baseline_profile", "window": window, "kernel_ms": round(total / 1e3, 3),
+          "kernels": len(rows)})
+    for name, us, n in sorted(rows, key=lambda r: -r[1])[:top]:
+        emit({"bench": "train_baseline_profile", "window": window, "kernel": name[:90], "ms": round(us / 1e3, 3),
+              "share": round(us / total, 4) if total else None, "calls": n})
 
 
 if __name__ == "__main__":

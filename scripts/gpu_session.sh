@@ -218,7 +218,9 @@ PY
     baseline)
       t=$(left)
       if [ "$t" -gt 150 ]; then
-        timeout $(( t - 60 )) python3 scripts/gpu_baseline_model.py --windows 128,2048 --steps 6 \
+        # --profile: PyTorch's costliest kernels of one step per window, beside the profile section's
+        # swax table (where PyTorch's step wins)
+        timeout $(( t - 60 )) python3 scripts/gpu_baseline_model.py --windows 128,2048 --steps 6 --profile 25 \
           > "$L/baseline_model.jsonl" 2> "$L/baseline_model.err"
         grep train_baseline "$L/baseline_model.jsonl" >> "$S"
       fi
