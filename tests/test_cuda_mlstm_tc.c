@@ -310,12 +310,18 @@ static int tc_linked(void) {
     return 0;
 }
 
+/* g_rerun_env (NAME=value): the reruns run with it set (a variant that must
+ * give the same bits); g_force_rerun: every case reruns. */
+static const char *g_rerun_env;
+static int g_force_rerun;
+
 /* Runs one case: GPU forward + backward against the CPU on the first Bc
  * sequences (Bc = 0: all). sens: measure the CPU's sensitivity (two more CPU
  * runs). timing: prints GPU (and CPU) times. rerun: GPU forward + backward
- * again, same bits. */
+ * again (under g_rerun_env when set; always when g_force_rerun), same bits. */
 static void run_case(const MCase *k, int Bc, int sens, int timing, int rerun) {
     if (!tc_linked()) return;
+    rerun |= g_force_rerun;
     Setup S;
     setup_make(&S, k);
     if (Bc <= 0 || Bc > k->B) Bc = k->B;
@@ -437,9 +443,14 @@ static void run_case(const MCase *k, int Bc, int sens, int timing, int rerun) {
         float *dproj2, *dig2, *dlf2;
         poison_gpu_fwd(&S);
         poison_gpu_bwd(&S);
+        char env[64] = "";
+        if (g_rerun_env) snprintf(env, sizeof env, "%s", g_rerun_env);
+        char *eq = strchr(env, '=');
+        if (eq) *eq = 0, setenv(env, eq + 1, 1);
         swax_cuda_mlstm_cell_fwd_tc(&gc);
         swax_cuda_mlstm_cell_bwd_tc(&gc);
         G->sync();
+        if (eq) unsetenv(env);
         saved_from_gpu(&A, &S);
         dproj2 = host_from(S.gpu.dproj, sizeof(float) * S.n_proj);
         dig2 = host_from(S.gpu.dig, sizeof(float) * S.n_g), dlf2 = host_from(S.gpu.dlf, sizeof(float) * S.n_g);
@@ -454,7 +465,8 @@ static void run_case(const MCase *k, int Bc, int sens, int timing, int rerun) {
                          memcmp(dig2, dig, sizeof(float) * S.n_g) == 0 && memcmp(dlf2, dlf, sizeof(float) * S.n_g) == 0;
         saved_free(&A), free(dproj2), free(dig2), free(dlf2);
         if (!same) {
-            fprintf(stderr, "  FAIL: a rerun of forward + backward gave different bits: %s\n", what);
+            fprintf(stderr, "  FAIL: a rerun of forward + backward%s%s gave different bits: %s\n",
+                    g_rerun_env ? " under " : "", g_rerun_env ? g_rerun_env : "", what);
             g_test_failed = 1;
         }
     }
@@ -618,6 +630,29 @@ TEST(mlstm_tc_slices_of_64) {
     setenv("SWAX_MLSTM_KS", "64", 1);
     for (size_t i = 0; i < sizeof again / sizeof again[0] && !g_test_failed; i++) again[i]();
     unsetenv("SWAX_MLSTM_KS");
+}
+
+/* The forward scan that loads the next chunk's first slice under the current chunk's products
+ * (SWAX_MLSTM_SCAN=pf, k_tc_fwd_scan_pf): every case above, rerun under it, must give the default
+ * scan's bits in every output (forward and backward), at k slices of 32 and of 64; and the bench
+ * shape timed with it (beside mlstm_tc_timing's default figures). */
+TEST(mlstm_tc_prefetching_scan_gives_the_same_bits) {
+    static const test_fn again[] = {mlstm_tc_tiny_lengths,        mlstm_tc_partial_chunks, mlstm_tc_chunk_one,
+                                    mlstm_tc_chunk_longer_than_seq, mlstm_tc_documents,    mlstm_tc_gate_regimes,
+                                    mlstm_tc_partial_tiles,        mlstm_tc_real_dims};
+    g_force_rerun = 1;
+    g_rerun_env = "SWAX_MLSTM_SCAN=pf";
+    for (int ks = 0; ks < 2 && !g_test_failed; ks++) {
+        if (ks) setenv("SWAX_MLSTM_KS", "64", 1);
+        for (size_t i = 0; i < sizeof again / sizeof again[0] && !g_test_failed; i++) again[i]();
+        unsetenv("SWAX_MLSTM_KS");
+    }
+    g_force_rerun = 0;
+    g_rerun_env = NULL;
+    if (g_test_failed) return;
+    setenv("SWAX_MLSTM_SCAN", "pf", 1);
+    mlstm_tc_timing();
+    unsetenv("SWAX_MLSTM_SCAN");
 }
 
 RUN_CUDA_TESTS()

@@ -70,6 +70,8 @@
  *   tc_fwd_scan  block per (b, h, 64-dk tile, 64-dv tile), sequential over chunks: C (fp32
  *                fragments in registers) stored to Cs at each chunk start, then (CARRY)
  *                C <- β C + (w∘K)ᵀ V over the chunk; n rides along as the extra column
+ *                (SWAX_MLSTM_SCAN=pf: tc_fwd_scan_pf, the next chunk's first slice loading
+ *                under this chunk's products; the same bits)
  *   tc_fwd_out   block per (b, h, chunk, 64-query tile, 64-dv tile): α Q̃ C_prev (+ α n·q̃ as
  *                the extra column), then per key tile S = Q̃ Kᵀ, P = S ⊙ D (masked), P as bf16 in
  *                shared memory, += P V; h = acc / (max(|den|, e^-m) + eps). mlstm.cu's fwd_att
@@ -262,40 +264,42 @@ struct XNone {
     __device__ __forceinline__ float load(int) const { return 0.f; }
 };
 
-/* acc (64 × 64·NB tile) += Σ_{k in [kbeg, kend)} A(r, k) B(k, c) over A rows r
- * < arows and B columns c < bcols (the rest count as zero), operands rounded
- * to bf16, fp32 accumulation. With xon, thread tid < 64 also accumulates the
- * extra column xacc += Σ_k bf16(A(tid, k)) x(k) (x fp32). kbeg even. Starts
- * and ends with a barrier; call it from every thread of the block. */
-template <int NB, int KS, class SA, class SB, class SX>
-__device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int kend, const SA &sa, int arows,
-                                        const SB &sb, int bcols, bool xon, const SX &sx, float &xacc,
-                                        TcSmem<NB, KS> &sm) {
-    constexpr int KP = KS / 2;        /* k pairs per slice */
-    constexpr int NC = TL * NB;       /* B columns */
-    constexpr int PA = TL * KP / TNT; /* A pairs per thread */
-    constexpr int PB = NC * KP / TNT; /* B pairs per thread */
+/* One k slice of gemm_tc, in three steps: fetch (this thread's share of the
+ * slice from global memory into registers: loads only, clamped indices, so
+ * they issue back to back), put (the registers, masked and rounded to bf16,
+ * into one of the two shared stages) and mma (the block's 64 × 64·NB tile +=
+ * the staged slice; with xon, thread tid < 64 also accumulates the extra
+ * column xacc += Σ_k bf16(A(tid, k)) x(k)). A slice is k in [k0, k0 + KS)
+ * of the range [kbeg, kend) (kend: validity; klast = last(kend): the last
+ * pair that starts inside it, which clamps the loads). gemm_tc and the prefetching forward scan
+ * run the same three steps in the same order per slice: the same bits. */
+template <int NB, int KS, class SA, class SB, class SX> struct TcSlice {
+    static constexpr int KP = KS / 2;        /* k pairs per slice */
+    static constexpr int NC = TL * NB;       /* B columns */
+    static constexpr int PA = TL * KP / TNT; /* A pairs per thread */
+    static constexpr int PB = NC * KP / TNT; /* B pairs per thread */
     static_assert(PA * TNT == TL * KP && PB * TNT == NC * KP, "slice does not split evenly");
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int g = lane >> 2, t = lane & 3, wr = warp & 3, wc = warp >> 2;
-    __syncthreads();
-    if (kend <= kbeg) return;
-    const int klast = (kend - 1) & ~1; /* the last pair that starts inside [kbeg, kend) */
     typename SA::Raw ra[PA];
     typename SB::Raw rb[PB];
     float rx = 0.f;
     /* (row, k pair) of this thread's q-th pair: KC, consecutive threads take consecutive pairs of a row */
-    auto amap = [&](int q, int &r, int &kp) {
-        const unsigned x = tid + q * TNT;
+    static __device__ __forceinline__ void amap(int q, int &r, int &kp) {
+        const unsigned x = threadIdx.x + q * TNT;
         r = SA::kc ? x / KP : x % TL;
         kp = SA::kc ? x % KP : x / TL;
-    };
-    auto bmap = [&](int q, int &c, int &kp) {
-        const unsigned x = tid + q * TNT;
+    }
+    static __device__ __forceinline__ void bmap(int q, int &c, int &kp) {
+        const unsigned x = threadIdx.x + q * TNT;
         c = SB::kc ? x / KP : x % NC;
         kp = SB::kc ? x % KP : x / NC;
-    };
-    auto fetch = [&](int k0) {
+    }
+    static __device__ __forceinline__ uint32_t kmask(int k, int kend) {
+        return (k < kend ? 0xffffu : 0u) | (k + 1 < kend ? 0xffff0000u : 0u);
+    }
+    /* klast = last(kend) */
+    static __device__ __forceinline__ int last(int kend) { return (kend - 1) & ~1; }
+    __device__ __forceinline__ void fetch(const SA &sa, const SB &sb, bool xon, const SX &sx, int k0, int kend,
+                                          int klast) {
 #pragma unroll
         for (int q = 0; q < PA; q++) {
             int r, kp;
@@ -308,33 +312,28 @@ __device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int k
             bmap(q, c, kp);
             rb[q] = sb.load(c, min(k0 + 2 * kp, klast));
         }
-        if (xon && tid < KS) rx = sx.load(min(k0 + tid, kend - 1));
-    };
-    auto kmask = [&](int k) { return (k < kend ? 0xffffu : 0u) | (k + 1 < kend ? 0xffff0000u : 0u); };
-    auto put = [&](int buf, int k0) {
-        TcStage<NB, KS> &s = sm.st[buf];
+        if (xon && threadIdx.x < KS) rx = sx.load(min(k0 + (int)threadIdx.x, kend - 1));
+    }
+    __device__ __forceinline__ void put(TcStage<NB, KS> &s, const SA &sa, int arows, const SB &sb, int bcols, bool xon,
+                                        int k0, int kend) const {
 #pragma unroll
         for (int q = 0; q < PA; q++) {
             int r, kp;
             amap(q, r, kp);
-            s.a[r][kp] = r < arows ? sa.word(ra[q]) & kmask(k0 + 2 * kp) : 0u;
+            s.a[r][kp] = r < arows ? sa.word(ra[q]) & kmask(k0 + 2 * kp, kend) : 0u;
         }
 #pragma unroll
         for (int q = 0; q < PB; q++) {
             int c, kp;
             bmap(q, c, kp);
-            s.b[c][kp] = c < bcols ? sb.word(rb[q]) & kmask(k0 + 2 * kp) : 0u;
+            s.b[c][kp] = c < bcols ? sb.word(rb[q]) & kmask(k0 + 2 * kp, kend) : 0u;
         }
-        if (xon && tid < KS) s.x[tid] = k0 + tid < kend ? rx : 0.f;
-    };
-    fetch(kbeg);
-    put(0, kbeg);
-    __syncthreads();
-    int buf = 0;
-    for (int k0 = kbeg; k0 < kend; k0 += KS) {
-        const bool more = k0 + KS < kend;
-        if (more) fetch(k0 + KS);
-        const TcStage<NB, KS> &s = sm.st[buf];
+        if (xon && threadIdx.x < KS) s.x[threadIdx.x] = k0 + (int)threadIdx.x < kend ? rx : 0.f;
+    }
+    static __device__ __forceinline__ void mma(const TcStage<NB, KS> &s, float (&acc)[4 * NB][4], bool xon,
+                                               float &xacc) {
+        const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+        const int g = lane >> 2, t = lane & 3, wr = warp & 3, wc = warp >> 2;
 #pragma unroll
         for (int kk = 0; kk < KS / 16; kk++) {
             const int ar = wr * 16 + g, aw = kk * 8 + t;
@@ -354,7 +353,33 @@ __device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int k
                 xacc = fmaf(bf_hi(w), s.x[2 * kp + 1], xacc);
             }
         }
-        if (more) put(buf ^ 1, k0 + KS);
+    }
+};
+
+/* acc (64 × 64·NB tile) += Σ_{k in [kbeg, kend)} A(r, k) B(k, c) over A rows r
+ * < arows and B columns c < bcols (the rest count as zero), operands rounded
+ * to bf16, fp32 accumulation. With xon, thread tid < 64 also accumulates the
+ * extra column xacc += Σ_k bf16(A(tid, k)) x(k) (x fp32). kbeg even. Starts
+ * and ends with a barrier; call it from every thread of the block. Each
+ * thread loads its share of the next slice while the warps multiply the
+ * current one (double-buffered, one barrier per slice). */
+template <int NB, int KS, class SA, class SB, class SX>
+__device__ __forceinline__ void gemm_tc(float (&acc)[4 * NB][4], int kbeg, int kend, const SA &sa, int arows,
+                                        const SB &sb, int bcols, bool xon, const SX &sx, float &xacc,
+                                        TcSmem<NB, KS> &sm) {
+    __syncthreads();
+    if (kend <= kbeg) return;
+    TcSlice<NB, KS, SA, SB, SX> sl;
+    const int klast = sl.last(kend);
+    sl.fetch(sa, sb, xon, sx, kbeg, kend, klast);
+    sl.put(sm.st[0], sa, arows, sb, bcols, xon, kbeg, kend);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = kbeg; k0 < kend; k0 += KS) {
+        const bool more = k0 + KS < kend;
+        if (more) sl.fetch(sa, sb, xon, sx, k0 + KS, kend, klast);
+        sl.mma(sm.st[buf], acc, xon, xacc);
+        if (more) sl.put(sm.st[buf ^ 1], sa, arows, sb, bcols, xon, k0 + KS, kend);
         __syncthreads();
         buf ^= 1;
     }
@@ -441,6 +466,108 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
         gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
+    }
+    if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+                if (j < dk && e < dv) g.C1[sb + (size_t)j * dv + e] = acc[nt][i];
+            }
+        if (ncol && tid < TL && j0 + tid < dk) g.n1[(size_t)bh * dk + j0 + tid] = nacc;
+    }
+}
+
+/* k_tc_fwd_scan with the next slice's loads in flight across chunk ends
+ * (SWAX_MLSTM_SCAN=pf, opt-in until a GPU run has timed it). k_tc_fwd_scan
+ * runs one gemm_tc per chunk, whose first slice is fetched, stored and waited
+ * for before any product: one exposed memory round trip per chunk, 64 of them
+ * one after another per block at T 4,096 (run 8: 0.33 ms a call, ~5 µs a
+ * chunk). Here the chunks' slices form one stream: while the warps multiply a
+ * chunk's last slice, the first slice of the next chunk that carries is
+ * already loading, and the chunk end's state store and β scaling run under
+ * those loads. Per chunk the same steps in the same order (zero, store C and
+ * n, β, the slices of TcSlice in k order): the same bits as k_tc_fwd_scan
+ * (test_cuda_mlstm_tc compares every output bit for bit). */
+template <int KS>
+__global__ void __launch_bounds__(TNT, 2)
+k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, float *Cs, float *ns) {
+    ScanSm<KS> &sm = *reinterpret_cast<ScanSm<KS> *>(tc_smem());
+    const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
+    const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x, dk = g.dk, dv = g.dv;
+    const bool ncol = et == 0;
+    const int r0 = frag_r0(), c0 = frag_c0<1>();
+    float acc[4][4] = {}, nacc = 0.f;
+    const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 (inference) */
+    if (g.C0) {
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+                acc[nt][i] = j < dk && e < dv ? g.C0[sb + (size_t)j * dv + e] : 0.f;
+            }
+        if (ncol && tid < TL && j0 + tid < dk) nacc = g.n0[(size_t)bh * dk + j0 + tid];
+    }
+    /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] of a chunk */
+    auto opa = [&](const Chunk &c) { return BfCol{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
+    auto opb = [&](const Chunk &c) { return BfCol{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
+    /* the fetch cursor: the slice at k0 of chunk fc (fci its index), or none */
+    Chunk fc;
+    int fci = 0, fk0 = 0;
+    bool fon = false;
+    auto next_carrying = [&](int from) { /* the first chunk >= from that carries: fc, fci, fk0 = 0 */
+        fon = false;
+        for (int i = from; i < g.MC; i++) {
+            if (!chunk_of(g, chunks, flag, bh, i, fc)) return;
+            if (fc.fl & F_CARRY) {
+                fci = i, fk0 = 0, fon = true;
+                return;
+            }
+        }
+    };
+    TcSlice<1, KS, BfCol, BfCol, XOne> sl;
+    next_carrying(0);
+    if (fon) sl.fetch(opa(fc), opb(fc), ncol, XOne(), 0, fc.n, sl.last(fc.n));
+    int buf = 0;
+    for (int ci = 0; ci < g.MC; ci++) {
+        Chunk c;
+        if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
+        if (c.fl & F_ZERO) {
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
+            nacc = 0.f;
+        }
+        float *C = Cs + c.cb * dk * dv;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+                if (j < dk && e < dv) C[(size_t)j * dv + e] = acc[nt][i];
+            }
+        if (ncol && tid < TL && j0 + tid < dk) ns[c.cb * dk + j0 + tid] = nacc;
+        if (!(c.fl & F_CARRY)) continue;
+        const float be = beta[c.cb];
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[nt][i] *= be;
+        nacc *= be;
+        /* the cursor is at (ci, 0): this chunk is the first carrying one at or after the last */
+        const BfCol A = opa(c), Bv = opb(c);
+        for (int k0 = 0; k0 < c.n; k0 += KS) { /* the registers hold slice (ci, k0) */
+            sl.put(sm.st[buf], A, dk - j0, Bv, dv - e0, ncol, k0, c.n);
+            __syncthreads(); /* the stage is complete; every warp is done with the other one */
+            if (k0 + KS < c.n) fk0 = k0 + KS;
+            else next_carrying(ci + 1);
+            if (fon) sl.fetch(opa(fc), opb(fc), ncol, XOne(), fk0, fc.n, sl.last(fc.n)); /* in flight under the products */
+            sl.mma(sm.st[buf], acc, ncol, nacc);
+            buf ^= 1;
+        }
     }
     if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
 #pragma unroll
@@ -1339,6 +1466,13 @@ static bool ks64() {
     const char *e = getenv("SWAX_MLSTM_KS");
     return e && !strcmp(e, "64");
 }
+/* SWAX_MLSTM_SCAN=pf: the forward scan with the next chunk's first slice loading under the current
+ * chunk's products (k_tc_fwd_scan_pf: the same bits; opt-in until a GPU run has timed it). Read at
+ * every call. */
+static bool scan_pf() {
+    const char *e = getenv("SWAX_MLSTM_SCAN");
+    return e && !strcmp(e, "pf");
+}
 
 /* The bf16 copies: q̃, k (and w∘k or α q̃) are (BH·T, dk), v and dnum (BH·T, dv). */
 static void carve_ops16(Arena &a, const Geo &g, bool fwd, Ops16 &o) {
@@ -1425,12 +1559,17 @@ extern "C" void swax_cuda_mlstm_cell_fwd_tc(SwaxMlstmCall *c) {
                  s.cs, c->ig, s.bcum, m, arg, s.alpha, s.w);
     KPROF_LAUNCH(k_tc_prep_fwd, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, s.w,
                  s.o);
-    if (ks64())
-        KPROF_LAUNCH(k_tc_fwd_scan<64>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm<64>), g, c->chunks, s.cs.flag,
-                     s.cs.beta, s.o, Cs, ns);
+    const dim3 sgrid(g.NTK * g.NTV, BH);
+    if (scan_pf() && ks64())
+        KPROF_LAUNCH(k_tc_fwd_scan_pf<64>, sgrid, TNT, sizeof(ScanSm<64>), g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs,
+                     ns);
+    else if (scan_pf())
+        KPROF_LAUNCH(k_tc_fwd_scan_pf<32>, sgrid, TNT, sizeof(ScanSm<32>), g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs,
+                     ns);
+    else if (ks64())
+        KPROF_LAUNCH(k_tc_fwd_scan<64>, sgrid, TNT, sizeof(ScanSm<64>), g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs, ns);
     else
-        KPROF_LAUNCH(k_tc_fwd_scan<32>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(ScanSm<32>), g, c->chunks, s.cs.flag,
-                     s.cs.beta, s.o, Cs, ns);
+        KPROF_LAUNCH(k_tc_fwd_scan<32>, sgrid, TNT, sizeof(ScanSm<32>), g, c->chunks, s.cs.flag, s.cs.beta, s.o, Cs, ns);
     KPROF_LAUNCH(k_tc_fwd_out, dim3(g.MC * g.NTP * nvo, BH), TNT, sizeof(FwdOutSm), g, c->chunks, s.cs.flag, s.o, c->ig,
                  s.bcum, m, s.alpha, Cs, ns, c->h, c->den_t);
 }
