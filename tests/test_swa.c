@@ -133,4 +133,108 @@ TEST(blocked_equals_reference) {
     }
 }
 
+/* index of the worst element outside |a - b| <= atol + rtol·|b|, or -1 */
+static long worst_outside(const float *a, const float *b, long n, double atol, double rtol) {
+    long wi = -1;
+    double worst = 0;
+    for (long i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - (double)b[i]), lim = atol + rtol * fabs((double)b[i]);
+        if (!(d <= lim) && (wi < 0 || d - lim > worst)) worst = d - lim, wi = i;
+    }
+    return wi;
+}
+
+/* Each implementation behind swax_swa_*_blocked_f (the tiled vector kernels and the BLAS blocks)
+ * equals the reference kernels: dh 16 to 256 (the tiled path's), window 1, windows around the
+ * 8-row score groups and the 32-row tiles, window >= T, T not a multiple of 32, 16 or 8,
+ * documents (short ones, long ones, none), flat and peaked softmax rows. q, k, v, dq, dk, dv
+ * interleaved in rows of 3·dh + 5 floats (the model's strided qkv, unaligned); dq, dk, dv start
+ * as garbage the kernels must overwrite. */
+TEST(tiled_and_blas_equal_reference) {
+    swax_rng_seed(&rng, 15, 0);
+    /* T, window, dh, document-start probability in percent, input amplitude in tenths */
+    static const int cfg[][5] = {
+        {1, 1, 16, 0, 5},     {5, 3, 16, 15, 5},    {31, 1, 64, 0, 5},    {32, 32, 64, 0, 5},
+        {33, 31, 64, 15, 5},  {37, 7, 32, 15, 5},   {64, 8, 64, 0, 30},   {100, 16, 64, 15, 5},
+        {130, 64, 64, 0, 5},  {70, 300, 48, 15, 5}, {200, 17, 128, 15, 5}, {65, 65, 64, 0, 5},
+        {300, 128, 64, 0, 5}, {257, 128, 64, 2, 5}, {300, 128, 64, 1, 30}, {91, 40, 80, 0, 5},
+        {48, 33, 256, 15, 5}, {129, 2, 16, 2, 5},   {96, 95, 112, 0, 5},  {150, 9, 64, 2, 30},
+        {77, 33, 64, 100, 5}};
+    const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
+    for (int c = 0; c < ncfg; c++) {
+        const int T = cfg[c][0], w = cfg[c][1], dh = cfg[c][2], ld = 3 * dh + 5, n = T * ld;
+        const float amp = cfg[c][4] / 10.0f;
+        CHECK(swax_swa_tiled_ok(dh));
+        double *xd = randn(n), *gd = randn(T * dh);
+        float *x = to_f(xd, n), *g = to_f(gd, T * dh);
+        for (int i = 0; i < n; i++) x[i] *= amp; /* 0.5: flat rows, 3: peaked ones */
+        int *lo = malloc(sizeof(int) * T);
+        for (int t = 0, cur = 0; t < T; t++) {
+            if (t > 0 && swax_rng_uniform(&rng) < cfg[c][3] / 100.0) cur = t;
+            lo[t] = cur;
+        }
+        float *o1 = calloc(T * dh, 4), *l1 = calloc(T, 4), *d1 = calloc(n, 4);
+        SwaArgs_f a = {T, dh, w, x, ld, x + dh, ld, x + 2 * dh, ld, lo, o1, dh, l1, 1, g, d1, d1 + dh, d1 + 2 * dh};
+        swax_swa_fwd_f(&a);
+        swax_swa_bwd_f(&a);
+        for (int impl = 0; impl < 2; impl++) {
+            float *o2 = calloc(T * dh, 4), *l2 = calloc(T, 4), *d2 = malloc(sizeof(float) * n);
+            for (int i = 0; i < n; i++) d2[i] = 1e30f; /* garbage the backward must overwrite */
+            SwaArgs_f b = {T, dh, w, x, ld, x + dh, ld, x + 2 * dh, ld, lo, o2, dh, l2, 1, g, d2, d2 + dh, d2 + 2 * dh};
+            if (impl == 0) swax_swa_fwd_tiled_f(&b), swax_swa_bwd_tiled_f(&b);
+            else swax_swa_fwd_blas_f(&b), swax_swa_bwd_blas_f(&b);
+            /* the 5 floats between rows are not the kernels' to write */
+            for (int t = 0; t < T; t++)
+                for (int e = 3 * dh; e < ld; e++) {
+                    CHECKF(d2[(long)t * ld + e] == 1e30f, "cfg %d impl %d wrote outside its rows", c, impl);
+                    d2[(long)t * ld + e] = d1[(long)t * ld + e];
+                }
+            /* peaked rows (amplitude 3: scores of ±10) carry the scores' rounding (~1e-5 of them)
+             * into outputs and gradients of a few units: the absolute tolerance follows amp³ */
+            const double at = amp > 1 ? 2e-6 * amp * amp * amp : 2e-6;
+            const long wo = worst_outside(o2, o1, (long)T * dh, at, 2e-5);
+            const long wl = worst_outside(l2, l1, T, at, 2e-6);
+            const long wd = worst_outside(d2, d1, n, 2.5 * at, 2e-5);
+            CHECKF(wo < 0, "cfg %d (T %d w %d dh %d) impl %s: out[%ld] %.9g vs %.9g", c, T, w, dh,
+                   impl ? "blas" : "tiled", wo, o2[wo < 0 ? 0 : wo], o1[wo < 0 ? 0 : wo]);
+            CHECKF(wl < 0, "cfg %d (T %d w %d dh %d) impl %s: lse[%ld] %.9g vs %.9g", c, T, w, dh,
+                   impl ? "blas" : "tiled", wl, l2[wl < 0 ? 0 : wl], l1[wl < 0 ? 0 : wl]);
+            CHECKF(wd < 0, "cfg %d (T %d w %d dh %d) impl %s: grad[%ld] %.9g vs %.9g", c, T, w, dh,
+                   impl ? "blas" : "tiled", wd, d2[wd < 0 ? 0 : wd], d1[wd < 0 ? 0 : wd]);
+            free(o2), free(l2), free(d2);
+        }
+        free(xd), free(gd), free(x), free(g), free(o1), free(l1), free(d1), free(lo);
+    }
+}
+
+/* the switch between them: SWAX_SWA=blas gives the BLAS blocks' numbers, the default (tiled on
+ * an AVX-512 build, dh permitting) the tiled kernels' — the same to fp32 rounding either way */
+TEST(blocked_dispatch) {
+    swax_rng_seed(&rng, 16, 0);
+    const int T = 90, w = 20, dh = 64, ld = 3 * dh, n = T * ld;
+    double *xd = randn(n), *gd = randn(T * dh);
+    float *x = to_f(xd, n), *g = to_f(gd, T * dh);
+    float *o[2], *l[2], *d[2];
+    for (int k = 0; k < 2; k++) {
+        o[k] = calloc(T * dh, 4), l[k] = calloc(T, 4), d[k] = calloc(n, 4);
+        SwaArgs_f a = {T, dh, w, x, ld, x + dh, ld, x + 2 * dh, ld, NULL, o[k], dh, l[k], 1, g, d[k], d[k] + dh,
+                       d[k] + 2 * dh};
+        if (k == 0) swax_swa_fwd_blocked_f(&a), swax_swa_bwd_blocked_f(&a);
+        else swax_swa_fwd_tiled_f(&a), swax_swa_bwd_tiled_f(&a);
+    }
+#if defined(__AVX512F__)
+    const int tiled_default = !(getenv("SWAX_SWA") && !strcmp(getenv("SWAX_SWA"), "blas"));
+#else
+    const int tiled_default = getenv("SWAX_SWA") && !strcmp(getenv("SWAX_SWA"), "tiled");
+#endif
+    if (tiled_default) { /* the same code: the same bits */
+        CHECK(!memcmp(o[0], o[1], sizeof(float) * T * dh) && !memcmp(d[0], d[1], sizeof(float) * n));
+    } else {
+        CHECK_CLOSE(o[0], o[1], T * dh, 2e-6, 2e-5);
+        CHECK_CLOSE(d[0], d[1], n, 2e-6, 2e-5);
+    }
+    free(xd), free(gd), free(x), free(g);
+    for (int k = 0; k < 2; k++) free(o[k]), free(l[k]), free(d[k]);
+}
+
 RUN_TESTS()

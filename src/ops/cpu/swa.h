@@ -25,9 +25,16 @@
 SWAX_SWA_DECL(float, f)
 SWAX_SWA_DECL(double, d)
 
-/* The fast versions (swa_blocked.c): query blocks as BLAS products; same function. */
+/* The fast versions (swa_blocked.c); same function. They run the tiled kernels where
+ * swax_swa_tiled_ok(dh) and the build targets AVX-512, else the BLAS blocks; SWAX_SWA=blas
+ * (or =tiled) chooses. Both are callable directly (the tests hold each to the reference). */
 void swax_swa_fwd_blocked_f(SwaArgs_f *a);
 void swax_swa_bwd_blocked_f(SwaArgs_f *a);
+int swax_swa_tiled_ok(int dh); /* dh a multiple of 16, at most 256 */
+void swax_swa_fwd_tiled_f(SwaArgs_f *a);
+void swax_swa_bwd_tiled_f(SwaArgs_f *a);
+void swax_swa_fwd_blas_f(SwaArgs_f *a);
+void swax_swa_bwd_blas_f(SwaArgs_f *a);
 
 /* RoPE, rotate-half, angles in float64: rows x[t*ld + h*dh ...] for t < T,
  * heads h < H, position pos0 + t. inverse = 1 rotates back (the backward). */
