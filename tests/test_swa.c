@@ -103,6 +103,37 @@ TEST(rope_inverse_and_relative) {
     free(x), free(x0);
 }
 
+/* The cached-table path (swax_rope_table_* + swax_rope_apply_*, the CPU training path) equals
+ * the per-call swax_rope_* bit for bit: odd and even sizes, pos0 > 0, several theta, inverse,
+ * and a table built for more rows than used (its prefix). */
+TEST(rope_table_bit_identical) {
+    swax_rng_seed(&rng, 17, 0);
+    const struct { int T, H, dh, extra; long pos0; double theta; } cases[] = {
+        {1, 1, 2, 0, 0, 10000.0},    {7, 3, 6, 0, 0, 10000.0},   {33, 2, 64, 5, 0, 10000.0},
+        {17, 4, 64, 0, 1000, 500000.0}, {5, 1, 10, 3, 123457, 10000.0}, {64, 2, 16, 0, 0, 1e6},
+        {9, 3, 7, 0, 31, 10000.0},   {300, 1, 128, 0, 4095, 10000.0},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int inverse = 0; inverse < 2; inverse++) {
+            const int T = cases[ci].T, H = cases[ci].H, dh = cases[ci].dh, ld = H * dh + 3;
+            const long n = (long)T * ld;
+            float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+            float *cs = malloc(sizeof(float) * (size_t)(T + cases[ci].extra) * dh);
+            double *ad = malloc(sizeof(double) * n), *bd = malloc(sizeof(double) * n);
+            double *csd = malloc(sizeof(double) * (size_t)(T + cases[ci].extra) * dh);
+            for (long i = 0; i < n; i++) a[i] = b[i] = (float)(ad[i] = bd[i] = 3 * swax_rng_normal(&rng));
+            swax_rope_f(a, ld, T, H, dh, cases[ci].pos0, cases[ci].theta, inverse);
+            swax_rope_table_f(cs, T + cases[ci].extra, dh, cases[ci].pos0, cases[ci].theta);
+            swax_rope_apply_f(b, ld, T, H, dh, cs, inverse);
+            CHECKF(memcmp(a, b, sizeof(float) * n) == 0, "float case %zu inverse %d differs", ci, inverse);
+            swax_rope_d(ad, ld, T, H, dh, cases[ci].pos0, cases[ci].theta, inverse);
+            swax_rope_table_d(csd, T + cases[ci].extra, dh, cases[ci].pos0, cases[ci].theta);
+            swax_rope_apply_d(bd, ld, T, H, dh, csd, inverse);
+            CHECKF(memcmp(ad, bd, sizeof(double) * n) == 0, "double case %zu inverse %d differs", ci, inverse);
+            free(a), free(b), free(cs), free(ad), free(bd), free(csd);
+        }
+}
+
 static float *to_f(const double *x, int n) {
     float *y = malloc(sizeof(float) * n);
     for (int i = 0; i < n; i++) y[i] = (float)x[i];

@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,13 +151,41 @@ static void swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int 
     }
 }
 
+/* RoPE for attn_fwd / attn_bwd from a cached (cos, sin) table (swax_rope_table_f), built once
+ * per (T, dh, theta) instead of 2 transcendentals per (position, pair) on every call (issue 9);
+ * bit-identical to swax_rope_f. One table, positions 0 .. T-1, replaced when dh or theta change
+ * or a longer T comes (its prefix serves shorter T); T * dh floats. The lock covers the build
+ * and the rotation, so a caller on another thread never sees the table replaced under it. */
+static pthread_mutex_t rope_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    float *cs;
+    int T, dh;
+    double theta;
+} rope_cache;
+
+static void rope_qk(float *qkv, int B, int T, int H, int dh, double theta, int inverse) {
+    const int HD = H * dh;
+    const long ld = 3L * HD;
+    if (B <= 0 || T <= 0 || dh < 2) return; /* nothing to rotate */
+    pthread_mutex_lock(&rope_lock);
+    if (!rope_cache.cs || rope_cache.dh != dh || rope_cache.theta != theta || rope_cache.T < T) {
+        free(rope_cache.cs);
+        rope_cache.cs = swax_calloc((size_t)T * dh, sizeof(float), "RoPE table");
+        swax_rope_table_f(rope_cache.cs, T, dh, 0, theta);
+        rope_cache.T = T, rope_cache.dh = dh, rope_cache.theta = theta;
+    }
+    const float *cs = rope_cache.cs;
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int part = 0; part < 2; part++) /* q (part 0) and k (part 1) */
+            swax_rope_apply_f(qkv + (size_t)b * T * ld + part * HD, ld, T, H, dh, cs, inverse);
+    pthread_mutex_unlock(&rope_lock);
+}
+
 static void attn_fwd(SwaxAttnCall *c) {
     const int B = c->B, T = c->T, H = c->H, dh = c->dh, HD = H * dh;
     const long ld = 3L * HD;
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int part = 0; part < 2; part++) /* rotate q (part 0) and k (part 1) */
-            swax_rope_f(c->qkv + (size_t)b * T * ld + part * HD, ld, T, H, dh, 0, c->rope_theta, 0);
+    rope_qk(c->qkv, B, T, H, dh, c->rope_theta, 0); /* rotate q and k */
 #pragma omp parallel for collapse(2) schedule(dynamic)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -189,10 +218,7 @@ static void attn_bwd(SwaxAttnCall *c) {
             a.dq = dbase, a.dk = dbase + HD, a.dv = dbase + 2 * HD;
             swax_swa_bwd_blocked_f(&a);
         }
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int part = 0; part < 2; part++)
-            swax_rope_f(c->dqkv + (size_t)b * T * ld + part * HD, ld, T, H, dh, 0, c->rope_theta, 1);
+    rope_qk(c->dqkv, B, T, H, dh, c->rope_theta, 1); /* rotate dq and dk back */
 }
 
 static inline float logsigmoidf(float x) { return x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x)); }
