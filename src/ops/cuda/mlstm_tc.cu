@@ -416,67 +416,77 @@ struct Ops16 {
  * these three at 64, while the other product kernels spill there and keep 32) */
 template <int KS> using ScanSm = TcSmem<1, KS>;
 
+/* A forward scan block's state tile: C rows j0.., columns e0.. of a (dk, dv) matrix as fp32
+ * fragments (acc), and, in the block of the first dv tile (ncol), n[j0 + tid] in thread tid < 64. */
+__device__ __forceinline__ void scan_tile_load(const float *C, const float *n, int j0, int e0, int dk, int dv, bool ncol,
+                                               float (&acc)[4][4], float &nacc) {
+    const int r0 = frag_r0(), c0 = frag_c0<1>(), tid = threadIdx.x;
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+            acc[nt][i] = j < dk && e < dv ? C[(size_t)j * dv + e] : 0.f;
+        }
+    if (ncol && tid < TL && j0 + tid < dk) nacc = n[j0 + tid];
+}
+__device__ __forceinline__ void scan_tile_store(float *C, float *n, int j0, int e0, int dk, int dv, bool ncol,
+                                                const float (&acc)[4][4], float nacc) {
+    const int r0 = frag_r0(), c0 = frag_c0<1>(), tid = threadIdx.x;
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
+            if (j < dk && e < dv) C[(size_t)j * dv + e] = acc[nt][i];
+        }
+    if (ncol && tid < TL && j0 + tid < dk) n[j0 + tid] = nacc;
+}
+
+/* A forward scan's chunk start: the state zeroed at a document start (ZERO), stored as the
+ * chunk's C_prev / n_prev, then, when the chunk carries (its return value), scaled by β for the
+ * chunk's products to add to. */
+__device__ __forceinline__ bool scan_chunk_start(const Chunk &c, const float *beta, float *Cs, float *ns, int j0,
+                                                 int e0, int dk, int dv, bool ncol, float (&acc)[4][4], float &nacc) {
+    if (c.fl & F_ZERO) {
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
+        nacc = 0.f;
+    }
+    scan_tile_store(Cs + c.cb * dk * dv, ns + c.cb * dk, j0, e0, dk, dv, ncol, acc, nacc);
+    if (!(c.fl & F_CARRY)) return false;
+    const float be = beta[c.cb];
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[nt][i] *= be;
+    nacc *= be;
+    return true;
+}
+
 template <int KS>
 __global__ void __launch_bounds__(TNT, 2)
 k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, float *Cs, float *ns) {
     ScanSm<KS> &sm = *reinterpret_cast<ScanSm<KS> *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
-    const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x, dk = g.dk, dv = g.dv;
+    const int j0 = jt * TL, e0 = et * TL, dk = g.dk, dv = g.dv;
     const bool ncol = et == 0;
-    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, nacc = 0.f;
     const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 (inference) */
-    if (g.C0) {
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                acc[nt][i] = j < dk && e < dv ? g.C0[sb + (size_t)j * dv + e] : 0.f;
-            }
-        if (ncol && tid < TL && j0 + tid < dk) nacc = g.n0[(size_t)bh * dk + j0 + tid];
-    }
+    if (g.C0) scan_tile_load(g.C0 + sb, g.n0 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
     for (int ci = 0; ci < g.MC; ci++) {
         Chunk c;
         if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
-        if (c.fl & F_ZERO) {
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
-            nacc = 0.f;
-        }
-        float *C = Cs + c.cb * dk * dv;
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                if (j < dk && e < dv) C[(size_t)j * dv + e] = acc[nt][i];
-            }
-        if (ncol && tid < TL && j0 + tid < dk) ns[c.cb * dk + j0 + tid] = nacc;
-        if (!(c.fl & F_CARRY)) continue;
-        const float be = beta[c.cb];
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[nt][i] *= be;
-        nacc *= be;
+        if (!scan_chunk_start(c, beta, Cs, ns, j0, e0, dk, dv, ncol, acc, nacc)) continue;
         /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] */
         const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
         gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
     }
-    if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                if (j < dk && e < dv) g.C1[sb + (size_t)j * dv + e] = acc[nt][i];
-            }
-        if (ncol && tid < TL && j0 + tid < dk) g.n1[(size_t)bh * dk + j0 + tid] = nacc;
-    }
+    if (g.C1) /* the state after the last chunk (k_tc_chain set its CARRY) */
+        scan_tile_store(g.C1 + sb, g.n1 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
 }
 
 /* k_tc_fwd_scan with the next slice's loads in flight across chunk ends
@@ -495,21 +505,11 @@ __global__ void __launch_bounds__(TNT, 2)
 k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, float *Cs, float *ns) {
     ScanSm<KS> &sm = *reinterpret_cast<ScanSm<KS> *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
-    const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x, dk = g.dk, dv = g.dv;
+    const int j0 = jt * TL, e0 = et * TL, dk = g.dk, dv = g.dv;
     const bool ncol = et == 0;
-    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, nacc = 0.f;
     const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 (inference) */
-    if (g.C0) {
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                acc[nt][i] = j < dk && e < dv ? g.C0[sb + (size_t)j * dv + e] : 0.f;
-            }
-        if (ncol && tid < TL && j0 + tid < dk) nacc = g.n0[(size_t)bh * dk + j0 + tid];
-    }
+    if (g.C0) scan_tile_load(g.C0 + sb, g.n0 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
     /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] of a chunk */
     auto opa = [&](const Chunk &c) { return BfCol{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
     auto opb = [&](const Chunk &c) { return BfCol{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
@@ -534,29 +534,7 @@ k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
     for (int ci = 0; ci < g.MC; ci++) {
         Chunk c;
         if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
-        if (c.fl & F_ZERO) {
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
-            nacc = 0.f;
-        }
-        float *C = Cs + c.cb * dk * dv;
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                if (j < dk && e < dv) C[(size_t)j * dv + e] = acc[nt][i];
-            }
-        if (ncol && tid < TL && j0 + tid < dk) ns[c.cb * dk + j0 + tid] = nacc;
-        if (!(c.fl & F_CARRY)) continue;
-        const float be = beta[c.cb];
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[nt][i] *= be;
-        nacc *= be;
+        if (!scan_chunk_start(c, beta, Cs, ns, j0, e0, dk, dv, ncol, acc, nacc)) continue;
         /* the cursor is at (ci, 0): this chunk is the first carrying one at or after the last */
         const BfCol A = opa(c), Bv = opb(c);
         for (int k0 = 0; k0 < c.n; k0 += KS) { /* the registers hold slice (ci, k0) */
@@ -569,16 +547,8 @@ k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
             buf ^= 1;
         }
     }
-    if (g.C1) { /* the state after the last chunk (k_tc_chain set its CARRY) */
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int j = j0 + r0 + 8 * (i >> 1), e = e0 + c0 + 8 * nt + (i & 1);
-                if (j < dk && e < dv) g.C1[sb + (size_t)j * dv + e] = acc[nt][i];
-            }
-        if (ncol && tid < TL && j0 + tid < dk) g.n1[(size_t)bh * dk + j0 + tid] = nacc;
-    }
+    if (g.C1) /* the state after the last chunk (k_tc_chain set its CARRY) */
+        scan_tile_store(g.C1 + sb, g.n1 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
 }
 
 /* ------------------------------------------------------------------ scalars
