@@ -207,7 +207,7 @@ PY
         at "A/B w128 $ab: $(bt "$ab" 128)"
       done
       at "A/B w2048 SWAX_XENT_FAST=1: $(bt SWAX_XENT_FAST=1 2048)"
-      # the mLSTM forward scan with the next chunk's first slice in flight (same bits: the default's
+      # the mLSTM scans (forward and backward) with the next chunk's first slice in flight (same bits: the default's
       # last_loss), at k slices of 32 and of 64 (a chunk one slice, every load under a product; slices of
       # 64 move the last bits)
       for ab in SWAX_MLSTM_SCAN=pf "SWAX_MLSTM_SCAN=pf SWAX_MLSTM_KS=64"; do at "A/B w128 $ab: $(bt "$ab" 128)"; done ;;

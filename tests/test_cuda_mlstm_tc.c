@@ -632,8 +632,8 @@ TEST(mlstm_tc_slices_of_64) {
     unsetenv("SWAX_MLSTM_KS");
 }
 
-/* The forward scan that loads the next chunk's first slice under the current chunk's products
- * (SWAX_MLSTM_SCAN=pf, k_tc_fwd_scan_pf): every case above, rerun under it, must give the default
+/* The scans that load the next chunk's first slice under the current chunk's products
+ * (SWAX_MLSTM_SCAN=pf: k_tc_fwd_scan_pf, k_tc_bwd_scan_pf): every case above, rerun under it, must give the default
  * scan's bits in every output (forward and backward), at k slices of 32 and of 64; and the bench
  * shape timed with it (beside mlstm_tc_timing's default figures). */
 TEST(mlstm_tc_prefetching_scan_gives_the_same_bits) {

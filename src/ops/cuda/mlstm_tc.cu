@@ -78,7 +78,8 @@
  *                and fwd_out fused: S is recomputed per dv tile instead of a P round trip.
  * Backward (10 launches): tc_gates, tc_chain, tc_bwd_pre (warp per token: 1/N, the
  *   normaliser branch, dden, dm0, α, w, the bf16 copies), tc_bwd_scan (dC into each
- *   chunk end, stored as bf16, and the <dC, C_prev> + <dn, n_prev> partials), tc_bwd_att
+ *   chunk end, stored as bf16, and the <dC, C_prev> + <dn, n_prev> partials; with
+ *   SWAX_MLSTM_SCAN=pf tc_bwd_scan_pf, loads across chunk starts), tc_bwd_att
  *   (S, dP = dden + dnum Vᵀ, P and dS to scratch as bf16, row and column sums of dP ⊙ P),
  *   tc_bwd_dq (α (dnum C_prevᵀ + dden n_prev) + dS K), tc_bwd_dk (w (V dCᵀ + dn) +
  *   dSᵀ Q̃), tc_bwd_dv (w K dC + Pᵀ dnum), then tc_fin_chunk / tc_fin_chain /
@@ -1060,71 +1061,137 @@ template <int KS> struct BwdScanSm {
     float red[32];
 };
 
+/* A backward scan's chunk end (chunks walked last to first): for a chunk that carries, dC into
+ * its end state stored (bf16, dCe) with dn (dne), and this block's part of <dC, C_prev> + <dn,
+ * n_prev> to pbeta (a block sum: barriers); for one that does not, dC and dn start at zero. Then,
+ * unless the chunk starts a document (ZERO: the gradient into a zero start state goes nowhere,
+ * the return value false), dC and dn scaled by β for the chunk's products to add to. */
+template <int KS>
+__device__ __forceinline__ bool bwd_scan_chunk_end(const Geo &g, const Chunk &c, const float *beta, const float *Cs,
+                                                   const float *ns, uint16_t *dCe, float *dne, float *pbeta, int j0,
+                                                   int e0, bool ncol, BwdScanSm<KS> &sm, float (&acc)[4][4],
+                                                   float &dn) {
+    const int dk = g.dk, dv = g.dv, tid = threadIdx.x, r0 = frag_r0(), c0 = frag_c0<1>();
+    if (!(c.fl & F_CARRY)) {
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
+        dn = 0.f;
+    } else { /* dC into this chunk's end state: store it (bf16), and <dC, C_prev> */
+        const bool z = c.fl & F_ZERO;
+        uint16_t *D = dCe + c.cb * dk * dv;
+        const float *C = Cs + c.cb * dk * dv;
+        float cv[4][2][2]; /* C_prev at this thread's elements: all loads first (clamped), then the sums */
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+                const int j = min(j0 + r0 + 8 * hh, dk - 1), e = min(e0 + c0 + 8 * nt, dv - 2);
+                cv[nt][hh][0] = C[(size_t)j * dv + e], cv[nt][hh][1] = C[(size_t)j * dv + e + 1];
+            }
+        const float nv = ns[c.cb * dk + min(j0 + tid, dk - 1)];
+        float part = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+                const int j = j0 + r0 + 8 * hh, e = e0 + c0 + 8 * nt; /* e even, dv even: e < dv => e + 1 < dv */
+                if (j >= dk || e >= dv) continue;
+                const float d0 = acc[nt][2 * hh], d1 = acc[nt][2 * hh + 1];
+                *reinterpret_cast<uint32_t *>(D + (size_t)j * dv + e) = pack_bf16x2(d0, d1);
+                if (!z) {
+                    part = fmaf(d0, cv[nt][hh][0], part);
+                    part = fmaf(d1, cv[nt][hh][1], part);
+                }
+            }
+        if (ncol && tid < TL && j0 + tid < dk) {
+            dne[c.cb * dk + j0 + tid] = dn;
+            if (!z) part = fmaf(dn, nv, part);
+        }
+        part = swax_block_sum(part, sm.red);
+        if (tid == 0) pbeta[c.cb * (g.NTK * g.NTV) + blockIdx.x] = part;
+    }
+    if (c.fl & F_ZERO) return false;
+    const float be = beta[c.cb];
+#pragma unroll
+    for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[nt][i] *= be;
+    dn *= be;
+    return true;
+}
+
 template <int KS>
 __global__ void __launch_bounds__(TNT, 2)
 k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, const float *dden,
               const float *Cs, const float *ns, uint16_t *dCe, float *dne, float *pbeta) {
     BwdScanSm<KS> &sm = *reinterpret_cast<BwdScanSm<KS> *>(tc_smem());
     const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
-    const int j0 = jt * TL, e0 = et * TL, tid = threadIdx.x;
-    const int dk = g.dk, dv = g.dv, NH = g.NH;
+    const int j0 = jt * TL, e0 = et * TL, dk = g.dk, dv = g.dv;
     const bool ncol = et == 0;
-    const int r0 = frag_r0(), c0 = frag_c0<1>();
     float acc[4][4] = {}, dn = 0.f;
-    for (int ci = num_chunks(g, chunks, bh / NH) - 1; ci >= 0; ci--) {
+    for (int ci = num_chunks(g, chunks, bh / g.NH) - 1; ci >= 0; ci--) {
         Chunk c;
         chunk_of(g, chunks, flag, bh, ci, c);
-        if (!(c.fl & F_CARRY)) {
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
-            dn = 0.f;
-        } else { /* dC into this chunk's end state: store it (bf16), and <dC, C_prev> */
-            const bool z = c.fl & F_ZERO;
-            uint16_t *D = dCe + c.cb * dk * dv;
-            const float *C = Cs + c.cb * dk * dv;
-            float cv[4][2][2]; /* C_prev at this thread's elements: all loads first (clamped), then the sums */
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    const int j = min(j0 + r0 + 8 * hh, dk - 1), e = min(e0 + c0 + 8 * nt, dv - 2);
-                    cv[nt][hh][0] = C[(size_t)j * dv + e], cv[nt][hh][1] = C[(size_t)j * dv + e + 1];
-                }
-            const float nv = ns[c.cb * dk + min(j0 + tid, dk - 1)];
-            float part = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    const int j = j0 + r0 + 8 * hh, e = e0 + c0 + 8 * nt; /* e even, dv even: e < dv => e + 1 < dv */
-                    if (j >= dk || e >= dv) continue;
-                    const float d0 = acc[nt][2 * hh], d1 = acc[nt][2 * hh + 1];
-                    *reinterpret_cast<uint32_t *>(D + (size_t)j * dv + e) = pack_bf16x2(d0, d1);
-                    if (!z) {
-                        part = fmaf(d0, cv[nt][hh][0], part);
-                        part = fmaf(d1, cv[nt][hh][1], part);
-                    }
-                }
-            if (ncol && tid < TL && j0 + tid < dk) {
-                dne[c.cb * dk + j0 + tid] = dn;
-                if (!z) part = fmaf(dn, nv, part);
-            }
-            part = swax_block_sum(part, sm.red);
-            if (tid == 0) pbeta[c.cb * (g.NTK * g.NTV) + blockIdx.x] = part;
-        }
-        if (c.fl & F_ZERO) continue; /* the gradient into a zero start state goes nowhere */
-        const float be = beta[c.cb];
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[nt][i] *= be;
-        dn *= be;
+        if (!bwd_scan_chunk_end(g, c, beta, Cs, ns, dCe, dne, pbeta, j0, e0, ncol, sm, acc, dn)) continue;
         /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i */
         const BfCol A{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n};
         const BfCol Bd{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n};
         gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bd, dv - e0, ncol, XVec{dden + c.tok0, c.n}, dn, sm.s);
+    }
+}
+
+/* k_tc_bwd_scan with the next slice's loads in flight across chunk starts (SWAX_MLSTM_SCAN=pf,
+ * as k_tc_fwd_scan_pf: the chunks' slices as one stream, walked last chunk first; the chunk
+ * ends' stores and block sums run under the loads of the next product's first slice). The same
+ * steps in the same order per chunk: the same bits as k_tc_bwd_scan. */
+template <int KS>
+__global__ void __launch_bounds__(TNT, 2)
+k_tc_bwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, Ops16 o, const float *dden,
+                 const float *Cs, const float *ns, uint16_t *dCe, float *dne, float *pbeta) {
+    BwdScanSm<KS> &sm = *reinterpret_cast<BwdScanSm<KS> *>(tc_smem());
+    const int bh = blockIdx.y, jt = blockIdx.x / g.NTV, et = blockIdx.x % g.NTV;
+    const int j0 = jt * TL, e0 = et * TL, dk = g.dk, dv = g.dv;
+    const bool ncol = et == 0;
+    float acc[4][4] = {}, dn = 0.f;
+    /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i of a chunk */
+    auto opa = [&](const Chunk &c) { return BfCol{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
+    auto opb = [&](const Chunk &c) { return BfCol{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
+    auto opx = [&](const Chunk &c) { return XVec{dden + c.tok0, c.n}; };
+    /* the fetch cursor: the slice at fk0 of chunk fc, or none */
+    Chunk fc;
+    int fk0 = 0;
+    bool fon = false;
+    auto next_product = [&](int from) { /* the last chunk <= from with products (not ZERO) */
+        fon = false;
+        for (int i = from; i >= 0; i--) {
+            chunk_of(g, chunks, flag, bh, i, fc);
+            if (!(fc.fl & F_ZERO)) {
+                fk0 = 0, fon = true;
+                return;
+            }
+        }
+    };
+    TcSlice<1, KS, BfCol, BfCol, XVec> sl;
+    const int nch = num_chunks(g, chunks, bh / g.NH);
+    next_product(nch - 1);
+    if (fon) sl.fetch(opa(fc), opb(fc), ncol, opx(fc), 0, fc.n, sl.last(fc.n));
+    int buf = 0;
+    for (int ci = nch - 1; ci >= 0; ci--) {
+        Chunk c;
+        chunk_of(g, chunks, flag, bh, ci, c);
+        if (!bwd_scan_chunk_end(g, c, beta, Cs, ns, dCe, dne, pbeta, j0, e0, ncol, sm, acc, dn)) continue;
+        const BfCol A = opa(c), Bd = opb(c); /* the cursor is at (ci, 0) */
+        for (int k0 = 0; k0 < c.n; k0 += KS) { /* the registers hold slice (ci, k0) */
+            sl.put(sm.s.st[buf], A, dk - j0, Bd, dv - e0, ncol, k0, c.n);
+            __syncthreads(); /* the stage is complete; every warp is done with the other one */
+            if (k0 + KS < c.n) fk0 = k0 + KS;
+            else next_product(ci - 1);
+            if (fon) sl.fetch(opa(fc), opb(fc), ncol, opx(fc), fk0, fc.n, sl.last(fc.n)); /* under the products */
+            sl.mma(sm.s.st[buf], acc, ncol, dn);
+            buf ^= 1;
+        }
     }
 }
 
@@ -1436,9 +1503,9 @@ static bool ks64() {
     const char *e = getenv("SWAX_MLSTM_KS");
     return e && !strcmp(e, "64");
 }
-/* SWAX_MLSTM_SCAN=pf: the forward scan with the next chunk's first slice loading under the current
- * chunk's products (k_tc_fwd_scan_pf: the same bits; opt-in until a GPU run has timed it). Read at
- * every call. */
+/* SWAX_MLSTM_SCAN=pf: the scans with the next chunk's first slice loading under the current
+ * chunk's products (k_tc_fwd_scan_pf, k_tc_bwd_scan_pf: the same bits; opt-in until a GPU run has
+ * timed them). Read at every call. */
 static bool scan_pf() {
     const char *e = getenv("SWAX_MLSTM_SCAN");
     return e && !strcmp(e, "pf");
@@ -1565,13 +1632,20 @@ extern "C" void swax_cuda_mlstm_cell_bwd_tc(SwaxMlstmCall *c) {
     KPROF_LAUNCH(k_tc_chain, BH, CHAIN_THREADS, 0, g, c->chunks, s.cs, nullptr, nullptr);
     KPROF_LAUNCH(k_tc_bwd_pre, dim3(swax_ceil_div((size_t)g.T, PRE_THREADS / 32), BH), PRE_THREADS, 0, g, c->proj, c->h,
                  c->dh, c->m_t, c->den_t, s.bcum, s.cid, s.cs, c->ig, s.alpha, s.inv, s.dden, s.dm0, s.w, s.o);
-    const bool k64 = ks64();
-    if (k64)
-        KPROF_LAUNCH(k_tc_bwd_scan<64>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm<64>), g, c->chunks, s.cs.flag,
-                     s.cs.beta, s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    const bool k64 = ks64(), pf = scan_pf();
+    const dim3 sgrid(g.NTK * g.NTV, BH);
+    if (pf && k64)
+        KPROF_LAUNCH(k_tc_bwd_scan_pf<64>, sgrid, TNT, sizeof(BwdScanSm<64>), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                     s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    else if (pf)
+        KPROF_LAUNCH(k_tc_bwd_scan_pf<32>, sgrid, TNT, sizeof(BwdScanSm<32>), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                     s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+    else if (k64)
+        KPROF_LAUNCH(k_tc_bwd_scan<64>, sgrid, TNT, sizeof(BwdScanSm<64>), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                     s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
     else
-        KPROF_LAUNCH(k_tc_bwd_scan<32>, dim3(g.NTK * g.NTV, BH), TNT, sizeof(BwdScanSm<32>), g, c->chunks, s.cs.flag,
-                     s.cs.beta, s.o, s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
+        KPROF_LAUNCH(k_tc_bwd_scan<32>, sgrid, TNT, sizeof(BwdScanSm<32>), g, c->chunks, s.cs.flag, s.cs.beta, s.o,
+                     s.dden, c->Cs, c->ns, s.dCe, s.dne, s.pbeta);
     KPROF_LAUNCH(k_tc_bwd_att, dim3(g.MC * g.NTP * g.NTP, BH), TNT, sizeof(BwdAttSm), g, c->chunks, s.cs.flag, s.o,
                  c->ig, s.bcum, c->m_t, s.dden, s.P, s.dS, s.rowp, s.colp);
     if (k64)
