@@ -382,13 +382,21 @@ static void xent_fwd(float *logits, float *lse, float *losses, const int32_t *ta
 #pragma omp parallel for
     for (int r = 0; r < N; r++) {
         float *z = logits + (size_t)r * V;
-        if (cap > 0) {
-#pragma omp simd
-            for (int i = 0; i < Vused; i++) z[i] = cap * swax_tanhf(z[i] * inv_cap);
-        }
+        /* The cap and the max in one pass, 16 lanes wide: lane-wise arithmetic and an exact max,
+         * so the same bits as the two-pass form (issue 9: 29 -> ~18 ms per step on bench-cpu).
+         * The sum below keeps its default width: a different width would reorder the sum. */
         float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int i = 0; i < Vused; i++) mx = z[i] > mx ? z[i] : mx;
+        if (cap > 0) {
+#pragma omp simd simdlen(16) reduction(max : mx)
+            for (int i = 0; i < Vused; i++) {
+                const float c = cap * swax_tanhf(z[i] * inv_cap);
+                z[i] = c;
+                mx = c > mx ? c : mx;
+            }
+        } else {
+#pragma omp simd simdlen(16) reduction(max : mx)
+            for (int i = 0; i < Vused; i++) mx = z[i] > mx ? z[i] : mx;
+        }
         for (int i = Vused; i < V; i++) z[i] = -INFINITY;
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -416,15 +424,16 @@ static void xent_bwd(float *logits, const float *lse, const int32_t *targets, in
             continue;
         }
         const float l = lse[r], zt = z[t];
+        /* 16 lanes: each element on its own, so the same bits at any width (issue 9) */
         if (cap > 0) {
-#pragma omp simd
+#pragma omp simd simdlen(16)
             for (int i = 0; i < Vused; i++) {
                 const float th = z[i] * inv_cap;
                 z[i] = swax_expf(z[i] - l) * scale * (1.0f - th * th);
             }
             z[t] -= scale * (1.0f - zt * inv_cap * zt * inv_cap); /* the one-hot term */
         } else {
-#pragma omp simd
+#pragma omp simd simdlen(16)
             for (int i = 0; i < Vused; i++) z[i] = swax_expf(z[i] - l) * scale;
             z[t] -= scale;
         }
@@ -473,8 +482,17 @@ static double sumsq(const float *x, size_t n) {
     SWAX_ASSERT(part);
 #pragma omp parallel for
     for (size_t b = 0; b < nb; b++) {
+        /* 8 running sums per block, added in order at its end: a fixed order at any vector width
+         * and thread count; one serial chain was add-latency bound (issue 9: ~8 -> ~3 ms on 8.5M) */
+        const size_t lo = b * BLK, hi = lo + BLK < n ? lo + BLK : n;
+        double acc[8] = {0};
+        size_t i = lo;
+        for (; i + 8 <= hi; i += 8)
+#pragma omp simd
+            for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * x[i + j];
         double s = 0;
-        for (size_t i = b * BLK; i < n && i < (b + 1) * BLK; i++) s += (double)x[i] * x[i];
+        for (int j = 0; j < 8; j++) s += acc[j];
+        for (; i < hi; i++) s += (double)x[i] * x[i];
         part[b] = s;
     }
     double s = 0;
