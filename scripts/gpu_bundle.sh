@@ -2,7 +2,7 @@
 # Builds a portable CUDA swax here (ARCH=portable CUDA=1: build-portable/) and
 # packs what a GPU machine without our -dev packages needs into one archive:
 # the swax binary, the GPU test binaries, and the shared libraries they load
-# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath; BLIS and oneDNN where installed).
+# that such a machine lacks (OpenBLAS, cJSON, PCRE2, gfortran, quadmath; oneDNN where installed).
 #   scripts/gpu_bundle.sh [DEST]   (default .gpu/; unpack there with scripts/test_cuda.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +19,6 @@ for lib in libopenblas.so.0 libcjson.so.1 libpcre2-8.so.0 libgfortran.so.5 libqu
   src=$(ldd build-portable/swax | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$src" ] && cp -L "$src" "$stage/lib/$lib"
 done
-# BLIS (Debian's libblis4-openmp, when installed here): the cpu section of gpu_session.sh measures
-# CPU training with it preloaded in place of OpenBLAS's cblas (issue 9: which BLAS on 16 cores)
-blis=/usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4
-[ -f "$blis" ] && cp -L "$blis" "$stage/lib/libblis.so.4"
 # oneDNN (Debian's libdnnl2, dlopen'd for --device cpu-bf16 and SWAX_SGEMM=onednn) and the OpenCL
 # loader it links: the cpu section measures bf16 CPU training (AMX on the GPU machine's Xeon)
 for lib in libdnnl.so.2 libOpenCL.so.1; do

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # gpu_prepare.sh — everything a fresh CPU machine needs before its first call to a lent GPU
-# machine, in one command: the Debian packages (install_deps.sh), the ignored paths kept out of
-# git (.gpu/, .baseline/, .study/ in .git/info/exclude), the GPU bundle (gpu_bundle.sh: ~3 min on
+# machine, in one command: the Debian packages (install_deps.sh), the GPU bundle (gpu_bundle.sh: ~3 min on
 # 2 cores), and in parallel the window study's pack (fetch_study_corpus.sh: ~10 min) and its bundle
 # (window_study.sh --bundle). Idempotent: what is there already is kept.
 #   scripts/gpu_prepare.sh [--no-study]
@@ -17,14 +16,6 @@ say() { echo "[gpu_prepare $(date -u +%H:%M:%S)] $*"; }
 
 say "Debian packages (scripts/install_deps.sh)"
 bash scripts/install_deps.sh > /tmp/gpu_prepare_deps.log 2>&1 || { tail -n 20 /tmp/gpu_prepare_deps.log; exit 3; }
-# BLIS, for the cpu section's BLAS comparison only (gpu_bundle.sh packs it when present; optional)
-[ -f /usr/lib/x86_64-linux-gnu/blis-openmp/libblis.so.4 ] || apt-get install -y -q libblis4-openmp \
-  >> /tmp/gpu_prepare_deps.log 2>&1 || say "BLIS not installed (optional: the cpu section then skips it)"
-if [ -d .git ]; then
-  for p in .gpu/ .baseline/ .study/; do
-    grep -qxF "$p" .git/info/exclude 2>/dev/null || echo "$p" >> .git/info/exclude
-  done
-fi
 
 study_pid=""
 if [ "$STUDY" = 1 ]; then
