@@ -103,9 +103,9 @@ TEST(rope_inverse_and_relative) {
     free(x), free(x0);
 }
 
-/* The cached-table path (swax_rope_table_* + swax_rope_apply_*, the CPU training path) equals
- * the per-call swax_rope_* bit for bit: odd and even sizes, pos0 > 0, several theta, inverse,
- * and a table built for more rows than used (its prefix). */
+/* A cached table (the CPU training path keeps one for positions 0 .. T-1 and serves shorter
+ * sequences from its prefix) rotates as the per-call swax_rope_* does, bit for bit: a table
+ * built for more rows than used, odd and even sizes, pos0 > 0, several theta, inverse. */
 TEST(rope_table_bit_identical) {
     swax_rng_seed(&rng, 17, 0);
     const struct { int T, H, dh, extra; long pos0; double theta; } cases[] = {

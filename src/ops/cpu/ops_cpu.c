@@ -153,7 +153,7 @@ static void swiglu_bwd(float *dgu, const float *dh, const float *gu, int N, int 
 
 /* RoPE for attn_fwd / attn_bwd from a cached (cos, sin) table (swax_rope_table_f), built once
  * per (T, dh, theta) instead of 2 transcendentals per (position, pair) on every call (issue 9);
- * bit-identical to swax_rope_f. One table, positions 0 .. T-1, replaced when dh or theta change
+ * the same steps as swax_rope_f. One table, positions 0 .. T-1, replaced when dh or theta change
  * or a longer T comes (its prefix serves shorter T); T * dh floats. The lock covers the build
  * and the rotation, so a caller on another thread never sees the table replaced under it. */
 static pthread_mutex_t rope_lock = PTHREAD_MUTEX_INITIALIZER;

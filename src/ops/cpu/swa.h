@@ -40,8 +40,9 @@ void swax_swa_bwd_blas_f(SwaArgs_f *a);
  * heads h < H, position pos0 + t. inverse = 1 rotates back (the backward). */
 void swax_rope_f(float *x, long ld, int T, int H, int dh, long pos0, double theta, int inverse);
 void swax_rope_d(double *x, long ld, int T, int H, int dh, long pos0, double theta, int inverse);
-/* The same rotation from a cached (cos, sin) table (T * dh values; swax_rope_table_* fills
- * it for positions pos0 .. pos0 + T - 1): bit-identical to swax_rope_* on those positions. */
+/* swax_rope_* in its two steps, for a caller that keeps the table: the (cos, sin) table of
+ * positions pos0 .. pos0 + T - 1 (T * dh values; any prefix of it serves fewer positions), and
+ * the rotation from it. */
 void swax_rope_table_f(float *cs, int T, int dh, long pos0, double theta);
 void swax_rope_table_d(double *cs, int T, int dh, long pos0, double theta);
 void swax_rope_apply_f(float *x, long ld, int T, int H, int dh, const float *cs, int inverse);
