@@ -41,9 +41,10 @@ int swax_cuda_gemv_bf16_add(float *out, long ldo, const float *inp, long ldi, co
  *                    the rmsnorm kernel (only rs's sum is in another order);
  *   GEMV_IN_SWIGLU   inp rows of 2C (ldi >= 2C): gate then up; the SwiGLU
  *                    g · σ(g) · u of the swiglu kernel, the same bits.
- * GEMV_NO_PDL or'ed into mode: launch without programmatic dependent launch
- * (the default; SWAX_PDL=0 turns it off everywhere) (w_bf16 was just written by a kernel on the stream: a
- * PDL launch reads its first weights before that kernel is done).
+ * GEMV_NO_PDL or'ed into mode: launch without programmatic dependent launch,
+ * which is otherwise the default (SWAX_PDL=0 turns it off everywhere): w_bf16
+ * was just written by a kernel on the stream, and a PDL launch reads its first
+ * weights before that kernel is done.
  * Nonzero, nothing launched, outside what it handles (as above, or a mode
  * it does not know, or RMSNORM without nw). */
 enum { GEMV_IN_NONE = 0, GEMV_IN_RMSNORM = 1, GEMV_IN_SWIGLU = 2, GEMV_NO_PDL = 0x100 };

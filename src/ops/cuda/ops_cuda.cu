@@ -528,13 +528,13 @@ static void bf16_params_updated(const float *params, size_t n) {
     to_bf16(shadow.copy, params, (long)n, 1, (long)n);
 }
 
-/* The bf16 copy of a weight matrix (OC, C): from the parameters' copy when w is
- * a parameter, else rounded now (scratch slot). */
 /* Whether the static bf16 shadow holds w (OC, C). */
 static bool in_shadow(const float *w, int OC, int C) {
     return shadow.copy && w >= shadow.base && w + (size_t)OC * C <= shadow.base + shadow.n;
 }
 
+/* The bf16 copy of a weight matrix (OC, C): from the parameters' copy when w is
+ * a parameter, else rounded now (scratch slot). */
 static const __nv_bfloat16 *weight_bf16(const float *w, int OC, int C, int slot) {
     if (in_shadow(w, OC, C)) return shadow.copy + (w - shadow.base);
     return as_bf16(slot, w, C, OC, C);
