@@ -25,12 +25,23 @@
 SWAX_SWA_DECL(float, f)
 SWAX_SWA_DECL(double, d)
 
-/* The fast versions (swa_blocked.c); same function. They run the tiled kernels where
- * swax_swa_tiled_ok(dh) and the build targets AVX-512, else the BLAS blocks; SWAX_SWA=blas
- * (or =tiled) chooses. Both are callable directly (the tests hold each to the reference). */
+/* The first key query i sees: max(i - w + 1, doc_lo[i], 0) */
+static inline int swax_swa_lo(const SwaArgs_f *a, int i) {
+    int lo = i - a->window + 1;
+    if (lo < 0) lo = 0;
+    if (a->doc_lo && a->doc_lo[i] > lo) lo = a->doc_lo[i];
+    return lo;
+}
+
+/* The fast versions (swa_blocked.c); same function. They run the tiled kernels (swa_tiled.c) where
+ * swax_swa_tiled_ok(dh) and swax_swa_tiled_native(), else the BLAS blocks; SWAX_SWA=blas (or
+ * =tiled, where swax_swa_tiled_runs()) chooses. Both are callable directly (the tests hold each
+ * to the reference; the tiled ones only where swax_swa_tiled_runs()). */
 void swax_swa_fwd_blocked_f(SwaArgs_f *a);
 void swax_swa_bwd_blocked_f(SwaArgs_f *a);
 int swax_swa_tiled_ok(int dh); /* dh a multiple of 16, at most 256 */
+int swax_swa_tiled_runs(void);   /* this CPU can run the tiled kernels as this build compiled them */
+int swax_swa_tiled_native(void); /* ... and they are AVX-512 code: the default path */
 void swax_swa_fwd_tiled_f(SwaArgs_f *a);
 void swax_swa_bwd_tiled_f(SwaArgs_f *a);
 void swax_swa_fwd_blas_f(SwaArgs_f *a);
