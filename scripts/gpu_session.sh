@@ -6,7 +6,7 @@
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
 #   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train gemm kernels profile
-#                                                       baseline infer ncu quick sanitize cpu (default:
+#                                                       baseline infer decode ncu quick sanitize cpu (default:
 #                                                       tests train gemm kernels profile baseline infer)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
@@ -67,6 +67,17 @@ for sec in $SECTIONS; do
       done
       at "train w128 pattern AD: $(timeout "$(tmo 90)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 \
           --window 128 --chunk 64 --steps 4 --set pattern=AD 2>&1 | tail -n 1)" ;;
+    decode)
+      # 1.4b decode at batch 1 and 64 (4k prefill after), the default kernels and the one-launch ones
+      # (SWAX_DECODE_FUSED=1, session 16: 36 launches fewer a batch-1 step; predicted -0.05 to -0.15 ms), twice
+      for rep in 1 2; do
+        for ab in X=1 SWAX_DECODE_FUSED=1; do
+          timeout "$(tmo 60)" env $ab "$B" bench infer --device cuda --preset 1.4b --max-context 4096 \
+            > "$L/decode_${rep}_${ab%%=*}.jsonl" 2>&1
+          grep -E 'infer_decode' "$L/decode_${rep}_${ab%%=*}.jsonl" | sed "s/^/decode $ab: /" >> "$S"
+        done
+      done
+      at "decode A/B done"; pack ;;
     infer)
       # 4k, 32k and 1M tokens of context (issue 10: prefill within +-10% over that range)
       timeout "$(tmo 200)" "$B" bench infer --device cuda --preset 1.4b --max-context 1048576 > "$L/infer.jsonl" 2>&1
@@ -173,6 +184,15 @@ PY
       # the mLSTM forward at chunk 64; speed of light, stalls, occupancy
       NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
       if [ -n "$NCU" ]; then
+        # a 1.4b decode step at batch 1, kernel by kernel inside its CUDA graph (run 10: 1.913 ms a step,
+        # 0.475 of the HBM bound; the synchronised profile cannot tell the products' time from the small
+        # kernels' or from the gaps between kernels): one metric, caches and clocks as in a real run
+        timeout "$(tmo 150)" "$NCU" --graph-profiling node --cache-control none --clock-control none \
+          --metrics gpu__time_duration.sum,dram__bytes_read.sum --launch-count 600 \
+          --kernel-name "regex:k_gemv|k_rope_rows|k_attn_d|k_mlstm_step|gates_fwd|mlstm_out_fwd|k_argmax|embed_fwd" \
+          --csv --page raw "$B" bench infer --device cuda --preset 1.4b --batch 1 --max-context 4096 --steps 8 \
+          > "$L/ncu_decode.csv" 2> "$L/ncu_decode.err"
+        python3 scripts/ncu_decode_step.py "$L/ncu_decode.csv" >> "$S" 2>&1 || true
         # the training step's cross-entropy and RMSNorm backward (run 10: rewriting both for more loads
         # in flight gave nothing; where does their time go?), one launch each inside bench train
         for ks in xent_train_kernel:8 rmsnorm_bwd_rows_kernel:60; do

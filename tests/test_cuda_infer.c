@@ -277,7 +277,9 @@ TEST(bf16_tensor_core_prefill_attention_stays_near_the_cpu) {
 /* the same decode steps with graphs (warm-up, capture, replays) and without;
  * pdl: the graph side's products launched with programmatic dependent launch
  * (SWAX_PDL=1, the default, gemv.cu), captured so; the other side without (SWAX_PDL=0) */
-static void graph_case(const char *device, int pdl) {
+/* pdl: the captured side's products with PDL; fused: its decode kernels in one
+ * launch each (SWAX_DECODE_FUSED=1). The uncaptured side runs neither. */
+static void graph_case(const char *device, int pdl, int fused) {
     const Case *k = &cases[1];
     SwaxModel *cm = cpu_model(k, 31), *gm = gpu_twin(cm, device);
     enum { S = 3, P = 40, STEPS = 8 };
@@ -300,7 +302,9 @@ static void graph_case(const char *device, int pdl) {
         const int n = st < 5 ? S : 1; /* two batch sizes: one graph each */
         setenv("SWAX_CUDA_GRAPHS", "1", 1);
         setenv("SWAX_PDL", pdl ? "1" : "0", 1);
+        setenv("SWAX_DECODE_FUSED", fused ? "1" : "0", 1);
         bad |= swax_decode(gm, a, seqs, in, n, la) != 0;
+        unsetenv("SWAX_DECODE_FUSED");
         unsetenv("SWAX_CUDA_GRAPHS");
         setenv("SWAX_PDL", "0", 1); /* the uncaptured side without PDL */
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
@@ -313,7 +317,9 @@ static void graph_case(const char *device, int pdl) {
         }
         /* the device greedy ids (their own graph variant) equal the argmax of the logits */
         setenv("SWAX_PDL", pdl ? "1" : "0", 1);
+        setenv("SWAX_DECODE_FUSED", fused ? "1" : "0", 1);
         bad |= swax_decode_greedy(gm, a, seqs, in, n, ga) != 0;
+        unsetenv("SWAX_DECODE_FUSED");
         setenv("SWAX_PDL", "0", 1);
         setenv("SWAX_CUDA_GRAPHS", "0", 1);
         bad |= swax_decode(gm, b, seqs, in, n, lb) != 0;
@@ -352,13 +358,23 @@ static void graph_case(const char *device, int pdl) {
 
 TEST(graph_replay_is_bit_identical_to_the_uncaptured_step) {
     swax_rng_seed(&rng, 14, 0);
-    graph_case("cuda-fp32", 0);
-    graph_case("cuda", 0);
+    graph_case("cuda-fp32", 0, 0);
+    graph_case("cuda", 0, 0);
 }
 
 TEST(graph_replay_with_pdl_products_is_bit_identical_to_the_plain_step) {
     swax_rng_seed(&rng, 15, 0);
-    graph_case("cuda", 1);
+    graph_case("cuda", 1, 0);
+}
+
+/* the one-launch decode kernels (SWAX_DECODE_FUSED=1) captured, with and without
+ * PDL, against the plain three- and two-launch step: the same bits, logits and
+ * states (the ring's rotated keys, C, n, m), over graph replays (the arrival
+ * counters back at zero after each launch) */
+TEST(one_launch_decode_kernels_are_bit_identical_to_the_split_ones) {
+    swax_rng_seed(&rng, 17, 0);
+    graph_case("cuda-fp32", 0, 1);
+    graph_case("cuda", 1, 1);
 }
 
 /* The decode kernels (infer.cu): the split-key attention and the dk-split
@@ -370,7 +386,7 @@ TEST(graph_replay_with_pdl_products_is_bit_identical_to_the_plain_step) {
  * staging change does not touch the arithmetic); decode within TOL_DEC; the
  * same variant twice gives the same bits (fixed-order merges, no atomics). */
 typedef struct {
-    const char *kernels, *split_keys, *step_rows;
+    const char *kernels, *split_keys, *step_rows, *fused;
 } KernelVariant;
 
 static void run_variant(SwaxModel *gm, const KernelVariant *kv, int window, int S, const int *plen,
@@ -378,6 +394,7 @@ static void run_variant(SwaxModel *gm, const KernelVariant *kv, int window, int 
     if (kv->kernels) setenv("SWAX_INFER_KERNELS", kv->kernels, 1);
     if (kv->split_keys) setenv("SWAX_INFER_SPLIT_KEYS", kv->split_keys, 1);
     if (kv->step_rows) setenv("SWAX_INFER_STEP_ROWS", kv->step_rows, 1);
+    if (kv->fused) setenv("SWAX_DECODE_FUSED", kv->fused, 1);
     const int V = gm->cfg.vocab_size;
     SwaxState *s;
     SWAX_ASSERT(swax_state_create(gm, S, window, &s) == 0);
@@ -392,6 +409,7 @@ static void run_variant(SwaxModel *gm, const KernelVariant *kv, int window, int 
     }
     swax_state_free(s);
     unsetenv("SWAX_INFER_KERNELS"), unsetenv("SWAX_INFER_SPLIT_KEYS"), unsetenv("SWAX_INFER_STEP_ROWS");
+    unsetenv("SWAX_DECODE_FUSED");
 }
 
 TEST(decode_kernels_split_and_old_agree) {
@@ -403,9 +421,13 @@ TEST(decode_kernels_split_and_old_agree) {
     const int V = k.V;
     int32_t tok[S][64];
     for (int i = 0; i < S; i++) rand_tokens(tok[i], 64, k.Vused);
-    static const KernelVariant vs[] = {{"old", NULL, NULL}, {NULL, NULL, NULL},     {NULL, "1", "1"},
-                                       {NULL, "3", "3"},    {NULL, "1024", "1024"}, {NULL, NULL, NULL},
-                                       {"new", NULL, NULL}};
+    /* 7..11: 1..4 and 6 in one launch each (SWAX_DECODE_FUSED=1): the same bits as those */
+    static const KernelVariant vs[] = {
+        {"old", NULL, NULL, NULL}, {NULL, NULL, NULL, NULL},     {NULL, "1", "1", NULL},
+        {NULL, "3", "3", NULL},    {NULL, "1024", "1024", NULL}, {NULL, NULL, NULL, NULL},
+        {"new", NULL, NULL, NULL}, {NULL, NULL, NULL, "1"},      {NULL, "1", "1", "1"},
+        {NULL, "3", "3", "1"},     {NULL, "1024", "1024", "1"},  {"new", NULL, NULL, "1"}};
+    static const int fused_of[][2] = {{7, 1}, {8, 2}, {9, 3}, {10, 4}, {11, 6}};
     enum { NV = sizeof vs / sizeof vs[0] };
     const size_t npre = (size_t)S * V, ndec = (size_t)STEPS * S * V;
     float *pre = calloc(NV * npre, sizeof(float)), *dec = calloc(NV * ndec, sizeof(float));
@@ -419,6 +441,10 @@ TEST(decode_kernels_split_and_old_agree) {
                   vs[v].split_keys ? vs[v].split_keys : "auto", vs[v].step_rows ? vs[v].step_rows : "auto");
     }
     CHECK(memcmp(dec + 1 * ndec, dec + 5 * ndec, sizeof(float) * ndec) == 0); /* deterministic */
+    for (int i = 0; i < 5; i++)
+        CHECKF(memcmp(dec + fused_of[i][0] * ndec, dec + fused_of[i][1] * ndec, sizeof(float) * ndec) == 0,
+               "one-launch variant %d differs from variant %d (rel %.3g)", fused_of[i][0], fused_of[i][1],
+               rel_err(dec + fused_of[i][0] * ndec, dec + fused_of[i][1] * ndec, ndec));
     printf("  split decode vs old kernels: max rel err %.1e\n", worst);
     free(pre), free(dec);
     swax_model_free(cm), swax_model_free(gm);

@@ -47,7 +47,7 @@ enum {
     SWAX_SCRATCH_BF16_B = 7,
     SWAX_SCRATCH_BF16_W = 8,
     SWAX_SCRATCH_GDN = 9,    /* the Gated DeltaNet layer (gdn.cu) */
-    SWAX_SCRATCH_SLOTS = 13
+    SWAX_SCRATCH_SLOTS = 15 /* 10..14: infer.cu's */
 };
 extern "C" void *swax_cuda_scratch(int slot, size_t bytes);
 /* A bf16 buffer for rows x cols of src (row stride ld) rounded to bf16, which

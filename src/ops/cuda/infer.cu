@@ -91,6 +91,12 @@ __device__ __forceinline__ void rope_cs(const SwaxInferAttnCall &c, int j, long 
     cs = (float)cos(ang), sn = (float)sin(ang);
 }
 
+/* the rotation of one pair (x0, x1) -> (y0, y1), unfused products (the bits of swax_rope_f); y may alias x */
+__device__ __forceinline__ void rope_pair(float x0, float x1, float cs, float sn, float &y0, float &y1) {
+    const float a = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn)), b = __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(x0, sn));
+    y0 = a, y1 = b;
+}
+
 __global__ void k_rope_rows(SwaxInferAttnCall c) {
     const int half = c.dh / 2;
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -102,9 +108,7 @@ __global__ void k_rope_rows(SwaxInferAttnCall c) {
     for (int part = 0; part < 2; part++)
         for (int h = 0; h < c.H; h++) {
             float *x = c.qkv + (size_t)r * c.ldq + (size_t)part * HD + (size_t)h * c.dh;
-            const float x0 = x[j], x1 = x[j + half];
-            x[j] = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
-            x[j + half] = __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(x0, sn));
+            rope_pair(x[j], x[j + half], cs, sn, x[j], x[j + half]);
         }
 }
 
@@ -331,6 +335,42 @@ __global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
     }
 }
 
+/* The splits of (head h, row r) merged in split order (thread d < dh: column
+ * d; at least DP threads): out = Σ_s e^{M_s − M} acc_s / Σ_s e^{M_s − M} l_s.
+ * Then the row's k (rotated: kp, this head's dh values) and v into ring slot
+ * p mod w: no split reads that slot (it holds position p − w, outside the
+ * window; key p is read from qkv or kp), so nothing waits for the ring. The
+ * partials are read through L2 (__ldcg: in the one-launch kernel other blocks
+ * wrote them). */
+template <int DP>
+__device__ __forceinline__ void attn_merge(const SwaxInferAttnCall &c, int ks, int nsplit, const float *part, int h,
+                                           int r, const float *kp) {
+    const int tid = threadIdx.x, dh = c.dh, w = c.window, HD = c.H * dh;
+    const int seq = c.rowseq[r];
+    const long p = c.rowpos[r];
+    const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
+    const int nact = (int)((p - lo) / ks) + 1;
+    const float *pp = part + ((size_t)r * c.H + h) * nsplit * (DP + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < nact; s++) M = fmaxf(M, __ldcg(pp + (size_t)s * (DP + 2)));
+    float L = 0.f, a = 0.f;
+    for (int s = 0; s < nact; s++) {
+        const float *ps = pp + (size_t)s * (DP + 2);
+        const float m_s = __ldcg(ps);
+        const float f = m_s == -INFINITY ? 0.f : expf(m_s - M);
+        L = fmaf(f, __ldcg(ps + 1), L);
+        if (tid < dh) a = fmaf(f, __ldcg(ps + 2 + tid), a);
+    }
+    if (tid < dh) c.out[(size_t)r * HD + (size_t)h * dh + tid] = a / L;
+    float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(p % w) * HD + (size_t)h * dh;
+    float *rv = rk + (size_t)w * HD;
+    const float *v = c.qkv + (size_t)r * c.ldq + 2 * (size_t)HD + (size_t)h * dh;
+    for (int d = tid; d < dh; d += (int)blockDim.x) {
+        rk[d] = kp[d];
+        rv[d] = v[d];
+    }
+}
+
 /* Decode, split keys (flash-decoding; the default): block per (split, head,
  * row), DS_T threads. A row's window [lo, p] is cut into splits of ks keys
  * from lo; split sp takes [lo + sp·ks, lo + sp·ks + ks) ∩ [lo, p] (empty
@@ -341,27 +381,47 @@ __global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
  * P·V with a thread per column and DS_T / DP key groups (keys i ≡ g), summed
  * over the groups in g order. Writes (M, l, Σ e·v) to part. Key p (the row's
  * own) comes from qkv, earlier ones from the ring (slot j mod w, one modulo
- * per block). Fixed order everywhere: the same bits for the same inputs. */
+ * per block). Fixed order everywhere: the same bits for the same inputs.
+ * FUSED (SWAX_DECODE_FUSED=1, decode_fused below): the whole decode attention in
+ * one launch instead of three (rope, split, merge): each block rotates q and key
+ * p itself (qkv stays unrotated; the ring gets the rotated key), and the last
+ * split of a (head, row) to finish, told by an arrival counter, merges them
+ * (attn_merge, the merge kernel's arithmetic and order: the same bits). */
 constexpr int DS_T = 256, DS_W = DS_T / 32, DS_UK = 4, DS_KMAX = 1024;
 
-template <int DP>
-__global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int ks, int nsplit, float *part) {
+template <int DP, bool FUSED>
+__global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int ks, int nsplit, float *part,
+                                                      unsigned *arrived) {
     constexpr int NC = DP / 32, KG = DS_T / DP > 1 ? DS_T / DP : 1, CPT = DP / DS_T > 1 ? DP / DS_T : 1;
-    __shared__ float s_q[DP], s_e[DS_KMAX], s_acc[KG][DP], s_l;
+    __shared__ float s_q[DP], s_e[DS_KMAX], s_acc[KG][DP], s_l, s_kp[FUSED ? DP : 1];
+    __shared__ int s_last;
+    if (FUSED) swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int dh = c.dh, w = c.window, HD = c.H * dh;
     const int seq = c.rowseq[r];
     const long p = c.rowpos[r];
     const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
     const long j0 = lo + (long)sp * ks;
-    if (j0 > p) return; /* the whole block: no barrier pending */
+    if (j0 > p) return; /* the whole block: no barrier pending, not counted */
     const int n = (int)(p - j0 + 1 < ks ? p - j0 + 1 : ks);
     const float scale = 1.0f / sqrtf((float)dh);
     const float *q = c.qkv + (size_t)r * c.ldq + (size_t)h * dh;
-    for (int d = tid; d < DP; d += DS_T) s_q[d] = d < dh ? q[d] : 0.f;
     const float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)h * dh; /* slot s at rk + s·HD */
     const float *rv = rk + (size_t)w * HD;
     const float *ck = c.qkv + (size_t)r * c.ldq + HD + (size_t)h * dh, *cv = ck + HD; /* key p */
+    if (FUSED) { /* q and key p rotated here (k_rope_rows' arithmetic, the same bits), qkv left as it is */
+        const int half = dh / 2;
+        for (int j = tid; j < half; j += DS_T) {
+            float cs, sn;
+            rope_cs(c, j, p, cs, sn);
+            rope_pair(q[j], q[j + half], cs, sn, s_q[j], s_q[j + half]);
+            rope_pair(ck[j], ck[j + half], cs, sn, s_kp[j], s_kp[j + half]);
+        }
+        for (int d = dh + tid; d < DP; d += DS_T) s_q[d] = 0.f;
+        ck = s_kp;
+    } else {
+        for (int d = tid; d < DP; d += DS_T) s_q[d] = d < dh ? q[d] : 0.f;
+    }
     const int slot0 = (int)(j0 % w); /* slot0 + i < 2w for i < n <= w */
     __syncthreads();
     float qv[NC];
@@ -427,6 +487,18 @@ __global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int k
         for (int x = 1; x < KG; x++) a += s_acc[x][d];
         o[2 + d] = a;
     }
+    if (FUSED) { /* the last split of (head, row) to arrive merges them all, in split order */
+        __threadfence(); /* this block's partials before its arrival */
+        __syncthreads();
+        const int nact = (int)((p - lo) / ks) + 1;
+        unsigned *cnt = arrived + (size_t)r * c.H + h;
+        if (tid == 0) s_last = atomicAdd(cnt, 1u) == (unsigned)(nact - 1);
+        __syncthreads();
+        if (!s_last) return;
+        __threadfence(); /* the other splits' partials after their arrivals */
+        attn_merge<DP>(c, ks, nsplit, part, h, r, s_kp);
+        if (tid == 0) *cnt = 0u; /* ready for the next launch */
+    }
 }
 
 /* The splits of (head, row) = blockIdx (x, y) merged in split order:
@@ -437,30 +509,8 @@ __global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int k
 template <int DP>
 __global__ void __launch_bounds__(DP) k_attn_dmerge(SwaxInferAttnCall c, int ks, int nsplit, const float *part) {
     swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
-    const int h = blockIdx.x, r = blockIdx.y, tid = threadIdx.x;
-    const int dh = c.dh, w = c.window, HD = c.H * dh;
-    const int seq = c.rowseq[r];
-    const long p = c.rowpos[r];
-    const long lo = p - w + 1 > 0 ? p - w + 1 : 0;
-    const int nact = (int)((p - lo) / ks) + 1;
-    const float *pp = part + ((size_t)r * c.H + h) * nsplit * (DP + 2);
-    float M = -INFINITY;
-    for (int s = 0; s < nact; s++) M = fmaxf(M, pp[(size_t)s * (DP + 2)]);
-    float L = 0.f, a = 0.f;
-    for (int s = 0; s < nact; s++) {
-        const float *ps = pp + (size_t)s * (DP + 2);
-        const float f = ps[0] == -INFINITY ? 0.f : expf(ps[0] - M);
-        L = fmaf(f, ps[1], L);
-        if (tid < dh) a = fmaf(f, ps[2 + tid], a);
-    }
-    if (tid < dh) c.out[(size_t)r * HD + (size_t)h * dh + tid] = a / L;
-    float *rk = c.state + (size_t)seq * c.per_seq + c.ring_off + (size_t)(p % w) * HD + (size_t)h * dh;
-    float *rv = rk + (size_t)w * HD;
-    const float *src = c.qkv + (size_t)r * c.ldq + HD + (size_t)h * dh;
-    for (int d = tid; d < dh; d += DP) {
-        rk[d] = src[d];
-        rv[d] = src[HD + d];
-    }
+    attn_merge<DP>(c, ks, nsplit, part, blockIdx.x, blockIdx.y,
+                   c.qkv + (size_t)blockIdx.y * c.ldq + (size_t)c.H * c.dh + (size_t)blockIdx.x * c.dh);
 }
 
 /* Row blockIdx.x of the stored rows: prefill stores rows R - n .. R - 1. */
@@ -550,7 +600,11 @@ __global__ void k_mlstm_step_state(SwaxInferStepCall c) {
  * with the previous kernel's arithmetic (the same bits of C) and writes its
  * partial h_e = Σ_{j in split} C'_je q̃_j (j order) to part. */
 constexpr int ST_T = 256;
-__global__ void __launch_bounds__(ST_T) k_mlstm_step_split(SwaxInferStepCall c, int jt, int nsplit, float *part) {
+template <bool FUSED> __device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *part, int h, int r);
+template <bool FUSED>
+__global__ void __launch_bounds__(ST_T)
+    k_mlstm_step_split(SwaxInferStepCall c, int jt, int nsplit, float *part, unsigned *arrived) {
+    if (FUSED) swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     extern __shared__ float4 step_smem4[];
     float *sq = reinterpret_cast<float *>(step_smem4), *sk = sq + jt;
     const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, dk = c.dk, dv = c.dv;
@@ -579,14 +633,35 @@ __global__ void __launch_bounds__(ST_T) k_mlstm_step_split(SwaxInferStepCall c, 
         }
         o[e] = hacc;
     }
+    if (FUSED) { /* the last split of (head, row) to arrive merges them (at least STEP_ET threads) */
+        __shared__ int s_last;
+        __threadfence(); /* this block's partials (and its rows of C) before its arrival */
+        __syncthreads();
+        unsigned *cnt = arrived + (size_t)r * c.NH + h;
+        if (tid == 0) s_last = atomicAdd(cnt, 1u) == (unsigned)(nsplit - 1);
+        __syncthreads();
+        if (!s_last) return;
+        __threadfence(); /* the other splits' partials after their arrivals */
+        step_merge<true>(c, nsplit, part, h, r);
+        if (tid == 0) *cnt = 0u; /* ready for the next launch */
+    }
 }
 
 /* (head, row) = blockIdx (x, y), STEP_ET threads, after every split: den as
  * the previous kernel (same order, same bits), h_e = Σ_s part_s (split order;
  * one split gives the previous kernel's bits), then n' and m' written. */
 __global__ void __launch_bounds__(STEP_ET) k_mlstm_step_merge(SwaxInferStepCall c, int nsplit, const float *part) {
+    step_merge<false>(c, nsplit, part, blockIdx.x, blockIdx.y);
+}
+
+/* The merge of (head h, row r) by a block of at least STEP_ET threads: den over
+ * the first STEP_ET (the sum of swax_block_sum over STEP_ET threads: more
+ * threads add exact zeros), h over all; FUSED: partials through L2 (__ldcg:
+ * other blocks of the launch wrote them). */
+template <bool FUSED>
+__device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *part, int h, int r) {
     __shared__ float red[32];
-    const int h = blockIdx.x, r = blockIdx.y, tid = threadIdx.x, dk = c.dk, dv = c.dv;
+    const int tid = threadIdx.x, dk = c.dk, dv = c.dv;
     const StepPtrs s = step_ptrs(c, r, h);
     const float *row = c.proj + (size_t)r * c.ldp;
     const float *q = row + (size_t)h * dk, *k = row + (size_t)(c.NH + h) * dk;
@@ -595,7 +670,7 @@ __global__ void __launch_bounds__(STEP_ET) k_mlstm_step_merge(SwaxInferStepCall 
     step_gates(c.lf[(size_t)r * c.NH + h], m, c.ig[(size_t)r * c.NH + h], mn, fp, ip);
     const float scale = 1.0f / sqrtf((float)dk);
     float den_part = 0.f;
-    for (int j = tid; j < dk; j += STEP_ET) {
+    for (int j = tid; tid < STEP_ET && j < dk; j += STEP_ET) {
         const float ik = __fmul_rn(ip, k[j]), qj = __fmul_rn(q[j], scale);
         const float nn = __fadd_rn(__fmul_rn(fp, s.n[j]), ik);
         den_part = fmaf(nn, qj, den_part);
@@ -605,9 +680,9 @@ __global__ void __launch_bounds__(STEP_ET) k_mlstm_step_merge(SwaxInferStepCall 
     const float em = expf(-mn), ad = fabsf(den);
     const float inv = 1.0f / ((ad >= em ? ad : em) + c.eps);
     const float *pp = part + ((size_t)r * c.NH + h) * nsplit * dv;
-    for (int e = tid; e < dv; e += STEP_ET) {
-        float a = pp[e];
-        for (int x = 1; x < nsplit; x++) a = __fadd_rn(a, pp[(size_t)x * dv + e]);
+    for (int e = tid; e < dv; e += (int)blockDim.x) {
+        float a = FUSED ? __ldcg(pp + e) : pp[e];
+        for (int x = 1; x < nsplit; x++) a = __fadd_rn(a, FUSED ? __ldcg(pp + (size_t)x * dv + e) : pp[(size_t)x * dv + e]);
         c.h[(size_t)r * c.NH * dv + (size_t)h * dv + e] = a * inv;
     }
     if (tid == 0) *s.m = mn;
@@ -659,10 +734,38 @@ template <int DP> void launch_decode(const SwaxInferAttnCall *c) {
     SWAX_CUDA_LAUNCHED();
 }
 
-/* Scratch for the split kernels' partial results (slots no other file uses). */
+/* Scratch for the split kernels' partial results and the one-launch kernels'
+ * arrival counters (slots no other file uses). */
 constexpr int SCR_DEC_ATTN = SWAX_SCRATCH_SLOTS - 1, SCR_DEC_STEP = SWAX_SCRATCH_SLOTS - 2;
-constexpr int SCR_PRE_ATTN = SWAX_SCRATCH_SLOTS - 3;
-static_assert(SCR_PRE_ATTN > SWAX_SCRATCH_GDN, "infer.cu's scratch slots collide with the enum");
+constexpr int SCR_PRE_ATTN = SWAX_SCRATCH_SLOTS - 3, SCR_CNT_ATTN = SWAX_SCRATCH_SLOTS - 4;
+constexpr int SCR_CNT_STEP = SWAX_SCRATCH_SLOTS - 5;
+static_assert(SCR_CNT_STEP > SWAX_SCRATCH_GDN, "infer.cu's scratch slots collide with the enum");
+
+/* n arrival counters in scratch slot `slot`, zero: zeroed when the arena is new
+ * or grew (a memset queued before the first kernel that uses them), and every
+ * one-launch kernel's last block sets its counter back to zero. The warm-up
+ * step runs before a graph is captured, so no memset is ever captured. */
+static unsigned *arrival_counters(int slot, size_t n) {
+    static void *arena[SWAX_SCRATCH_SLOTS];
+    static size_t zeroed[SWAX_SCRATCH_SLOTS];
+    unsigned *p = static_cast<unsigned *>(swax_cuda_scratch(slot, sizeof(unsigned) * n));
+    if (p != arena[slot]) arena[slot] = p, zeroed[slot] = 0;
+    if (n > zeroed[slot]) {
+        SWAX_CUDA_CHECK(
+            cudaMemsetAsync(p + zeroed[slot], 0, sizeof(unsigned) * (n - zeroed[slot]), swax_cuda_stream()));
+        zeroed[slot] = n;
+    }
+    return p;
+}
+
+/* Whether decode takes the one-launch kernels (SWAX_DECODE_FUSED=1; opt-in until a
+ * GPU run times them): the attention in one launch instead of rope + split +
+ * merge, the mLSTM step in one instead of split + merge, the same bits. Read at
+ * every launch (a captured graph keeps the choice it was captured with). */
+static bool decode_fused() {
+    const char *e = getenv("SWAX_DECODE_FUSED");
+    return e && !strcmp(e, "1");
+}
 
 /* Which decode and prefill kernels. The split decode kernels (attention per
  * (split of keys, head, row), the mLSTM step per (rows of C, head, row), each
@@ -709,22 +812,31 @@ static int decode_split_keys(const SwaxInferAttnCall *c) {
     return (int)(ks < 1 ? 1 : ks > DS_KMAX ? DS_KMAX : ks);
 }
 
-/* true when the split decode ran (false: shapes it does not take) */
-template <int DP> bool launch_decode_split(const SwaxInferAttnCall *c) {
+/* whether the split decode takes this call's shape */
+static bool decode_split_fits(const SwaxInferAttnCall *c) {
     const int ks = decode_split_keys(c);
     const long nsplit = (c->window + ks - 1) / ks;
-    if ((long)c->R * c->H * nsplit > 65536 || c->R > 65535 || c->H > 65535) return false;
+    return (long)c->R * c->H * nsplit <= 65536 && c->R <= 65535 && c->H <= 65535;
+}
+
+/* The split decode (decode_split_fits): rope, split, merge; or one launch (fused) */
+template <int DP> void launch_decode_split(const SwaxInferAttnCall *c, bool fused) {
+    const int ks = decode_split_keys(c);
+    const long nsplit = (c->window + ks - 1) / ks;
     cudaStream_t st = swax_cuda_stream();
     float *part = static_cast<float *>(
         swax_cuda_scratch(SCR_DEC_ATTN, sizeof(float) * (size_t)c->R * c->H * (size_t)nsplit * (DP + 2)));
-    k_attn_dsplit<DP><<<dim3((unsigned)nsplit, c->H, c->R), DS_T, 0, st>>>(*c, ks, (int)nsplit, part);
+    const dim3 grid((unsigned)nsplit, c->H, c->R);
+    if (fused) {
+        unsigned *cnt = arrival_counters(SCR_CNT_ATTN, (size_t)c->R * c->H);
+        k_attn_dsplit<DP, true><<<grid, DS_T, 0, st>>>(*c, ks, (int)nsplit, part, cnt);
+        SWAX_CUDA_LAUNCHED();
+        return;
+    }
+    k_attn_dsplit<DP, false><<<grid, DS_T, 0, st>>>(*c, ks, (int)nsplit, part, nullptr);
     SWAX_CUDA_LAUNCHED();
     k_attn_dmerge<DP><<<dim3(c->H, c->R), DP, 0, st>>>(*c, ks, (int)nsplit, part);
     SWAX_CUDA_LAUNCHED();
-    return true;
-}
-template <int DP> void launch_decode(const SwaxInferAttnCall *c, bool split) {
-    if (!split || !launch_decode_split<DP>(c)) launch_decode<DP>(c);
 }
 
 struct Graph {
@@ -775,9 +887,14 @@ static void infer_attn(const SwaxInferAttnCall *c, bool table_bf16) {
     cudaStream_t st = swax_cuda_stream();
     const bool tc = c->seq >= 0 && prefill_tc(c, table_bf16);
     if (tc) prefill_attn_tc(c, st);
-    const size_t nrope = (size_t)c->R * (c->dh / 2);
-    k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c); /* the ring takes rotated keys */
-    SWAX_CUDA_LAUNCHED();
+    /* decode: split kernels (use_split) where the shape fits, in one launch (rope included) when fused */
+    const bool split = c->seq < 0 && use_split((long)c->R * c->H) && decode_split_fits(c);
+    const bool fused = split && decode_fused();
+    if (!fused) {
+        const size_t nrope = (size_t)c->R * (c->dh / 2);
+        k_rope_rows<<<swax_ceil_div(nrope, ROPE_THREADS), ROPE_THREADS, 0, st>>>(*c); /* the ring takes rotated keys */
+        SWAX_CUDA_LAUNCHED();
+    }
     if (c->seq >= 0) {
         const bool old = kernel_choice() != K_NEW;
         if (!tc) { /* else prefill_attn_tc wrote out above */
@@ -788,11 +905,14 @@ static void infer_attn(const SwaxInferAttnCall *c, bool table_bf16) {
         const int first = c->R > c->window ? c->R - c->window : 0;
         k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
         SWAX_CUDA_LAUNCHED();
-    } else { /* decode: the ring write is in the launch sequence of the kernel taken */
-        const bool split = use_split((long)c->R * c->H);
-        if (c->dh <= 64) launch_decode<64>(c, split);
-        else if (c->dh <= 128) launch_decode<128>(c, split);
-        else launch_decode<256>(c, split);
+    } else if (split) { /* decode: the ring write is in the launch sequence of the kernel taken */
+        if (c->dh <= 64) launch_decode_split<64>(c, fused);
+        else if (c->dh <= 128) launch_decode_split<128>(c, fused);
+        else launch_decode_split<256>(c, fused);
+    } else {
+        if (c->dh <= 64) launch_decode<64>(c);
+        else if (c->dh <= 128) launch_decode<128>(c);
+        else launch_decode<256>(c);
     }
 }
 
@@ -817,11 +937,20 @@ extern "C" void swax_cuda_infer_mlstm_step(const SwaxInferStepCall *c) {
         long jt = env_long("SWAX_INFER_STEP_ROWS", (c->dk + ns - 1) / ns);
         jt = jt > c->dk ? c->dk : jt;
         const long nsplit = (c->dk + jt - 1) / jt;
-        const int threads = c->dv >= ST_T ? ST_T : (int)swax_ceil_div((size_t)c->dv, 32) * 32;
+        const bool fused = decode_fused();
+        int threads = c->dv >= ST_T ? ST_T : (int)swax_ceil_div((size_t)c->dv, 32) * 32;
+        if (fused && threads < STEP_ET) threads = STEP_ET; /* its merge's den is over STEP_ET threads */
         float *part = static_cast<float *>(
             swax_cuda_scratch(SCR_DEC_STEP, sizeof(float) * (size_t)HR * (size_t)nsplit * (size_t)c->dv));
-        k_mlstm_step_split<<<dim3((unsigned)nsplit, c->NH, c->R), threads, swax_smem_f(2 * (size_t)jt), st>>>(
-            *c, (int)jt, (int)nsplit, part);
+        const dim3 grid((unsigned)nsplit, c->NH, c->R);
+        const size_t sm_split = swax_smem_f(2 * (size_t)jt);
+        if (fused) { /* one launch: the last split of each (head, row) merges */
+            unsigned *cnt = arrival_counters(SCR_CNT_STEP, (size_t)HR);
+            k_mlstm_step_split<true><<<grid, threads, sm_split, st>>>(*c, (int)jt, (int)nsplit, part, cnt);
+            SWAX_CUDA_LAUNCHED();
+            return;
+        }
+        k_mlstm_step_split<false><<<grid, threads, sm_split, st>>>(*c, (int)jt, (int)nsplit, part, nullptr);
         SWAX_CUDA_LAUNCHED();
         k_mlstm_step_merge<<<dim3(c->NH, c->R), STEP_ET, 0, st>>>(*c, (int)nsplit, part);
         SWAX_CUDA_LAUNCHED();
