@@ -8,7 +8,8 @@
  * swa_blocked.c runs it only where the CPU has AVX-512 (swax_swa_tiled_runs); the portable test
  * allows AVX-512 instructions in this file's functions and nowhere else. Other compilers and
  * targets get the generic vector code (16-float vectors split into what the target has). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__) && \
+    !defined(SWAX_TILED_GENERIC) /* -DSWAX_TILED_GENERIC: the generic code on x86 too (to check it) */
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl")
 #define SWAX_TILED_DISPATCH 1
 #endif
@@ -339,7 +340,6 @@ static void tile_scores(const SwaArgs_f *a, int i0, int ja, int nr, int dh, cons
 }
 
 typedef int vi16 __attribute__((vector_size(64)));
-typedef unsigned vu16 __attribute__((vector_size(64)));
 
 /* e^x: fastmath.h's swax_expf (the same reduction and degree-6 polynomial, relative error below
  * 2.5e-7); with AVX-512 in fused multiply-adds, 2^n by vscalefps, which also takes care of the
@@ -361,21 +361,10 @@ AI v16 vexp(v16 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return (v16)_mm512_scalef_ps(p, n);
-#else
-    x = vsel(x < vbc(-87.3f), vbc(-87.3f), x);
-    x = vsel(x > vbc(88.7f), vbc(88.7f), x);
-    const v16 t = x * 1.44269504088896341f + 12582912.0f;
-    const v16 n = t - 12582912.0f;
-    const v16 r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
-    v16 p = vbc(1.0f / 720.0f);
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const vu16 e = ((vu16)t - 0x4B400000u + 127u) << 23; /* the bits of t hold n: 2^n */
-    return p * (v16)e;
+#else /* swax_expf lane by lane (the compiler vectorises it as it can) */
+    v16 y;
+    for (int l = 0; l < 16; l++) y[l] = swax_expf(x[l]);
+    return y;
 #endif
 }
 
