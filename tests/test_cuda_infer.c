@@ -384,7 +384,9 @@ TEST(one_launch_decode_kernels_are_bit_identical_to_the_split_ones) {
  * (SWAX_INFER_SPLIT_KEYS: 1 key, 3 keys, the whole window; SWAX_INFER_STEP_ROWS:
  * 1 row, 3 rows, all of dk). Prefill takes the same bits under both (the
  * staging change does not touch the arithmetic); decode within TOL_DEC; the
- * same variant twice gives the same bits (fixed-order merges, no atomics). */
+ * same variant twice gives the same bits (fixed-order merges; the one-launch
+ * variants' only atomics are arrival counters, which pick the block that
+ * merges, not the order it merges in). */
 typedef struct {
     const char *kernels, *split_keys, *step_rows, *fused;
 } KernelVariant;

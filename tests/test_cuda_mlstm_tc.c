@@ -640,6 +640,7 @@ TEST(mlstm_tc_prefetching_scan_gives_the_same_bits) {
     static const test_fn again[] = {mlstm_tc_tiny_lengths,        mlstm_tc_partial_chunks, mlstm_tc_chunk_one,
                                     mlstm_tc_chunk_longer_than_seq, mlstm_tc_documents,    mlstm_tc_gate_regimes,
                                     mlstm_tc_partial_tiles,        mlstm_tc_real_dims};
+    unsetenv("SWAX_MLSTM_SCAN"); /* the baseline runs the default scans, whatever the caller's environment */
     g_force_rerun = 1;
     g_rerun_env = "SWAX_MLSTM_SCAN=pf";
     for (int ks = 0; ks < 2 && !g_test_failed; ks++) {

@@ -1503,12 +1503,13 @@ void xent_train_go(int row, size_t row_bytes, cudaStream_t st, T *logits, float 
                                              scale, w32, dbf);
 }
 
-/* Whether bf16 logits take xent_train_kernel's fast arithmetic (FAST: where 0 < cap <= XENT_FAST_CAP);
+/* Whether bf16 logits take xent_train_kernel's fast arithmetic (FAST: where 1 <= cap <= XENT_FAST_CAP; below 1
+ * its 1/cap² term could overflow for absurd caps, so those take the accurate kernel);
  * SWAX_XENT_FAST=1 (opt-in until a GPU run has timed and checked it; read per call, like SWAX_XENT_ROW, so
  * that tests switch it in one process). */
 static bool xent_fast_on(float cap) {
     const char *e = getenv("SWAX_XENT_FAST");
-    return cap > 0 && cap <= XENT_FAST_CAP && e && !strcmp(e, "1");
+    return cap >= 1.0f && cap <= XENT_FAST_CAP && e && !strcmp(e, "1");
 }
 
 /* Where the second pass reads the row (xent_train_kernel): SWAX_XENT_ROW=0 re-reads it from global memory,

@@ -604,7 +604,6 @@ template <bool FUSED> __device__ void step_merge(const SwaxInferStepCall &c, int
 template <bool FUSED>
 __global__ void __launch_bounds__(ST_T)
     k_mlstm_step_split(SwaxInferStepCall c, int jt, int nsplit, float *part, unsigned *arrived) {
-    if (FUSED) swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     extern __shared__ float4 step_smem4[];
     float *sq = reinterpret_cast<float *>(step_smem4), *sk = sq + jt;
     const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, dk = c.dk, dv = c.dv;
@@ -742,14 +741,17 @@ constexpr int SCR_CNT_STEP = SWAX_SCRATCH_SLOTS - 5;
 static_assert(SCR_CNT_STEP > SWAX_SCRATCH_GDN, "infer.cu's scratch slots collide with the enum");
 
 /* n arrival counters in scratch slot `slot`, zero: zeroed when the arena is new
- * or grew (a memset queued before the first kernel that uses them), and every
- * one-launch kernel's last block sets its counter back to zero. The warm-up
- * step runs before a graph is captured, so no memset is ever captured. */
+ * or grew (a memset queued before the first kernel that uses them; growth is
+ * told by the scratch epoch, as a regrown arena may come back at the same
+ * address), and every one-launch kernel's last block sets its counter back to
+ * zero. A graph's warm-up step runs before its capture with the same sizes
+ * (and the same SWAX_DECODE_FUSED), so no allocation is ever captured. */
 static unsigned *arrival_counters(int slot, size_t n) {
     static void *arena[SWAX_SCRATCH_SLOTS];
     static size_t zeroed[SWAX_SCRATCH_SLOTS];
+    const unsigned long ep = swax_cuda_scratch_epoch();
     unsigned *p = static_cast<unsigned *>(swax_cuda_scratch(slot, sizeof(unsigned) * n));
-    if (p != arena[slot]) arena[slot] = p, zeroed[slot] = 0;
+    if (p != arena[slot] || swax_cuda_scratch_epoch() != ep) arena[slot] = p, zeroed[slot] = 0;
     if (n > zeroed[slot]) {
         SWAX_CUDA_CHECK(
             cudaMemsetAsync(p + zeroed[slot], 0, sizeof(unsigned) * (n - zeroed[slot]), swax_cuda_stream()));

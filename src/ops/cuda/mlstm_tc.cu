@@ -514,16 +514,16 @@ k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
     /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] of a chunk */
     auto opa = [&](const Chunk &c) { return BfCol{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
     auto opb = [&](const Chunk &c) { return BfCol{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
-    /* the fetch cursor: the slice at k0 of chunk fc (fci its index), or none */
+    /* the fetch cursor: the slice at fk0 of chunk fc, or none */
     Chunk fc;
-    int fci = 0, fk0 = 0;
+    int fk0 = 0;
     bool fon = false;
-    auto next_carrying = [&](int from) { /* the first chunk >= from that carries: fc, fci, fk0 = 0 */
+    auto next_carrying = [&](int from) { /* the first chunk >= from that carries: fc, fk0 = 0 */
         fon = false;
         for (int i = from; i < g.MC; i++) {
             if (!chunk_of(g, chunks, flag, bh, i, fc)) return;
             if (fc.fl & F_CARRY) {
-                fci = i, fk0 = 0, fon = true;
+                fk0 = 0, fon = true;
                 return;
             }
         }
@@ -539,10 +539,12 @@ k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
         /* the cursor is at (ci, 0): this chunk is the first carrying one at or after the last */
         const BfCol A = opa(c), Bv = opb(c);
         for (int k0 = 0; k0 < c.n; k0 += KS) { /* the registers hold slice (ci, k0) */
-            sl.put(sm.st[buf], A, dk - j0, Bv, dv - e0, ncol, k0, c.n);
-            __syncthreads(); /* the stage is complete; every warp is done with the other one */
+            /* the cursor moves first (put reads only the registers): the chunk table's loads under the
+             * stores and the barrier, not between the barrier and the products */
             if (k0 + KS < c.n) fk0 = k0 + KS;
             else next_carrying(ci + 1);
+            sl.put(sm.st[buf], A, dk - j0, Bv, dv - e0, ncol, k0, c.n);
+            __syncthreads(); /* the stage is complete; every warp is done with the other one */
             if (fon) sl.fetch(opa(fc), opb(fc), ncol, XOne(), fk0, fc.n, sl.last(fc.n)); /* in flight under the products */
             sl.mma(sm.st[buf], acc, ncol, nacc);
             buf ^= 1;
@@ -1184,10 +1186,10 @@ k_tc_bwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
         if (!bwd_scan_chunk_end(g, c, beta, Cs, ns, dCe, dne, pbeta, j0, e0, ncol, sm, acc, dn)) continue;
         const BfCol A = opa(c), Bd = opb(c); /* the cursor is at (ci, 0) */
         for (int k0 = 0; k0 < c.n; k0 += KS) { /* the registers hold slice (ci, k0) */
+            if (k0 + KS < c.n) fk0 = k0 + KS; /* the cursor first, as in k_tc_fwd_scan_pf */
+            else next_product(ci - 1);
             sl.put(sm.s.st[buf], A, dk - j0, Bd, dv - e0, ncol, k0, c.n);
             __syncthreads(); /* the stage is complete; every warp is done with the other one */
-            if (k0 + KS < c.n) fk0 = k0 + KS;
-            else next_product(ci - 1);
             if (fon) sl.fetch(opa(fc), opb(fc), ncol, opx(fc), fk0, fc.n, sl.last(fc.n)); /* under the products */
             sl.mma(sm.s.st[buf], acc, ncol, dn);
             buf ^= 1;
