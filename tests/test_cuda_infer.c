@@ -224,6 +224,7 @@ TEST(fp32_batched_decode_in_any_order_equals_one_at_a_time) {
  * to the sum of their two bounds against the CPU (triangle inequality). */
 static void bf16_cases(int tc) {
     swax_rng_seed(&rng, 13, 0);
+    unsetenv("SWAX_MLSTM_SCAN"); /* the default scans, whatever the caller's environment */
     for (int ci = 0; ci < NCASES; ci++) {
         const Case *k = &cases[ci];
         SwaxModel *cm = cpu_model(k, 200 + ci), *gm = gpu_twin(cm, "cuda");
@@ -245,6 +246,19 @@ static void bf16_cases(int tc) {
         free(trn);
         CHECK_REL(gpu, cpu, (size_t)T * V, tol, "case %d: bf16 GPU prefill vs CPU (bf16 training forward %.2g)", ci,
                   e_train);
+        if (tc) { /* the mLSTM scans that prefetch the next chunk (SWAX_MLSTM_SCAN=pf) on prefill's state-in/out
+                   * path (pieces carried through C0 / C1, in place): the same bits */
+            float *pf = malloc(sizeof(float) * T * V);
+            SwaxState *ps;
+            CHECK(swax_state_create(gm, 1, k->window, &ps) == 0);
+            setenv("SWAX_MLSTM_SCAN", "pf", 1);
+            CHECK(prefill_cut(gm, ps, 0, tok, cut, np, k->chunk, pf) == 0);
+            unsetenv("SWAX_MLSTM_SCAN");
+            CHECKF(!memcmp(pf, gpu, sizeof(float) * T * V), "case %d: prefill with SWAX_MLSTM_SCAN=pf differs (rel %.3g)",
+                   ci, rel_err(pf, gpu, (size_t)T * V));
+            swax_state_free(ps);
+            free(pf);
+        }
         swax_state_reset(gs, 0);
         int seq = 0;
         for (int t = 0; t < T; t++) CHECK(swax_decode(gm, gs, &seq, tok + t, 1, dec + (size_t)t * V) == 0);
