@@ -6,7 +6,7 @@
 # logs.tgz under $OUT (the device returns few files). Needs .gpu/bundle.tar.xz
 # (scripts/gpu_bundle.sh) and, for the baselines, .baseline/ (mlstm_kernels/, fla/).
 #   BUDGET=560 scripts/gpu_session.sh [SECTION ...]     sections: tests train gemm kernels profile
-#                                                       baseline infer decode ncu quick sanitize cpu (default:
+#                                                       baseline infer decode ncudec ncu quick sanitize cpu (default:
 #                                                       tests train gemm kernels profile baseline infer)
 # e.g. run(command="BUDGET=540 scripts/gpu_session.sh", carry=[".gpu", ".baseline"])
 set -u
@@ -178,21 +178,30 @@ PY
         at "train w$w SWAX_GEMM_PICKS: $(bt "SWAX_GEMM_PICKS=$L/gemm_picks.txt" $w)"
       done
       at "gemm done" ;;
+    ncudec)
+      # a 1.4b decode step at batch 1, kernel by kernel inside its CUDA graph (run 10: 1.913 ms a step,
+      # 0.475 of the HBM bound; the synchronised profile cannot tell the products' time from the small
+      # kernels' or from the gaps between kernels): one metric, caches and clocks as in a real run
+      NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
+      if [ -n "$NCU" ]; then
+        for ab in X=1 SWAX_DECODE_FUSED=1; do
+          [ "$(left)" -gt 60 ] || break
+          timeout "$(tmo 150)" env $ab "$NCU" --graph-profiling node --cache-control none --clock-control none \
+            --metrics gpu__time_duration.sum,dram__bytes_read.sum --launch-count 600 \
+            --kernel-name "regex:k_gemv|k_rope_rows|k_attn_d|k_mlstm_step|gates_fwd|mlstm_out_fwd|k_argmax|embed_fwd" \
+            --csv --page raw "$B" bench infer --device cuda --preset 1.4b --batch 1 --max-context 4096 --steps 8 \
+            > "$L/ncu_decode_${ab%%=*}.csv" 2> "$L/ncu_decode_${ab%%=*}.err"
+          python3 scripts/ncu_decode_step.py "$L/ncu_decode_${ab%%=*}.csv" 2>&1 | sed "s/^/$ab /" >> "$S" || true
+        done
+        at "ncu decode done"
+      else at "ncu: not on this machine"; fi
+      pack ;;
     ncu)
       # Nsight Compute, one launch each: the default (wgmma) SWA kernels at w = 2048 (bench kernels runs
       # each ten times a window, w 128 first; the old version's mma.sync kernels have other names) and
       # the mLSTM forward at chunk 64; speed of light, stalls, occupancy
       NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -n1)
       if [ -n "$NCU" ]; then
-        # a 1.4b decode step at batch 1, kernel by kernel inside its CUDA graph (run 10: 1.913 ms a step,
-        # 0.475 of the HBM bound; the synchronised profile cannot tell the products' time from the small
-        # kernels' or from the gaps between kernels): one metric, caches and clocks as in a real run
-        timeout "$(tmo 150)" "$NCU" --graph-profiling node --cache-control none --clock-control none \
-          --metrics gpu__time_duration.sum,dram__bytes_read.sum --launch-count 600 \
-          --kernel-name "regex:k_gemv|k_rope_rows|k_attn_d|k_mlstm_step|gates_fwd|mlstm_out_fwd|k_argmax|embed_fwd" \
-          --csv --page raw "$B" bench infer --device cuda --preset 1.4b --batch 1 --max-context 4096 --steps 8 \
-          > "$L/ncu_decode.csv" 2> "$L/ncu_decode.err"
-        python3 scripts/ncu_decode_step.py "$L/ncu_decode.csv" >> "$S" 2>&1 || true
         # the training step's cross-entropy and RMSNorm backward (run 10: rewriting both for more loads
         # in flight gave nothing; where does their time go?), one launch each inside bench train
         for ks in xent_train_kernel:8 rmsnorm_bwd_rows_kernel:60; do
