@@ -143,6 +143,43 @@ TEST(make_names_a_missing_library) {
     CHECK(sh(a) == 0);
 }
 
+/* The GPU call's scripts cannot be run here (no GPU), so what can rot without one is checked: the
+ * shell scripts parse, and the Nsight Compute summary of a decode step (scripts/ncu_decode_step.py)
+ * reads a raw CSV as ncu writes it (a units row, quoted names with arguments, a step per k_argmax)
+ * and sums the last complete step per kernel, telling products apart by the bytes they read. */
+TEST(gpu_call_scripts_parse_and_summarise) {
+    setup();
+    CHECKF(sh("bash -n scripts/gpu_session.sh && bash -n scripts/gpu_prepare.sh && bash -n scripts/gpu_bundle.sh") == 0,
+           "%s", out_buf);
+    char csv[512], a[1024];
+    snprintf(csv, sizeof csv, "%s/ncu.csv", tmp);
+    FILE *f = fopen(csv, "w");
+    SWAX_ASSERT(f);
+    fprintf(f, "\"ID\",\"Kernel Name\",\"dram__bytes_read.sum\",\"gpu__time_duration.sum\"\n\"\",\"\",\"Mbyte\",\"nsecond\"\n");
+    int id = 0;
+    fprintf(f, "\"%d\",\"embed_fwd_kernel<float>(float *, const int *, const float *, int)\",\"0.01\",\"1,500\"\n", id++);
+    for (int step = 0; step < 3; step++) { /* the last complete step: products of 45 and 8 MB, a rope, an argmax */
+        const double t45 = step == 2 ? 20000 : 99999;
+        fprintf(f, "\"%d\",\"void k_gemv_bf16<1>(GemvArgs)\",\"45.1\",\"%.0f\"\n", id++, t45);
+        fprintf(f, "\"%d\",\"k_rope_rows(SwaxInferAttnCall)\",\"0.01\",\"2000\"\n", id++);
+        fprintf(f, "\"%d\",\"void k_gemv_bf16<1>(GemvArgs)\",\"8.4\",\"5000\"\n", id++);
+        fprintf(f, "\"%d\",\"void k_gemv_bf16<1>(GemvArgs)\",\"8.4\",\"5000\"\n", id++);
+        fprintf(f, "\"%d\",\"k_argmax(int *, const float *, int, int)\",\"0.2\",\"3000\"\n", id++);
+    }
+    fclose(f);
+    snprintf(a, sizeof a, "${SWAX_PYTHON:-python3} scripts/ncu_decode_step.py %s", csv);
+    const int rc = sh(a);
+    /* the step after the second argmax: 20 + 2 + 5 + 5 + 3 = 35 us; 45.1 MB in 20 us = 2255 GB/s */
+    CHECKF(rc == 0 && strstr(out_buf, "step of 5 kernels, their durations sum to 35.0 us") &&
+               strstr(out_buf, "k_gemv_bf16 45 MB") && strstr(out_buf, "2255 GB/s") &&
+               strstr(out_buf, "k_gemv_bf16 8 MB") && strstr(out_buf, "2 launches      10.0 us") &&
+               strstr(out_buf, "steps seen: 3"),
+           "rc %d: %s", rc, out_buf);
+    snprintf(a, sizeof a, "echo 'no,rows' > %s/bad.csv && ${SWAX_PYTHON:-python3} scripts/ncu_decode_step.py %s/bad.csv",
+             tmp, tmp);
+    CHECKF(sh(a) == 1 && strstr(out_buf, "no kernel rows"), "%s", out_buf);
+}
+
 /* A CPU with AVX2 + FMA where OpenBLAS fell back to its SSE kernels (as on VMs that hide the
  * CPU model): swax says so and restarts with a better OPENBLAS_CORETYPE; an explicit one is kept */
 TEST(openblas_fallback_kernels_are_replaced) {
