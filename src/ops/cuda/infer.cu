@@ -335,6 +335,20 @@ __global__ void __launch_bounds__(DNW * 32) k_attn_decode(SwaxInferAttnCall c) {
     }
 }
 
+/* The one-launch decode kernels' arrival (every thread of the block calls it):
+ * this block's global writes made visible, then one atomic increment of *cnt;
+ * true in the block that arrives n-th, which then sees every other block's
+ * writes. That block sets *cnt back to zero when done (for the next launch). */
+__device__ __forceinline__ bool last_to_arrive(unsigned *cnt, unsigned n) {
+    __shared__ int s_last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) s_last = atomicAdd(cnt, 1u) == n - 1;
+    __syncthreads();
+    if (s_last) __threadfence();
+    return s_last;
+}
+
 /* The splits of (head h, row r) merged in split order (thread d < dh: column
  * d; at least DP threads): out = Σ_s e^{M_s − M} acc_s / Σ_s e^{M_s − M} l_s.
  * Then the row's k (rotated: kp, this head's dh values) and v into ring slot
@@ -394,7 +408,6 @@ __global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int k
                                                       unsigned *arrived) {
     constexpr int NC = DP / 32, KG = DS_T / DP > 1 ? DS_T / DP : 1, CPT = DP / DS_T > 1 ? DP / DS_T : 1;
     __shared__ float s_q[DP], s_e[DS_KMAX], s_acc[KG][DP], s_l, s_kp[FUSED ? DP : 1];
-    __shared__ int s_last;
     if (FUSED) swax_pdl_trigger(); /* the output product, launched with PDL, may start loading weights (gemv.cu) */
     const int sp = blockIdx.x, h = blockIdx.y, r = blockIdx.z, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int dh = c.dh, w = c.window, HD = c.H * dh;
@@ -488,14 +501,9 @@ __global__ void __launch_bounds__(DS_T) k_attn_dsplit(SwaxInferAttnCall c, int k
         o[2 + d] = a;
     }
     if (FUSED) { /* the last split of (head, row) to arrive merges them all, in split order */
-        __threadfence(); /* this block's partials before its arrival */
-        __syncthreads();
         const int nact = (int)((p - lo) / ks) + 1;
         unsigned *cnt = arrived + (size_t)r * c.H + h;
-        if (tid == 0) s_last = atomicAdd(cnt, 1u) == (unsigned)(nact - 1);
-        __syncthreads();
-        if (!s_last) return;
-        __threadfence(); /* the other splits' partials after their arrivals */
+        if (!last_to_arrive(cnt, (unsigned)nact)) return;
         attn_merge<DP>(c, ks, nsplit, part, h, r, s_kp);
         if (tid == 0) *cnt = 0u; /* ready for the next launch */
     }
@@ -600,7 +608,7 @@ __global__ void k_mlstm_step_state(SwaxInferStepCall c) {
  * with the previous kernel's arithmetic (the same bits of C) and writes its
  * partial h_e = Σ_{j in split} C'_je q̃_j (j order) to part. */
 constexpr int ST_T = 256;
-template <bool FUSED> __device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *part, int h, int r);
+__device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *part, int h, int r);
 template <bool FUSED>
 __global__ void __launch_bounds__(ST_T)
     k_mlstm_step_split(SwaxInferStepCall c, int jt, int nsplit, float *part, unsigned *arrived) {
@@ -633,15 +641,9 @@ __global__ void __launch_bounds__(ST_T)
         o[e] = hacc;
     }
     if (FUSED) { /* the last split of (head, row) to arrive merges them (at least STEP_ET threads) */
-        __shared__ int s_last;
-        __threadfence(); /* this block's partials (and its rows of C) before its arrival */
-        __syncthreads();
         unsigned *cnt = arrived + (size_t)r * c.NH + h;
-        if (tid == 0) s_last = atomicAdd(cnt, 1u) == (unsigned)(nsplit - 1);
-        __syncthreads();
-        if (!s_last) return;
-        __threadfence(); /* the other splits' partials after their arrivals */
-        step_merge<true>(c, nsplit, part, h, r);
+        if (!last_to_arrive(cnt, (unsigned)nsplit)) return;
+        step_merge(c, nsplit, part, h, r);
         if (tid == 0) *cnt = 0u; /* ready for the next launch */
     }
 }
@@ -650,14 +652,13 @@ __global__ void __launch_bounds__(ST_T)
  * the previous kernel (same order, same bits), h_e = Σ_s part_s (split order;
  * one split gives the previous kernel's bits), then n' and m' written. */
 __global__ void __launch_bounds__(STEP_ET) k_mlstm_step_merge(SwaxInferStepCall c, int nsplit, const float *part) {
-    step_merge<false>(c, nsplit, part, blockIdx.x, blockIdx.y);
+    step_merge(c, nsplit, part, blockIdx.x, blockIdx.y);
 }
 
 /* The merge of (head h, row r) by a block of at least STEP_ET threads: den over
  * the first STEP_ET (the sum of swax_block_sum over STEP_ET threads: more
- * threads add exact zeros), h over all; FUSED: partials through L2 (__ldcg:
- * other blocks of the launch wrote them). */
-template <bool FUSED>
+ * threads add exact zeros), h over all. The partials are read through L2
+ * (__ldcg: in the one-launch kernel other blocks of the launch wrote them). */
 __device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *part, int h, int r) {
     __shared__ float red[32];
     const int tid = threadIdx.x, dk = c.dk, dv = c.dv;
@@ -680,8 +681,8 @@ __device__ void step_merge(const SwaxInferStepCall &c, int nsplit, const float *
     const float inv = 1.0f / ((ad >= em ? ad : em) + c.eps);
     const float *pp = part + ((size_t)r * c.NH + h) * nsplit * dv;
     for (int e = tid; e < dv; e += (int)blockDim.x) {
-        float a = FUSED ? __ldcg(pp + e) : pp[e];
-        for (int x = 1; x < nsplit; x++) a = __fadd_rn(a, FUSED ? __ldcg(pp + (size_t)x * dv + e) : pp[(size_t)x * dv + e]);
+        float a = __ldcg(pp + e);
+        for (int x = 1; x < nsplit; x++) a = __fadd_rn(a, __ldcg(pp + (size_t)x * dv + e));
         c.h[(size_t)r * c.NH * dv + (size_t)h * dv + e] = a * inv;
     }
     if (tid == 0) *s.m = mn;
@@ -741,17 +742,16 @@ constexpr int SCR_CNT_STEP = SWAX_SCRATCH_SLOTS - 5;
 static_assert(SCR_CNT_STEP > SWAX_SCRATCH_GDN, "infer.cu's scratch slots collide with the enum");
 
 /* n arrival counters in scratch slot `slot`, zero: zeroed when the arena is new
- * or grew (a memset queued before the first kernel that uses them; growth is
- * told by the scratch epoch, as a regrown arena may come back at the same
- * address), and every one-launch kernel's last block sets its counter back to
+ * or grew (a memset queued before the first kernel that uses them; told by the
+ * scratch epoch, which only an allocation moves, even one that comes back at
+ * the same address), and every one-launch kernel's last block sets its counter back to
  * zero. A graph's warm-up step runs before its capture with the same sizes
  * (and the same SWAX_DECODE_FUSED), so no allocation is ever captured. */
 static unsigned *arrival_counters(int slot, size_t n) {
-    static void *arena[SWAX_SCRATCH_SLOTS];
     static size_t zeroed[SWAX_SCRATCH_SLOTS];
     const unsigned long ep = swax_cuda_scratch_epoch();
     unsigned *p = static_cast<unsigned *>(swax_cuda_scratch(slot, sizeof(unsigned) * n));
-    if (p != arena[slot] || swax_cuda_scratch_epoch() != ep) arena[slot] = p, zeroed[slot] = 0;
+    if (swax_cuda_scratch_epoch() != ep) zeroed[slot] = 0; /* this call (re)allocated the slot */
     if (n > zeroed[slot]) {
         SWAX_CUDA_CHECK(
             cudaMemsetAsync(p + zeroed[slot], 0, sizeof(unsigned) * (n - zeroed[slot]), swax_cuda_stream()));
@@ -814,17 +814,13 @@ static int decode_split_keys(const SwaxInferAttnCall *c) {
     return (int)(ks < 1 ? 1 : ks > DS_KMAX ? DS_KMAX : ks);
 }
 
-/* whether the split decode takes this call's shape */
-static bool decode_split_fits(const SwaxInferAttnCall *c) {
-    const int ks = decode_split_keys(c);
-    const long nsplit = (c->window + ks - 1) / ks;
+/* whether the split decode takes this call's shape of nsplit splits */
+static bool decode_split_fits(const SwaxInferAttnCall *c, long nsplit) {
     return (long)c->R * c->H * nsplit <= 65536 && c->R <= 65535 && c->H <= 65535;
 }
 
 /* The split decode (decode_split_fits): rope, split, merge; or one launch (fused) */
-template <int DP> void launch_decode_split(const SwaxInferAttnCall *c, bool fused) {
-    const int ks = decode_split_keys(c);
-    const long nsplit = (c->window + ks - 1) / ks;
+template <int DP> void launch_decode_split(const SwaxInferAttnCall *c, int ks, long nsplit, bool fused) {
     cudaStream_t st = swax_cuda_stream();
     float *part = static_cast<float *>(
         swax_cuda_scratch(SCR_DEC_ATTN, sizeof(float) * (size_t)c->R * c->H * (size_t)nsplit * (DP + 2)));
@@ -890,7 +886,10 @@ static void infer_attn(const SwaxInferAttnCall *c, bool table_bf16) {
     const bool tc = c->seq >= 0 && prefill_tc(c, table_bf16);
     if (tc) prefill_attn_tc(c, st);
     /* decode: split kernels (use_split) where the shape fits, in one launch (rope included) when fused */
-    const bool split = c->seq < 0 && use_split((long)c->R * c->H) && decode_split_fits(c);
+    int ks = 0;
+    long nsplit = 0;
+    if (c->seq < 0) ks = decode_split_keys(c), nsplit = (c->window + ks - 1) / ks;
+    const bool split = c->seq < 0 && use_split((long)c->R * c->H) && decode_split_fits(c, nsplit);
     const bool fused = split && decode_fused();
     if (!fused) {
         const size_t nrope = (size_t)c->R * (c->dh / 2);
@@ -908,9 +907,9 @@ static void infer_attn(const SwaxInferAttnCall *c, bool table_bf16) {
         k_ring_write<<<c->R - first, 128, 0, st>>>(*c, first);
         SWAX_CUDA_LAUNCHED();
     } else if (split) { /* decode: the ring write is in the launch sequence of the kernel taken */
-        if (c->dh <= 64) launch_decode_split<64>(c, fused);
-        else if (c->dh <= 128) launch_decode_split<128>(c, fused);
-        else launch_decode_split<256>(c, fused);
+        if (c->dh <= 64) launch_decode_split<64>(c, ks, nsplit, fused);
+        else if (c->dh <= 128) launch_decode_split<128>(c, ks, nsplit, fused);
+        else launch_decode_split<256>(c, ks, nsplit, fused);
     } else {
         if (c->dh <= 64) launch_decode<64>(c);
         else if (c->dh <= 128) launch_decode<128>(c);
