@@ -410,6 +410,12 @@ struct Ops16 {
     uint16_t *qt, *kb, *vb, *wk, *aq, *dn;
 };
 
+/* A (tokens, ld) bf16 operand of chunk c as a product operand over its tokens: element (r, s) =
+ * x[(c.tok0 + s)·ld + off + r], rows up to ld - off (the scans: off j0 of dk, or e0 of dv) */
+__device__ __forceinline__ BfCol chunk_col(const uint16_t *x, const Chunk &c, int off, int ld) {
+    return BfCol{x + c.tok0 * ld + off, ld, ld - off, c.n};
+}
+
 /* ------------------------------------------------------------------ forward */
 
 /* The scans and the dQ kernel are instantiated for k slices of 32 and of 64 (SWAX_MLSTM_KS: at 64
@@ -482,9 +488,8 @@ k_tc_fwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         if (!chunk_of(g, chunks, flag, bh, ci, c)) break;
         if (!scan_chunk_start(c, beta, Cs, ns, j0, e0, dk, dv, ncol, acc, nacc)) continue;
         /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] */
-        const BfCol A{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n};
-        const BfCol Bv{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n};
-        gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bv, dv - e0, ncol, XOne(), nacc, sm);
+        gemm_tc<1, KS>(acc, 0, c.n, chunk_col(o.wk, c, j0, dk), dk - j0, chunk_col(o.vb, c, e0, dv), dv - e0, ncol,
+                       XOne(), nacc, sm);
     }
     if (g.C1) /* the state after the last chunk (k_tc_chain set its CARRY) */
         scan_tile_store(g.C1 + sb, g.n1 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
@@ -512,8 +517,8 @@ k_tc_fwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
     const size_t sb = (size_t)bh * dk * dv; /* this (b, h)'s state in C0 / C1 (inference) */
     if (g.C0) scan_tile_load(g.C0 + sb, g.n0 + (size_t)bh * dk, j0, e0, dk, dv, ncol, acc, nacc);
     /* A(j, s) = (w∘k)_s[j], B(s, e) = v_s[e] of a chunk */
-    auto opa = [&](const Chunk &c) { return BfCol{o.wk + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
-    auto opb = [&](const Chunk &c) { return BfCol{o.vb + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
+    auto opa = [&](const Chunk &c) { return chunk_col(o.wk, c, j0, dk); };
+    auto opb = [&](const Chunk &c) { return chunk_col(o.vb, c, e0, dv); };
     /* the fetch cursor: the slice at fk0 of chunk fc, or none */
     Chunk fc;
     int fk0 = 0;
@@ -1138,9 +1143,8 @@ k_tc_bwd_scan(Geo g, const int *chunks, const int *flag, const float *beta, Ops1
         chunk_of(g, chunks, flag, bh, ci, c);
         if (!bwd_scan_chunk_end(g, c, beta, Cs, ns, dCe, dne, pbeta, j0, e0, ncol, sm, acc, dn)) continue;
         /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i */
-        const BfCol A{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n};
-        const BfCol Bd{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n};
-        gemm_tc<1, KS>(acc, 0, c.n, A, dk - j0, Bd, dv - e0, ncol, XVec{dden + c.tok0, c.n}, dn, sm.s);
+        gemm_tc<1, KS>(acc, 0, c.n, chunk_col(o.aq, c, j0, dk), dk - j0, chunk_col(o.dn, c, e0, dv), dv - e0, ncol,
+                       XVec{dden + c.tok0, c.n}, dn, sm.s);
     }
 }
 
@@ -1158,8 +1162,8 @@ k_tc_bwd_scan_pf(Geo g, const int *chunks, const int *flag, const float *beta, O
     const bool ncol = et == 0;
     float acc[4][4] = {}, dn = 0.f;
     /* A(j, i) = (α q̃)_i[j], B(i, e) = dnum_i[e], x(i) = dden_i of a chunk */
-    auto opa = [&](const Chunk &c) { return BfCol{o.aq + c.tok0 * dk + j0, dk, dk - j0, c.n}; };
-    auto opb = [&](const Chunk &c) { return BfCol{o.dn + c.tok0 * dv + e0, dv, dv - e0, c.n}; };
+    auto opa = [&](const Chunk &c) { return chunk_col(o.aq, c, j0, dk); };
+    auto opb = [&](const Chunk &c) { return chunk_col(o.dn, c, e0, dv); };
     auto opx = [&](const Chunk &c) { return XVec{dden + c.tok0, c.n}; };
     /* the fetch cursor: the slice at fk0 of chunk fc, or none */
     Chunk fc;
