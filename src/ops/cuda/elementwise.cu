@@ -788,7 +788,7 @@ __device__ __forceinline__ float xent_dlogit(float zz, float l, float cap, float
     return v;
 }
 
-/* The fast arithmetic of xent_train_kernel for bf16 logits (FAST: 0 < cap <=
+/* The fast arithmetic of xent_train_kernel for bf16 logits (FAST: 1 <= cap <=
  * XENT_FAST_CAP; opt-in, SWAX_XENT_FAST=1, until a GPU run has timed and
  * checked it: test cuda_bf16_xent_fast_matches_accurate). The logits are rounded to
  * 8 significant bits, so the accurate tanhf and expf (19 and 11 instructions
@@ -974,7 +974,7 @@ __global__ void __launch_bounds__(1024) xent_bwd_kernel(T *logits, const float *
  *              bf16 logits half the bytes (100 KB at V = 50,304), so two blocks
  *              an SM, each one's second pass beside the other's loads.
  * d logits go to z in fp32 when w32, to dbf in bf16 when dbf; z is never
- * written with the capped row. FAST (bf16 logits, 0 < cap <= XENT_FAST_CAP):
+ * written with the capped row. FAST (bf16 logits, 1 <= cap <= XENT_FAST_CAP):
  * the arithmetic of XentFast above, within ~1e-5 of the capped logits instead
  * of the same bits as xent_fwd + xent_bwd. SASS (sm_90a, W = 4, the dynamic
  * path of the main loops: every id used, no new maximum), instructions an
