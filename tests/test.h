@@ -47,15 +47,22 @@ extern int g_test_failed;
         }                                                                           \
     } while (0)
 
-/* |a-b| <= atol + rtol*|b| for every element; reports the worst. */
-#define CHECK_CLOSE(a, b, n, atol, rtol)                                            \
+/* wi (a long) = the index of the element farthest outside |a-b| <= atol + rtol*|b|, or -1 */
+#define WORST_OUTSIDE(a, b, n, atol, rtol, wi)                                      \
     do {                                                                            \
-        double worst_ = 0; long wi_ = -1;                                           \
+        double worst_ = 0; (wi) = -1;                                               \
         for (long i_ = 0; i_ < (long)(n); i_++) {                                   \
             double d_ = fabs((double)(a)[i_] - (double)(b)[i_]);                    \
             double lim_ = (atol) + (rtol) * fabs((double)(b)[i_]);                  \
-            if (!(d_ <= lim_) && (wi_ < 0 || d_ - lim_ > worst_)) { worst_ = d_ - lim_; wi_ = i_; } \
+            if (!(d_ <= lim_) && ((wi) < 0 || d_ - lim_ > worst_)) { worst_ = d_ - lim_; (wi) = i_; } \
         }                                                                           \
+    } while (0)
+
+/* |a-b| <= atol + rtol*|b| for every element; reports the worst. */
+#define CHECK_CLOSE(a, b, n, atol, rtol)                                            \
+    do {                                                                            \
+        long wi_;                                                                   \
+        WORST_OUTSIDE(a, b, n, atol, rtol, wi_);                                    \
         CHECKF(wi_ < 0, "%s vs %s: element %ld: %.9g vs %.9g", #a, #b, wi_,         \
                wi_ >= 0 ? (double)(a)[wi_] : 0.0, wi_ >= 0 ? (double)(b)[wi_] : 0.0); \
     } while (0)

@@ -164,17 +164,6 @@ TEST(blocked_equals_reference) {
     }
 }
 
-/* index of the worst element outside |a - b| <= atol + rtol·|b|, or -1 */
-static long worst_outside(const float *a, const float *b, long n, double atol, double rtol) {
-    long wi = -1;
-    double worst = 0;
-    for (long i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - (double)b[i]), lim = atol + rtol * fabs((double)b[i]);
-        if (!(d <= lim) && (wi < 0 || d - lim > worst)) worst = d - lim, wi = i;
-    }
-    return wi;
-}
-
 /* Each implementation behind swax_swa_*_blocked_f (the tiled vector kernels and the BLAS blocks)
  * equals the reference kernels: dh 16 to 256 (the tiled path's), window 1, windows around the
  * 8-row score groups and the 32-row tiles, window >= T, T not a multiple of 32, 16 or 8,
@@ -223,9 +212,10 @@ TEST(tiled_and_blas_equal_reference) {
             /* peaked rows (amplitude 3: scores of ±10) carry the scores' rounding (~1e-5 of them)
              * into outputs and gradients of a few units: the absolute tolerance follows amp³ */
             const double at = amp > 1 ? 2e-6 * amp * amp * amp : 2e-6;
-            const long wo = worst_outside(o2, o1, (long)T * dh, at, 2e-5);
-            const long wl = worst_outside(l2, l1, T, at, 2e-6);
-            const long wd = worst_outside(d2, d1, n, 2.5 * at, 2e-5);
+            long wo, wl, wd;
+            WORST_OUTSIDE(o2, o1, (long)T * dh, at, 2e-5, wo);
+            WORST_OUTSIDE(l2, l1, T, at, 2e-6, wl);
+            WORST_OUTSIDE(d2, d1, n, 2.5 * at, 2e-5, wd);
             CHECKF(wo < 0, "cfg %d (T %d w %d dh %d) impl %s: out[%ld] %.9g vs %.9g", c, T, w, dh,
                    impl ? "blas" : "tiled", wo, o2[wo < 0 ? 0 : wo], o1[wo < 0 ? 0 : wo]);
             CHECKF(wl < 0, "cfg %d (T %d w %d dh %d) impl %s: lse[%ld] %.9g vs %.9g", c, T, w, dh,
