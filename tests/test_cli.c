@@ -205,4 +205,16 @@ TEST(openblas_fallback_kernels_are_replaced) {
            "an explicit OPENBLAS_CORETYPE was overridden: %s", out_buf);
 }
 
+/* Decode at a batch above infer.c's few-row product runs its first fp32 products inside a parallel
+ * region: the choice between oneDNN and OpenBLAS was read there before it was made, and a thread called
+ * oneDNN's sgemm before the library was loaded (a crash at 2 threads, every run, until ops_cpu.c made
+ * the choice under pthread_once). */
+TEST(batched_decode_bench_runs_on_two_threads) {
+    for (int i = 0; i < 2; i++) {
+        const int rc = run("bench infer --preset bench-cpu --threads 2 --batch 1,40 --max-context 1 --steps 4");
+        CHECKF(rc == 0, "exit %d: %s", rc, out_buf);
+        CHECKF(strstr(out_buf, "\"infer_decode_batch\", \"batch\": 40") != NULL, "no batch-40 line: %s", out_buf);
+    }
+}
+
 RUN_TESTS()

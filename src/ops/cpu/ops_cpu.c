@@ -30,24 +30,32 @@ static size_t cpu_mem_used(void) { return 0; }
 /* The model's fp32 products: oneDNN's sgemm where libdnnl.so.2 loads (measured faster than
  * OpenBLAS 0.3.21 on bench-cpu: +8-16% on 2 Zen 4 cores, +19-28% on the GPU machine's 16 Xeon
  * cores; the same loss to 9 digits at 1, 2, 8 and 16 threads), else OpenBLAS; SWAX_SGEMM=openblas
- * or =onednn chooses (decided on the first product). The cells' small tiles stay on OpenBLAS. */
+ * or =onednn chooses (decided once, before the first product). The cells' small tiles stay on
+ * OpenBLAS. The choice is made under pthread_once: decode's first products run inside a parallel
+ * region (infer.c: mm), and a thread that saw the choice before oneDNN was loaded called a null
+ * function pointer (bench infer at 2 threads crashed every time). */
+static int use_onednn;
+static pthread_once_t sgemm_once = PTHREAD_ONCE_INIT;
+
+static void sgemm_choose(void) {
+    const char *e = getenv("SWAX_SGEMM");
+    const int asked = e && !strcmp(e, "onednn");
+#if defined(__SANITIZE_ADDRESS__)
+    /* the sanitizer build: OpenBLAS unless asked (LSan cannot scan a dlopen'd oneDNN's thread TLS) */
+    int want = asked;
+#else
+    int want = !(e && !strcmp(e, "openblas"));
+#endif
+    if (want && swax_onednn_sgemm_init()) {
+        if (asked) fprintf(stderr, "swax: SWAX_SGEMM=onednn: %s; OpenBLAS instead\n", swax_last_error());
+        want = 0;
+    }
+    use_onednn = want;
+}
+
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, long lda, const float *B, long ldb, float beta,
                   float *Cm, long ldc) {
-    static int use_onednn = -1;
-    if (use_onednn < 0) {
-        const char *e = getenv("SWAX_SGEMM");
-        const int asked = e && !strcmp(e, "onednn");
-#if defined(__SANITIZE_ADDRESS__)
-        /* the sanitizer build: OpenBLAS unless asked (LSan cannot scan a dlopen'd oneDNN's thread TLS) */
-        use_onednn = asked;
-#else
-        use_onednn = !(e && !strcmp(e, "openblas"));
-#endif
-        if (use_onednn && swax_onednn_sgemm_init()) {
-            if (asked) fprintf(stderr, "swax: SWAX_SGEMM=onednn: %s; OpenBLAS instead\n", swax_last_error());
-            use_onednn = 0;
-        }
-    }
+    pthread_once(&sgemm_once, sgemm_choose);
     if (use_onednn) swax_onednn_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, Cm, ldc);
     else
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
