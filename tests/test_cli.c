@@ -217,4 +217,23 @@ TEST(batched_decode_bench_runs_on_two_threads) {
     }
 }
 
+/* A thread sweep: one line per count, the second relative to the first, each with the host's own
+ * fp32 product rate and copy bandwidth at that count (what issue 9's scaling is read against). */
+TEST(thread_sweep_reports_the_host_beside_the_step) {
+    const int rc = run("bench train --preset tiny --batch 1 --seq 64 --steps 1 --threads 1,2");
+    CHECKF(rc == 0, "exit %d: %s", rc, out_buf);
+    const char *l2 = strstr(out_buf, "\"threads\": 2,");
+    CHECKF(l2 && strstr(out_buf, "\"threads\": 1,") < l2, "no lines for 1 and 2 threads: %s", out_buf);
+    if (!l2) return;
+    double g = 0, bw = 0, sp = 0;
+    const char *p = strstr(l2, "\"host_sgemm_gflops\": "), *q = strstr(l2, "\"host_copy_GBps\": "),
+               *e = strstr(l2, "\"speedup\": ");
+    CHECKF(p && q && e, "a sweep line without the host's figures: %s", l2);
+    if (!p || !q || !e) return;
+    sscanf(p, "\"host_sgemm_gflops\": %lf", &g);
+    sscanf(q, "\"host_copy_GBps\": %lf", &bw);
+    sscanf(e, "\"speedup\": %lf", &sp);
+    CHECKF(g > 0.5 && bw > 0.1 && sp > 0, "implausible figures: sgemm %g GFLOP/s, copy %g GB/s, speedup %g", g, bw, sp);
+}
+
 RUN_TESTS()

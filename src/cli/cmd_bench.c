@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "ops/cpu/blas_core.h"
 #include "ops/cpu/gemm_bf16.h"
+#include "ops/cpu/host_bench.h"
 #include "ops/ops.h"
 #include "infer/infer.h"
 #include "train/optim.h"
@@ -17,12 +18,21 @@ enum { MAX_SETS = 32 };
 static const char *bench_sets[MAX_SETS]; /* --set key=value over the preset (e.g. pattern=AD) */
 static int n_bench_sets;
 
-/* One bench-train figure at `threads`; base_threads > 0 (a sweep): adds the
- * speedup and scaling efficiency (speedup / thread ratio) relative to
- * base_threads, which ran at base_tps (0: this is that run).
- * The tokens/s go to *tps_out. */
+/* A thread sweep's first count and what it measured: tokens/s, and on the CPU
+ * the host's own fp32 product rate and copy bandwidth at that count. */
+typedef struct {
+    int threads; /* 0: not a sweep */
+    double tps, sgemm_gflops, copy_gbps;
+} SweepBase;
+
+/* One bench-train figure at `threads`. In a sweep (base->threads > 0) the line
+ * adds the speedup and scaling efficiency (speedup / thread ratio) relative to
+ * the base count, and on the CPU the host's own ceilings at this count beside
+ * their speedups: a 2048^3 fp32 product through the same library and a
+ * parallel memcpy (host_bench.h), so that the training's scaling can be read
+ * against what the machine gives. The first count fills *base. */
 static int bench_train(const char *preset, int B, int T, int window, int chunk, int steps, int threads,
-                       const char *device, int recompute, int base_threads, double base_tps, double *tps_out) {
+                       const char *device, int recompute, SweepBase *base) {
     SwaxConfig c;
     int rc = swax_config_preset(preset, &c);
     for (int i = 0; i < n_bench_sets && !rc; i++) rc = swax_config_set(&c, bench_sets[i]);
@@ -71,14 +81,23 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9, (double)loss);
     if (!strcmp(device, "cpu")) printf(", \"blas_core\": \"%s\"", swax_blas_corename());
     if (!strcmp(device, "cpu-bf16")) printf(", \"bf16_gemm\": \"%s\"", swax_bf16_gemm_impl());
-    if (base_threads > 0) { /* a sweep; its first line is the base itself */
-        const double sp = base_tps > 0 ? tps / base_tps : 1.0;
-        printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base_threads, sp,
-               sp * base_threads / threads);
+    if (base) { /* a sweep; its first line is the base itself */
+        const int first = base->threads == 0;
+        if (first) base->threads = threads, base->tps = tps;
+        const double sp = tps / base->tps;
+        printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base->threads, sp,
+               sp * base->threads / threads);
+        if (!strncmp(device, "cpu", 3)) {
+            const double g = swax_host_sgemm_gflops(), bw = swax_host_copy_gbps(threads, 5);
+            if (first) base->sgemm_gflops = g, base->copy_gbps = bw;
+            printf(", \"host_sgemm_gflops\": %.1f, \"host_sgemm_speedup\": %.3f, \"host_copy_GBps\": %.1f, "
+                   "\"host_copy_speedup\": %.3f",
+                   g, base->sgemm_gflops > 0 ? g / base->sgemm_gflops : 0, bw,
+                   base->copy_gbps > 0 ? bw / base->copy_gbps : 0);
+        }
     }
     printf("}\n");
     fflush(stdout);
-    if (tps_out) *tps_out = tps;
     if (swax_ops_profile_on()) swax_ops_profile_report(stdout, steps);
     swax_adamw_free(&opt);
     swax_model_free(m);
@@ -117,7 +136,9 @@ static void usage(FILE *f) {
             "                        [--steps 3] [--threads N[,N...]] [--device cpu|cpu-bf16|cuda|cuda-fp32] [--recompute]\n"
             "                        [--set key=value ...]   e.g. --set pattern=AD (Gated DeltaNet)\n"
             "                        --threads 1,2,4,8,16: a thread sweep, one line per count with tokens/s,\n"
-            "                        \"speedup\" and \"efficiency\" (speedup / thread ratio) relative to the first count\n"
+            "                        \"speedup\" and \"efficiency\" (speedup / thread ratio) relative to the first count;\n"
+            "                        on the CPU also the host's own scaling at each count: a 2048^3 fp32 product\n"
+            "                        (\"host_sgemm_gflops\") and a parallel memcpy (\"host_copy_GBps\"), with speedups\n"
             "       swax bench infer [--preset tiny] [--threads N] [--window W] [--chunk L] [--device cpu|cpu-bf16|cuda|cuda-fp32]\n"
             "                        [--batch 1,8,32] [--max-context N] [--steps N]\n"
             "                        (CPU: prefill at 1k, 32k, 1M (those <= --max-context), decode tokens/s at each\n"
@@ -183,14 +204,12 @@ int cmd_bench(int argc, char **argv) {
         }
         if (n_tlist <= 1)
             return bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps,
-                               (int)threads, device, recompute, 0, 0, NULL);
-        double base = 0; /* a sweep: one line per count, relative to the first */
+                               (int)threads, device, recompute, NULL);
+        SweepBase base = {0}; /* a sweep: one line per count, relative to the first */
         for (int i = 0; i < n_tlist; i++) {
-            double tps = 0;
             int rc = bench_train(preset ? preset : "bench-cpu", (int)B, (int)T, (int)w, (int)L, (int)steps,
-                                 (int)tlist[i], device, recompute, (int)tlist[0], i ? base : 0, &tps);
+                                 (int)tlist[i], device, recompute, &base);
             if (rc) return rc;
-            if (i == 0) base = tps;
         }
         return 0;
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "infer/infer.h"
+#include "ops/cpu/host_bench.h"
 #include "model/model.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -24,32 +25,8 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double copy_bandwidth(void) {
-    const size_t n = (size_t)256 << 20;
-    char *a = malloc(n), *b = malloc(n);
-    if (!a || !b) {
-        free(a), free(b);
-        return 0;
-    }
-    memset(a, 1, n);
-    memset(b, 2, n);
-    double best = 1e30;
-    for (int rep = 0; rep < 10; rep++) {
-        const double t0 = swax_time_sec();
-#pragma omp parallel num_threads(omp_get_num_procs())
-        {
-            const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            const size_t lo = n / nt * id, hi = id == nt - 1 ? n : n / nt * (id + 1);
-            memcpy(b + lo, a + lo, hi - lo);
-        }
-        const double dt = swax_time_sec() - t0;
-        if (dt < best) best = dt;
-    }
-    volatile char sink = b[n / 2];
-    (void)sink;
-    free(a), free(b);
-    return 2.0 * (double)n / best;
-}
+/* the host's copy bandwidth in bytes/s: one thread per processor, best of 10 */
+static double copy_bandwidth(void) { return swax_host_copy_gbps(0, 10) * 1e9; }
 
 static int load_model(const char *spec, SwaxModel **m) {
     struct stat st;
