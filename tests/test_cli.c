@@ -236,4 +236,23 @@ TEST(thread_sweep_reports_the_host_beside_the_step) {
     CHECKF(g > 0.5 && bw > 0.1 && sp > 0, "implausible figures: sgemm %g GFLOP/s, copy %g GB/s, speedup %g", g, bw, sp);
 }
 
+/* OMP_DYNAMIC=true let the runtime give a team fewer threads than asked (above the core count, or
+ * on a loaded machine): OpenBLAS's OpenMP build then hung under the mLSTM cell and oneDNN's products
+ * came out wrong without an error; nesting (OMP_MAX_ACTIVE_LEVELS > 1) started a team in every small
+ * loop of batched decode. swax now fixes both at load (ops_cpu.c: omp_policy): the same logits bit for
+ * bit, in bounded time, with or without the variables. */
+TEST(openmp_environment_does_not_change_results) {
+    setup();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "d=%s && %s init --preset bench-cpu --out $d/omp_m >/dev/null && "
+             "ids=$(seq -s, 3 7 2800) && "
+             "%s logits --model $d/omp_m --tokens \"$ids\" --out $d/plain.npy --threads 8 >/dev/null && "
+             "OMP_DYNAMIC=true OMP_MAX_ACTIVE_LEVELS=4 timeout 120 %s logits --model $d/omp_m --tokens \"$ids\" "
+             "--out $d/dyn.npy --threads 8 && cmp $d/plain.npy $d/dyn.npy",
+             tmp, bin(), bin(), bin());
+    const int rc = sh(cmd);
+    CHECKF(rc == 0, "exit %d (124: hung): %s", rc, out_buf);
+}
+
 RUN_TESTS()

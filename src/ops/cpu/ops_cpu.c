@@ -579,7 +579,22 @@ const SwaxOps *swax_ops_cpu_bf16(void) {
     return &t;
 }
 
+/* OpenMP as swax's code and its libraries assume it: a team has the threads it asks for, and a
+ * parallel region inside another runs on one thread. With OMP_DYNAMIC=true the runtime may give
+ * fewer (on a loaded machine, or above the core count): OpenBLAS's OpenMP build then waits forever
+ * for work no thread takes (a hang in exec_blas under the mLSTM cell), and oneDNN computed wrong
+ * products without an error (eval ppl 7.68 against 6.94). With nesting allowed (OMP_NESTED,
+ * OMP_MAX_ACTIVE_LEVELS > 1), every small loop inside batched decode's per-thread region started
+ * its own team: ~140 threads, 110 tokens/s against 14,400. Set before main (the initial thread's
+ * values are inherited by every team) and again by swax_set_threads. */
+static void omp_policy(void) {
+    omp_set_dynamic(0);
+    omp_set_max_active_levels(1);
+}
+__attribute__((constructor)) static void omp_policy_at_load(void) { omp_policy(); }
+
 void swax_set_threads(int n) {
+    omp_policy();
     if (n <= 0) return;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
