@@ -196,6 +196,63 @@ TEST(nan_loss_stops_and_keeps_last_checkpoint) {
     swax_model_free(m);
 }
 
+/* A folder that holds a run is not trained over without --resume (that overwrote its log and options
+ * and mixed two runs' checkpoints); a resume with no steps left says so and changes nothing; a run
+ * whose last step is skipped (--nan skip) still saves it (none was written: "checkpoint in" lied and
+ * --resume found nothing); --nan stop with no checkpoint yet does not claim one is kept. */
+TEST(run_folders_are_kept_and_every_end_saves) {
+    make_tmp();
+    char d[512], out[512], p[700];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(out, sizeof out, "%s/guard", tmp);
+    SwaxTrainOptions o;
+    small_opts(&o, out);
+    o.steps = 6, o.ckpt_every = 3, o.eval_every = 0;
+    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    snprintf(p, sizeof p, "%s/train.json", out);
+    char *before = NULL, *after = NULL;
+    size_t nb = 0, na = 0;
+    CHECK(swax_read_file(p, &before, &nb) == 0);
+    int rc = swax_train_run(&o); /* the same folder again, no --resume */
+    CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "already holds a training run") &&
+               strstr(swax_last_error(), "--resume"),
+           "rc %d: %s", rc, swax_last_error());
+    o.resume = 1; /* at step 6: --steps 6 is complete (nothing to do), --steps 5 and --stop-after 5 are errors */
+    rc = swax_train_run(&o);
+    CHECKF(rc == 0, "a complete run's resume: rc %d: %s", rc, swax_last_error());
+    o.steps = 5;
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "nothing to train"), "rc %d: %s", rc, swax_last_error());
+    o.steps = 12, o.stop_after = 5;
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "--stop-after 5"), "rc %d: %s", rc, swax_last_error());
+    CHECK(swax_read_file(p, &after, &na) == 0);
+    CHECK(na == nb && before && after && memcmp(before, after, nb) == 0);
+    free(before), free(after);
+    double loss[16];
+    CHECK(read_losses(out, loss, 16) == 6);
+    char ck[4200];
+    CHECK(swax_train_latest(out, ck, sizeof ck) == 0 && strstr(ck, "ckpt_00000006"));
+
+    /* the weights overflow at the first update: steps 2 and 3 are skipped, the run ends at 3 */
+    snprintf(out, sizeof out, "%s/skip_end", tmp);
+    small_opts(&o, out);
+    o.steps = 3, o.ckpt_every = 0, o.eval_every = 0, o.warmup = 0, o.clip = 0;
+    o.lr = 1e35, o.min_lr = 1e35, o.nan_policy = SWAX_NAN_SKIP;
+    rc = swax_train_run(&o);
+    CHECKF(rc == 0, "rc %d: %s", rc, swax_last_error());
+    CHECKF(swax_train_latest(out, ck, sizeof ck) == 0 && strstr(ck, "ckpt_00000003"), "no checkpoint at the end: %s",
+           swax_last_error());
+
+    snprintf(out, sizeof out, "%s/nan_first", tmp);
+    o.nan_policy = SWAX_NAN_STOP;
+    snprintf(o.out, sizeof o.out, "%s", out);
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_NUMERIC && strstr(swax_last_error(), "no checkpoint was written"), "rc %d: %s", rc,
+           swax_last_error());
+}
+
 TEST(bad_data_and_outputs_fail_cleanly) {
     make_tmp();
     char d[512], out[512], p[600];

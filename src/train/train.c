@@ -68,6 +68,47 @@ int swax_train_preset(const char *name, SwaxTrainOptions *o) {
 
 int swax_train_latest(const char *out, char *dir, size_t cap) { return swax_run_latest(out, dir, cap); }
 
+int swax_tr_check_fresh(const SwaxTrainOptions *o) {
+    char dir[4200];
+    if (o->resume) return 0;
+    if (swax_train_latest(o->out, dir, sizeof dir)) { /* no checkpoint there: a fresh folder */
+        swax_error_clear();
+        return 0;
+    }
+    return swax_error(SWAX_E_USAGE,
+                      "%s already holds a training run (%s): continue it with --resume, or train into another "
+                      "--out (or delete the folder first); a new run here would overwrite its log and options and "
+                      "mix its checkpoints with the old ones",
+                      o->out, dir);
+}
+
+int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double gnorm) {
+    char dir[4200];
+    const int have = swax_train_latest(o->out, dir, sizeof dir) == 0;
+    if (!have) swax_error_clear();
+    return swax_error(SWAX_E_NUMERIC, "step %ld: loss %g, gradient norm %g: training diverged; %s%s%s; lower --lr or use --nan skip",
+                      step, loss, gnorm, have ? "the last good checkpoint is kept (" : "no checkpoint was written before it",
+                      have ? dir : "", have ? ")" : "");
+}
+
+/* A resumed run must have steps left: 0 when it has; -1 when it is exactly complete (step == --steps:
+ * nothing to do, said on stderr; not an error, so that a finished run's resume command stays
+ * harmless); an error when --steps or --stop-after lies below the checkpoint's step (it trained nothing
+ * and saved the smaller --steps as the run's option). */
+int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir) {
+    if (step > o->steps)
+        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --steps %ld leaves nothing to train (give a larger --steps)",
+                          ckdir, step, o->steps);
+    if (o->stop_after && step >= o->stop_after)
+        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --stop-after %ld leaves nothing to train", ckdir, step,
+                          o->stop_after);
+    if (step == o->steps) {
+        if (!o->quiet) fprintf(stderr, "%s is at step %ld of --steps %ld: the run is complete, nothing to train\n", ckdir, step, o->steps);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the run's log: JSONL of every step, and the loss curve ---- */
 
 void swax_tr_hist_add(double **xs, double **ys, size_t *n, size_t *cap, double x, double y) {
@@ -223,6 +264,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     if (!(o->lr > 0) || !(o->min_lr >= 0)) return swax_error(SWAX_E_USAGE, "learning rates must be positive");
     SWAX_TRY(swax_window_schedule_validate(&o->sched));
     SWAX_TRY(swax_mkdir_p(o->out));
+    SWAX_TRY(swax_tr_check_fresh(o));
     swax_set_threads(o->threads);
     g_stop = 0;
     {
@@ -267,6 +309,10 @@ int swax_train_run(const SwaxTrainOptions *o) {
             if ((rc = swax_tr_load_sharded(ckdir, m, &prog, &opt))) goto done;
         } else if ((rc = swax_train_state_load(path, &prog, &opt))) goto done;
         swax_loader_seek(train, prog.data_pos);
+        if ((rc = swax_tr_check_steps_left(o, (long)prog.step, ckdir))) {
+            if (rc < 0) rc = 0; /* complete: nothing written */
+            goto done;
+        }
         if (!o->quiet) fprintf(stderr, "resuming %s at step %llu\n", ckdir, (unsigned long long)prog.step);
     }
     if (!swax_model_grads_dev(m)) {
@@ -314,42 +360,41 @@ int swax_train_run(const SwaxTrainOptions *o) {
         }
         if (rc) break;
         const double gnorm = swax_grad_norm(m); /* clipped inside the update (swax_adamw_step_scaled) */
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            if (o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10) {
-                fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step,
-                        loss, gnorm, skipped);
-                prog.step++;
-                prog.data_pos = swax_loader_position(train);
-                continue;
-            }
-            rc = swax_error(SWAX_E_NUMERIC,
-                            "step %ld: loss %g, gradient norm %g: training diverged; the last good checkpoint is "
-                            "kept (%s/latest); lower --lr or use --nan skip",
-                            step, loss, gnorm, o->out);
+        const int finite = isfinite(loss) && isfinite(gnorm);
+        if (!finite && !(o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10)) {
+            rc = swax_tr_diverged(o, step, loss, gnorm);
             break;
         }
-        swax_adamw_step_scaled(&opt, m, (float)lr, swax_clip_coef(gnorm, o->clip));
+        if (finite) {
+            swax_adamw_step_scaled(&opt, m, (float)lr, swax_clip_coef(gnorm, o->clip));
+            prog.tokens_seen += NT * o->accum;
+        } else {
+            fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step, loss,
+                    gnorm, skipped);
+        }
         prog.step++;
         prog.data_pos = swax_loader_position(train);
-        prog.tokens_seen += NT * o->accum;
-        const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
-        prog.elapsed_s = elapsed0 + now;
-        const double tps = (double)NT * o->accum / dt;
-        const double avg = now / (double)(prog.step - step0);
-        char devinfo[128] = "";
-        if (swax_model_on_device(m)) /* MFU against 989 TFLOP/s dense bf16 (H100/H200) */
-            snprintf(devinfo, sizeof devinfo, ", \"mfu\": %.4f, \"gpu_mem_mb\": %.0f",
-                     tps * swax_model_train_flops_per_token(cfg, o->T, w, o->chunk) / 989e12,
-                     swax_model_device_memory(m) / 1048576.0);
-        fprintf(log,
-                "{\"step\": %llu, \"loss\": %.6f, \"window\": %d, \"lr\": %.6e, \"grad_norm\": %.6f, "
-                "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f%s}\n",
-                (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
-                prog.elapsed_s, devinfo);
-        swax_tr_hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
+        /* a skipped step still ends the run, or saves, where it falls on the schedule */
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
-        swax_tr_progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step), tty,
-                 (long)prog.step == step0 + 1 || last || g_stop, &thr);
+        if (finite) {
+            const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
+            prog.elapsed_s = elapsed0 + now;
+            const double tps = (double)NT * o->accum / dt;
+            const double avg = now / (double)(prog.step - step0);
+            char devinfo[128] = "";
+            if (swax_model_on_device(m)) /* MFU against 989 TFLOP/s dense bf16 (H100/H200) */
+                snprintf(devinfo, sizeof devinfo, ", \"mfu\": %.4f, \"gpu_mem_mb\": %.0f",
+                         tps * swax_model_train_flops_per_token(cfg, o->T, w, o->chunk) / 989e12,
+                         swax_model_device_memory(m) / 1048576.0);
+            fprintf(log,
+                    "{\"step\": %llu, \"loss\": %.6f, \"window\": %d, \"lr\": %.6e, \"grad_norm\": %.6f, "
+                    "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f%s}\n",
+                    (unsigned long long)prog.step, loss, w, lr, gnorm, (unsigned long long)prog.tokens_seen, tps,
+                    prog.elapsed_s, devinfo);
+            swax_tr_hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
+            swax_tr_progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step),
+                             tty, (long)prog.step == step0 + 1 || last || g_stop, &thr);
+        }
         if (val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
             double vl;
             const int wv = swax_window_schedule_largest(&o->sched);

@@ -199,7 +199,9 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
         float *h = swax_calloc(sh.S ? 2 * sh.S : 1, sizeof(float), "optimizer shard");
         if (!h) rc = SWAX_E_NOMEM;
         else rc = swax_optim_shard_load(ckdir, b, nb, m->n_params, R, N, h, h + sh.S, &prog);
-        if (!rc) {
+        int left = rc ? 0 : swax_tr_check_steps_left(o, (long)prog.step, ckdir);
+        if (left > 0) rc = left;
+        if (!rc && !left) {
             m->ops->to_device(sh.ms, h, sh.S * sizeof(float));
             m->ops->to_device(sh.vs, h + sh.S, sh.S * sizeof(float));
             if (!quiet)
@@ -207,7 +209,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
                         (unsigned long long)prog.step, N);
         }
         free(h);
-        if (rc) goto done;
+        if (rc || left < 0) goto done; /* left < 0: complete, nothing to train (every rank alike) */
     }
     if (R == 0) {
         snprintf(path, sizeof path, "%s/" SWAX_TRAIN_OPTIONS_FILE, o->out);
@@ -282,23 +284,16 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
             for (int a = 0; a < o->accum; a++) loss += all[(size_t)r * nst + nb + a];
         for (int r = 0; r < N; r++) stop |= all[(size_t)r * nst + nb + o->accum] != 0;
         const double gnorm = sqrt(ss);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            if (o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10) {
-                if (!quiet)
-                    fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n",
-                            step, loss, gnorm, skipped);
-                prog.step++;
-                prog.data_pos = pos0 + (uint64_t)NT * o->accum * N;
-                continue;
-            }
-            rc = swax_error(SWAX_E_NUMERIC,
-                            "step %ld: loss %g, gradient norm %g: training diverged; the last good checkpoint is "
-                            "kept (%s/latest); lower --lr or use --nan skip",
-                            step, loss, gnorm, o->out);
+        const int finite = isfinite(loss) && isfinite(gnorm);
+        if (!finite && !(o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10)) {
+            rc = swax_tr_diverged(o, step, loss, gnorm);
             break;
         }
+        if (!finite && !quiet)
+            fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step, loss,
+                    gnorm, skipped);
         /* PyTorch's clip_grad_norm_ (as swax_grad_clip), on the pieces this rank owns */
-        if (o->clip > 0) {
+        if (finite && o->clip > 0) {
             const double coef = o->clip / (gnorm + 1e-6);
             if (coef < 1.0)
                 for (int k = 0; k < nb; k++) {
@@ -306,10 +301,10 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
                     if (p.len) m->ops->scale(m->grads + p.off, p.len, (float)coef);
                 }
         }
-        /* AdamW on the owned pieces, tensor by tensor (weight decay per tensor) */
-        prog.opt_step++;
+        /* AdamW on the owned pieces, tensor by tensor (weight decay per tensor); a skipped step keeps the weights */
+        if (finite) prog.opt_step++;
         size_t at = 0;
-        for (int k = 0; k < nb; k++) {
+        for (int k = 0; k < nb && finite; k++) {
             const SwaxRange p = swax_shard_piece(b[k], R, N);
             for (int t = 0; t < m->n_tensors && p.len; t++) {
                 const SwaxTensor *ten = &m->tensors[t];
@@ -323,19 +318,22 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
             }
             at += p.len;
         }
-        for (int k = 0; k < nb && !rc; k++) rc = swax_comm_gather_bucket(comm, m->params, b[k]);
-        if (!rc) rc = swax_comm_wait(comm, "weight all-gather", &comm_s);
-        if (rc) break;
-        if (m->ops->params_updated) m->ops->params_updated(m->params, m->n_params);
+        if (finite) {
+            for (int k = 0; k < nb && !rc; k++) rc = swax_comm_gather_bucket(comm, m->params, b[k]);
+            if (!rc) rc = swax_comm_wait(comm, "weight all-gather", &comm_s);
+            if (rc) break;
+            if (m->ops->params_updated) m->ops->params_updated(m->params, m->n_params);
+            prog.tokens_seen += (uint64_t)NT * o->accum * N;
+        }
         prog.step++;
         prog.data_pos = pos0 + (uint64_t)NT * o->accum * N;
-        prog.tokens_seen += (uint64_t)NT * o->accum * N;
         const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
-        prog.elapsed_s = elapsed0 + now;
+        if (finite) prog.elapsed_s = elapsed0 + now;
         const double tps = (double)NT * o->accum * N / dt;
         const double avg = now / (double)(prog.step - step0);
+        /* a skipped step still ends the run, or saves, where it falls on the schedule */
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
-        if (R == 0) {
+        if (R == 0 && finite) {
             fprintf(log,
                     "{\"step\": %llu, \"loss\": %.6f, \"window\": %d, \"lr\": %.6e, \"grad_norm\": %.6f, "
                     "\"tokens\": %llu, \"tok_per_s\": %.1f, \"time_s\": %.3f, \"world\": %d, \"comm_s\": %.4f, "
@@ -346,7 +344,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
                     swax_model_device_memory(m) / 1048576.0);
             swax_tr_hist_add(&hist.step, &hist.loss, &hist.n, &hist.cap, (double)prog.step, loss);
         }
-        if (!quiet)
+        if (!quiet && finite)
             swax_tr_progress(o, (long)prog.step, (float)loss, w, lr, tps, avg * (double)(o->steps - (long)prog.step),
                              tty, (long)prog.step == step0 + 1 || last || stop, &thr);
         if (R == 0 && val && o->eval_every > 0 && ((long)prog.step % o->eval_every == 0 || last)) {
