@@ -407,8 +407,12 @@ run_one() {
  "git": $(json_str "$(git rev-parse --short HEAD 2>/dev/null || cat .git-rev 2>/dev/null || echo unknown)"),
  "date": $(json_str "$(date -u +%Y-%m-%dT%H:%MZ)")}
 EOF
-  "$BIN" study collect --meta "$run/meta.json" --run "$run" --niah "$run/eval_niah" --ppl "$run/eval_ppl" \
-    --curve "$run/curve" --far "$LONG" --out "$js"
+  # an evaluation that failed or ran out of time left no results: the JSON then records the run without
+  # that part (study collect refuses a --niah / --ppl folder without its results)
+  local parts=()
+  [ -f "$run/eval_niah/results.json" ] && parts+=(--niah "$run/eval_niah")
+  [ -f "$run/eval_ppl/ppl.json" ] && parts+=(--ppl "$run/eval_ppl")
+  "$BIN" study collect --meta "$run/meta.json" --run "$run" "${parts[@]}" --curve "$run/curve" --far "$LONG" --out "$js"
   [ "$KEEP_WORK" = 1 ] || rm -rf "$run"/ckpt_*
   say "$tag: $js (wall $wall s: train $train_s, eval $eval_s)"
 }

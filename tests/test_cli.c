@@ -255,4 +255,12 @@ TEST(openmp_environment_does_not_change_results) {
     CHECKF(rc == 0, "exit %d (124: hung): %s", rc, out_buf);
 }
 
+/* bench train without --threads reported "threads": 0: now the count OpenMP ran with. */
+TEST(bench_train_reports_the_threads_used_without_threads_flag) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "env OMP_NUM_THREADS=3 %s bench train --preset tiny --batch 1 --seq 32 --steps 1", bin());
+    const int rc = sh(cmd);
+    CHECKF(rc == 0 && strstr(out_buf, "\"threads\": 3,"), "exit %d: %s", rc, out_buf);
+}
+
 RUN_TESTS()

@@ -1022,4 +1022,33 @@ TEST(cli_eval) {
     CHECK(run_cmd(cmd, out, sizeof out) == SWAX_E_INPUT && strstr(out, "zzz_*.bin"));
 }
 
+/* gen-data with lengths below what a NIAH document needs (instructions, needles, answer): a usage
+ * error in the units of --min-len (it once printed "length -35 is too short", the length minus the
+ * answer), naming the least --min-len that fits, which then works. */
+TEST(cli_gen_data_min_len_below_the_smallest_document) {
+    const char *bin = swax_bin();
+    const char *kinds[] = {"niah", "niah-choice"}, *unit[] = {"document", "item"};
+    for (int k = 0; k < 2; k++) {
+        char cmd[8192], out[8192], want[128], p[600];
+        snprintf(p, sizeof p, "%s/gen_short_%d.jsonl", tmpdir(), k);
+        snprintf(cmd, sizeof cmd, "'%s' eval gen-data --kind %s --docs 2 --min-len 1 --max-len 5 --quiet --out '%s' 2>&1",
+                 bin, kinds[k], p);
+        int rc = run_cmd(cmd, out, sizeof out);
+        snprintf(want, sizeof want, "--min-len 1 is below the smallest %s this kind can make", unit[k]);
+        CHECKF(rc == SWAX_E_USAGE && strstr(out, want) && !strstr(out, "length -"), "%s: rc %d: %s", kinds[k], rc, out);
+        struct stat st;
+        CHECK(stat(p, &st) != 0); /* nothing written */
+        const char *fit = strstr(out, "; --min-len ");
+        long least = 0;
+        CHECKF(fit && sscanf(fit, "; --min-len %ld or more fits all 2 ", &least) == 1 && least > 5, "%s", out);
+        /* the least --min-len named is enough, and one less is not (for these 2 documents) */
+        snprintf(cmd, sizeof cmd, "'%s' eval gen-data --kind %s --docs 2 --min-len %ld --max-len %ld --quiet --out '%s' 2>&1",
+                 bin, kinds[k], least, least, p);
+        CHECKF(run_cmd(cmd, out, sizeof out) == 0, "--min-len %ld: %s", least, out);
+        snprintf(cmd, sizeof cmd, "'%s' eval gen-data --kind %s --docs 2 --min-len %ld --max-len %ld --quiet --out '%s' 2>&1",
+                 bin, kinds[k], least - 1, least - 1, p);
+        CHECKF(run_cmd(cmd, out, sizeof out) == SWAX_E_USAGE && strstr(out, "is below the smallest"), "%s", out);
+    }
+}
+
 RUN_TESTS()

@@ -123,4 +123,57 @@ TEST(report_from_all_and_from_partial_results) {
     sh(cmd);
 }
 
+/* `study collect` with an input that is not there (a mistyped --run, --niah, --ppl or --curve) once
+ * wrote a JSON with only format and version, which `study report` counted as a run: now exit 3
+ * naming the path (the input before a missing --out folder), nothing written; and the report skips,
+ * with a warning, a JSON that holds no results. */
+TEST(collect_refuses_missing_inputs_report_skips_empty_runs) {
+    char d[256], cmd[4096];
+    snprintf(d, sizeof d, "/tmp/swax_test_study_in_XXXXXX");
+    SWAX_ASSERT(mkdtemp(d));
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/run %s/niah_empty %s/SC && echo '{oops' > %s/niah_bad.json", d, d, d, d);
+    CHECK(sh(cmd) == 0);
+    struct {
+        const char *args, *named;
+    } cases[] = {
+        {"--run %s/nonexist --out %s/SC/r3.json", "--run "},
+        {"--run %s/nonexist --out %s/nofolder/r3.json", "--run "}, /* the input is named, not the output */
+        {"--run %s/run --niah %s/nonexist --out %s/SC/r3.json", "--niah "},
+        {"--run %s/run --niah %s/niah_empty --out %s/SC/r3.json", "results.json"},
+        {"--run %s/run --ppl %s/nonexist --out %s/SC/r3.json", "--ppl "},
+        {"--run %s/run --ppl %s/run --out %s/SC/r3.json", "ppl.json"},
+        {"--run %s/run --curve %s/nonexist --out %s/SC/r3.json", "--curve "},
+        {"--run %s/niah_bad.json --out %s/SC/r3.json", "not a folder"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cases[i].args, d, d, d);
+        snprintf(cmd, sizeof cmd, "%s study collect %s", bin(), args);
+        int rc = sh(cmd);
+        CHECKF(rc == SWAX_E_INPUT && strstr(out_buf, cases[i].named) &&
+                   (strstr(out_buf, "nonexist") || !strstr(args, "nonexist")),
+               "%s: exit %d: %s", args, rc, out_buf);
+        snprintf(cmd, sizeof cmd, "test ! -e %s/SC/r3.json && test ! -e %s/nofolder", d, d);
+        CHECKF(sh(cmd) == 0, "%s: an output was written", args);
+    }
+    /* a run folder with nothing in it: a JSON without results, which the report skips */
+    snprintf(cmd, sizeof cmd, "%s study collect --run %s/run --out %s/SC/r3.json", bin(), d, d);
+    CHECKF(sh(cmd) == 0, "%s", out_buf);
+    snprintf(cmd, sizeof cmd, "%s study report --in %s/SC", bin(), d);
+    CHECKF(sh(cmd) == SWAX_E_INPUT && strstr(out_buf, "r3.json: no results") && strstr(out_buf, "skipped") &&
+               strstr(out_buf, "no swax-window-study JSON files with results"),
+           "%s", out_buf);
+    /* beside a run with results: 1 run, the empty one skipped with a warning */
+    snprintf(cmd, sizeof cmd,
+             "echo '{\"format\": \"swax-window-study\", \"model\": \"m\", \"seed\": 1, "
+             "\"train\": {\"steps\": 2, \"tokens\": 100, \"val\": []}}' > %s/SC/r1.json && "
+             "%s study report --in %s/SC",
+             d, bin(), d);
+    CHECKF(sh(cmd) == 0 && strstr(out_buf, "1 runs of 1 models") && strstr(out_buf, "warning: ") &&
+               strstr(out_buf, "r3.json: no results"),
+           "%s", out_buf);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    sh(cmd);
+}
+
 RUN_TESTS()

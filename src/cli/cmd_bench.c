@@ -2,6 +2,7 @@
  * scripts/bench.sh (`make bench`) prints each next to its baseline. */
 #include <getopt.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,11 +74,13 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         }
     }
     const double tps = N / (total / steps), fpt = swax_model_train_flops_per_token(&c, T, window, chunk);
+    /* without --threads, on the CPU: the count OpenMP used (OMP_NUM_THREADS, else the cores) */
+    const int threads_used = threads > 0 ? threads : strncmp(device, "cpu", 3) ? 0 : omp_get_max_threads();
     printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"pattern\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
            "\"device_mem_gb\": %.2f, \"last_loss\": %.9g",
-           device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads, steps, total / steps, tps, fpt / 1e9,
+           device, preset, c.pattern, swax_model_num_params(m), B, T, window, chunk, threads_used, steps, total / steps, tps, fpt / 1e9,
            tps * fpt / 1e12, recompute, swax_model_device_memory(m) / 1e9, (double)loss);
     if (!strcmp(device, "cpu")) printf(", \"blas_core\": \"%s\"", swax_blas_corename());
     if (!strcmp(device, "cpu-bf16")) printf(", \"bf16_gemm\": \"%s\"", swax_bf16_gemm_impl());

@@ -10,12 +10,14 @@
  * model.safetensors' header, results.json, samples.jsonl, ppl.json). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/svg.h"
@@ -97,6 +99,26 @@ static double count_params(const char *ckpt) {
 }
 
 /* ---- collect -------------------------------------------------------------------------------- */
+
+/* An input folder named by `flag` must exist (SWAX_E_INPUT naming it otherwise). */
+static int need_dir(const char *flag, const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) return swax_error(SWAX_E_INPUT, "%s %s: cannot open: %s", flag, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return swax_error(SWAX_E_INPUT, "%s %s: not a folder", flag, dir);
+    return 0;
+}
+
+/* ... and hold `name`, the JSON file that the flag's part of the output is made from. */
+static int need_file(const char *flag, const char *dir, const char *name) {
+    char path[4096];
+    SWAX_TRY(swax_path_join(path, sizeof path, dir, name));
+    if (access(path, R_OK) != 0)
+        return swax_error(SWAX_E_INPUT, "%s %s: cannot read %s: %s", flag, dir, name, strerror(errno));
+    cJSON *j = read_json(path, 1);
+    if (!j) return swax_error_wrap(SWAX_E_INPUT, "%s", flag);
+    cJSON_Delete(j);
+    return 0;
+}
 
 /* log.jsonl -> a summary of training: steps, tokens, speed, a down-sampled loss curve, the
  * validation losses, the windows drawn. */
@@ -357,7 +379,9 @@ static int study_collect(int argc, char **argv) {
                    "options (DIR/train.json), the checkpoint's config and parameter count (DIR/latest),\n"
                    "the NIAH table (--niah: an `eval niah` folder; `far` = accuracy over the samples whose\n"
                    "needle is more than --far tokens from the prompt's end), the loss by position (--ppl:\n"
-                   "an `eval ppl` folder) and the learning curve (--curve: step_<N>/ `eval niah` folders).\n");
+                   "an `eval ppl` folder) and the learning curve (--curve: step_<N>/ `eval niah` folders).\n"
+                   "Every folder named must exist, and --niah / --ppl must hold their results.json /\n"
+                   "ppl.json: else exit 3 and nothing is written.\n");
             return 0;
         default: return SWAX_E_USAGE;
         }
@@ -366,6 +390,13 @@ static int study_collect(int argc, char **argv) {
         fprintf(stderr, "swax study collect: error: --run and --out are required\n");
         return SWAX_E_USAGE;
     }
+    /* every input named must be there before anything is read or written (a path mistyped would
+     * otherwise give a JSON without that part, which the report would count as a run) */
+    int rc = need_dir("--run", run);
+    if (!rc && niah && !(rc = need_dir("--niah", niah))) rc = need_file("--niah", niah, "results.json");
+    if (!rc && ppl && !(rc = need_dir("--ppl", ppl))) rc = need_file("--ppl", ppl, "ppl.json");
+    if (!rc && curve) rc = need_dir("--curve", curve);
+    if (rc) return cli_fail("study collect", rc);
     cJSON *o = NULL;
     if (meta) {
         o = read_json(meta, 1);
@@ -416,7 +447,7 @@ static int study_collect(int argc, char **argv) {
         cJSON *cv = summarise_curve(curve, tr);
         if (cv) cJSON_AddItemToObject(o, "learning_curve", cv);
     }
-    int rc = write_json(out, o);
+    rc = write_json(out, o);
     cJSON_Delete(o);
     return rc ? cli_fail("study collect", rc) : 0;
 }
@@ -555,10 +586,11 @@ static int study_report(int argc, char **argv) {
         case 'h':
             printf("usage: swax study report --in DIR [--out DIR] [--train-len T]\n\n"
                    "Reads every *.json of DIR written by `swax study collect` (format %s;\n"
-                   "other files are skipped) and writes into --out (default DIR): report.md (NIAH by\n"
-                   "schedule x length, mean +- standard deviation over seeds; the same for needles beyond\n"
-                   "the window; losses; budget), niah_vs_length.svg, niah_far_vs_length.svg,\n"
-                   "learning_curves.svg, loss_by_position.svg. Any subset of runs will do.\n",
+                   "other files, and such files that hold no results, are skipped) and writes into --out\n"
+                   "(default DIR): report.md (NIAH by schedule x length, mean +- standard deviation over\n"
+                   "seeds; the same for needles beyond the window; losses; budget), niah_vs_length.svg,\n"
+                   "niah_far_vs_length.svg, learning_curves.svg, loss_by_position.svg. Any subset of runs\n"
+                   "will do.\n",
                    STUDY_FORMAT);
             return 0;
         default: return SWAX_E_USAGE;
@@ -571,7 +603,7 @@ static int study_report(int argc, char **argv) {
     if (!out) out = in;
     if (swax_mkdir_p(out)) return cli_fail("study report", SWAX_E_IO);
     char **files;
-    int nf = list_dir(in, "", ".json", &files), ng = 0, nruns = 0;
+    int nf = list_dir(in, "", ".json", &files), ng = 0, nruns = 0, nempty = 0;
     Group *g = calloc(32, sizeof *g);
     SWAX_ASSERT(g);
     for (int i = 0; i < nf; i++) {
@@ -582,6 +614,16 @@ static int study_report(int argc, char **argv) {
             cJSON_Delete(j);
             continue;
         }
+        if (!item(j, "train") && !item(j, "niah") && !item(j, "loss_by_position") && !item(j, "learning_curve")) {
+            /* a run's metadata without any of its results: not a run to count */
+            fprintf(stderr,
+                    "swax study report: warning: %s: no results (no train, niah, loss_by_position or "
+                    "learning_curve): skipped\n",
+                    path);
+            cJSON_Delete(j);
+            nempty++;
+            continue;
+        }
         if (T <= 0) T = num(j, "train_len", 0);
         int k = group_of(g, &ng, str(j, "model", files[i]));
         if (k >= 0) add_run(&g[k], j, files[i]), nruns++;
@@ -590,7 +632,9 @@ static int study_report(int argc, char **argv) {
     free_list(files, nf);
     if (!nruns) {
         free(g);
-        return cli_fail("study report", swax_error(SWAX_E_INPUT, "%s: no %s JSON files", in, STUDY_FORMAT));
+        return cli_fail("study report", nempty ? swax_error(SWAX_E_INPUT, "%s: no %s JSON files with results (%d without)",
+                                                           in, STUDY_FORMAT, nempty)
+                                               : swax_error(SWAX_E_INPUT, "%s: no %s JSON files", in, STUDY_FORMAT));
     }
     qsort(g, (size_t)ng, sizeof *g, cmp_group);
     /* the union of the lengths, sorted */

@@ -50,6 +50,24 @@ int swax_gen_niah_doc(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, in
     return rc;
 }
 
+/* The shortest document `doc` of this seed can be (its draw of task and needles does not depend on
+ * the lengths asked): the instructions and needles of its prompt, 8 tokens of haystack, and for a
+ * training document the answer. 0: not known (another error than a length too short). */
+static long niah_need(const SwaxNiahGen *g, const SwaxNiahTask *const *tasks, int n_tasks, int with_answer,
+                      uint64_t seed, uint64_t doc) {
+    SwaxRng r;
+    long len;
+    double depth;
+    const SwaxNiahTask *t = niah_draw(&r, tasks, n_tasks, 1, 1, seed, doc, &len, &depth);
+    SwaxNiahSample s;
+    long need = 0;
+    /* length 0 is always too short: swax_niah_make stops before it builds a haystack */
+    if (swax_niah_make(g, t, 0, depth, seed, 2 * doc + 1, &s) == SWAX_E_USAGE && s.min_length > 0)
+        need = s.min_length + (with_answer ? answer_tokens(g, t) : 0);
+    swax_niah_sample_free(&s);
+    return need;
+}
+
 /* A multiple-choice item: the prompt alone as the context, the answer and 3
  * distractors of the same shape (its values replaced by fresh draws of the
  * task's kind of value) in random order. */
@@ -198,6 +216,28 @@ int swax_gen_kv_doc(const SwaxNiahGen *g, long min_len, long max_len, int querie
 
 /* ---- the file ------------------------------------------------------------------------ */
 
+/* Whether document (or item) `failed` was drawn too short for its instructions and needles; if
+ * so, sets a usage error in the units of --min-len that names the least --min-len fitting every
+ * document of this run (of the first MAX_PROBE). */
+static int too_short(const SwaxGenDataOpts *o, long failed) {
+    enum { MAX_PROBE = 20000 };
+    const int with_answer = !o->choice;
+    const char *what = o->choice ? "item" : "document";
+    const long need = niah_need(&o->gen, o->tasks, o->n_tasks, with_answer, o->seed, (uint64_t)failed);
+    if (need <= 0) return 0;
+    long most = need, probed = o->docs < MAX_PROBE ? o->docs : MAX_PROBE;
+    for (long d = 0; d < probed; d++) {
+        long n = niah_need(&o->gen, o->tasks, o->n_tasks, with_answer, o->seed, (uint64_t)d);
+        if (n > most) most = n;
+    }
+    swax_error(SWAX_E_USAGE,
+               "--min-len %ld is below the smallest %s this kind can make (%s %ld needs %ld tokens: the "
+               "instructions and needles%s); --min-len %ld or more fits %s %ld %ss of this --seed and --tasks",
+               o->min_len, what, what, failed, need, with_answer ? ", some haystack and the answer" : " and some haystack",
+               most, probed < o->docs ? "the first" : "all", probed, what);
+    return 1;
+}
+
 int swax_gen_data(const SwaxGenDataOpts *o) {
     if (o->min_len < 1 || o->max_len < o->min_len)
         return swax_error(SWAX_E_USAGE, "gen-data: needs 1 <= --min-len <= --max-len (got %ld, %ld)", o->min_len,
@@ -214,7 +254,7 @@ int swax_gen_data(const SwaxGenDataOpts *o) {
         if (o->choice && !o->kv) {
             char *item = NULL;
             rc = swax_gen_niah_choice(&o->gen, o->tasks, o->n_tasks, o->min_len, o->max_len, o->seed, (uint64_t)d, &item);
-            if (rc) rc = swax_error_wrap(rc, "item %ld", d);
+            if (rc && !(rc == SWAX_E_USAGE && too_short(o, d))) rc = swax_error_wrap(rc, "item %ld", d);
             if (!rc) rc = swax_atomic_write(&af, item, strlen(item));
             if (!rc) rc = swax_atomic_write(&af, "\n", 1);
             free(item);
@@ -225,7 +265,7 @@ int swax_gen_data(const SwaxGenDataOpts *o) {
                    : swax_gen_niah_doc(&o->gen, o->tasks, o->n_tasks, o->min_len, o->max_len, o->seed, (uint64_t)d,
                                        &doc);
         if (rc) {
-            rc = swax_error_wrap(rc, "document %ld", d);
+            if (!(rc == SWAX_E_USAGE && !o->kv && too_short(o, d))) rc = swax_error_wrap(rc, "document %ld", d);
             break;
         }
         cJSON *j = cJSON_CreateObject();

@@ -551,9 +551,11 @@ int swax_niah_make(const SwaxNiahGen *g, const SwaxNiahTask *t, long length, dou
         fixed = (long)h.tb.n;
         for (int k = 0; k < n_nd; k++) fixed += nd[k].ntok;
     }
-    if (!rc && length - fixed < 8)
+    if (!rc && length - fixed < 8) {
+        o->min_length = fixed + 8;
         rc = swax_error(SWAX_E_USAGE, "length %ld is too short for task %s: instructions and needles take %ld tokens",
                         length, t->name, fixed);
+    }
 
     /* Fit: the estimate adds per-sentence counts; the real count of the whole
      * prompt differs by a few tokens at the joins. Correct the budget until

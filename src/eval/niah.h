@@ -109,6 +109,8 @@ typedef struct {
     long hay_tokens;      /* tokens of haystack + needles (estimated per sentence) */
     double depth_actual;  /* haystack tokens before the first gold needle / all haystack
                            * tokens, needles not counted (0 = first, 1 = last) */
+    long min_length;      /* set when `length` was too short (SWAX_E_USAGE): the shortest prompt
+                           * these needles allow (instructions + needles + 8 tokens of haystack) */
 } SwaxNiahSample;
 
 /* Makes one sample; `stream` tells samples of one seed apart. */
