@@ -91,6 +91,7 @@ static void rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * D;
         float ss = 0;
+#pragma omp simd reduction(+ : ss) /* lanes then a tree: vectorised; the order is fixed per build */
         for (int i = 0; i < D; i++) ss += x[i] * x[i];
         const float rs = 1.0f / sqrtf(ss / D + eps);
         rstd[r] = rs;
@@ -117,6 +118,7 @@ static void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *
             const float *x = inp + (size_t)r * D, *g = dout + (size_t)r * D;
             const float rs = rstd[r];
             float dot = 0;
+#pragma omp simd reduction(+ : dot)
             for (int i = 0; i < D; i++) {
                 dot += g[i] * w[i] * x[i];
                 pd[i] += g[i] * x[i] * rs;
@@ -325,8 +327,10 @@ static void mlstm_out_fwd(float *y, float *hn, float *mean, float *rstd, const f
         for (int hd = 0; hd < NH; hd++) {
             const float *x = h + (size_t)r * D + (size_t)hd * dv;
             float mu = 0, var = 0;
+#pragma omp simd reduction(+ : mu)
             for (int e = 0; e < dv; e++) mu += x[e];
             mu /= dv;
+#pragma omp simd reduction(+ : var)
             for (int e = 0; e < dv; e++) var += (x[e] - mu) * (x[e] - mu);
             const float rs = 1.0f / sqrtf(var / dv + eps);
             mean[(size_t)r * NH + hd] = mu;
