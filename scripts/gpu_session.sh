@@ -239,7 +239,9 @@ PY
       # the mLSTM scans (forward and backward) with the next chunk's first slice in flight (same bits: the default's
       # last_loss), at k slices of 32 and of 64 (a chunk one slice, every load under a product; slices of
       # 64 move the last bits)
-      for ab in SWAX_MLSTM_SCAN=pf "SWAX_MLSTM_SCAN=pf SWAX_MLSTM_KS=64"; do at "A/B w128 $ab: $(bt "$ab" 128)"; done ;;
+      for ab in SWAX_MLSTM_SCAN=pf "SWAX_MLSTM_SCAN=pf SWAX_MLSTM_KS=64"; do at "A/B w128 $ab: $(bt "$ab" 128)"; done
+      # both opt-in switches together at both windows: the step issue 10 would report if both are made the default
+      for w in 128 2048; do at "A/B w$w SWAX_XENT_FAST=1 SWAX_MLSTM_SCAN=pf: $(bt "SWAX_XENT_FAST=1 SWAX_MLSTM_SCAN=pf" $w)"; done ;;
     profile)
       SWAX_PROFILE=1 timeout "$(tmo 60)" "$B" bench train --device cuda --preset bench-gpu --batch 8 --seq 4096 --window 128 \
         --chunk 64 --steps 3 > "$L/profile_w128.txt" 2>&1
