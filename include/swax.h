@@ -154,7 +154,9 @@ void swax_model_set_recompute(SwaxModel *m, int on);
 int swax_backward(SwaxModel *m, float scale);
 void swax_zero_grad(SwaxModel *m);
 
-/* Threads for OpenMP and BLAS (0 = leave as is). */
+/* Threads for OpenMP and BLAS (0 = leave as is). Also sets, for the calling thread, the OpenMP
+ * policy swax relies on (no dynamic teams, one active level): swax sets it for the main thread when
+ * it loads; a program that calls swax from threads of its own calls this on each of them. */
 void swax_set_threads(int n);
 
 #ifdef __cplusplus

@@ -218,9 +218,22 @@ TEST(run_folders_are_kept_and_every_end_saves) {
     CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "already holds a training run") &&
                strstr(swax_last_error(), "--resume"),
            "rc %d: %s", rc, swax_last_error());
-    o.resume = 1; /* at step 6: --steps 6 is complete (nothing to do), --steps 5 and --stop-after 5 are errors */
+    char moved[700]; /* a run killed before its `latest` (or with it damaged) is a run too */
+    snprintf(moved, sizeof moved, "%s/latest.away", out);
+    snprintf(p, sizeof p, "%s/latest", out);
+    CHECK(rename(p, moved) == 0);
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "ckpt_"), "rc %d: %s", rc, swax_last_error());
+    CHECK(rename(moved, p) == 0);
+    snprintf(p, sizeof p, "%s/train.json", out);
+    o.resume = 1; /* at step 6: --steps 6 is complete (nothing to do, whatever --stop-after), --steps 5 and
+                   * --stop-after 5 of a longer run are errors */
     rc = swax_train_run(&o);
     CHECKF(rc == 0, "a complete run's resume: rc %d: %s", rc, swax_last_error());
+    o.stop_after = 4;
+    rc = swax_train_run(&o);
+    CHECKF(rc == 0, "a complete run's resume with --stop-after: rc %d: %s", rc, swax_last_error());
+    o.stop_after = 0;
     o.steps = 5;
     rc = swax_train_run(&o);
     CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "nothing to train"), "rc %d: %s", rc, swax_last_error());

@@ -253,11 +253,13 @@ static int gpus_child(int rank, void *ud) {
 
 static int run_gpus(SwaxTrainOptions *o, int n) {
     GpusRun g = {o, n, ""};
+    int rc = swax_train_check_fresh(o); /* once here, not once per rank */
+    if (rc) return cli_fail("train", rc);
     char dir[] = "/tmp/swax-gpus-XXXXXX";
     if (!mkdtemp(dir)) return cli_fail("train", swax_error(SWAX_E_IO, "--gpus: cannot make a temporary folder in /tmp"));
     snprintf(g.file, sizeof g.file, "%s/rendezvous", dir);
     int failed = -1;
-    int rc = swax_dist_spawn(n, 15.0, gpus_child, &g, &failed);
+    rc = swax_dist_spawn(n, 15.0, gpus_child, &g, &failed);
     unlink(g.file);
     rmdir(dir);
     if (rc && failed >= 0 && rc != SWAX_E_INTERRUPTED)

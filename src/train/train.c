@@ -9,6 +9,7 @@
  * moments, step, data position) or a function of (seed, step): resume is exact. */
 #include "train/train.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -68,18 +69,44 @@ int swax_train_preset(const char *name, SwaxTrainOptions *o) {
 
 int swax_train_latest(const char *out, char *dir, size_t cap) { return swax_run_latest(out, dir, cap); }
 
-int swax_tr_check_fresh(const SwaxTrainOptions *o) {
-    char dir[4200];
+int swax_train_check_fresh(const SwaxTrainOptions *o) {
     if (o->resume) return 0;
-    if (swax_train_latest(o->out, dir, sizeof dir)) { /* no checkpoint there: a fresh folder */
-        swax_error_clear();
-        return 0;
-    }
+    /* a run is there if OUT/latest exists (readable or not) or any checkpoint folder does (a run killed
+     * before its first `latest`, or one whose `latest` was damaged) */
+    char path[4200], found[512] = "";
+    snprintf(path, sizeof path, "%s/latest", o->out);
+    if (access(path, F_OK) == 0) snprintf(found, sizeof found, "%s", "latest");
+    DIR *d = found[0] ? NULL : opendir(o->out);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (!strncmp(e->d_name, "ckpt_", 5)) {
+            snprintf(found, sizeof found, "%s", e->d_name);
+            break;
+        }
+    if (d) closedir(d);
+    if (!found[0]) return 0;
     return swax_error(SWAX_E_USAGE,
-                      "%s already holds a training run (%s): continue it with --resume, or train into another "
+                      "%s already holds a training run (%s there): continue it with --resume, or train into another "
                       "--out (or delete the folder first); a new run here would overwrite its log and options and "
                       "mix its checkpoints with the old ones",
-                      o->out, dir);
+                      o->out, found);
+}
+
+/* A resumed run must have steps left: 0 when it has; -1 when it is exactly complete (step == --steps:
+ * nothing to do, said on stderr unless quiet; not an error, so that a finished run's resume command
+ * stays harmless); an error when --steps or --stop-after lies below the checkpoint's step (it trained
+ * nothing and saved the smaller --steps as the run's option). */
+int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir, int quiet) {
+    if (step == o->steps) {
+        if (!quiet) fprintf(stderr, "%s is at step %ld of --steps %ld: the run is complete, nothing to train\n", ckdir, step, o->steps);
+        return -1;
+    }
+    if (step > o->steps)
+        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --steps %ld leaves nothing to train (give a larger --steps)",
+                          ckdir, step, o->steps);
+    if (o->stop_after && step >= o->stop_after)
+        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --stop-after %ld leaves nothing to train", ckdir, step,
+                          o->stop_after);
+    return 0;
 }
 
 int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double gnorm) {
@@ -89,24 +116,6 @@ int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double g
     return swax_error(SWAX_E_NUMERIC, "step %ld: loss %g, gradient norm %g: training diverged; %s%s%s; lower --lr or use --nan skip",
                       step, loss, gnorm, have ? "the last good checkpoint is kept (" : "no checkpoint was written before it",
                       have ? dir : "", have ? ")" : "");
-}
-
-/* A resumed run must have steps left: 0 when it has; -1 when it is exactly complete (step == --steps:
- * nothing to do, said on stderr; not an error, so that a finished run's resume command stays
- * harmless); an error when --steps or --stop-after lies below the checkpoint's step (it trained nothing
- * and saved the smaller --steps as the run's option). */
-int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir) {
-    if (step > o->steps)
-        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --steps %ld leaves nothing to train (give a larger --steps)",
-                          ckdir, step, o->steps);
-    if (o->stop_after && step >= o->stop_after)
-        return swax_error(SWAX_E_USAGE, "%s is at step %ld, and --stop-after %ld leaves nothing to train", ckdir, step,
-                          o->stop_after);
-    if (step == o->steps) {
-        if (!o->quiet) fprintf(stderr, "%s is at step %ld of --steps %ld: the run is complete, nothing to train\n", ckdir, step, o->steps);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- the run's log: JSONL of every step, and the loss curve ---- */
@@ -264,7 +273,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
     if (!(o->lr > 0) || !(o->min_lr >= 0)) return swax_error(SWAX_E_USAGE, "learning rates must be positive");
     SWAX_TRY(swax_window_schedule_validate(&o->sched));
     SWAX_TRY(swax_mkdir_p(o->out));
-    SWAX_TRY(swax_tr_check_fresh(o));
+    SWAX_TRY(swax_train_check_fresh(o));
     swax_set_threads(o->threads);
     g_stop = 0;
     {
@@ -309,7 +318,7 @@ int swax_train_run(const SwaxTrainOptions *o) {
             if ((rc = swax_tr_load_sharded(ckdir, m, &prog, &opt))) goto done;
         } else if ((rc = swax_train_state_load(path, &prog, &opt))) goto done;
         swax_loader_seek(train, prog.data_pos);
-        if ((rc = swax_tr_check_steps_left(o, (long)prog.step, ckdir))) {
+        if ((rc = swax_tr_check_steps_left(o, (long)prog.step, ckdir, o->quiet))) {
             if (rc < 0) rc = 0; /* complete: nothing written */
             goto done;
         }
@@ -376,9 +385,9 @@ int swax_train_run(const SwaxTrainOptions *o) {
         prog.data_pos = swax_loader_position(train);
         /* a skipped step still ends the run, or saves, where it falls on the schedule */
         const int last = (long)prog.step == o->steps || (o->stop_after && (long)prog.step >= o->stop_after);
+        const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
+        prog.elapsed_s = elapsed0 + now; /* a skipped step's time counts too: it may be saved */
         if (finite) {
-            const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
-            prog.elapsed_s = elapsed0 + now;
             const double tps = (double)NT * o->accum / dt;
             const double avg = now / (double)(prog.step - step0);
             char devinfo[128] = "";

@@ -81,6 +81,11 @@ int swax_train_options_load(const char *path, SwaxTrainOptions *o);
 /* Makes the relative paths (data globs, tokenizer, config, init-from) absolute. */
 int swax_train_options_absolute(SwaxTrainOptions *o);
 
+/* Without o->resume: SWAX_E_USAGE when o->out already holds a run (OUT/latest, or any ckpt_* folder):
+ * training there would overwrite its log and options and mix the two runs' checkpoints. swax_train_run
+ * checks it; `--gpus` checks it before starting the ranks. */
+int swax_train_check_fresh(const SwaxTrainOptions *o);
+
 /* The newest complete checkpoint folder of a run: OUT/<name in OUT/latest>. */
 int swax_train_latest(const char *out, char *dir, size_t cap);
 

@@ -199,7 +199,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
         float *h = swax_calloc(sh.S ? 2 * sh.S : 1, sizeof(float), "optimizer shard");
         if (!h) rc = SWAX_E_NOMEM;
         else rc = swax_optim_shard_load(ckdir, b, nb, m->n_params, R, N, h, h + sh.S, &prog);
-        int left = rc ? 0 : swax_tr_check_steps_left(o, (long)prog.step, ckdir);
+        int left = rc ? 0 : swax_tr_check_steps_left(o, (long)prog.step, ckdir, quiet);
         if (left > 0) rc = left;
         if (!rc && !left) {
             m->ops->to_device(sh.ms, h, sh.S * sizeof(float));
@@ -328,7 +328,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
         prog.step++;
         prog.data_pos = pos0 + (uint64_t)NT * o->accum * N;
         const double dt = swax_time_sec() - t0, now = swax_time_sec() - t_start;
-        if (finite) prog.elapsed_s = elapsed0 + now;
+        prog.elapsed_s = elapsed0 + now; /* a skipped step's time counts too: it may be saved */
         const double tps = (double)NT * o->accum * N / dt;
         const double avg = now / (double)(prog.step - step0);
         /* a skipped step still ends the run, or saves, where it falls on the schedule */

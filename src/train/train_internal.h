@@ -37,12 +37,9 @@ int swax_tr_next_batch(SwaxLoader *ld, const SwaxTrainOptions *o, int eot, Batch
 int swax_tr_evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, int eot, int window, Batch *b,
                      double *out);
 int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m);
-/* A run without --resume into a folder that holds a checkpoint: SWAX_E_USAGE (it would overwrite the
- * old run's log and options and mix the two runs' checkpoints). */
-int swax_tr_check_fresh(const SwaxTrainOptions *o);
 /* A resumed run at `step`: 0 steps left to train; -1 exactly complete (step == --steps; said on stderr
  * unless quiet: nothing to do, not an error); SWAX_E_USAGE when --steps or --stop-after lies below it. */
-int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir);
+int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir, int quiet);
 /* The error of a non-finite loss or gradient norm at `step` (--nan stop): names the checkpoint kept, or
  * says that none was written. */
 int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double gnorm);
