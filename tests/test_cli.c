@@ -90,9 +90,13 @@ TEST(bad_checkpoints_exit_3_with_the_file_named) {
 
 TEST(init_refuses_absurd_configs) {
     setup();
+    /* fields a pattern does not use are range-checked too: they size buffers (a negative mlstm_heads
+     * without 'M' layers was accepted and later asked for 1.7e13 MiB) */
     const char *bad[] = {"--set d_model=0", "--set mlstm_heads=3", "--set window=0", "--set vocab_size=2147483647",
-                         "--set pattern=AXM", "--set head_dim=7", "--set n_blocks=-1"};
-    for (int i = 0; i < 7; i++) {
+                         "--set pattern=AXM", "--set head_dim=7", "--set n_blocks=-1",
+                         "--set pattern=A --set mlstm_heads=-3",
+                         "--set pattern=M --set attn_heads=100000 --set head_dim=100000"};
+    for (int i = 0; i < 9; i++) {
         char a[1024];
         snprintf(a, sizeof a, "init --preset tiny %s --out %s/bad", bad[i], tmp);
         int rc = run(a);
@@ -101,6 +105,18 @@ TEST(init_refuses_absurd_configs) {
     char a[1024];
     snprintf(a, sizeof a, "init --preset nope --out %s/bad", tmp);
     CHECK(run(a) == SWAX_E_USAGE && strstr(out_buf, "unknown preset"));
+    /* no mLSTM layers and mlstm_heads 0 (divided by in the layout: SIGFPE in every command before) */
+    const char *none[] = {"--set pattern=A --set mlstm_heads=0",
+                          "--set pattern=AD --set mlstm_heads=0 --set gdn_heads=2"};
+    for (int i = 0; i < 2; i++) {
+        char c[4096];
+        snprintf(c, sizeof c,
+                 "init --preset tiny %s --out %s/nohead%d >/dev/null && %s logits --model %s/nohead%d --tokens 1,2,3 "
+                 "--out %s/nohead%d.npy && %s generate --model %s/nohead%d --ids '1 2 3' --max-tokens 3 >/dev/null",
+                 none[i], tmp, i, bin(), tmp, i, tmp, i, bin(), tmp, i);
+        const int rc = run(c);
+        CHECKF(rc == 0, "%s: rc %d: %s", none[i], rc, out_buf);
+    }
 }
 
 /* --set takes values as config.json writes them (true/false, quoted strings). */

@@ -266,6 +266,34 @@ TEST(run_folders_are_kept_and_every_end_saves) {
            swax_last_error());
 }
 
+/* --init-from starts from a checkpoint's weights and config: the same --set values (as a full command
+ * line repeats them) are fine, one that would change the model is refused (it was silently ignored,
+ * and train.json recorded it). */
+TEST(init_from_refuses_a_set_that_changes_the_model) {
+    make_tmp();
+    char d[512], a[512], ck[4200];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(a, sizeof a, "%s/init_src", tmp);
+    SwaxTrainOptions o;
+    small_opts(&o, a);
+    o.steps = 3, o.ckpt_every = 0, o.eval_every = 0;
+    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    CHECK(swax_train_latest(a, ck, sizeof ck) == 0);
+    small_opts(&o, a);
+    snprintf(o.out, sizeof o.out, "%s/init_same", tmp);
+    CHECK(strlen(ck) < sizeof o.init_from);
+    memcpy(o.init_from, ck, strlen(ck) + 1);
+    o.steps = 2, o.ckpt_every = 0, o.eval_every = 0;
+    int rc = swax_train_run(&o);
+    CHECKF(rc == 0, "the checkpoint's own values: rc %d: %s", rc, swax_last_error());
+    snprintf(o.out, sizeof o.out, "%s/init_changed", tmp);
+    snprintf(o.sets[o.nsets++], sizeof o.sets[0], "d_model=48");
+    rc = swax_train_run(&o);
+    CHECKF(rc == SWAX_E_USAGE && strstr(swax_last_error(), "d_model=48") && strstr(swax_last_error(), "--init-from"),
+           "rc %d: %s", rc, swax_last_error());
+}
+
 TEST(bad_data_and_outputs_fail_cleanly) {
     make_tmp();
     char d[512], out[512], p[600];

@@ -25,6 +25,22 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* floats of one recurrent layer's state that a decode step reads and writes: mLSTM C, n, m per
+ * head; Gated DeltaNet's state matrix per head (its short-convolution tails are left out: a few
+ * rows); 0 for heads the config leaves at 0 (a pattern without that layer) */
+static size_t recurrent_state_floats(const SwaxConfig *c, char kind) {
+    const size_t D = (size_t)c->d_model;
+    if (kind == 'M' && c->mlstm_heads > 0) {
+        const size_t NH = (size_t)c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
+        return NH * (dk * dv + dk + 1);
+    }
+    if (kind == 'D' && swax_config_gdn_heads(c) > 0) {
+        const size_t nh = (size_t)swax_config_gdn_heads(c);
+        return nh * (D / (2 * nh)) * (D / nh);
+    }
+    return 0;
+}
+
 /* the host's copy bandwidth in bytes/s: one thread per processor, best of 10 */
 static double copy_bandwidth(void) { return swax_host_copy_gbps(0, 10) * 1e9; }
 
@@ -151,11 +167,10 @@ static int bench_gpu(SwaxModel *m, const char *spec, int window, int chunk, long
      * per key in the window (ring_key) plus the slot written (ring_fix) */
     size_t state_rw = 0, ring_key = 0;
     {
-        const size_t NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
         const size_t HD = (size_t)c->attn_heads * c->head_dim, plen = strlen(c->pattern);
         for (int l = 0; l < c->n_blocks; l++) {
             if (c->pattern[l % plen] == 'A') state_rw += 4 * 2 * HD, ring_key += 4 * 2 * HD;
-            else state_rw += 2 * 4 * NH * (dk * dv + dk + 1);
+            else state_rw += 2 * 4 * recurrent_state_floats(c, c->pattern[l % plen]);
         }
     }
     const long prompt_len = 192;
@@ -259,12 +274,11 @@ host:;
      * Batch 1 is the baseline the others are divided by. */
     size_t state_rw = 0;
     {
-        const size_t D = c->d_model, NH = c->mlstm_heads, dk = D / (2 * NH), dv = D / NH;
         const size_t HD = (size_t)c->attn_heads * c->head_dim;
         const size_t plen = strlen(c->pattern);
         for (int l = 0; l < c->n_blocks; l++) {
             if (c->pattern[l % plen] == 'A') state_rw += 4 * (2 * (size_t)window * HD + 2 * HD);
-            else state_rw += 2 * 4 * NH * (dk * dv + dk + 1);
+            else state_rw += 2 * 4 * recurrent_state_floats(c, c->pattern[l % plen]);
         }
     }
     const size_t V = c->vocab_size, Dm = c->d_model;

@@ -88,12 +88,20 @@ int swax_config_validate(const SwaxConfig *c) {
             BAD("config: head_dim %d must be even and in [2, 1024] (RoPE rotates pairs)", c->head_dim);
         if (!(c->rope_theta > 1.0) || !isfinite(c->rope_theta)) BAD("config: rope_theta must be > 1");
     }
+    else if (c->attn_heads < 0 || c->attn_heads > 1024 || c->head_dim < 0 || c->head_dim > 1024)
+        /* unused without 'A' layers, but sized from: keep the product small and non-negative */
+        BAD("config: attn_heads %d and head_dim %d must be in [0, 1024] (no 'A' layers use them)", c->attn_heads,
+            c->head_dim);
     if (c->window < 1) BAD("config: window %d must be >= 1", c->window);
     if (has_m) {
         if (c->mlstm_heads < 1 || c->mlstm_heads > c->d_model / 2 || c->d_model % (2 * c->mlstm_heads))
             BAD("config: mlstm_heads %d must divide d_model/2 = %d", c->mlstm_heads, c->d_model / 2);
         if (!(c->gate_softcap > 0) || !isfinite(c->gate_softcap)) BAD("config: gate_softcap must be > 0");
         if (!isfinite(c->igate_bias_init)) BAD("config: igate_bias_init must be finite");
+    } else if (c->mlstm_heads < 0 || c->mlstm_heads > c->d_model / 2) {
+        /* unused without 'M' layers (0 is fine), but read by the layout and, through gdn_heads = 0, by 'D' */
+        BAD("config: mlstm_heads %d must be in [0, d_model/2 = %d] (no 'M' layers use it)", c->mlstm_heads,
+            c->d_model / 2);
     }
     if (c->gdn_heads < 0) BAD("config: gdn_heads %d must be >= 0 (0 = mlstm_heads)", c->gdn_heads);
     if (has_d) {

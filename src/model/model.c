@@ -25,13 +25,13 @@ int swax_model_layout(SwaxModel *m) {
     const int D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     const size_t plen = strlen(c->pattern);
     m->HD = c->attn_heads * c->head_dim;
-    m->NH = c->mlstm_heads;
-    m->dk = D / (2 * m->NH);
-    m->dv = D / m->NH;
+    m->NH = c->mlstm_heads; /* 0 allowed (and unused) without 'M' layers; gdn_heads likewise without 'D' */
+    m->dk = m->NH > 0 ? D / (2 * m->NH) : 0;
+    m->dv = m->NH > 0 ? D / m->NH : 0;
     m->P_m = 3 * D + 2 * m->NH;
     m->NHd = swax_config_gdn_heads(c);
-    m->dkd = D / (2 * m->NHd);
-    m->dvd = D / m->NHd;
+    m->dkd = m->NHd > 0 ? D / (2 * m->NHd) : 0;
+    m->dvd = m->NHd > 0 ? D / m->NHd : 0;
     m->P_d = 3 * D + 2 * m->NHd;
     for (int i = 0; i < c->n_blocks; i++) m->kinds[i] = c->pattern[i % plen];
     m->kinds[c->n_blocks] = 0;

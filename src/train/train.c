@@ -236,7 +236,26 @@ int swax_tr_evaluate(SwaxModel *m, const SwaxTrainOptions *o, SwaxLoader *val, i
 }
 
 int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m) {
-    if (o->init_from[0]) return swax_model_load(o->init_from, m);
+    if (o->init_from[0]) {
+        SWAX_TRY(swax_model_load(o->init_from, m));
+        /* the model comes from the checkpoint: a --set that would change it was silently ignored */
+        const SwaxConfig *have = swax_model_config(*m);
+        for (int i = 0; i < o->nsets; i++) {
+            SwaxConfig c = *have;
+            int rc = swax_config_set(&c, o->sets[i]);
+            if (!rc && memcmp(&c, have, sizeof c) != 0)
+                rc = swax_error(SWAX_E_USAGE,
+                                "--set %s with --init-from %s: the model (its config.json) comes from the checkpoint "
+                                "and --set cannot change it",
+                                o->sets[i], o->init_from);
+            if (rc) {
+                swax_model_free(*m);
+                *m = NULL;
+                return rc;
+            }
+        }
+        return 0;
+    }
     SwaxConfig c;
     int rc = o->config_path[0] ? swax_config_load(o->config_path, &c) : swax_config_preset(o->preset, &c);
     for (int i = 0; !rc && i < o->nsets; i++) rc = swax_config_set(&c, o->sets[i]);

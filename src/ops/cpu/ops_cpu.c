@@ -592,8 +592,10 @@ const SwaxOps *swax_ops_cpu_bf16(void) {
  * its own team: ~140 threads, 110 tokens/s against 14,400. Set before main (the initial thread's
  * values are inherited by every team) and again by swax_set_threads. */
 static void omp_policy(void) {
-    omp_set_dynamic(0);
-    omp_set_max_active_levels(1);
+    /* only where the environment asked otherwise: a setter makes libgomp allocate the calling thread's
+     * own ICV block, which LeakSanitizer reports in a program that then runs no parallel region */
+    if (omp_get_dynamic()) omp_set_dynamic(0);
+    if (omp_get_max_active_levels() > 1) omp_set_max_active_levels(1);
 }
 __attribute__((constructor)) static void omp_policy_at_load(void) { omp_policy(); }
 
