@@ -75,6 +75,19 @@ static void small_opts(SwaxTrainOptions *o, const char *out) {
 
 static int read_losses(const char *out, double *loss, int cap) { return test_read_losses(out, loss, cap); }
 
+/* The common start of a test: the shards, OUT = tmp/name, the small options, and a first run of
+ * `steps` steps (no evaluation; checkpoints every ckpt_every, 0 = at the end only). */
+static void first_run(SwaxTrainOptions *o, char *out, size_t cap, const char *name, long steps, long ckpt_every) {
+    make_tmp();
+    char d[512];
+    snprintf(d, sizeof d, "%s/data", tmp);
+    make_shards(d, 64);
+    snprintf(out, cap, "%s/%s", tmp, name);
+    small_opts(o, out);
+    o->steps = steps, o->ckpt_every = ckpt_every, o->eval_every = 0;
+    CHECKF(swax_train_run(o) == 0, "%s", swax_last_error());
+}
+
 TEST(tiny_run_loss_decreases) {
     make_tmp();
     char d[512], out[512];
@@ -201,15 +214,9 @@ TEST(nan_loss_stops_and_keeps_last_checkpoint) {
  * whose last step is skipped (--nan skip) still saves it (none was written: "checkpoint in" lied and
  * --resume found nothing); --nan stop with no checkpoint yet does not claim one is kept. */
 TEST(run_folders_are_kept_and_every_end_saves) {
-    make_tmp();
-    char d[512], out[512], p[700];
-    snprintf(d, sizeof d, "%s/data", tmp);
-    make_shards(d, 64);
-    snprintf(out, sizeof out, "%s/guard", tmp);
+    char out[512], p[700];
     SwaxTrainOptions o;
-    small_opts(&o, out);
-    o.steps = 6, o.ckpt_every = 3, o.eval_every = 0;
-    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    first_run(&o, out, sizeof out, "guard", 6, 3);
     snprintf(p, sizeof p, "%s/train.json", out);
     char *before = NULL, *after = NULL;
     size_t nb = 0, na = 0;
@@ -270,15 +277,9 @@ TEST(run_folders_are_kept_and_every_end_saves) {
  * line repeats them) are fine, one that would change the model is refused (it was silently ignored,
  * and train.json recorded it). */
 TEST(init_from_refuses_a_set_that_changes_the_model) {
-    make_tmp();
-    char d[512], a[512], ck[4200];
-    snprintf(d, sizeof d, "%s/data", tmp);
-    make_shards(d, 64);
-    snprintf(a, sizeof a, "%s/init_src", tmp);
+    char a[512], ck[4200];
     SwaxTrainOptions o;
-    small_opts(&o, a);
-    o.steps = 3, o.ckpt_every = 0, o.eval_every = 0;
-    CHECKF(swax_train_run(&o) == 0, "%s", swax_last_error());
+    first_run(&o, a, sizeof a, "init_src", 3, 0);
     CHECK(swax_train_latest(a, ck, sizeof ck) == 0);
     small_opts(&o, a);
     snprintf(o.out, sizeof o.out, "%s/init_same", tmp);
