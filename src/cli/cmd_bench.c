@@ -75,7 +75,8 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
     }
     const double tps = N / (total / steps), fpt = swax_model_train_flops_per_token(&c, T, window, chunk);
     /* without --threads, on the CPU: the count OpenMP used (OMP_NUM_THREADS, else the cores) */
-    const int threads_used = threads > 0 ? threads : strncmp(device, "cpu", 3) ? 0 : omp_get_max_threads();
+    const int on_cpu = !strncmp(device, "cpu", 3); /* cpu or cpu-bf16 */
+    const int threads_used = threads > 0 ? threads : on_cpu ? omp_get_max_threads() : 0;
     printf("{\"bench\": \"train\", \"device\": \"%s\", \"preset\": \"%s\", \"pattern\": \"%s\", \"params\": %zu, \"batch\": %d, "
            "\"seq\": %d, \"window\": %d, \"chunk\": %d, \"threads\": %d, \"steps\": %d, \"step_s\": %.4f, "
            "\"tokens_per_s\": %.1f, \"gflop_per_token\": %.4f, \"tflops\": %.2f, \"recompute\": %d, "
@@ -90,7 +91,7 @@ static int bench_train(const char *preset, int B, int T, int window, int chunk, 
         const double sp = tps / base->tps;
         printf(", \"base_threads\": %d, \"speedup\": %.3f, \"efficiency\": %.3f", base->threads, sp,
                sp * base->threads / threads);
-        if (!strncmp(device, "cpu", 3)) {
+        if (on_cpu) {
             const double g = swax_host_sgemm_gflops(), bw = swax_host_copy_gbps(threads, 5);
             if (first) base->sgemm_gflops = g, base->copy_gbps = bw;
             printf(", \"host_sgemm_gflops\": %.1f, \"host_sgemm_speedup\": %.3f, \"host_copy_GBps\": %.1f, "

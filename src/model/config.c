@@ -87,8 +87,7 @@ int swax_config_validate(const SwaxConfig *c) {
         if (c->head_dim < 2 || c->head_dim > 1024 || c->head_dim % 2)
             BAD("config: head_dim %d must be even and in [2, 1024] (RoPE rotates pairs)", c->head_dim);
         if (!(c->rope_theta > 1.0) || !isfinite(c->rope_theta)) BAD("config: rope_theta must be > 1");
-    }
-    else if (c->attn_heads < 0 || c->attn_heads > 1024 || c->head_dim < 0 || c->head_dim > 1024)
+    } else if (c->attn_heads < 0 || c->attn_heads > 1024 || c->head_dim < 0 || c->head_dim > 1024)
         /* unused without 'A' layers, but sized from: keep the product small and non-negative */
         BAD("config: attn_heads %d and head_dim %d must be in [0, 1024] (no 'A' layers use them)", c->attn_heads,
             c->head_dim);

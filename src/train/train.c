@@ -109,7 +109,13 @@ int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *c
     return 0;
 }
 
-int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double gnorm) {
+int swax_tr_nonfinite(const SwaxTrainOptions *o, long step, double loss, double gnorm, long *skipped, int quiet) {
+    if (o->nan_policy == SWAX_NAN_SKIP && ++*skipped <= 10) {
+        if (!quiet)
+            fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step, loss,
+                    gnorm, *skipped);
+        return 0;
+    }
     char dir[4200];
     const int have = swax_train_latest(o->out, dir, sizeof dir) == 0;
     if (!have) swax_error_clear();
@@ -389,16 +395,11 @@ int swax_train_run(const SwaxTrainOptions *o) {
         if (rc) break;
         const double gnorm = swax_grad_norm(m); /* clipped inside the update (swax_adamw_step_scaled) */
         const int finite = isfinite(loss) && isfinite(gnorm);
-        if (!finite && !(o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10)) {
-            rc = swax_tr_diverged(o, step, loss, gnorm);
-            break;
-        }
+        /* (the skip line is printed even with --quiet here, as it always was) */
+        if (!finite && (rc = swax_tr_nonfinite(o, step, loss, gnorm, &skipped, 0))) break;
         if (finite) {
             swax_adamw_step_scaled(&opt, m, (float)lr, swax_clip_coef(gnorm, o->clip));
             prog.tokens_seen += NT * o->accum;
-        } else {
-            fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step, loss,
-                    gnorm, skipped);
         }
         prog.step++;
         prog.data_pos = swax_loader_position(train);

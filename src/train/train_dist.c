@@ -285,13 +285,7 @@ int swax_train_run_dist(const SwaxTrainOptions *o, const SwaxDistInfo *d0) {
         for (int r = 0; r < N; r++) stop |= all[(size_t)r * nst + nb + o->accum] != 0;
         const double gnorm = sqrt(ss);
         const int finite = isfinite(loss) && isfinite(gnorm);
-        if (!finite && !(o->nan_policy == SWAX_NAN_SKIP && ++skipped <= 10)) {
-            rc = swax_tr_diverged(o, step, loss, gnorm);
-            break;
-        }
-        if (!finite && !quiet)
-            fprintf(stderr, "\nstep %ld: non-finite loss %g / grad norm %g: update skipped (%ld so far)\n", step, loss,
-                    gnorm, skipped);
+        if (!finite && (rc = swax_tr_nonfinite(o, step, loss, gnorm, &skipped, quiet))) break;
         /* PyTorch's clip_grad_norm_ (as swax_grad_clip), on the pieces this rank owns */
         if (finite && o->clip > 0) {
             const double coef = o->clip / (gnorm + 1e-6);

@@ -40,9 +40,10 @@ int swax_tr_build_model(const SwaxTrainOptions *o, SwaxModel **m);
 /* A resumed run at `step`: 0 steps left to train; -1 exactly complete (step == --steps; said on stderr
  * unless quiet: nothing to do, not an error); SWAX_E_USAGE when --steps or --stop-after lies below it. */
 int swax_tr_check_steps_left(const SwaxTrainOptions *o, long step, const char *ckdir, int quiet);
-/* The error of a non-finite loss or gradient norm at `step` (--nan stop): names the checkpoint kept, or
- * says that none was written. */
-int swax_tr_diverged(const SwaxTrainOptions *o, long step, double loss, double gnorm);
+/* A non-finite loss or gradient norm at `step`: under --nan skip, the 10 first times (*skipped counts
+ * them), 0 and a line on stderr unless quiet; else SWAX_E_NUMERIC naming the checkpoint kept, or saying
+ * that none was written. */
+int swax_tr_nonfinite(const SwaxTrainOptions *o, long step, double loss, double gnorm, long *skipped, int quiet);
 int swax_tr_stop_requested(void);
 /* A one-process resume from a multi-GPU checkpoint (optim.json + shards): the full moments into opt. */
 int swax_tr_load_sharded(const char *ckdir, SwaxModel *m, SwaxTrainProgress *p, SwaxAdamW *opt);
